@@ -1,0 +1,67 @@
+//! System-call ABI tables as data.
+//!
+//! A [`Table`] lists an ABI's calls by the numbers its guests use, with the
+//! kinds of their arguments, their support level and a note, and the ABI's
+//! value sets (flags, enumerations, errno and signal names). The built-in
+//! tables are generated at build time from the files in this folder; a user's
+//! table is parsed at run time by [`load`] with the same parser. The format is
+//! described in `abi-tables/README.md`.
+
+mod format;
+mod render;
+
+pub use format::{
+    parse, parse_number, Arg, ArgKind, List, ParseError, RetKind, SetId, SetKind, ShownIf, Support, Syscall, Table,
+    Text, Value, ValueSet, MAX_ARGS, MAX_NUMBER, NO_CALL,
+};
+pub use render::{c_header, matrix, MatrixStyle};
+
+use std::borrow::Cow;
+
+mod generated {
+    #![allow(clippy::all)]
+    use super::*;
+    include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
+}
+
+pub use generated::{BUILTIN, LINUX_X86_64};
+
+/// A built-in table by name (`linux-x86_64`), or by a short alias (`linux`).
+pub fn builtin(name: &str) -> Option<&'static Table> {
+    BUILTIN.iter().copied().find(|t| t.name == name || t.personality == name)
+}
+
+/// Why a table could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    Read { path: String, error: std::io::Error },
+    Parse(ParseError),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Read { path, error } => write!(f, "{path}: {error}"),
+            LoadError::Parse(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads and parses a table file.
+pub fn load(path: &str) -> Result<Table, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read { path: path.to_string(), error })?;
+    parse(&text, path, &|name| builtin(name).cloned()).map_err(LoadError::Parse)
+}
+
+/// A built-in table by name, or else a table file at that path.
+pub fn find(name_or_path: &str) -> Result<Cow<'static, Table>, LoadError> {
+    match builtin(name_or_path) {
+        Some(t) if !name_or_path.contains('/') => Ok(Cow::Borrowed(t)),
+        _ => load(name_or_path).map(Cow::Owned),
+    }
+}
+
+#[cfg(test)]
+mod tests;
