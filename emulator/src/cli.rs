@@ -1,0 +1,258 @@
+//! The `emu` command line.
+//!
+//! ```text
+//! emu [OPTIONS] PROGRAM [ARGS...]    run PROGRAM under emu
+//! emu abi list                       the ABI tables emu has built in
+//! emu abi show TABLE [--markdown]    a table's compatibility matrix
+//! emu abi header TABLE               a C header of a table's numbers
+//! ```
+//!
+//! Everything after PROGRAM belongs to the guest.
+
+use crate::hooks::Hook;
+use crate::lifecycle::Relaunch;
+use crate::start::{self, StartOptions, StatsOptions, TraceOptions, TraceOutput};
+use abi_tables::MatrixStyle;
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "emu",
+    version,
+    about = "Run x86-64 programs built for another system-call ABI, under Syscall User Dispatch",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Environment: EMU_LOG=error|warn|info|debug|trace sets the log level (like --log-level)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Trace system calls like strace: all, or a comma-separated list (`!name` leaves one out)
+    #[arg(long, value_name = "CALLS", num_args = 0..=1, require_equals = true, default_missing_value = "all")]
+    trace: Option<String>,
+
+    /// Write the trace (and --stats) to FILE instead of stderr
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Count calls, errors and time per call, and print a table at exit (like strace -c)
+    #[arg(short = 'c', long)]
+    stats: bool,
+
+    /// Show at most N bytes of strings and buffers in traces
+    #[arg(short = 's', long = "string-limit", value_name = "N", default_value_t = 32)]
+    string_limit: usize,
+
+    /// Use the ABI table in FILE instead of the guest's built-in one
+    #[arg(long, value_name = "FILE")]
+    abi_table: Option<PathBuf>,
+
+    /// List the built-in ABI tables and exit (same as `emu abi list`)
+    #[arg(long)]
+    list_abis: bool,
+
+    /// emu's own diagnostics: error, warn (default), info, debug, trace
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+
+    /// argv[0] for the guest (default: PROGRAM)
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<OsString>,
+
+    #[arg(long, hide = true)]
+    log_fd: Option<i32>,
+    #[arg(long, hide = true)]
+    trace_fd: Option<i32>,
+    #[arg(long, hide = true)]
+    trace_pids: bool,
+    #[arg(long, hide = true)]
+    stats_fd: Option<i32>,
+    #[arg(long, hide = true)]
+    stats_owner: Option<i32>,
+
+    /// The program to run, and its arguments
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true, allow_hyphen_values = true)]
+    program: Vec<OsString>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// ABI tables: list, show, header
+    Abi {
+        #[command(subcommand)]
+        command: AbiCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AbiCommand {
+    /// The built-in tables
+    List,
+    /// A table's compatibility matrix: every call, its support level and note
+    Show {
+        /// A built-in table (`linux-x86_64`, or just `linux`) or a table file
+        table: String,
+        /// As a Markdown table
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// A C header defining SYS_<name> for every call of a table
+    Header {
+        /// A built-in table or a table file
+        table: String,
+    },
+}
+
+/// Prints `emu: message` on stderr and gives back `status`.
+fn fail(status: i32, message: impl std::fmt::Display) -> i32 {
+    eprintln!("emu: {message}");
+    status
+}
+
+/// Runs the command line of this process; returns the exit status (a guest
+/// that starts never returns here).
+pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let level = cli
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("EMU_LOG").ok())
+        .map(|l| crate::log::parse_level(&l).ok_or(l))
+        .transpose();
+    let level = match level {
+        Ok(l) => l.unwrap_or(log::LevelFilter::Warn),
+        Err(bad) => return fail(2, format!("unknown log level `{bad}` (error, warn, info, debug, trace)")),
+    };
+    crate::log::init(level);
+    install_panic_hook();
+
+    if cli.list_abis {
+        return abi_command(AbiCommand::List);
+    }
+    if let Some(Command::Abi { command }) = cli.command {
+        return abi_command(command);
+    }
+    let Some((program, args)) = cli.program.split_first() else {
+        return fail(2, "no program to run (see emu --help)");
+    };
+
+    // emu's diagnostics go to a private copy of stderr, which the guest cannot close.
+    match cli.log_fd {
+        Some(fd) => {
+            crate::fds::register(fd);
+            crate::fds::set_inheritable(&[fd], false);
+            crate::log::set_fd(fd);
+        }
+        None => match crate::fds::make_private(2) {
+            Ok(fd) => crate::log::set_fd(fd),
+            Err(e) => log::debug!("stderr stays shared with the guest: {e}"),
+        },
+    }
+
+    let table = match &cli.abi_table {
+        Some(path) => match abi_tables::load(&path.to_string_lossy()) {
+            Ok(t) => Some(t),
+            Err(e) => return fail(2, e),
+        },
+        None => None,
+    };
+    let trace = cli.trace.as_ref().map(|list| TraceOptions {
+        calls: list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        output: match (cli.trace_fd, &cli.output) {
+            (Some(fd), _) => TraceOutput::Inherited(fd),
+            (None, Some(path)) => TraceOutput::File(path.clone()),
+            (None, None) => TraceOutput::Stderr,
+        },
+        string_limit: cli.string_limit,
+        pids: cli.trace_pids,
+    });
+    let stats = cli.stats.then(|| StatsOptions { inherited: cli.stats_fd.zip(cli.stats_owner) });
+    let mut argv = vec![cli.argv0.clone().unwrap_or_else(|| program.clone())];
+    argv.extend(args.iter().cloned());
+
+    let err = start::start(StartOptions {
+        program: PathBuf::from(program),
+        argv,
+        table,
+        trace,
+        stats,
+        hooks,
+        relaunch: relaunch_options(&cli),
+    });
+    fail(err.status, err.message)
+}
+
+/// The options an exec'd image runs with: the user's, tables as absolute paths.
+fn relaunch_options(cli: &Cli) -> Relaunch {
+    let mut options: Vec<OsString> = Vec::new();
+    if let Some(t) = &cli.trace {
+        options.push(format!("--trace={t}").into());
+        options.push(format!("--string-limit={}", cli.string_limit).into());
+    }
+    if cli.stats {
+        options.push("--stats".into());
+    }
+    if let Some(t) = &cli.abi_table {
+        let abs = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());
+        let mut o = OsString::from("--abi-table=");
+        o.push(abs.as_os_str());
+        options.push(o);
+    }
+    if let Some(l) = &cli.log_level {
+        options.push(format!("--log-level={l}").into());
+    }
+    Relaunch { options }
+}
+
+fn abi_command(command: AbiCommand) -> i32 {
+    match command {
+        AbiCommand::List => {
+            for t in abi_tables::BUILTIN {
+                let desc = if t.description.is_empty() { "" } else { &t.description };
+                println!("{:<16} {:<10} {:>4} calls  {desc}", t.name, t.personality, t.calls.len());
+            }
+            0
+        }
+        AbiCommand::Show { table, markdown } => match abi_tables::find(&table) {
+            Ok(t) => {
+                let style = if markdown { MatrixStyle::Markdown } else { MatrixStyle::Text };
+                print!("{}", abi_tables::matrix(&t, style));
+                0
+            }
+            Err(e) => fail(2, e),
+        },
+        AbiCommand::Header { table } => match abi_tables::find(&table) {
+            Ok(t) => {
+                print!("{}", abi_tables::c_header(&t));
+                0
+            }
+            Err(e) => fail(2, e),
+        },
+    }
+}
+
+/// A panic is a bug in emu: one line saying where, then exit 70 (EX_SOFTWARE)
+/// instead of a backtrace in the middle of the guest's output.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error!("internal error{place}: {msg}; please report it");
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(70) };
+    }));
+}

@@ -1,0 +1,215 @@
+//! The dispatch core: a trapped `syscall` becomes a call of the guest's
+//! table, carried out by the personality's implementation (or refused as the
+//! table says), traced and counted, and its result written back the way the
+//! guest's kernel would.
+//!
+//! Per call, when neither tracing, statistics nor hooks are on, this is: one
+//! bounds-checked index into the table, one match, the host call.
+
+use crate::context::GuestContext;
+use crate::hooks;
+use crate::personality::Implementation;
+use crate::process::{process, Process};
+use crate::signals::{self, NOT_RUN};
+use crate::sys::{self, Errno, SysResult};
+use crate::threads::ThreadState;
+use abi_tables::{Support, Syscall, MAX_ARGS};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What emu does for one call of the table, decided when the table is loaded.
+pub struct CallSlot {
+    pub call: &'static Syscall,
+    /// Position in the table (and in the statistics).
+    pub index: u16,
+    pub action: Action,
+    /// Shown by `--trace`.
+    pub traced: bool,
+    /// SA_RESTART applies to it.
+    pub restartable: bool,
+    /// An unsupported call is reported once.
+    reported: AtomicBool,
+}
+
+#[derive(Clone, Copy)]
+pub enum Action {
+    Run(Implementation),
+    /// Refused with this (host) errno, as the table says.
+    Refuse(Errno),
+    /// ENOSYS, reported once.
+    Unsupported,
+}
+
+impl CallSlot {
+    pub fn new(call: &'static Syscall, index: u16, action: Action, traced: bool, restartable: bool) -> Self {
+        CallSlot { call, index, action, traced, restartable, reported: AtomicBool::new(false) }
+    }
+
+    pub fn name(&self) -> &'static str {
+        &self.call.name
+    }
+}
+
+/// One trapped call, as handlers see it.
+pub struct Call<'a, 'u> {
+    pub slot: &'static CallSlot,
+    /// The number the guest used.
+    pub number: u64,
+    pub args: [u64; MAX_ARGS],
+    pub ctx: &'a mut GuestContext<'u>,
+    pub thread: &'a mut ThreadState,
+}
+
+impl Call<'_, '_> {
+    pub fn name(&self) -> &'static str {
+        self.slot.name()
+    }
+
+    /// The first six arguments, as a host call takes them.
+    pub fn host_args(&self) -> [u64; 6] {
+        [self.args[0], self.args[1], self.args[2], self.args[3], self.args[4], self.args[5]]
+    }
+
+    /// Makes the host call `nr` with the guest's arguments, interruptibly.
+    pub fn host(&mut self, nr: i64) -> SysResult {
+        self.host_with(nr, self.host_args())
+    }
+
+    /// Makes the host call `nr` with these arguments, interruptibly: a signal
+    /// the guest catches makes it return EINTR (or not run it at all).
+    pub fn host_with(&mut self, nr: i64, args: [u64; 6]) -> SysResult {
+        sys::result(signals::interruptible_syscall(nr as u64, &args, &self.thread.signals.held))
+    }
+}
+
+/// Carries out the call through the table, without hooks.
+pub fn execute(call: &mut Call) -> SysResult {
+    match call.slot.action {
+        Action::Run(Implementation::Host(nr)) => call.host(nr as i64),
+        Action::Run(Implementation::Emulated(f)) => f(call),
+        Action::Refuse(e) => Err(e),
+        Action::Unsupported => {
+            if !call.slot.reported.swap(true, Ordering::Relaxed) {
+                log::warn!("unsupported system call {} ({}): returning ENOSYS", call.name(), call.number);
+            }
+            Err(Errno::ENOSYS)
+        }
+    }
+}
+
+/// A SIGSYS from Syscall User Dispatch: the guest executed `syscall` (or `int 0x80`).
+pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut GuestContext) {
+    let p = process();
+    // A signal held during the previous call has been delivered by now.
+    thread.signals.held.store(0, Ordering::Relaxed);
+    // SAFETY: the SUD fields of a SIGSYS siginfo (si_call_addr, si_syscall, si_arch).
+    let arch = unsafe { sigsys_arch(info) };
+    if arch != AUDIT_ARCH_X86_64 {
+        int80(p, ctx);
+        return;
+    }
+    let orig_rax = ctx.rax();
+    let (number, args) = p.personality.syscall_args(ctx);
+    let Some(slot) = p.slot(number) else {
+        if p.first_unknown(number) {
+            log::warn!("unknown system call number {number} in {}: returning ENOSYS", p.table.name);
+        }
+        if let Some(t) = &p.tracer {
+            t.unknown(number, &args);
+        }
+        if let Some(s) = &p.stats {
+            s.record_unknown();
+        }
+        p.personality.set_return(ctx, Err(Errno::ENOSYS));
+        return;
+    };
+    let mut call = Call { slot, number, args, ctx, thread };
+
+    let tracing = slot.traced && p.tracer.is_some();
+    if tracing {
+        p.tracer.as_ref().unwrap().enter(&mut call);
+    }
+    let started = p.stats.as_ref().map(|_| crate::stats::now());
+    let mut result = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(&p.hooks, &mut call) };
+    result = after_interruption(p, &call, result);
+    if let (Some(stats), Some(started)) = (&p.stats, started) {
+        stats.record(slot, &result, started);
+    }
+    if tracing {
+        p.tracer.as_ref().unwrap().exit(&mut call, &result);
+    }
+    match result {
+        Err(Errno::JUST_RETURN) => {}
+        Err(Errno::RESTART) => {
+            // Back to the `syscall` instruction, with the number it had.
+            call.ctx.set_rip(call.ctx.rip() - 2);
+            call.ctx.set_rax(orig_rax);
+        }
+        r => p.personality.set_return(call.ctx, r),
+    }
+}
+
+/// SA_RESTART, as the guest's kernel applies it: a call a held signal
+/// interrupted starts again after the handler if the handler asked for that
+/// and the call is one that restarts; a call that never ran always does.
+fn after_interruption(p: &Process, call: &Call, result: SysResult) -> SysResult {
+    match result {
+        Err(Errno(NOT_RUN)) => Err(Errno::RESTART),
+        Err(Errno::EINTR) => {
+            let held = call.thread.signals.held.load(Ordering::Acquire);
+            if held != 0 && call.slot.restartable && p.signals.get(held as i32).flags & libc::SA_RESTART as u64 != 0 {
+                Err(Errno::RESTART)
+            } else {
+                result
+            }
+        }
+        r => r,
+    }
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+
+/// `si_arch` of a SUD SIGSYS (the kernel's `_sigsys` union member).
+unsafe fn sigsys_arch(info: &libc::siginfo_t) -> u32 {
+    #[repr(C)]
+    struct SigsysInfo {
+        signo: i32,
+        errno: i32,
+        code: i32,
+        _pad: i32,
+        call_addr: u64,
+        syscall: i32,
+        arch: u32,
+    }
+    (*(info as *const libc::siginfo_t as *const SigsysInfo)).arch
+}
+
+/// `int 0x80` from 64-bit code: the i386 numbering, which no guest of emu
+/// speaks. Refused with ENOSYS, with one warning.
+fn int80(p: &Process, ctx: &mut GuestContext) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "{}: int 0x80 (i386 system call {}) at {:#x} is not supported: returning ENOSYS",
+            p.guest_name(),
+            ctx.rax() as u32,
+            ctx.rip().wrapping_sub(2)
+        );
+    }
+    // The i386 convention: -errno in EAX, whatever the personality.
+    ctx.set_rax(-(libc::ENOSYS as i64) as u64);
+}
+
+/// For the table loader: what to do for a call.
+pub fn action_for(personality: &dyn crate::personality::Personality, call: &Syscall) -> Result<Action, String> {
+    match &call.support {
+        Support::Unsupported => Ok(Action::Unsupported),
+        Support::Error { errno, .. } => Ok(Action::Refuse(personality.errno_from_guest(*errno))),
+        Support::Supported | Support::Partial => personality.implementation(call).map(Action::Run).ok_or_else(|| {
+            format!(
+                "the {} personality has no implementation of `{}`; mark it `unsupported`",
+                personality.name(),
+                call.name
+            )
+        }),
+    }
+}

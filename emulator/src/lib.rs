@@ -1,0 +1,84 @@
+//! emu: runs x86-64 programs built for a foreign system-call ABI inside an
+//! ordinary Linux process, the way Wine runs Windows programs. The guest's
+//! instructions run natively; every `syscall` it executes is caught by
+//! Syscall User Dispatch, looked up in the guest's ABI table and carried out
+//! with native Linux calls.
+//!
+//! The `emu` binary is [`Emulator::new().run_from_args()`](Emulator::run_from_args).
+//! A program of one's own can do the same with hooks: Rust code that sees
+//! every guest call first and may answer it, change it, or pass it on to the
+//! table:
+//!
+//! ```no_run
+//! use emulator::{Emulator, GuestCall, Hook, SysResult};
+//!
+//! /// Refuses every unlink: the guest gets EPERM.
+//! struct NoUnlink;
+//!
+//! impl Hook for NoUnlink {
+//!     fn syscall(&self, call: &mut GuestCall) -> SysResult {
+//!         match call.name() {
+//!             "unlink" | "unlinkat" => Err(emulator::Errno::EPERM),
+//!             _ => call.forward(),
+//!         }
+//!     }
+//! }
+//!
+//! fn main() {
+//!     std::process::exit(Emulator::new().hook(NoUnlink).run_from_args());
+//! }
+//! ```
+//!
+//! The source is arranged by concern: `dispatch` (the core), `signals`
+//! (the handler entry path, held and delivered signals), `threads`
+//! (per-thread state), `memory` (the guest arena), `trace` and `stats`,
+//! `lifecycle` (fork, exec, exit), `sud` (arming dispatch), and one module
+//! per personality (`linux`).
+
+mod cli;
+mod context;
+mod dispatch;
+mod fds;
+mod hooks;
+mod lifecycle;
+mod linux;
+mod log;
+mod memory;
+mod personality;
+mod process;
+mod signals;
+mod start;
+mod stats;
+mod sud;
+mod sys;
+mod threads;
+mod trace;
+
+pub use hooks::{GuestCall, Hook};
+pub use sys::{Errno, SysResult};
+
+/// The emulator, with the hooks a program adds.
+#[derive(Default)]
+pub struct Emulator {
+    hooks: Vec<Box<dyn Hook>>,
+}
+
+impl Emulator {
+    pub fn new() -> Self {
+        Emulator::default()
+    }
+
+    /// Adds a hook; hooks see each call in the order they were added.
+    pub fn hook(mut self, hook: impl Hook) -> Self {
+        self.hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Reads emu's command line from this process's arguments (as the `emu`
+    /// binary does: `[OPTIONS] PROGRAM [ARGS...]`, or `abi ...`) and runs it.
+    /// Returns only when there is nothing to run or the guest cannot start:
+    /// the exit status to end with.
+    pub fn run_from_args(self) -> i32 {
+        cli::run(self.hooks)
+    }
+}

@@ -1,0 +1,96 @@
+//! File calls that must show the guest rather than the emulator: the
+//! executable `/proc/self/exe` names, and descriptors that are emu's own.
+
+use crate::dispatch::Call;
+use crate::fds;
+use crate::memory::guest;
+use crate::process::{self, process};
+use crate::sys::{Errno, SysResult};
+use std::os::unix::ffi::OsStrExt;
+
+/// Whether a path names this process's executable link.
+fn is_self_exe(path: &[u8]) -> bool {
+    if path == b"/proc/self/exe" || path == b"/proc/thread-self/exe" {
+        return true;
+    }
+    let own = format!("/proc/{}/exe", process::self_pid());
+    path == own.as_bytes()
+}
+
+fn self_exe_link(dirfd: i32, path_ptr: u64, buf: u64, size: u64) -> Option<SysResult> {
+    let mut path = Vec::new();
+    match guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path) {
+        Ok(true) => {}
+        _ => return None, // let the host report the bad path
+    }
+    if !is_self_exe(&path) || (dirfd != libc::AT_FDCWD && !path.starts_with(b"/")) {
+        return None;
+    }
+    if size as i64 <= 0 {
+        return Some(Err(Errno::EINVAL));
+    }
+    let exe = process().exe.as_os_str().as_bytes();
+    let n = exe.len().min(size as usize);
+    Some(guest::write(buf, &exe[..n]).map(|_| n as u64))
+}
+
+pub fn readlink(call: &mut Call) -> SysResult {
+    let a = call.args;
+    match self_exe_link(libc::AT_FDCWD, a[0], a[1], a[2]) {
+        Some(r) => r,
+        None => call.host(libc::SYS_readlink),
+    }
+}
+
+pub fn readlinkat(call: &mut Call) -> SysResult {
+    let a = call.args;
+    match self_exe_link(a[0] as i32, a[1], a[2], a[3]) {
+        Some(r) => r,
+        None => call.host(libc::SYS_readlinkat),
+    }
+}
+
+pub fn close(call: &mut Call) -> SysResult {
+    if fds::is_private(call.args[0] as i32) {
+        return Err(Errno::EBADF);
+    }
+    call.host(libc::SYS_close)
+}
+
+/// dup2 and dup3: the old descriptor must be the guest's; a new one that is
+/// emu's is moved out of the way first.
+pub fn dup2(call: &mut Call) -> SysResult {
+    let (old, new) = (call.args[0] as i32, call.args[1] as i32);
+    if fds::is_private(old) {
+        return Err(Errno::EBADF);
+    }
+    if fds::is_private(new) {
+        fds::evacuate(new)?;
+    }
+    let nr = if call.name() == "dup3" { libc::SYS_dup3 } else { libc::SYS_dup2 };
+    call.host(nr)
+}
+
+/// close_range over the guest's descriptors only: the range is closed
+/// around emu's.
+pub fn close_range(call: &mut Call) -> SysResult {
+    let (first, last, flags) = (call.args[0] as u32, call.args[1] as u32, call.args[2]);
+    if first > last {
+        return Err(Errno::EINVAL);
+    }
+    let mut lo = first;
+    for fd in fds::private() {
+        let fd = fd as u32;
+        if fd < lo || fd > last {
+            continue;
+        }
+        if fd > lo {
+            call.host_with(libc::SYS_close_range, [lo as u64, (fd - 1) as u64, flags, 0, 0, 0])?;
+        }
+        lo = fd + 1;
+    }
+    if lo <= last {
+        call.host_with(libc::SYS_close_range, [lo as u64, last as u64, flags, 0, 0, 0])?;
+    }
+    Ok(0)
+}

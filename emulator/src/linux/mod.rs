@@ -1,0 +1,211 @@
+//! The Linux x86-64 personality. A Linux guest speaks the host's own ABI,
+//! so almost every call passes straight through; what is emulated is what
+//! would let the guest escape or damage the emulator (memory outside the
+//! arena, signal handlers, the FS base, syscall dispatch itself) or what
+//! must show the guest rather than emu (`/proc/self/exe`, execve).
+
+mod files;
+mod memory;
+mod process;
+mod signal;
+mod structs;
+
+use crate::context::GuestContext;
+use crate::personality::{Handler, Implementation, Personality, StructDecoder};
+use crate::signals::GuestAction;
+use crate::sys::{self, Errno, SysResult};
+use crate::threads::ThreadState;
+use abi_tables::{Syscall, Table, LINUX_X86_64, MAX_ARGS};
+use loader::{AuxValue, LoadedImage, PAGE_SIZE};
+
+pub struct Linux;
+
+pub static LINUX: Linux = Linux;
+
+/// Calls emu carries out itself, by name.
+const EMULATED: &[(&str, Handler)] = &[
+    ("brk", memory::brk),
+    ("mmap", memory::mmap),
+    ("munmap", memory::munmap),
+    ("mremap", memory::mremap),
+    ("mprotect", memory::change_in_place),
+    ("pkey_mprotect", memory::change_in_place),
+    ("madvise", memory::change_in_place),
+    ("mlock", memory::change_in_place),
+    ("munlock", memory::change_in_place),
+    ("mlock2", memory::change_in_place),
+    ("msync", memory::change_in_place),
+    ("mseal", memory::change_in_place),
+    ("remap_file_pages", memory::change_in_place),
+    ("shmat", memory::shmat),
+    ("arch_prctl", process::arch_prctl),
+    ("prctl", process::prctl),
+    ("exit", process::exit),
+    ("exit_group", process::exit_group),
+    ("fork", process::fork),
+    ("vfork", process::vfork),
+    ("clone", process::clone),
+    ("execve", process::execve),
+    ("execveat", process::execveat),
+    ("rt_sigaction", signal::rt_sigaction),
+    ("rt_sigprocmask", signal::rt_sigprocmask),
+    ("rt_sigreturn", signal::rt_sigreturn),
+    ("sigaltstack", signal::sigaltstack),
+    ("rt_sigsuspend", signal::rt_sigsuspend),
+    ("ppoll", signal::ppoll),
+    ("pselect6", signal::pselect6),
+    ("epoll_pwait", signal::epoll_pwait),
+    ("epoll_pwait2", signal::epoll_pwait),
+    ("readlink", files::readlink),
+    ("readlinkat", files::readlinkat),
+    ("close", files::close),
+    ("close_range", files::close_range),
+    ("dup2", files::dup2),
+    ("dup3", files::dup2),
+];
+
+/// Calls signal(7) says are never restarted after a handler, whatever SA_RESTART says.
+const NEVER_RESTARTED: &[&str] = &[
+    "nanosleep",
+    "clock_nanosleep",
+    "pause",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "io_getevents",
+    "io_pgetevents",
+    "msgrcv",
+    "msgsnd",
+    "semop",
+    "semtimedop",
+    "signalfd",
+    "signalfd4",
+];
+
+/// Host number of a Linux call, by name.
+fn host_number(name: &str) -> Option<u64> {
+    LINUX_X86_64.call_by_name(name).map(|c| c.number as u64)
+}
+
+impl Personality for Linux {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn default_table(&self) -> &'static Table {
+        &LINUX_X86_64
+    }
+
+    fn implementation(&self, call: &Syscall) -> Option<Implementation> {
+        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == call.name) {
+            return Some(Implementation::Emulated(*f));
+        }
+        host_number(&call.name).map(Implementation::Host)
+    }
+
+    fn restartable(&self, call: &Syscall) -> bool {
+        !NEVER_RESTARTED.contains(&&*call.name)
+    }
+
+    fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]) {
+        let a = ctx.syscall_args();
+        (ctx.rax(), [a[0], a[1], a[2], a[3], a[4], a[5], 0, 0])
+    }
+
+    fn set_return(&self, ctx: &mut GuestContext, result: SysResult) {
+        ctx.set_rax(sys::raw(result) as u64);
+    }
+
+    fn errno_to_guest(&self, host: Errno) -> i32 {
+        host.0
+    }
+
+    fn errno_from_guest(&self, guest: i32) -> Errno {
+        Errno(guest)
+    }
+
+    fn struct_decoder(&self, name: &str) -> Option<StructDecoder> {
+        structs::decoder(name)
+    }
+
+    fn deliver_signal(
+        &self,
+        thread: &mut ThreadState,
+        sig: i32,
+        info: &libc::siginfo_t,
+        ctx: &mut GuestContext,
+        action: &GuestAction,
+    ) -> Result<(), Errno> {
+        signal::deliver(thread, sig, info, ctx, action)
+    }
+
+    fn signal_name(&self, sig: i32) -> String {
+        signal_name(sig)
+    }
+
+    fn initial_auxv(&self, image: &LoadedImage) -> Vec<(u64, AuxValue)> {
+        initial_auxv(image)
+    }
+
+    /// The x86-64 psABI: RDX holds a function for atexit (none), the stack pointer says the rest.
+    fn entry_registers(&self, _sp: u64) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+/// The Linux auxiliary vector, in the kernel's order.
+fn initial_auxv(image: &loader::LoadedImage) -> Vec<(u64, AuxValue)> {
+    // SAFETY: getauxval only reads emu's own auxiliary vector.
+    let host = |t: u64| unsafe { libc::getauxval(t) };
+    // SAFETY: plain getters.
+    let (uid, euid, gid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
+    use AuxValue::*;
+    let mut v = vec![
+        (libc::AT_SYSINFO_EHDR, Value(host(libc::AT_SYSINFO_EHDR))),
+        (libc::AT_MINSIGSTKSZ, Value(host(libc::AT_MINSIGSTKSZ))),
+        (libc::AT_HWCAP, Value(host(libc::AT_HWCAP))),
+        (libc::AT_PAGESZ, Value(PAGE_SIZE)),
+        (libc::AT_CLKTCK, Value(host(libc::AT_CLKTCK))),
+        (libc::AT_PHDR, Value(image.phdr)),
+        (libc::AT_PHENT, Value(image.phent)),
+        (libc::AT_PHNUM, Value(image.phnum)),
+        (libc::AT_BASE, Value(0)),
+        (libc::AT_FLAGS, Value(0)),
+        (libc::AT_ENTRY, Value(image.entry)),
+        (libc::AT_UID, Value(uid as u64)),
+        (libc::AT_EUID, Value(euid as u64)),
+        (libc::AT_GID, Value(gid as u64)),
+        (libc::AT_EGID, Value(egid as u64)),
+        (libc::AT_SECURE, Value(0)),
+        (libc::AT_RANDOM, Random),
+        (libc::AT_HWCAP2, Value(host(libc::AT_HWCAP2))),
+        (libc::AT_EXECFN, ExecFn),
+        (libc::AT_PLATFORM, Platform),
+    ];
+    v.retain(|(t, val)| !(*t == libc::AT_SYSINFO_EHDR && matches!(val, Value(0))));
+    v
+}
+
+
+
+/// The kernel's first real-time signal (glibc keeps 32 and 33 for itself and calls 34 SIGRTMIN).
+const KERNEL_SIGRTMIN: i32 = 32;
+
+/// `SIGSEGV`, or `SIG42` for a number without a name.
+pub fn signal_name(sig: i32) -> String {
+    LINUX_X86_64
+        .set_by_name("signal")
+        .and_then(|s| s.name_of(sig as i64))
+        .map(|v| v.name.to_string())
+        .unwrap_or_else(|| match sig {
+            KERNEL_SIGRTMIN => "SIGRTMIN".to_string(),
+            s if s > KERNEL_SIGRTMIN => format!("SIGRT_{}", s - KERNEL_SIGRTMIN),
+            s => format!("SIG{s}"),
+        })
+}

@@ -1,0 +1,356 @@
+//! Linux signal calls, virtualised: the guest's handlers are recorded (emu
+//! owns the host's), its mask is kept apart from the host's (which never
+//! blocks the signals emu needs), and its frames are built by emu in the
+//! layout of the Linux x86-64 `rt_sigframe`, which the guest's
+//! `rt_sigreturn` hands back.
+
+use crate::context::GuestContext;
+use crate::dispatch::Call;
+use crate::memory::guest;
+use crate::process::process;
+use crate::signals::{self, bit, host_mask, GuestAction, SIG_DFL, UNCATCHABLE};
+use crate::sys::{self, Errno, SysResult};
+use crate::threads::ThreadState;
+
+const SIGSET_SIZE: u64 = 8;
+/// Bytes below the interrupted stack pointer a frame must not touch.
+const RED_ZONE: u64 = 128;
+const MINSIGSTKSZ: usize = 2048;
+
+/// `struct sigaction` as the kernel reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct KSigaction {
+    handler: u64,
+    flags: u64,
+    restorer: u64,
+    mask: u64,
+}
+// SAFETY: integers only.
+unsafe impl guest::Pod for KSigaction {}
+
+fn valid_signal(sig: u64) -> Option<i32> {
+    (1..=signals::NSIG as u64).contains(&sig).then_some(sig as i32)
+}
+
+pub fn rt_sigaction(call: &mut Call) -> SysResult {
+    let [sig, act, oldact, size, ..] = call.args;
+    let sig = valid_signal(sig).ok_or(Errno::EINVAL)?;
+    if size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let p = process();
+    let new = if act != 0 {
+        if bit(sig) & UNCATCHABLE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let k: KSigaction = guest::read_val(act)?;
+        Some(GuestAction { handler: k.handler, flags: k.flags, mask: k.mask & !UNCATCHABLE, restorer: k.restorer })
+    } else {
+        None
+    };
+    let old = match new {
+        Some(a) => p.signals.set(sig, a)?,
+        None => p.signals.get(sig),
+    };
+    if oldact != 0 {
+        let k = KSigaction { handler: old.handler, flags: old.flags, restorer: old.restorer, mask: old.mask };
+        guest::write_val(oldact, &k)?;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask(call: &mut Call) -> SysResult {
+    let [how, set, oldset, size, ..] = call.args;
+    if size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let old = call.thread.signals.guest_blocked;
+    if set != 0 {
+        let s: u64 = guest::read_val(set)?;
+        let new = match how as i32 {
+            libc::SIG_BLOCK => old | s,
+            libc::SIG_UNBLOCK => old & !s,
+            libc::SIG_SETMASK => s,
+            _ => return Err(Errno::EINVAL),
+        };
+        set_guest_mask(call.thread, call.ctx, new);
+    }
+    if oldset != 0 {
+        guest::write_val(oldset, &old)?;
+    }
+    Ok(0)
+}
+
+/// The guest's mask becomes `mask`; the host's, what it can be of it.
+fn set_guest_mask(thread: &mut ThreadState, ctx: &mut GuestContext, mask: u64) {
+    let mask = mask & !UNCATCHABLE;
+    thread.signals.guest_blocked = mask;
+    ctx.set_sigmask(host_mask(mask));
+}
+
+/// Runs a call that blocks with a temporary mask (given to the host without
+/// the signals emu needs). If a signal interrupts it, the guest resumes with
+/// the temporary mask still in place, so that the held signal is delivered
+/// at once, and the frame saves the old mask for the handler's return, as
+/// Linux's saved_sigmask does.
+fn with_temporary_mask(call: &mut Call, mask_ptr: u64, nr: i64, mask_arg: usize) -> SysResult {
+    if mask_ptr == 0 {
+        return call.host(nr);
+    }
+    let temporary: u64 = guest::read_val(mask_ptr)?;
+    let host = host_mask(temporary);
+    let mut args = call.host_args();
+    args[mask_arg] = &host as *const u64 as u64;
+    let r = call.host_with(nr, args);
+    if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
+        let old = call.thread.signals.guest_blocked;
+        call.thread.signals.saved_mask = Some(old);
+        set_guest_mask(call.thread, call.ctx, temporary);
+    }
+    r
+}
+
+pub fn rt_sigsuspend(call: &mut Call) -> SysResult {
+    if call.args[1] != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    with_temporary_mask(call, call.args[0], libc::SYS_rt_sigsuspend, 0)
+}
+
+pub fn ppoll(call: &mut Call) -> SysResult {
+    with_temporary_mask(call, call.args[3], libc::SYS_ppoll, 3)
+}
+
+pub fn epoll_pwait(call: &mut Call) -> SysResult {
+    let nr = if call.name() == "epoll_pwait2" { libc::SYS_epoll_pwait2 } else { libc::SYS_epoll_pwait };
+    with_temporary_mask(call, call.args[4], nr, 4)
+}
+
+/// pselect6's sixth argument points at `{ const sigset_t *ss; size_t ss_len; }`.
+pub fn pselect6(call: &mut Call) -> SysResult {
+    let data = call.args[5];
+    if data == 0 {
+        return call.host(libc::SYS_pselect6);
+    }
+    let [ss, len]: [u64; 2] = guest::read_val(data)?;
+    if ss == 0 {
+        return call.host(libc::SYS_pselect6);
+    }
+    let temporary: u64 = guest::read_val(ss)?;
+    let host = host_mask(temporary);
+    let block: [u64; 2] = [&host as *const u64 as u64, len];
+    let mut args = call.host_args();
+    args[5] = block.as_ptr() as u64;
+    let r = call.host_with(libc::SYS_pselect6, args);
+    if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
+        let old = call.thread.signals.guest_blocked;
+        call.thread.signals.saved_mask = Some(old);
+        set_guest_mask(call.thread, call.ctx, temporary);
+    }
+    r
+}
+
+pub fn sigaltstack(call: &mut Call) -> SysResult {
+    let [ss, old_ss, ..] = call.args;
+    let sp = call.ctx.rsp();
+    let sig = &mut call.thread.signals;
+    let current = sig.altstack;
+    let on = sig.on_altstack(sp);
+    if ss != 0 {
+        if on {
+            return Err(Errno::EPERM);
+        }
+        let [sp_, flags_size, size]: [u64; 3] = guest::read_val(ss)?;
+        let flags = flags_size as u32 as i32;
+        let mode = flags & !sys::SS_AUTODISARM;
+        if mode != 0 && mode != libc::SS_DISABLE && mode != libc::SS_ONSTACK {
+            return Err(Errno::EINVAL);
+        }
+        if mode == libc::SS_DISABLE {
+            sig.altstack = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        } else {
+            if (size as usize) < MINSIGSTKSZ {
+                return Err(Errno::ENOMEM);
+            }
+            sig.altstack = libc::stack_t { ss_sp: sp_ as *mut _, ss_flags: flags & sys::SS_AUTODISARM, ss_size: size as usize };
+        }
+    }
+    if old_ss != 0 {
+        let flags = if on { libc::SS_ONSTACK } else { current.ss_flags };
+        let v: [u64; 3] = [current.ss_sp as u64, flags as u32 as u64, current.ss_size as u64];
+        guest::write_val(old_ss, &v)?;
+    }
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------
+// Frames. The layout is the kernel's (arch/x86/include/asm/sigframe.h):
+// pretcode, then struct ucontext, then siginfo; the FPU state sits above,
+// 64-byte aligned, and uc_mcontext.fpstate points at it.
+
+const UC_OFFSET: u64 = 8;
+/// uc_flags, uc_link, uc_stack (24), uc_mcontext (256), uc_sigmask (8).
+const UC_SIZE: u64 = 8 + 8 + 24 + 256 + 8;
+const INFO_OFFSET: u64 = UC_OFFSET + UC_SIZE;
+const FRAME_SIZE: u64 = INFO_OFFSET + 128;
+const MCONTEXT_OFFSET: u64 = 40;
+const FPSTATE_PTR_OFFSET: u64 = MCONTEXT_OFFSET + 23 * 8;
+const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + 256;
+const UC_FP_XSTATE: u64 = 1;
+const UC_SIGCONTEXT_SS: u64 = 2;
+const UC_STRICT_RESTORE_SS: u64 = 4;
+/// Flags a signal return may change (the kernel's FIX_EFLAGS).
+const USER_FLAGS: u64 = 0x0001 | 0x0004 | 0x0010 | 0x0040 | 0x0080 | 0x0100 | 0x0400 | 0x0800 | 0x10000 | 0x40000;
+const DF_TF_RF: u64 = 0x0400 | 0x0100 | 0x10000;
+
+/// The FPU state the kernel saved in the host frame: its address and how
+/// many bytes of it to copy (the XSAVE area with its trailer, or 512 for FXSAVE).
+fn host_fpstate(ctx: &mut GuestContext) -> Option<(*mut u8, usize)> {
+    const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+    let fp = ctx.ucontext().uc_mcontext.fpregs as *mut u8;
+    if fp.is_null() {
+        return None;
+    }
+    // SAFETY: the kernel's fpstate; the software-reserved bytes at offset 464
+    // say whether an XSAVE area follows and how big it is.
+    unsafe {
+        let magic1 = (fp.add(464) as *const u32).read_unaligned();
+        let extended_size = (fp.add(468) as *const u32).read_unaligned() as usize;
+        if magic1 == FP_XSTATE_MAGIC1 && (512..=1 << 16).contains(&extended_size) {
+            Some((fp, extended_size))
+        } else {
+            Some((fp, 512))
+        }
+    }
+}
+
+/// Makes the host frame's FPU state the initial one, for the handler to start with.
+fn reset_fpstate(fp: *mut u8, size: usize) {
+    // SAFETY: writes inside the kernel's fpstate of this frame: FCW, MXCSR,
+    // and (for XSAVE) the header's XSTATE_BV, which selects the init state.
+    unsafe {
+        (fp as *mut u16).write_unaligned(0x37f);
+        (fp.add(24) as *mut u32).write_unaligned(0x1f80);
+        if size > 512 + 64 {
+            (fp.add(512) as *mut u64).write_unaligned(0);
+        }
+    }
+}
+
+pub fn deliver(
+    thread: &mut ThreadState,
+    sig: i32,
+    info: &libc::siginfo_t,
+    ctx: &mut GuestContext,
+    action: &GuestAction,
+) -> Result<(), Errno> {
+    let sp = ctx.rsp();
+    let alt = thread.signals.altstack;
+    let use_alt = action.flags & libc::SA_ONSTACK as u64 != 0
+        && alt.ss_flags & libc::SS_DISABLE == 0
+        && alt.ss_size != 0
+        && !thread.signals.on_altstack(sp);
+    let mut top = if use_alt { alt.ss_sp as u64 + alt.ss_size as u64 } else { sp - RED_ZONE };
+
+    let (fp_host, fp_size) = host_fpstate(ctx).unwrap_or((std::ptr::null_mut(), 0));
+    let mut fp_guest = 0;
+    if !fp_host.is_null() {
+        top = (top - fp_size as u64) & !63;
+        fp_guest = top;
+        // SAFETY: the kernel's fpstate is fp_size bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(fp_host, fp_size) };
+        guest::write(fp_guest, bytes)?;
+    }
+    let frame = ((top - FRAME_SIZE) & !15) - 8;
+
+    let mut f = [0u8; FRAME_SIZE as usize];
+    let put = |f: &mut [u8], at: u64, v: u64| f[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
+    put(&mut f, 0, action.restorer);
+    let xstate = if fp_size > 512 { UC_FP_XSTATE } else { 0 };
+    put(&mut f, UC_OFFSET, xstate | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS);
+    put(&mut f, UC_OFFSET + 16, alt.ss_sp as u64);
+    let alt_flags = if thread.signals.on_altstack(sp) { libc::SS_ONSTACK } else { alt.ss_flags };
+    put(&mut f, UC_OFFSET + 24, alt_flags as u32 as u64);
+    put(&mut f, UC_OFFSET + 32, alt.ss_size as u64);
+    for (i, &r) in ctx.ucontext().uc_mcontext.gregs.iter().enumerate() {
+        put(&mut f, UC_OFFSET + MCONTEXT_OFFSET + 8 * i as u64, r as u64);
+    }
+    put(&mut f, UC_OFFSET + FPSTATE_PTR_OFFSET, fp_guest);
+    let saved_mask = thread.signals.saved_mask.take().unwrap_or(thread.signals.guest_blocked);
+    put(&mut f, UC_OFFSET + SIGMASK_OFFSET, saved_mask);
+    // SAFETY: siginfo_t is 128 bytes of plain data.
+    let info_bytes = unsafe { std::slice::from_raw_parts(info as *const _ as *const u8, 128) };
+    f[INFO_OFFSET as usize..].copy_from_slice(info_bytes);
+    guest::write(frame, &f)?;
+
+    if !fp_host.is_null() {
+        reset_fpstate(fp_host, fp_size);
+    }
+    ctx.set_rip(action.handler);
+    ctx.set_rsp(frame);
+    ctx.set_rdi(sig as u64);
+    ctx.set_rsi(frame + INFO_OFFSET);
+    ctx.set_rdx(frame + UC_OFFSET);
+    ctx.set_rax(0);
+    ctx.set_rflags(ctx.rflags() & !DF_TF_RF);
+
+    let mut blocked = thread.signals.guest_blocked | action.mask;
+    if action.flags & libc::SA_NODEFER as u64 == 0 {
+        blocked |= bit(sig);
+    }
+    set_guest_mask(thread, ctx, blocked);
+    if use_alt && alt.ss_flags & sys::SS_AUTODISARM != 0 {
+        thread.signals.altstack = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+    }
+    if action.flags & libc::SA_RESETHAND as u64 != 0 {
+        let _ = process().signals.set(sig, GuestAction { handler: SIG_DFL, ..Default::default() });
+    }
+    Ok(())
+}
+
+/// rt_sigreturn: the guest's handler returned through its restorer; its
+/// `rt_sigframe` (possibly changed by the handler) is at the stack pointer,
+/// `pretcode` already popped.
+pub fn rt_sigreturn(call: &mut Call) -> SysResult {
+    let uc = call.ctx.rsp();
+    let mut buf = [0u8; UC_SIZE as usize];
+    if guest::read(uc, &mut buf).is_err() {
+        log::error!("{}: rt_sigreturn with a bad frame at {uc:#x}", process().guest_name());
+        crate::lifecycle::killed_by(libc::SIGSEGV);
+        signals::die_by_default(libc::SIGSEGV);
+    }
+    let get = |at: u64| u64::from_le_bytes(buf[at as usize..at as usize + 8].try_into().unwrap());
+    let ctx = &mut call.ctx;
+    let old_flags = ctx.rflags();
+    {
+        let gregs = &mut ctx.ucontext().uc_mcontext.gregs;
+        // r8 .. rip: everything but flags and the segment/trap words.
+        for (i, greg) in gregs.iter_mut().enumerate().take(libc::REG_EFL as usize) {
+            *greg = get(MCONTEXT_OFFSET + 8 * i as u64) as i64;
+        }
+    }
+    let guest_flags = get(MCONTEXT_OFFSET + 8 * libc::REG_EFL as u64);
+    ctx.set_rflags((old_flags & !USER_FLAGS) | (guest_flags & USER_FLAGS));
+
+    let fp_guest = get(FPSTATE_PTR_OFFSET);
+    if let (Some((fp_host, size)), true) = (host_fpstate(ctx), fp_guest != 0) {
+        // SAFETY: the kernel's fpstate of this frame is `size` bytes long.
+        let dest = unsafe { std::slice::from_raw_parts_mut(fp_host, size) };
+        let mut copy = vec![0u8; size];
+        if guest::read(fp_guest, &mut copy).is_ok() {
+            dest.copy_from_slice(&copy);
+        }
+    }
+    let mask = get(SIGMASK_OFFSET);
+    call.thread.signals.saved_mask = None;
+    set_guest_mask(call.thread, call.ctx, mask);
+
+    // The altstack as it was at delivery (SS_AUTODISARM re-arms it here).
+    let (ss_sp, ss_flags, ss_size) = (get(16), get(24) as u32 as i32, get(32));
+    let sig = &mut call.thread.signals;
+    if ss_flags & libc::SS_DISABLE == 0 && ss_size as usize >= MINSIGSTKSZ {
+        sig.altstack = libc::stack_t { ss_sp: ss_sp as *mut _, ss_flags: ss_flags & sys::SS_AUTODISARM, ss_size: ss_size as usize };
+    }
+    Err(Errno::JUST_RETURN)
+}

@@ -1,0 +1,110 @@
+//! Reading and writing guest memory through guest pointers, which are never
+//! trusted: an address outside the guest arena, unmapped, or without the
+//! needed permission gives EFAULT, never a fault in the emulator.
+//!
+//! The copies go through process_vm_readv/process_vm_writev on this process,
+//! which check the pages as the kernel checks a system call's buffer.
+
+use crate::process;
+use crate::sys::{self, Errno};
+
+/// Plain data that any bit pattern is a valid value of.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` types made of integers (and arrays of them).
+pub unsafe trait Pod: Copy + 'static {}
+
+unsafe impl Pod for u8 {}
+unsafe impl Pod for u16 {}
+unsafe impl Pod for u32 {}
+unsafe impl Pod for u64 {}
+unsafe impl Pod for i32 {}
+unsafe impl Pod for i64 {}
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+fn check(addr: u64, len: usize) -> Result<(), Errno> {
+    if len == 0 {
+        return Ok(());
+    }
+    if process::in_guest_arena(addr, len as u64) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+fn transfer(nr: i64, local: u64, remote: u64, len: usize) -> Result<(), Errno> {
+    let local_iov = libc::iovec { iov_base: local as *mut _, iov_len: len };
+    let remote_iov = libc::iovec { iov_base: remote as *mut _, iov_len: len };
+    // SAFETY: `local` is a buffer of the emulator's of `len` bytes; the kernel
+    // checks the remote (guest) side and fails with EFAULT instead of faulting.
+    let r = unsafe {
+        sys::syscall6(
+            nr as u64,
+            [process::self_pid() as u64, &local_iov as *const _ as u64, 1, &remote_iov as *const _ as u64, 1, 0],
+        )
+    };
+    match sys::result(r) {
+        Ok(n) if n as usize == len => Ok(()),
+        Ok(_) => Err(Errno::EFAULT),
+        Err(e) => Err(e),
+    }
+}
+
+/// Copies `buf.len()` bytes from guest address `addr`.
+pub fn read(addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    check(addr, buf.len())?;
+    if buf.is_empty() {
+        return Ok(());
+    }
+    transfer(libc::SYS_process_vm_readv, buf.as_mut_ptr() as u64, addr, buf.len())
+}
+
+/// Copies `bytes` to guest address `addr`.
+pub fn write(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+    check(addr, bytes.len())?;
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    transfer(libc::SYS_process_vm_writev, bytes.as_ptr() as u64, addr, bytes.len())
+}
+
+pub fn read_val<T: Pod>(addr: u64) -> Result<T, Errno> {
+    let mut v = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: T is Pod: its bytes may be filled with anything.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, std::mem::size_of::<T>()) };
+    read(addr, bytes)?;
+    // SAFETY: every byte was written, and any pattern is a valid T.
+    Ok(unsafe { v.assume_init() })
+}
+
+pub fn write_val<T: Pod>(addr: u64, v: &T) -> Result<(), Errno> {
+    // SAFETY: a Pod value seen as its bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) };
+    write(addr, bytes)
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes (without the NUL)
+/// into `out`. Returns whether the NUL was found within `max`.
+pub fn read_cstr(addr: u64, max: usize, out: &mut Vec<u8>) -> Result<bool, Errno> {
+    const CHUNK: u64 = 256;
+    let mut at = addr;
+    let mut buf = [0u8; CHUNK as usize];
+    while out.len() < max {
+        // Never read across a page boundary in one go: the next page may be unmapped.
+        let to_page_end = 4096 - (at % 4096);
+        let n = CHUNK.min(to_page_end).min((max - out.len()) as u64) as usize;
+        read(at, &mut buf[..n])?;
+        match buf[..n].iter().position(|&b| b == 0) {
+            Some(end) => {
+                out.extend_from_slice(&buf[..end]);
+                return Ok(true);
+            }
+            None => out.extend_from_slice(&buf[..n]),
+        }
+        at += n as u64;
+    }
+    // Exactly `max` bytes: terminated only if the next byte is the NUL.
+    let mut next = [0u8; 1];
+    Ok(read(at, &mut next).is_ok() && next[0] == 0)
+}

@@ -1,0 +1,85 @@
+//! The boundary between the dispatch core and an ABI.
+//!
+//! A personality is a table (the guest's numbering, argument kinds, value
+//! sets) plus the translators that carry its calls out on Linux: how a
+//! trapped call's number and arguments are read from the registers and its
+//! result written back, how its errno values map, which calls are emulated
+//! rather than passed through, how its structures are shown in traces, and
+//! how a signal frame of its kind is built. The core never names an ABI; it
+//! asks the personality the guest's ELF brand (or the user's table) chose.
+
+use crate::context::GuestContext;
+use crate::dispatch::Call;
+use crate::signals::GuestAction;
+use crate::sys::{Errno, SysResult};
+use crate::threads::ThreadState;
+use crate::trace::StructWriter;
+use abi_tables::{Syscall, Table, MAX_ARGS};
+use loader::{AuxValue, LoadedImage};
+
+/// Carries out one call of a personality.
+pub type Handler = fn(&mut Call) -> SysResult;
+
+/// What a call of the table turns into.
+#[derive(Clone, Copy)]
+pub enum Implementation {
+    /// The host call with this (Linux x86-64) number, given the guest's arguments unchanged.
+    Host(u64),
+    /// A function of the personality.
+    Emulated(Handler),
+}
+
+/// Writes a summary of a guest structure at `addr` (`{st_mode=..., ...}`).
+/// Returns false when the memory could not be read.
+pub type StructDecoder = fn(addr: u64, out: &mut StructWriter) -> bool;
+
+pub trait Personality: Sync + 'static {
+    /// The name tables use in their `personality` statement.
+    fn name(&self) -> &'static str;
+
+    /// The table guests of this ABI use unless the user gives another.
+    fn default_table(&self) -> &'static Table;
+
+    /// The implementation of a `supported` or `partial` call, found by name.
+    /// `None` means the personality has no call by that name.
+    fn implementation(&self, call: &Syscall) -> Option<Implementation>;
+
+    /// Whether a call interrupted by a handler with SA_RESTART starts again
+    /// (signal(7) lists the calls that never do).
+    fn restartable(&self, call: &Syscall) -> bool;
+
+    /// The call number and arguments of a trapped `syscall`.
+    fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]);
+
+    /// Writes a result back the way the guest's kernel returns it.
+    fn set_return(&self, ctx: &mut GuestContext, result: SysResult);
+
+    /// The guest's errno for a host errno, and back.
+    fn errno_to_guest(&self, host: Errno) -> i32;
+    fn errno_from_guest(&self, guest: i32) -> Errno;
+
+    /// The trace decoder of a structure the table names.
+    fn struct_decoder(&self, name: &str) -> Option<StructDecoder>;
+
+    /// Builds the guest's signal frame for `sig` (host numbering) and points
+    /// the context at the guest's handler. An error means the frame could not
+    /// be written (the guest's stack is bad); the caller then kills the guest
+    /// with SIGSEGV, as the guest's kernel would.
+    fn deliver_signal(
+        &self,
+        thread: &mut ThreadState,
+        sig: i32,
+        info: &libc::siginfo_t,
+        ctx: &mut GuestContext,
+        action: &GuestAction,
+    ) -> Result<(), Errno>;
+
+    /// The guest's name of a host signal, for messages and traces.
+    fn signal_name(&self, sig: i32) -> String;
+
+    /// The auxiliary vector a new image of this ABI finds on its stack.
+    fn initial_auxv(&self, image: &LoadedImage) -> Vec<(u64, AuxValue)>;
+
+    /// RDI and RDX at the entry point, given the initial stack pointer.
+    fn entry_registers(&self, sp: u64) -> (u64, u64);
+}

@@ -1,0 +1,279 @@
+//! The way into and out of every host signal handler emu installs, and the
+//! other few instructions that run with the guest's FS base loaded.
+//!
+//! The kernel does not switch FS on signal delivery, so a handler starts
+//! with the guest's TLS in FS. Nothing written in Rust may run before the
+//! switch (libc's stack protector, errno and every thread-local are
+//! FS-relative), which is why this part is assembly:
+//!
+//! 1. find the thread's `ThreadState` by masking the stack pointer (every emu
+//!    handler runs on the thread's aligned alternate stack);
+//! 2. if FS is not already the emulator's, save it as the guest's and load
+//!    the emulator's (a signal that interrupts emu itself finds FS already
+//!    switched and leaves it alone);
+//! 3. call `handle_signal` (ordinary Rust from here on);
+//! 4. load the guest's FS (which the handler may have changed) if step 2
+//!    switched, and return to the restorer, which calls rt_sigreturn from
+//!    inside the exempt range so that it does not trap.
+//!
+//! Everything here lives between `emu_trampolines_start` and
+//! `emu_trampolines_end`, so a handler can tell that it interrupted one of
+//! these sequences rather than the guest.
+
+use crate::threads::ThreadState;
+use std::mem::offset_of;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+/// Set at start-up when HWCAP2 says `rdfsbase`/`wrfsbase` are enabled; without
+/// them the trampoline falls back to arch_prctl, from the exempt range.
+#[no_mangle]
+static EMU_HAVE_FSGSBASE: AtomicU8 = AtomicU8::new(0);
+
+pub fn have_fsgsbase() -> bool {
+    EMU_HAVE_FSGSBASE.load(Ordering::Relaxed) != 0
+}
+
+pub(crate) fn detect_fsgsbase() {
+    const HWCAP2_FSGSBASE: u64 = 1 << 1;
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+    EMU_HAVE_FSGSBASE.store((hwcap2 & HWCAP2_FSGSBASE != 0) as u8, Ordering::Relaxed);
+}
+
+extern "C" {
+    /// The `sa_handler` of every emu signal handler.
+    pub(crate) fn emu_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
+    /// The `sa_restorer` of every emu signal handler: rt_sigreturn from the exempt range.
+    pub(crate) fn emu_signal_restorer();
+    /// Starts the guest: loads `regs` (see `GuestStart`) and FS, jumps. Never returns.
+    pub(crate) fn emu_enter_guest(start: *const GuestStart) -> !;
+    /// A pass-through system call that a signal can interrupt cleanly; see `interruptible_syscall`.
+    fn emu_interruptible_syscall(args: *const u64, held: *const u32) -> i64;
+    static emu_trampolines_start: u8;
+    static emu_interruptible_check: u8;
+    static emu_interruptible_syscall_insn: u8;
+    static emu_interruptible_not_run: u8;
+    static emu_trampolines_end: u8;
+}
+
+/// Registers the guest starts with (everything else is zero).
+#[repr(C)]
+pub(crate) struct GuestStart {
+    pub rip: u64,
+    pub rsp: u64,
+    pub rdi: u64,
+    pub rdx: u64,
+    pub fs: u64,
+}
+
+/// Whether `rip` is inside one of the sequences above.
+pub(crate) fn in_trampolines(rip: u64) -> bool {
+    // SAFETY: only the symbols' addresses are taken.
+    let (start, end) = unsafe { (&emu_trampolines_start as *const u8 as u64, &emu_trampolines_end as *const u8 as u64) };
+    (start..end).contains(&rip)
+}
+
+/// If a signal interrupted an interruptible syscall before its `syscall`
+/// instruction ran (or the kernel rewound it there to restart it), the
+/// address to resume at instead, so that the call returns `NOT_RUN` rather
+/// than blocking with the signal held.
+pub(crate) fn interruptible_rewind(rip: u64) -> Option<u64> {
+    // SAFETY: only the symbols' addresses are taken.
+    let (check, insn, eintr) = unsafe {
+        (
+            &emu_interruptible_check as *const u8 as u64,
+            &emu_interruptible_syscall_insn as *const u8 as u64,
+            &emu_interruptible_not_run as *const u8 as u64,
+        )
+    };
+    (check..=insn).contains(&rip).then_some(eintr)
+}
+
+/// What `interruptible_syscall` returns (negated) when it did not make the
+/// call: the guest should take its signal, then execute the call again.
+/// Linux's ERESTARTNOINTR, which no system call returns to user space.
+pub(crate) const NOT_RUN: i32 = 513;
+
+/// Executes system call `nr` with `args` unless `held` is (or becomes, before
+/// the `syscall` instruction) non-zero, in which case it returns `-NOT_RUN`
+/// without entering the kernel. `held` is set by the handler of a signal that
+/// arrived while emu was running; see `signals::hold`.
+pub(crate) fn interruptible_syscall(nr: u64, args: &[u64; 6], held: &AtomicU32) -> i64 {
+    let block = [nr, args[0], args[1], args[2], args[3], args[4], args[5]];
+    // SAFETY: the stub reads seven words and one u32, and makes the call.
+    unsafe { emu_interruptible_syscall(block.as_ptr(), held.as_ptr()) }
+}
+
+core::arch::global_asm!(
+    ".pushsection .text.emu_trampolines,\"ax\",@progbits",
+    ".balign 16",
+    ".globl emu_trampolines_start",
+    "emu_trampolines_start:",
+
+    // void emu_signal_entry(int sig, siginfo_t *info, void *uc)
+    ".globl emu_signal_entry",
+    ".type emu_signal_entry,@function",
+    "emu_signal_entry:",
+    "    push rbx",
+    "    mov rbx, rsp",
+    "    and rbx, {region_mask}",               // rbx = &ThreadState
+    "    test byte ptr [rip + EMU_HAVE_FSGSBASE], 1",
+    "    jz 5f",
+    "    rdfsbase rax",
+    "    xor ecx, ecx",
+    "    cmp rax, [rbx + {host_fs}]",
+    "    je 2f",
+    "    mov [rbx + {guest_fs}], rax",
+    "    mov rax, [rbx + {host_fs}]",
+    "    wrfsbase rax",
+    "    mov ecx, 1",
+    "2:",
+    "    push rcx",                              // remember whether FS was switched
+    "    sub rsp, 8",                            // keep the call 16-byte aligned
+    "    mov r8, rcx",
+    "    mov rcx, rbx",
+    "    call {handler}",                        // handle_signal(sig, info, uc, state, switched)
+    "    add rsp, 8",
+    "    pop rcx",
+    "    test ecx, ecx",
+    "    jz 3f",
+    "    test byte ptr [rip + EMU_HAVE_FSGSBASE], 1",
+    "    jz 4f",
+    "    mov rax, [rbx + {guest_fs}]",
+    "    wrfsbase rax",
+    "3:",
+    "    pop rbx",
+    "    ret",                                   // into emu_signal_restorer
+    // Without FSGSBASE: arch_prctl(ARCH_SET_FS, guest_fs), from the exempt range.
+    "4:",
+    "    mov eax, {sys_arch_prctl}",
+    "    mov edi, {arch_set_fs}",
+    "    mov rsi, [rbx + {guest_fs}]",
+    "    syscall",
+    "    pop rbx",
+    "    ret",
+    // Without FSGSBASE: arch_prctl(ARCH_GET_FS, &slot), compare, maybe ARCH_SET_FS.
+    "5:",
+    "    push rdi",
+    "    push rsi",
+    "    push rdx",
+    "    sub rsp, 8",
+    "    mov eax, {sys_arch_prctl}",
+    "    mov edi, {arch_get_fs}",
+    "    mov rsi, rsp",
+    "    syscall",
+    "    mov rax, [rsp]",
+    "    add rsp, 8",
+    "    xor ecx, ecx",
+    "    cmp rax, [rbx + {host_fs}]",
+    "    je 6f",
+    "    mov [rbx + {guest_fs}], rax",
+    "    mov eax, {sys_arch_prctl}",
+    "    mov edi, {arch_set_fs}",
+    "    mov rsi, [rbx + {host_fs}]",
+    "    syscall",
+    "    mov ecx, 1",
+    "6:",
+    "    pop rdx",
+    "    pop rsi",
+    "    pop rdi",
+    "    jmp 2b",
+    ".size emu_signal_entry, .-emu_signal_entry",
+
+    // The restorer: the kernel's frame is at rsp.
+    ".balign 16",
+    ".globl emu_signal_restorer",
+    ".type emu_signal_restorer,@function",
+    "emu_signal_restorer:",
+    "    mov eax, {sys_rt_sigreturn}",
+    "    syscall",
+    "    ud2",
+    ".size emu_signal_restorer, .-emu_signal_restorer",
+
+    // noreturn emu_enter_guest(const GuestStart *start)
+    ".balign 16",
+    ".globl emu_enter_guest",
+    ".type emu_enter_guest,@function",
+    "emu_enter_guest:",
+    "    mov rsp, [rdi + {start_rsp}]",
+    "    push qword ptr [rdi + {start_rip}]",     // the guest's stack has room: it is above argc
+    "    mov rdx, [rdi + {start_rdx}]",
+    "    mov rsi, [rdi + {start_fs}]",
+    "    mov rdi, [rdi + {start_rdi}]",
+    "    test byte ptr [rip + EMU_HAVE_FSGSBASE], 1",
+    "    jz 7f",
+    "    wrfsbase rsi",
+    "    jmp 8f",
+    "7:",
+    "    push rdi",
+    "    push rdx",
+    "    mov eax, {sys_arch_prctl}",
+    "    mov edi, {arch_set_fs}",
+    "    syscall",
+    "    pop rdx",
+    "    pop rdi",
+    "8:",
+    "    xor eax, eax",
+    "    xor ebx, ebx",
+    "    xor ecx, ecx",
+    "    xor esi, esi",
+    "    xor ebp, ebp",
+    "    xor r8d, r8d",
+    "    xor r9d, r9d",
+    "    xor r10d, r10d",
+    "    xor r11d, r11d",
+    "    xor r12d, r12d",
+    "    xor r13d, r13d",
+    "    xor r14d, r14d",
+    "    xor r15d, r15d",
+    "    cld",
+    "    ret",                                   // pops the guest's entry point
+    ".size emu_enter_guest, .-emu_enter_guest",
+
+    // i64 emu_interruptible_syscall(const u64 args[7], const u32 *held)
+    ".balign 16",
+    ".globl emu_interruptible_syscall",
+    ".type emu_interruptible_syscall,@function",
+    "emu_interruptible_syscall:",
+    "    mov r11, rdi",
+    "    mov rax, [r11]",
+    "    mov rdi, [r11 + 8]",
+    "    mov rdx, [r11 + 24]",
+    "    mov r10, [r11 + 32]",
+    "    mov r8,  [r11 + 40]",
+    "    mov r9,  [r11 + 48]",
+    "    mov rcx, rsi",
+    "    mov rsi, [r11 + 16]",
+    ".globl emu_interruptible_check",
+    "emu_interruptible_check:",
+    "    cmp dword ptr [rcx], 0",
+    "    jne emu_interruptible_not_run",
+    ".globl emu_interruptible_syscall_insn",
+    "emu_interruptible_syscall_insn:",
+    "    syscall",
+    "    ret",
+    ".globl emu_interruptible_not_run",
+    "emu_interruptible_not_run:",
+    "    mov rax, {not_run}",
+    "    ret",
+    ".size emu_interruptible_syscall, .-emu_interruptible_syscall",
+
+    ".globl emu_trampolines_end",
+    "emu_trampolines_end:",
+    ".popsection",
+
+    region_mask = const !(crate::threads::REGION_SIZE as i64 - 1),
+    host_fs = const offset_of!(ThreadState, host_fs),
+    guest_fs = const offset_of!(ThreadState, guest_fs),
+    handler = sym super::handle_signal,
+    sys_arch_prctl = const libc::SYS_arch_prctl,
+    sys_rt_sigreturn = const libc::SYS_rt_sigreturn,
+    arch_set_fs = const crate::sys::ARCH_SET_FS,
+    arch_get_fs = const crate::sys::ARCH_GET_FS,
+    start_rip = const offset_of!(GuestStart, rip),
+    start_rsp = const offset_of!(GuestStart, rsp),
+    start_rdi = const offset_of!(GuestStart, rdi),
+    start_rdx = const offset_of!(GuestStart, rdx),
+    start_fs = const offset_of!(GuestStart, fs),
+    not_run = const -(NOT_RUN as i64),
+);

@@ -1,0 +1,97 @@
+//! Synchronous faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP raised by
+//! an instruction): the guest's handler gets them, or the guest dies with a
+//! report naming the faulting instruction; a fault in emu itself is a bug
+//! and is reported as one.
+
+use super::{bit, deliver, die_by_default, set_host_action, SIG_DFL, SIG_IGN};
+use crate::context::GuestContext;
+use crate::memory::guest;
+use crate::process::process;
+use crate::threads::ThreadState;
+use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+
+pub fn is_synchronous_fault(sig: i32, info: &libc::siginfo_t) -> bool {
+    matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP) && info.si_code > 0
+}
+
+pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext, in_guest: bool) {
+    let p = process();
+    let rip = ctx.rip();
+    if !in_guest {
+        log::error!(
+            "internal error: {} in the emulator at {rip:#x} ({}); please report it",
+            p.personality.signal_name(sig),
+            describe_fault(sig, info)
+        );
+        // Let the fault happen again with the default action, for a core dump at the spot.
+        let _ = set_host_action(sig, SIG_DFL, 0, 0);
+        return;
+    }
+    let action = p.signals.get(sig);
+    if action.handler > SIG_IGN && thread.signals.guest_blocked & bit(sig) == 0 {
+        deliver(thread, sig, info, ctx);
+        return;
+    }
+    log::error!(
+        "{}: {} at {rip:#x} ({}): {}",
+        p.guest_name(),
+        p.personality.signal_name(sig),
+        describe_fault(sig, info),
+        instruction_at(rip)
+    );
+    crate::lifecycle::killed_by(sig);
+    if sig == libc::SIGTRAP {
+        // A trap has already moved past its instruction: send it again.
+        die_by_default(sig);
+    }
+    // Faults re-execute the instruction, which now kills with the default action.
+    let _ = set_host_action(sig, SIG_DFL, 0, 0);
+}
+
+/// What kind of fault, at which address: `invalid write to 0x0`.
+pub fn describe_fault(sig: i32, info: &libc::siginfo_t) -> String {
+    // SAFETY: si_addr is valid for the fault signals.
+    let addr = unsafe { info.si_addr() } as u64;
+    let code = info.si_code;
+    let what = match (sig, code) {
+        (libc::SIGSEGV, 1) => "address not mapped",
+        (libc::SIGSEGV, 2) => "access not permitted",
+        (libc::SIGSEGV, 0x80) => return "general protection fault".into(),
+        (libc::SIGBUS, 1) => "invalid address alignment",
+        (libc::SIGBUS, 2) => "nonexistent physical address",
+        (libc::SIGBUS, 3) => "object-specific hardware error",
+        (libc::SIGILL, 1) => return "illegal opcode".into(),
+        (libc::SIGILL, 2) => return "illegal operand".into(),
+        (libc::SIGILL, 5) => return "privileged opcode".into(),
+        (libc::SIGILL, _) => return "illegal instruction".into(),
+        (libc::SIGFPE, 1) => return "integer divide by zero".into(),
+        (libc::SIGFPE, 2) => return "integer overflow".into(),
+        (libc::SIGFPE, _) => return "floating-point exception".into(),
+        (libc::SIGTRAP, 1) => return "breakpoint".into(),
+        (libc::SIGTRAP, 2) => return "trace trap".into(),
+        (libc::SIGTRAP, _) => return "trap".into(),
+        _ => "fault",
+    };
+    format!("{what} at {addr:#x}")
+}
+
+/// The instruction at a guest address, decoded: `mov dword ptr [rax],1`.
+pub fn instruction_at(rip: u64) -> String {
+    let mut bytes = [0u8; 16];
+    // Read what is readable: the instruction may end at the last mapped byte.
+    let mut len = bytes.len();
+    while len > 0 && guest::read(rip, &mut bytes[..len]).is_err() {
+        len -= 1;
+    }
+    if len == 0 {
+        return "(instruction not readable)".into();
+    }
+    let mut decoder = Decoder::with_ip(64, &bytes[..len], rip, DecoderOptions::NONE);
+    let instr = decoder.decode();
+    if instr.is_invalid() {
+        return format!("(undecodable bytes {:02x?})", &bytes[..len.min(8)]);
+    }
+    let mut text = String::new();
+    IntelFormatter::new().format(&instr, &mut text);
+    text
+}

@@ -1,0 +1,328 @@
+//! Starting a guest: from a path and its arguments to the guest's first
+//! instruction, with dispatch armed. Every failure before the jump is a
+//! `StartError`: one line for the user and a shell's exit status.
+
+use crate::dispatch::{self, CallSlot};
+use crate::hooks::Hook;
+use crate::lifecycle::Relaunch;
+use crate::memory::GuestMemory;
+use crate::personality::Personality;
+use crate::process::{self, ProcessParts};
+use crate::signals::{self, GuestStart};
+use crate::stats::Stats;
+use crate::threads::ThreadState;
+use crate::trace::Tracer;
+use crate::{fds, sud, sys};
+use abi_tables::{Table, MAX_NUMBER};
+use loader::{AddressSpace, Executable, GuestAbi, ProgramBreak, StackContents, PAGE_SIZE};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+/// One line for the user, and the exit status.
+#[derive(Debug)]
+pub struct StartError {
+    pub status: i32,
+    pub message: String,
+}
+
+impl StartError {
+    pub fn new(status: i32, message: impl Into<String>) -> Self {
+        StartError { status, message: message.into() }
+    }
+}
+
+impl From<loader::LoadError> for StartError {
+    fn from(e: loader::LoadError) -> Self {
+        StartError::new(e.exit_status(), e.to_string())
+    }
+}
+
+/// Where the trace goes.
+pub enum TraceOutput {
+    /// emu's copy of stderr.
+    Stderr,
+    /// A file to create.
+    File(PathBuf),
+    /// A descriptor inherited from the emu that exec'd this one.
+    Inherited(i32),
+}
+
+pub struct TraceOptions {
+    /// Names of the calls to show; empty shows all. `!name` hides one.
+    pub calls: Vec<String>,
+    pub output: TraceOutput,
+    pub string_limit: usize,
+    /// Lines carry pids from the start (a traced parent forked before exec).
+    pub pids: bool,
+}
+
+pub struct StatsOptions {
+    /// Counters inherited from the emu that exec'd this one, and who prints them.
+    pub inherited: Option<(i32, i32)>,
+}
+
+pub struct StartOptions {
+    pub program: PathBuf,
+    /// The guest's argv, argv[0] included.
+    pub argv: Vec<OsString>,
+    /// A table to use instead of the personality's own.
+    pub table: Option<Table>,
+    pub trace: Option<TraceOptions>,
+    pub stats: Option<StatsOptions>,
+    pub hooks: Vec<Box<dyn Hook>>,
+    pub relaunch: Relaunch,
+}
+
+/// The personality for a guest ABI.
+fn personality_for(abi: GuestAbi) -> Option<&'static dyn Personality> {
+    match abi {
+        GuestAbi::Linux => Some(&crate::linux::LINUX),
+        GuestAbi::FreeBsd => None,
+    }
+}
+
+fn personality_named(name: &str) -> Option<&'static dyn Personality> {
+    match name {
+        "linux" => Some(&crate::linux::LINUX),
+        _ => None,
+    }
+}
+
+/// How many `#!` interpreters may follow one another (Linux: BINPRM_MAX_RECURSION).
+const MAX_SCRIPT_DEPTH: usize = 4;
+/// Guest stacks are the RLIMIT_STACK size, within these bounds.
+const STACK_MIN: u64 = 128 << 10;
+const STACK_MAX: u64 = 256 << 20;
+
+/// Loads and starts the guest. Returns only on failure.
+pub fn start(mut opts: StartOptions) -> StartError {
+    match prepare(&mut opts) {
+        Ok(start) => {
+            // SAFETY: the guest's image and stack are mapped, dispatch is armed
+            // and every handler is installed: from here on the guest runs.
+            unsafe { signals::emu_enter_guest(&start) }
+        }
+        Err(e) => e,
+    }
+}
+
+fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
+    signals::detect_fsgsbase();
+    let boundary = sud::choose_boundary().map_err(|m| StartError::new(126, m))?;
+
+    // Follow #! lines to the ELF image.
+    let mut program = opts.program.clone();
+    let mut argv = std::mem::take(&mut opts.argv);
+    let execfn = opts.program.as_os_str().as_bytes().to_vec();
+    let mut depth = 0;
+    let image = loop {
+        match loader::inspect(&program)? {
+            Executable::Elf(image) => break image,
+            Executable::Script { interpreter, argument } => {
+                depth += 1;
+                if depth > MAX_SCRIPT_DEPTH {
+                    return Err(StartError::new(126, format!("{}: too many levels of #! interpreters", opts.program.display())));
+                }
+                let mut next = vec![OsString::from(&interpreter)];
+                next.extend(argument.map(OsString::from));
+                next.push(program.clone().into_os_string());
+                next.extend(argv.into_iter().skip(1));
+                argv = next;
+                program = PathBuf::from(interpreter);
+            }
+        }
+    };
+    let personality = match &opts.table {
+        Some(t) => personality_named(&t.personality)
+            .ok_or_else(|| StartError::new(2, format!("{}: no personality named `{}`", t.source, t.personality)))?,
+        None => personality_for(image.abi).ok_or_else(|| {
+            StartError::new(126, format!("{}: cannot execute: {} binaries are not supported yet", program.display(), image.abi.name()))
+        })?,
+    };
+    if let Some(interp) = &image.interpreter {
+        return Err(StartError::new(
+            126,
+            format!(
+                "{}: cannot execute: dynamically linked (interpreter {interp}); emu runs static executables for now",
+                program.display()
+            ),
+        ));
+    }
+
+    let table: &'static Table = match opts.table.take() {
+        Some(t) => Box::leak(Box::new(t)),
+        None => personality.default_table(),
+    };
+    let calls = build_slots(table, personality, opts.trace.as_ref())?;
+
+    // The guest's memory.
+    let floor = std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(65536)
+        .max(PAGE_SIZE)
+        .next_multiple_of(PAGE_SIZE);
+    let mut space = AddressSpace::new(floor, boundary);
+    let dyn_base = (boundary / 3 * 2) & !0xffff_ffff;
+    let loaded = loader::map_image(&image, &mut space, dyn_base)?;
+    let stack_size = stack_rlimit().clamp(STACK_MIN, STACK_MAX);
+    let stack = loader::map_stack(&mut space, stack_size, image.exec_stack, &program)?;
+
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_vec();
+            e.push(b'=');
+            e.extend(v.into_vec());
+            e
+        })
+        .collect();
+    let argv_bytes: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let auxv = personality.initial_auxv(&loaded);
+    let mut random = [0u8; 16];
+    // SAFETY: fills a buffer of ours.
+    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
+    let sp = loader::build_initial_stack(
+        &stack,
+        &StackContents { argv: &argv_bytes, envp: &envp, execfn: &execfn, platform: b"x86_64", random, auxv: &auxv },
+        &program,
+    )?;
+
+    // Output, and the process state.
+    let tracer = match opts.trace.take() {
+        Some(t) => Some(open_trace(t)?),
+        None => None,
+    };
+    let stats = match opts.stats.take() {
+        Some(s) => Some(open_stats(s, table.calls.len())?),
+        None => None,
+    };
+    let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+    let process = process::init(ProcessParts {
+        personality,
+        table,
+        calls,
+        memory: GuestMemory { space, brk: ProgramBreak::new(loaded.brk_start()) },
+        tracer,
+        stats,
+        hooks: std::mem::take(&mut opts.hooks),
+        exe,
+        relaunch: std::mem::take(&mut opts.relaunch),
+    });
+
+    // This thread, its signals, and dispatch.
+    let thread = ThreadState::new_for_current_thread().map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
+    let inherited_mask = current_mask();
+    thread.signals.guest_blocked = inherited_mask;
+    crate::signals::install_emulator_handlers().map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
+    crate::signals::restore_inherited_sigpipe();
+    set_mask(signals::host_mask(inherited_mask));
+    sud::arm().map_err(|e| {
+        StartError::new(126, format!("cannot enable Syscall User Dispatch (Linux 5.11 or later is needed): {e}"))
+    })?;
+    log::debug!(
+        "{}: {} guest, table {}, entry {:#x}, stack {:#x}, arena {floor:#x}-{boundary:#x}",
+        process.guest_name(),
+        personality.name(),
+        table.name,
+        loaded.entry,
+        sp
+    );
+    let (rdi, rdx) = personality.entry_registers(sp);
+    Ok(GuestStart { rip: loaded.entry, rsp: sp, rdi, rdx, fs: 0 })
+}
+
+/// What emu does for each call of the table; fails on a call the
+/// personality cannot carry out, or a structure it cannot show.
+fn build_slots(table: &'static Table, personality: &dyn Personality, trace: Option<&TraceOptions>) -> Result<Box<[CallSlot]>, StartError> {
+    let file_err = |line: u32, msg: String| StartError::new(2, format!("{}:{line}: {msg}", table.source));
+    let (mut shown, mut hidden) = (Vec::new(), Vec::new());
+    if let Some(t) = trace {
+        for name in &t.calls {
+            let (list, name) = match name.strip_prefix('!') {
+                Some(n) => (&mut hidden, n),
+                None => (&mut shown, name.as_str()),
+            };
+            if name == "all" {
+                continue;
+            }
+            if table.call_by_name(name).is_none() {
+                return Err(StartError::new(2, format!("--trace: the {} table has no call named `{name}`", table.name)));
+            }
+            list.push(name.to_string());
+        }
+    }
+    let mut slots = Vec::with_capacity(table.calls.len());
+    for (i, call) in table.calls.iter().enumerate() {
+        let action = dispatch::action_for(personality, call).map_err(|m| file_err(call.line, m))?;
+        for a in call.args.iter() {
+            if let Some(s) = a.kind.struct_name() {
+                if personality.struct_decoder(s).is_none() {
+                    return Err(file_err(call.line, format!("the {} personality cannot show a `{s}`", personality.name())));
+                }
+            }
+        }
+        let name: &str = &call.name;
+        let traced = trace.is_some() && (shown.is_empty() || shown.iter().any(|s| s == name)) && !hidden.iter().any(|s| s == name);
+        slots.push(CallSlot::new(call, i as u16, action, traced, personality.restartable(call)));
+    }
+    debug_assert!(slots.len() < MAX_NUMBER as usize);
+    Ok(slots.into_boxed_slice())
+}
+
+fn open_trace(t: TraceOptions) -> Result<Tracer, StartError> {
+    let fd = match t.output {
+        TraceOutput::Stderr => crate::log::fd(),
+        TraceOutput::Inherited(fd) => {
+            fds::register(fd);
+            fds::set_inheritable(&[fd], false);
+            fd
+        }
+        TraceOutput::File(path) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| StartError::new(2, format!("{}: {e}", path.display())))?;
+            let fd = std::os::fd::IntoRawFd::into_raw_fd(file);
+            let private = fds::make_private(fd).map_err(|e| StartError::new(2, format!("{}: {e}", path.display())))?;
+            // SAFETY: the low duplicate is ours.
+            unsafe { libc::close(fd) };
+            private
+        }
+    };
+    Ok(Tracer::new(fd, t.string_limit, t.pids))
+}
+
+fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {
+    if let Some((fd, owner)) = s.inherited {
+        if let Some(stats) = Stats::inherited(fd, owner, slots) {
+            return Ok(stats);
+        }
+    }
+    Stats::new(slots).map_err(|e| StartError::new(126, format!("cannot set up --stats: {e}")))
+}
+
+fn stack_rlimit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: fills a rlimit of ours.
+    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) };
+    if lim.rlim_cur == libc::RLIM_INFINITY {
+        8 << 20
+    } else {
+        lim.rlim_cur
+    }
+}
+
+fn current_mask() -> u64 {
+    let mut old = 0u64;
+    // SAFETY: queries this thread's mask into a u64 of ours.
+    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, 0, &mut old as *mut u64 as u64, 8, 0, 0]) };
+    old
+}
+
+fn set_mask(mask: u64) {
+    // SAFETY: sets this thread's mask from a u64 of ours.
+    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0]) };
+}

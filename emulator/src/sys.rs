@@ -1,0 +1,153 @@
+//! Raw system calls for the emulator's own use.
+//!
+//! Written by hand rather than through libc because they run in the signal
+//! path, where libc's `syscall()` would write `errno` (a thread-local, so
+//! through FS) and the guest's FS may still be loaded; and because a
+//! pass-through call must reach the kernel with the guest's six arguments
+//! exactly, returning the raw `-errno`.
+
+use core::arch::asm;
+
+/// arch_prctl codes, SA_RESTORER and SS_AUTODISARM: kernel ABI values the libc crate does not export.
+pub const ARCH_SET_FS: i32 = 0x1002;
+pub const ARCH_GET_FS: i32 = 0x1003;
+pub const SA_RESTORER: i32 = 0x0400_0000;
+pub const SS_AUTODISARM: i32 = 1 << 31;
+
+/// A Linux errno value (positive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub const EPERM: Errno = Errno(libc::EPERM);
+    pub const ENOENT: Errno = Errno(libc::ENOENT);
+    pub const ESRCH: Errno = Errno(libc::ESRCH);
+    pub const EINTR: Errno = Errno(libc::EINTR);
+    pub const EBADF: Errno = Errno(libc::EBADF);
+    pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+    pub const ENOMEM: Errno = Errno(libc::ENOMEM);
+    pub const EFAULT: Errno = Errno(libc::EFAULT);
+    pub const EEXIST: Errno = Errno(libc::EEXIST);
+    pub const EINVAL: Errno = Errno(libc::EINVAL);
+    pub const ERANGE: Errno = Errno(libc::ERANGE);
+    pub const ENAMETOOLONG: Errno = Errno(libc::ENAMETOOLONG);
+    pub const ENOSYS: Errno = Errno(libc::ENOSYS);
+    pub const ENOTSUP: Errno = Errno(libc::EOPNOTSUPP);
+    /// Not an errno the guest sees: the handler has set every register
+    /// itself (sigreturn), so the dispatcher must leave them alone. The name
+    /// and the idea are FreeBSD's.
+    pub const JUST_RETURN: Errno = Errno(-2);
+    /// Not an errno the guest sees: the call is to be executed again from the
+    /// guest's `syscall` instruction (SA_RESTART after a handler).
+    pub const RESTART: Errno = Errno(-1);
+
+    /// The host's description, as strerror gives it.
+    pub fn description(self) -> &'static str {
+        match self.0 {
+            -2 => "(registers set by the handler)",
+            -1 => "(restart)",
+            _ => {
+                // SAFETY: strerror_r is not needed: glibc's strerror returns a
+                // pointer into a static table for every known errno, and this is
+                // only called with FS set to the emulator's.
+                let p = unsafe { libc::strerror(self.0) };
+                if p.is_null() {
+                    return "Unknown error";
+                }
+                // SAFETY: a NUL-terminated string in glibc's static table.
+                unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap_or("Unknown error")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+/// What a system call returns: a value, or the errno it failed with.
+pub type SysResult = Result<u64, Errno>;
+
+/// Turns a raw return value (`-4095..-1` is an error) into a result.
+#[inline(always)]
+pub fn result(raw: i64) -> SysResult {
+    if (-4095..0).contains(&raw) {
+        Err(Errno(-raw as i32))
+    } else {
+        Ok(raw as u64)
+    }
+}
+
+/// The raw value the kernel would have returned for a result.
+#[inline(always)]
+pub fn raw(r: SysResult) -> i64 {
+    match r {
+        Ok(v) => v as i64,
+        Err(e) => -(e.0 as i64),
+    }
+}
+
+/// `syscall` with six arguments; returns the raw result.
+///
+/// # Safety
+/// The call may do anything a system call can do to this process.
+#[inline(always)]
+pub unsafe fn syscall6(nr: u64, a: [u64; 6]) -> i64 {
+    let ret: i64;
+    asm!(
+        "syscall",
+        inlateout("rax") nr as i64 => ret,
+        in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+        in("r10") a[3], in("r8") a[4], in("r9") a[5],
+        lateout("rcx") _, lateout("r11") _,
+        options(nostack),
+    );
+    ret
+}
+
+/// # Safety
+/// See [`syscall6`].
+#[inline(always)]
+pub unsafe fn syscall(nr: i64, a0: u64, a1: u64, a2: u64) -> SysResult {
+    result(syscall6(nr as u64, [a0, a1, a2, 0, 0, 0]))
+}
+
+/// write(2) of a whole buffer, retrying short writes and EINTR.
+pub fn write_all(fd: i32, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live buffer.
+        match unsafe { syscall(libc::SYS_write, fd as u64, bytes.as_ptr() as u64, bytes.len() as u64) } {
+            Ok(n) => bytes = &bytes[n as usize..],
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: no arguments, no effects.
+    unsafe { syscall(libc::SYS_gettid, 0, 0, 0) }.unwrap_or(0) as i32
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: no arguments, no effects.
+    unsafe { syscall(libc::SYS_getpid, 0, 0, 0) }.unwrap_or(0) as i32
+}
+
+/// The current FS base, by `rdfsbase` when the kernel allows it.
+pub fn fs_base() -> u64 {
+    if crate::signals::have_fsgsbase() {
+        let v: u64;
+        // SAFETY: rdfsbase only reads the register; FSGSBASE is enabled (HWCAP2).
+        unsafe { asm!("rdfsbase {}", out(reg) v, options(nomem, nostack, preserves_flags)) };
+        v
+    } else {
+        let mut v = 0u64;
+        // SAFETY: ARCH_GET_FS writes one u64 to a live location.
+        let _ = unsafe { syscall(libc::SYS_arch_prctl, ARCH_GET_FS as u64, &mut v as *mut u64 as u64, 0) };
+        v
+    }
+}

@@ -1,0 +1,124 @@
+//! Per-thread emulator state, found without the guest's help.
+//!
+//! Every thread that runs guest code owns a region of `REGION_SIZE` bytes,
+//! aligned to its size: a `ThreadState` at the base, a guard page, and the
+//! alternate signal stack above. Every emu signal handler runs on that stack
+//! (SA_ONSTACK), so the entry trampoline finds the thread's state by masking
+//! the stack pointer, before any thread-local, FS-relative access is
+//! possible. The guest's registers (and its FS, which is still loaded) are
+//! never trusted for this.
+
+use crate::signals::ThreadSignals;
+use crate::sys;
+use std::ptr::NonNull;
+
+/// Size and alignment of a thread's region. 1 MiB of address space, of which
+/// only the pages a handler touches are ever committed.
+pub const REGION_SIZE: usize = 1 << 20;
+/// Space reserved for `ThreadState` at the base of the region.
+const STATE_SIZE: usize = 64 << 10;
+const GUARD_SIZE: usize = 4096;
+
+/// Marks a region as a live thread region.
+const MAGIC: u64 = u64::from_le_bytes(*b"emuthrd\0");
+
+/// What emu keeps for each guest thread. `#[repr(C)]` because the entry
+/// trampoline reads `host_fs` and writes `guest_fs` by offset.
+#[repr(C)]
+pub struct ThreadState {
+    /// The emulator's FS base for this thread (its TLS).
+    pub host_fs: u64,
+    /// The guest's FS base: saved on entry to a handler, loaded on the way back.
+    /// A guest `arch_prctl(ARCH_SET_FS)` changes it here.
+    pub guest_fs: u64,
+    magic: u64,
+    pub tid: i32,
+    pub signals: ThreadSignals,
+    /// Scratch space for the tracer, reused for every line.
+    pub trace_line: String,
+    /// Where the tracer resumes when the call returns: the first output
+    /// argument, and how many arguments it has shown.
+    pub trace_resume: (u8, u8),
+}
+
+const _: () = assert!(std::mem::size_of::<ThreadState>() <= STATE_SIZE);
+
+impl ThreadState {
+    /// Allocates the region for the calling thread and installs its alternate
+    /// signal stack. The caller is the thread that will run guest code.
+    pub fn new_for_current_thread() -> std::io::Result<&'static mut ThreadState> {
+        let region = map_aligned_region()?;
+        let base = region.as_ptr();
+        // SAFETY: the guard page lies inside the region just mapped.
+        if unsafe { libc::mprotect(base.add(STATE_SIZE).cast(), GUARD_SIZE, libc::PROT_NONE) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stack = libc::stack_t {
+            // SAFETY: inside the region.
+            ss_sp: unsafe { base.add(STATE_SIZE + GUARD_SIZE) }.cast(),
+            ss_flags: 0,
+            ss_size: REGION_SIZE - STATE_SIZE - GUARD_SIZE,
+        };
+        // SAFETY: a valid stack_t describing memory this thread owns for good.
+        if unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let state = base.cast::<ThreadState>();
+        // SAFETY: the base of a fresh, writable, suitably aligned region that
+        // nothing else refers to; it lives as long as the thread (forever).
+        unsafe {
+            state.write(ThreadState {
+                host_fs: sys::fs_base(),
+                guest_fs: 0,
+                magic: MAGIC,
+                tid: sys::gettid(),
+                signals: ThreadSignals::new(),
+                trace_line: String::with_capacity(512),
+                trace_resume: (0, 0),
+            });
+            Ok(&mut *state)
+        }
+    }
+
+    /// The state of the thread whose signal handler is running on `sp`.
+    ///
+    /// # Safety
+    /// `sp` must be a stack pointer on an emu alternate signal stack.
+    pub unsafe fn from_stack_pointer(sp: u64) -> &'static mut ThreadState {
+        let state = (sp & !(REGION_SIZE as u64 - 1)) as *mut ThreadState;
+        debug_assert_eq!((*state).magic, MAGIC);
+        &mut *state
+    }
+}
+
+/// Maps `REGION_SIZE` bytes aligned to `REGION_SIZE`: map twice as much, trim.
+fn map_aligned_region() -> std::io::Result<NonNull<u8>> {
+    let len = 2 * REGION_SIZE;
+    // SAFETY: a fresh anonymous mapping; the kernel picks the (emulator-side) address.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    let start = p as usize;
+    let aligned = (start + REGION_SIZE - 1) & !(REGION_SIZE - 1);
+    // SAFETY: unmapping the parts of our own fresh mapping outside the aligned region.
+    unsafe {
+        if aligned > start {
+            libc::munmap(p, aligned - start);
+        }
+        let end = aligned + REGION_SIZE;
+        if start + len > end {
+            libc::munmap(end as *mut _, start + len - end);
+        }
+    }
+    Ok(NonNull::new(aligned as *mut u8).expect("mmap returned a non-null address"))
+}

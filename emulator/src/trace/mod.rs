@@ -1,0 +1,237 @@
+//! `--trace`: strace's line format, so that habits and tools carry over.
+//!
+//! ```text
+//! openat(AT_FDCWD, "/etc/hostname", O_RDONLY) = 3
+//! read(3, "vm\n", 200)                    = 3
+//! openat(AT_FDCWD, "/nonexistent", O_RDONLY) = -1 ENOENT (No such file or directory)
+//! exit_group(0)                           = ?
+//! +++ exited with 0 +++
+//! ```
+//!
+//! A line is composed in the thread's scratch buffer: the arguments the call
+//! reads when it is entered, the ones it fills when it returns, and written
+//! with one write(2) when the call is done, so lines of several processes
+//! sharing the output do not interleave. A call that does not return
+//! (`exit_group`) is written when it is entered, with `= ?`.
+
+mod args;
+pub mod quote;
+
+pub use args::{enumerated, flags};
+
+use crate::dispatch::Call;
+use crate::lifecycle::Ending;
+use crate::process::process;
+use crate::sys::{self, SysResult};
+use abi_tables::RetKind;
+use std::ffi::OsString;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+/// strace writes `= result` at this column.
+const RESULT_COLUMN: usize = 40;
+
+pub struct Tracer {
+    fd: AtomicI32,
+    string_limit: usize,
+    /// Once the guest has forked, every line names its process.
+    several: AtomicBool,
+}
+
+/// Where a structure decoder writes: `{st_mode=S_IFREG|0644, st_size=3, ...}`.
+pub struct StructWriter<'a> {
+    pub out: &'a mut String,
+    pub string_limit: usize,
+}
+
+impl StructWriter<'_> {
+    /// Appends formatted text.
+    pub fn text(&mut self, args: std::fmt::Arguments) {
+        let _ = self.out.write_fmt(args);
+    }
+
+    /// Appends a quoted guest string read from `addr`, cut at the string limit.
+    pub fn quoted(&mut self, bytes: &[u8]) {
+        let cut = bytes.len() > self.string_limit;
+        quote::quote(self.out, &bytes[..bytes.len().min(self.string_limit)], cut);
+    }
+}
+
+impl Tracer {
+    /// `fd` is emu's own (see `fds`); `several` is true when this process
+    /// was started by a traced parent (its lines carry pids from the start).
+    pub fn new(fd: i32, string_limit: usize, several: bool) -> Self {
+        Tracer { fd: AtomicI32::new(fd), string_limit, several: AtomicBool::new(several) }
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.fd.load(Ordering::Relaxed)
+    }
+
+    pub fn fd_moved(&self, old: i32, new: i32) {
+        let _ = self.fd.compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    pub fn several_processes(&self) {
+        self.several.store(true, Ordering::Relaxed);
+    }
+
+    /// Options that let an exec'd emu write to the same trace.
+    pub fn relaunch_options(&self, args: &mut Vec<OsString>, inherited: &mut Vec<i32>) {
+        args.push(format!("--trace-fd={}", self.fd()).into());
+        if self.several.load(Ordering::Relaxed) {
+            args.push("--trace-pids".into());
+        }
+        inherited.push(self.fd());
+    }
+
+    fn prefix(&self, line: &mut String) {
+        if self.several.load(Ordering::Relaxed) {
+            let _ = write!(line, "[pid {:>5}] ", crate::process::self_pid());
+        }
+    }
+
+    fn emit(&self, line: &str) {
+        let _ = sys::write_all(self.fd(), line.as_bytes());
+    }
+
+    /// The call is about to be carried out: its name and the arguments it reads.
+    pub fn enter(&self, call: &mut Call) {
+        let p = process();
+        let mut line = std::mem::take(&mut call.thread.trace_line);
+        line.clear();
+        self.prefix(&mut line);
+        line.push_str(call.name());
+        line.push('(');
+        let decl = call.slot.call;
+        let noreturn = decl.ret == RetKind::None;
+        let env = args::ArgEnv {
+            table: p.table,
+            personality: p.personality,
+            call: decl,
+            args: &call.args,
+            result: None,
+            string_limit: self.string_limit,
+        };
+        let mut shown = 0;
+        let mut resume = decl.args.len();
+        for (i, a) in decl.args.iter().enumerate() {
+            if a.kind.is_output() && !noreturn {
+                resume = i;
+                break;
+            }
+            if !is_shown(a, &call.args) {
+                continue;
+            }
+            if shown > 0 {
+                line.push_str(", ");
+            }
+            args::format_arg(&mut line, &env, i);
+            shown += 1;
+        }
+        call.thread.trace_resume = (resume as u8, shown as u8);
+        if noreturn {
+            line.push(')');
+            pad(&mut line);
+            line.push_str("= ?\n");
+            self.emit(&line);
+            line.clear();
+        }
+        call.thread.trace_line = line;
+    }
+
+    /// The call returned: the arguments it filled, and its result.
+    pub fn exit(&self, call: &mut Call, result: &SysResult) {
+        let decl = call.slot.call;
+        if decl.ret == RetKind::None {
+            return;
+        }
+        let p = process();
+        let mut line = std::mem::take(&mut call.thread.trace_line);
+        let (resume, mut shown) = call.thread.trace_resume;
+        let env = args::ArgEnv {
+            table: p.table,
+            personality: p.personality,
+            call: decl,
+            args: &call.args,
+            result: Some(result),
+            string_limit: self.string_limit,
+        };
+        for i in resume as usize..decl.args.len() {
+            if !is_shown(&decl.args[i], &call.args) {
+                continue;
+            }
+            if shown > 0 {
+                line.push_str(", ");
+            }
+            args::format_arg(&mut line, &env, i);
+            shown += 1;
+        }
+        line.push(')');
+        pad(&mut line);
+        line.push_str("= ");
+        match result {
+            // sigreturn and the like: the value the guest resumes with.
+            Err(crate::sys::Errno::JUST_RETURN) => {
+                let _ = write!(line, "{}", call.ctx.rax() as i64);
+            }
+            r => args::format_return(&mut line, p.table, p.personality, decl.ret, r),
+        }
+        line.push('\n');
+        self.emit(&line);
+        line.clear();
+        call.thread.trace_line = line;
+    }
+
+    /// A number the table does not have: `syscall_0x3e7(0x1, ...) = -1 ENOSYS (...)`.
+    pub fn unknown(&self, number: u64, a: &[u64]) {
+        let p = process();
+        let mut line = String::new();
+        self.prefix(&mut line);
+        let _ = write!(line, "syscall_{number:#x}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x})", a[0], a[1], a[2], a[3], a[4], a[5]);
+        pad(&mut line);
+        line.push_str("= ");
+        args::format_return(&mut line, p.table, p.personality, RetKind::Int, &Err(crate::sys::Errno::ENOSYS));
+        line.push('\n');
+        self.emit(&line);
+    }
+
+    /// A signal the guest is about to take: `--- SIGINT {si_signo=SIGINT, ...} ---`.
+    pub fn signal(&self, name: &str, details: &str) {
+        let mut line = String::new();
+        self.prefix(&mut line);
+        let _ = writeln!(line, "--- {name} {{{details}}} ---");
+        self.emit(&line);
+    }
+
+    /// The last line: `+++ exited with 0 +++`.
+    pub fn process_ended(&self, ending: Ending) {
+        let mut line = String::new();
+        self.prefix(&mut line);
+        let _ = match ending {
+            Ending::Exited(status) => writeln!(line, "+++ exited with {status} +++"),
+            Ending::Killed(sig) => writeln!(line, "+++ killed by {} +++", process().personality.signal_name(sig)),
+        };
+        self.emit(&line);
+    }
+}
+
+/// Whether an argument with a condition (`mode if flags has O_CREAT`) is shown.
+fn is_shown(arg: &abi_tables::Arg, values: &[u64]) -> bool {
+    match arg.shown_if {
+        Some(c) => values[c.arg as usize] & c.mask != 0,
+        None => true,
+    }
+}
+
+fn pad(line: &mut String) {
+    // The column counts from the start of the line's last row, without the pid prefix.
+    let start = line.rfind('\n').map_or(0, |i| i + 1);
+    let start = if line[start..].starts_with("[pid ") { line[start..].find("] ").map_or(start, |i| start + i + 2) } else { start };
+    let width = line[start..].chars().count();
+    if width < RESULT_COLUMN {
+        line.extend(std::iter::repeat_n(' ', RESULT_COLUMN - width));
+    } else {
+        line.push(' ');
+    }
+}
