@@ -52,7 +52,28 @@ pub struct ForkRequest {
     pub child_tid: u64,
     /// The child's FS base, with CLONE_SETTLS.
     pub tls: u64,
+    /// The guest's `struct clone_args`, when it called clone3.
+    pub clone3: Option<CloneArgs>,
 }
+
+/// `struct clone_args` of clone3 (up to CLONE_ARGS_SIZE_VER2).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+// SAFETY: integers only.
+unsafe impl guest::Pod for CloneArgs {}
 
 /// Forks the guest. The kernel's clone runs here, inside the SIGSYS handler,
 /// so both processes return from it in emulator code: the child re-arms
@@ -60,11 +81,18 @@ pub struct ForkRequest {
 /// while emu runs (load the child's FS, switch its stack) is done to the
 /// child's saved guest registers instead.
 pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
-    let host_flags = req.flags & !(libc::CLONE_SETTLS as u64);
+    let host_flags = req.flags & !(libc::CLONE_SETTLS | libc::CLONE_VM) as u64;
     // SAFETY: a fork-like clone: no shared memory, no new stack; the child
     // continues here on its copy of this handler's stack.
     let r = unsafe {
-        sys::syscall6(libc::SYS_clone as u64, [host_flags, 0, req.parent_tid, req.child_tid, 0, 0])
+        match req.clone3 {
+            Some(mut a) => {
+                a.flags = host_flags;
+                (a.stack, a.stack_size, a.tls) = (0, 0, 0);
+                sys::syscall6(libc::SYS_clone3 as u64, [&a as *const CloneArgs as u64, std::mem::size_of::<CloneArgs>() as u64, 0, 0, 0, 0])
+            }
+            None => sys::syscall6(libc::SYS_clone as u64, [host_flags, 0, req.parent_tid, req.child_tid, 0, 0]),
+        }
     };
     let pid = sys::result(r)?;
     let p = process();

@@ -45,6 +45,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("fork", process::fork),
     ("vfork", process::vfork),
     ("clone", process::clone),
+    ("clone3", process::clone3),
     ("execve", process::execve),
     ("execveat", process::execveat),
     ("rt_sigaction", signal::rt_sigaction),

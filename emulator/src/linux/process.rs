@@ -2,7 +2,7 @@
 //! fork and clone, execve.
 
 use crate::dispatch::Call;
-use crate::lifecycle::{self, ForkRequest};
+use crate::lifecycle::{self, CloneArgs, ForkRequest};
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,20 +64,53 @@ pub fn vfork(call: &mut Call) -> SysResult {
     lifecycle::fork(call, ForkRequest { flags: (libc::CLONE_VFORK | libc::SIGCHLD) as u64, ..Default::default() })
 }
 
+/// Threads are not supported yet: a clone that asks for one fails.
+fn refuse_thread() -> SysResult {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        log::warn!("the guest asked for a thread (CLONE_THREAD): threads are not supported yet, returning ENOSYS");
+    }
+    Err(Errno::ENOSYS)
+}
+
+/// clone for a new process. CLONE_VM without CLONE_THREAD is posix_spawn's
+/// vfork-like child: it runs as a fork, on a copy of memory, on the stack
+/// the caller gave it.
 pub fn clone(call: &mut Call) -> SysResult {
     let a = call.args;
-    let flags = a[0];
-    if flags & libc::CLONE_THREAD as u64 != 0 {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        if !WARNED.swap(true, Ordering::Relaxed) {
-            log::warn!("the guest asked for a thread (clone with CLONE_THREAD): threads are not supported yet, returning ENOSYS");
-        }
-        return Err(Errno::ENOSYS);
+    if a[0] & libc::CLONE_THREAD as u64 != 0 {
+        return refuse_thread();
     }
-    // CLONE_VM without CLONE_THREAD is posix_spawn's vfork-like child; it runs
-    // as a fork on a copy of memory, on the stack the caller gave it.
-    let flags = flags & !(libc::CLONE_VM as u64);
-    lifecycle::fork(call, ForkRequest { flags, stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4] })
+    lifecycle::fork(call, ForkRequest { flags: a[0], stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4], clone3: None })
+}
+
+/// clone3, for a new process, as `clone`.
+pub fn clone3(call: &mut Call) -> SysResult {
+    const CLONE_ARGS_SIZE_VER0: u64 = 64;
+    let (ptr, size) = (call.args[0], call.args[1]);
+    if !(CLONE_ARGS_SIZE_VER0..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; std::mem::size_of::<CloneArgs>()];
+    let n = raw.len().min(size as usize);
+    guest::read(ptr, &mut raw[..n])?;
+    // SAFETY: CloneArgs is plain integers; every byte is initialised.
+    let args: CloneArgs = unsafe { std::mem::transmute(raw) };
+    if args.flags & libc::CLONE_THREAD as u64 != 0 {
+        return refuse_thread();
+    }
+    let stack = if args.stack != 0 { args.stack + args.stack_size } else { 0 };
+    lifecycle::fork(
+        call,
+        ForkRequest {
+            flags: args.flags,
+            stack,
+            parent_tid: args.parent_tid,
+            child_tid: args.child_tid,
+            tls: args.tls,
+            clone3: Some(args),
+        },
+    )
 }
 
 pub fn execve(call: &mut Call) -> SysResult {
