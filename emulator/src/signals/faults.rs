@@ -33,7 +33,7 @@ pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx:
         return;
     }
     log::error!(
-        "{}: {} at {rip:#x} ({}): {}",
+        "{}: killed by {} at {rip:#x} ({}): {}",
         p.guest_name(),
         p.personality.signal_name(sig),
         describe_fault(sig, info),
@@ -54,8 +54,8 @@ pub fn describe_fault(sig: i32, info: &libc::siginfo_t) -> String {
     let addr = unsafe { info.si_addr() } as u64;
     let code = info.si_code;
     let what = match (sig, code) {
-        (libc::SIGSEGV, 1) => "address not mapped",
-        (libc::SIGSEGV, 2) => "access not permitted",
+        (libc::SIGSEGV, 1) => return format!("address {addr:#x} not mapped"),
+        (libc::SIGSEGV, 2) => return format!("access to {addr:#x} not permitted"),
         (libc::SIGSEGV, 0x80) => return "general protection fault".into(),
         (libc::SIGBUS, 1) => "invalid address alignment",
         (libc::SIGBUS, 2) => "nonexistent physical address",

@@ -1,0 +1,181 @@
+//! Guests run under emu exactly as they run natively: the same stdout,
+//! stderr and exit status. Linux guests can be run both ways, which makes
+//! the native run the reference.
+
+mod support;
+use support::*;
+
+fn tour(variant: &str) {
+    let run = Run::new(guest(&format!("tour-{variant}")))
+        .args(["plain", "with space", "ütf-8 ✓ naïve", "", "exit=7"])
+        .env("EMU_TOUR", "from the environment")
+        .stdin("standard input\nsecond line\n");
+    let out = assert_like_native(&run);
+    assert_eq!(out.status, 7);
+    assert!(out.stdout.contains("argv[3]=<ütf-8 ✓ naïve>"), "{}", out.stdout);
+    assert!(out.stdout.contains("sub: alpha mu zeta épsilon"), "{}", out.stdout);
+    assert_eq!(out.stderr, "tour: a line on stderr\n");
+}
+
+#[test]
+fn static_glibc() {
+    tour("glibc");
+}
+
+#[test]
+fn static_pie_glibc() {
+    tour("pie");
+}
+
+#[test]
+fn static_musl() {
+    tour("musl");
+}
+
+#[test]
+fn exit_statuses() {
+    for code in ["0", "1", "42", "255"] {
+        let out = assert_like_native(&Run::new(guest("tour-glibc")).args([format!("exit={code}")]));
+        assert_eq!(out.status.to_string(), code);
+    }
+}
+
+#[test]
+fn freestanding_assembly() {
+    let out = assert_like_native(&Run::new(guest("freestanding")));
+    assert_eq!(out.stdout, "hello from assembly\n");
+    assert_eq!(out.status, 1);
+    let out = assert_like_native(&Run::new(guest("freestanding")).args(["argument one", "two"]));
+    assert_eq!(out.stdout, "argument one\n");
+    assert_eq!(out.status, 3);
+}
+
+#[test]
+fn every_write_path() {
+    for v in ["glibc", "musl"] {
+        let out = assert_like_native(&Run::new(guest(&format!("write_paths-{v}"))));
+        assert_eq!(out.stdout, "1 printf\n2 fwrite\n3 write\n4 syscall\n5 inline syscall\n");
+    }
+}
+
+#[test]
+fn signals() {
+    for v in ["glibc", "pie", "musl"] {
+        let out = assert_like_native(&Run::new(guest(&format!("signals-{v}"))));
+        // The last act is a default-action SIGUSR1.
+        assert_eq!(out.status, 128 + libc::SIGUSR1, "{v}");
+        assert!(out.stdout.contains("read with SA_RESTART: 1 (x)"), "{v}: {}", out.stdout);
+        assert!(out.stdout.contains("sigsuspend: -1 (Interrupted system call), got SIGALRM, SIGALRM blocked again: 1"), "{v}");
+    }
+}
+
+#[test]
+fn fork_exec_and_spawn() {
+    let out = assert_like_native(&Run::new(guest("fork_exec-glibc")).args([busybox()]));
+    assert_eq!(
+        out.stdout,
+        "fork: child exited with 42\n\
+         pipe: 16 bytes: through the pipe; child 0\n\
+         exec'd echo\n\
+         exec: child 0\n\
+         spawned\n\
+         posix_spawn: child 3\n\
+         failed exec: No such file or directory\n\
+         exec of a text file: Exec format error\n"
+    );
+}
+
+#[test]
+fn a_crash_is_reported_and_kills_like_natively() {
+    let run = Run::new(guest("crash-glibc"));
+    let native = run.native();
+    let emulated = run.under_emu();
+    assert_eq!(native.status, 128 + libc::SIGSEGV);
+    assert_eq!(emulated.status, native.status);
+    assert_eq!(emulated.stdout, "");
+    let lines: Vec<&str> = emulated.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", emulated.stderr);
+    assert!(lines[0].starts_with(&format!("emu: {}: killed by SIGSEGV at 0x", guest("crash-glibc").display())), "{}", lines[0]);
+    assert!(lines[0].contains("(address 0x0 not mapped)") && lines[0].ends_with(": mov dword ptr [0],1"), "{}", lines[0]);
+}
+
+/// Debian's busybox-static: one static binary, many programs.
+mod busybox_applets {
+    use super::*;
+
+    fn applet(args: &[&str], stdin: &str) -> Outcome {
+        assert_like_native(&Run::new(busybox()).args(args).stdin(stdin))
+    }
+
+    fn fixture() -> std::path::PathBuf {
+        let d = scratch("busybox");
+        for (name, body) in [("b.txt", "banana\napple\ncherry\n"), ("a.txt", "one two three\n"), ("c d.txt", "")] {
+            std::fs::write(d.join(name), body).unwrap();
+        }
+        std::fs::create_dir(d.join("sub")).unwrap();
+        // Fixed times, so that `ls -l` shows the same thing twice.
+        for name in ["b.txt", "a.txt", "c d.txt", "sub"] {
+            let p = std::ffi::CString::new(d.join(name).to_str().unwrap()).unwrap();
+            let t = [libc::timespec { tv_sec: 1_700_000_000, tv_nsec: 0 }; 2];
+            // SAFETY: a valid path and times.
+            unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), t.as_ptr(), 0) };
+        }
+        d
+    }
+
+    #[test]
+    fn echo() {
+        let out = applet(&["echo", "-e", "hello\\tworld", "ütf-8"], "");
+        assert_eq!(out.stdout, "hello\tworld ütf-8\n");
+    }
+
+    #[test]
+    fn cat() {
+        let d = fixture();
+        let out = applet(&["cat", d.join("b.txt").to_str().unwrap(), "-"], "from stdin\n");
+        assert_eq!(out.stdout, "banana\napple\ncherry\nfrom stdin\n");
+        let missing = applet(&["cat", "/nonexistent/emu"], "");
+        assert_eq!(missing.status, 1);
+    }
+
+    #[test]
+    fn ls() {
+        let d = fixture();
+        let out = applet(&["ls", "-la", "--full-time", d.to_str().unwrap()], "");
+        assert!(out.stdout.contains("c d.txt"), "{}", out.stdout);
+        applet(&["ls", "-1R", d.to_str().unwrap()], "");
+    }
+
+    #[test]
+    fn sort() {
+        let out = applet(&["sort", "-r"], "pear\napple\nzucchini\nfig\n");
+        assert_eq!(out.stdout, "zucchini\npear\nfig\napple\n");
+    }
+
+    #[test]
+    fn wc() {
+        let d = fixture();
+        let out = applet(&["wc", d.join("a.txt").to_str().unwrap(), d.join("b.txt").to_str().unwrap()], "");
+        assert!(out.stdout.contains("total"));
+    }
+
+    #[test]
+    fn sha256sum() {
+        let out = applet(&["sha256sum"], "abc");
+        assert_eq!(out.stdout, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  -\n");
+    }
+
+    #[test]
+    fn seq() {
+        let out = applet(&["seq", "-s", ",", "1", "3", "20"], "");
+        assert_eq!(out.stdout, "1,4,7,10,13,16,19\n");
+    }
+
+    #[test]
+    fn shell_pipeline_forks_and_execs() {
+        let bb = busybox();
+        let script = format!("{bb} echo one two | {bb} wc -w; {bb} sh -c 'exit 3'; echo status $?", bb = bb.display());
+        let out = applet(&["sh", "-c", &script], "");
+        assert_eq!(out.stdout, "2\nstatus 3\n");
+    }
+}

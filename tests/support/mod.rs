@@ -1,0 +1,220 @@
+//! What the integration tests share: the guests (built from source by
+//! `tests/guests/Makefile`, once per test run), and running a program natively
+//! or under emu to compare the two.
+
+#![allow(dead_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The emu binary under test.
+pub fn emu() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_emu"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// target/debug (or target/release): where emu and the examples are.
+pub fn profile_dir() -> PathBuf {
+    emu().parent().unwrap().to_path_buf()
+}
+
+/// Builds every guest (make is incremental; a file lock keeps concurrent
+/// test binaries from building at once) and returns their directory.
+pub fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = profile_dir().parent().unwrap().join("guests");
+        std::fs::create_dir_all(&out).unwrap();
+        let lock = std::fs::File::create(out.join(".lock")).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        let result = Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(repo().join("tests/guests"))
+            .arg(format!("OUT={}", out.display()))
+            .arg(format!("EMU={}", emu().display()))
+            .output()
+            .expect("running make (is it installed? ./scripts/test installs everything the tests need)");
+        assert!(
+            result.status.success(),
+            "building the test guests failed (./scripts/test installs gcc, musl-tools and the rest):\n{}{}",
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        out
+    })
+}
+
+/// A guest built from tests/guests.
+pub fn guest(name: &str) -> PathBuf {
+    let p = guests().join(name);
+    assert!(p.exists(), "no guest {name} in {}", guests().display());
+    p
+}
+
+/// Debian's busybox-static, checked to be static.
+pub fn busybox() -> PathBuf {
+    let p = PathBuf::from("/bin/busybox");
+    match loader::inspect(&p) {
+        Ok(loader::Executable::Elf(image)) if image.interpreter.is_none() => p,
+        Ok(_) => panic!("/bin/busybox is dynamically linked: install busybox-static (./scripts/test does)"),
+        Err(e) => panic!("{e}: ./scripts/test installs busybox-static"),
+    }
+}
+
+/// How a run ended, stdout and stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The status as a shell shows it: the exit code, or 128 + signal.
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A command to run, natively or under emu.
+#[derive(Clone, Default)]
+pub struct Run {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub emu_options: Vec<OsString>,
+    pub stdin: Vec<u8>,
+    pub env: Vec<(OsString, OsString)>,
+    pub dir: Option<PathBuf>,
+}
+
+/// Long enough for any guest here; only a hang reaches it.
+const HANG: Duration = Duration::from_secs(120);
+
+impl Run {
+    pub fn new(program: impl AsRef<Path>) -> Self {
+        Run { program: program.as_ref().to_path_buf(), ..Default::default() }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn emu_options<I, S>(mut self, opts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.emu_options.extend(opts.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn dir(mut self, d: impl AsRef<Path>) -> Self {
+        self.dir = Some(d.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn native(&self) -> Outcome {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args);
+        self.finish(c)
+    }
+
+    pub fn under_emu(&self) -> Outcome {
+        self.under(&emu())
+    }
+
+    /// Under another emu-like binary (an example with hooks).
+    pub fn under(&self, runner: &Path) -> Outcome {
+        let mut c = Command::new(runner);
+        c.args(&self.emu_options).arg(&self.program).args(&self.args);
+        self.finish(c)
+    }
+
+    fn finish(&self, mut c: Command) -> Outcome {
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.env_remove("EMU_LOG");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if let Some(d) = &self.dir {
+            c.current_dir(d);
+        }
+        let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", c.get_program()));
+        let mut stdin = child.stdin.take().unwrap();
+        let input = self.stdin.clone();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let pid = child.id();
+        let started = Instant::now();
+        let watchdog = std::thread::spawn(move || {
+            while started.elapsed() < HANG {
+                std::thread::sleep(Duration::from_millis(200));
+                // SAFETY: signal 0 only checks that the process exists.
+                if unsafe { libc::kill(pid as i32, 0) } != 0 {
+                    return false;
+                }
+            }
+            // SAFETY: kills the hung child we started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            true
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = feeder.join();
+        drop(watchdog);
+        let status = match (out.status.code(), out.status.signal()) {
+            (Some(code), _) => code,
+            (None, Some(sig)) => 128 + sig,
+            _ => unreachable!(),
+        };
+        Outcome {
+            status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs natively and under emu, and asserts both end the same way with the
+/// same output. Returns the outcome.
+pub fn assert_like_native(run: &Run) -> Outcome {
+    let native = run.native();
+    let emulated = run.under_emu();
+    assert_eq!(
+        emulated,
+        native,
+        "{} {:?} under emu differs from the native run\n--- emu stderr:\n{}\n--- native stderr:\n{}",
+        run.program.display(),
+        run.args,
+        emulated.stderr,
+        native.stderr
+    );
+    emulated
+}
+
+/// A fresh directory under target/ for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = profile_dir().parent().unwrap().join("test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
