@@ -13,7 +13,7 @@ use crate::process::{process, Process};
 use crate::signals::{self, NOT_RUN};
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
-use abi_tables::{Support, Syscall, MAX_ARGS};
+use abi_tables::{RetKind, Support, Syscall, MAX_ARGS};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What emu does for one call of the table, decided when the table is loaded.
@@ -129,6 +129,10 @@ pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut Guest
         p.tracer.as_ref().unwrap().enter(&mut call);
     }
     let started = p.stats.as_ref().map(|_| crate::stats::now());
+    if let (Some(stats), true) = (&p.stats, slot.call.ret == RetKind::None) {
+        // It does not come back to be counted.
+        stats.record(slot, &Ok(0), crate::stats::now());
+    }
     let mut result = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(&p.hooks, &mut call) };
     result = after_interruption(p, &call, result);
     if let (Some(stats), Some(started)) = (&p.stats, started) {

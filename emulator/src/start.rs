@@ -193,6 +193,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         Some(t) => Some(open_trace(t)?),
         None => None,
     };
+    let inherited_stats = opts.stats.as_ref().and_then(|s| s.inherited);
     let stats = match opts.stats.take() {
         Some(s) => Some(open_stats(s, table.calls.len())?),
         None => None,
@@ -209,6 +210,10 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         exe,
         relaunch: std::mem::take(&mut opts.relaunch),
     });
+
+    if let (Some(stats), Some(_)) = (&process.stats, inherited_stats) {
+        stats.record_exec(process);
+    }
 
     // This thread, its signals, and dispatch.
     let thread = ThreadState::new_for_current_thread().map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;

@@ -121,6 +121,13 @@ impl Stats {
         c.nanos.fetch_add(now().saturating_sub(started), Ordering::Relaxed);
     }
 
+    /// Counts the execve that started this image under an emu that traced its parent.
+    pub fn record_exec(&self, p: &Process) {
+        if let Some(slot) = p.calls.iter().find(|s| s.name() == "execve") {
+            self.record(slot, &Ok(0), now());
+        }
+    }
+
     pub fn record_unknown(&self) {
         self.header.unknown.fetch_add(1, Ordering::Relaxed);
     }

@@ -80,15 +80,6 @@ impl ThreadState {
         }
     }
 
-    /// The state of the thread whose signal handler is running on `sp`.
-    ///
-    /// # Safety
-    /// `sp` must be a stack pointer on an emu alternate signal stack.
-    pub unsafe fn from_stack_pointer(sp: u64) -> &'static mut ThreadState {
-        let state = (sp & !(REGION_SIZE as u64 - 1)) as *mut ThreadState;
-        debug_assert_eq!((*state).magic, MAGIC);
-        &mut *state
-    }
 }
 
 /// Maps `REGION_SIZE` bytes aligned to `REGION_SIZE`: map twice as much, trim.

@@ -33,8 +33,7 @@ fn stat(addr: u64, w: &mut StructWriter) -> bool {
     let rdev = s[5];
     w.text(format_args!("{{st_mode={}", file_mode(mode)));
     if matches!(mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK) {
-        // SAFETY: pure arithmetic on a device number.
-        let (major, minor) = unsafe { (libc::major(rdev), libc::minor(rdev)) };
+        let (major, minor) = (libc::major(rdev), libc::minor(rdev));
         w.text(format_args!(", st_rdev=makedev({major:#x}, {minor:#x})"));
     } else {
         w.text(format_args!(", st_size={}", s[6] as i64));

@@ -39,6 +39,9 @@ pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx:
         describe_fault(sig, info),
         instruction_at(rip)
     );
+    if let Some(t) = &p.tracer {
+        t.signal(sig, info);
+    }
     crate::lifecycle::killed_by(sig);
     if sig == libc::SIGTRAP {
         // A trap has already moved past its instruction: send it again.

@@ -73,13 +73,11 @@ struct ActionSlot {
 pub struct GuestActions {
     slots: [ActionSlot; NSIG + 1],
     write_lock: Mutex<()>,
-    /// Bit per signal the guest has a handler for.
-    caught: AtomicU64,
 }
 
 impl GuestActions {
     pub fn new() -> Self {
-        GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()), caught: AtomicU64::new(0) }
+        GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()) }
     }
 
     pub fn get(&self, sig: i32) -> GuestAction {
@@ -104,25 +102,16 @@ impl GuestActions {
             SIG_DFL | SIG_IGN => set_host_action(sig, new.handler, 0, 0)?,
             // The host handler blocks every other catchable signal while it runs;
             // the guest's own mask applies once its handler is entered.
-            _ => set_host_action(sig, entry::emu_signal_entry as usize as u64, host_flags as u64, !(RESERVED | UNCATCHABLE))?,
+            _ => set_host_action(sig, entry::emu_signal_entry as *const () as u64, host_flags as u64, !(RESERVED | UNCATCHABLE))?,
         }
         let s = &self.slots[sig as usize];
         s.flags.store(new.flags, Ordering::Relaxed);
         s.mask.store(new.mask, Ordering::Relaxed);
         s.restorer.store(new.restorer, Ordering::Relaxed);
         s.handler.store(new.handler, Ordering::Release);
-        if new.handler > SIG_IGN {
-            self.caught.fetch_or(bit(sig), Ordering::Relaxed);
-        } else {
-            self.caught.fetch_and(!bit(sig), Ordering::Relaxed);
-        }
         Ok(old)
     }
 
-    /// Whether the guest has installed any handler (then emu must watch for held signals).
-    pub fn any_caught(&self) -> bool {
-        self.caught.load(Ordering::Relaxed) != 0
-    }
 }
 
 impl Default for GuestActions {
@@ -183,7 +172,7 @@ struct KernelSigaction {
 }
 
 pub(crate) fn set_host_action(sig: i32, handler: u64, flags: u64, mask: u64) -> Result<(), Errno> {
-    let restorer = if flags & sys::SA_RESTORER as u64 != 0 { entry::emu_signal_restorer as usize as u64 } else { 0 };
+    let restorer = if flags & sys::SA_RESTORER as u64 != 0 { entry::emu_signal_restorer as *const () as u64 } else { 0 };
     let act = KernelSigaction { handler, flags, restorer, mask };
     // SAFETY: a valid kernel sigaction, sigsetsize 8.
     let r = unsafe { sys::syscall6(libc::SYS_rt_sigaction as u64, [sig as u64, &act as *const _ as u64, 0, 8, 0, 0]) };
@@ -194,7 +183,7 @@ pub(crate) fn set_host_action(sig: i32, handler: u64, flags: u64, mask: u64) -> 
 /// process before the guest starts (dispositions are process-wide).
 pub fn install_emulator_handlers() -> Result<(), Errno> {
     let flags = (libc::SA_SIGINFO | libc::SA_ONSTACK | sys::SA_RESTORER) as u64;
-    let entry = entry::emu_signal_entry as usize as u64;
+    let entry = entry::emu_signal_entry as *const () as u64;
     // SIGSYS runs with the guest's mask (so a blocking call stays
     // interruptible); signals that arrive meanwhile are held, see `hold`.
     set_host_action(libc::SIGSYS, entry, flags, 0)?;
@@ -266,6 +255,9 @@ fn deliver(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut
             requeue(sig, info, thread.tid);
         }
         _ => {
+            if let Some(t) = &p.tracer {
+                t.signal(sig, info);
+            }
             if let Err(e) = p.personality.deliver_signal(thread, sig, info, ctx, &action) {
                 log::error!("cannot deliver {} to the guest ({e}): its stack is unusable", p.personality.signal_name(sig));
                 crate::lifecycle::killed_by(libc::SIGSEGV);
@@ -288,7 +280,6 @@ pub fn die_by_default(sig: i32) -> ! {
     crate::lifecycle::exit_process(128 + sig)
 }
 
-pub(crate) use faults::describe_fault;
 
 /// SIGPIPE as emu's parent left it. Rust's runtime ignores SIGPIPE before
 /// `main`, and a guest inherits dispositions, so a guest writing to a closed

@@ -16,8 +16,7 @@
 
 mod args;
 pub mod quote;
-
-pub use args::{enumerated, flags};
+mod siginfo;
 
 use crate::dispatch::Call;
 use crate::lifecycle::Ending;
@@ -196,11 +195,16 @@ impl Tracer {
         self.emit(&line);
     }
 
-    /// A signal the guest is about to take: `--- SIGINT {si_signo=SIGINT, ...} ---`.
-    pub fn signal(&self, name: &str, details: &str) {
+    /// A signal the guest is about to take, or die of:
+    /// `--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---`.
+    pub fn signal(&self, sig: i32, info: &libc::siginfo_t) {
+        let p = process();
+        let name = p.personality.signal_name(sig);
         let mut line = String::new();
         self.prefix(&mut line);
-        let _ = writeln!(line, "--- {name} {{{details}}} ---");
+        let _ = write!(line, "--- {name} {{si_signo={name}, si_code={}", siginfo::code_name(sig, info.si_code));
+        siginfo::details(&mut line, sig, info);
+        line.push_str("} ---\n");
         self.emit(&line);
     }
 
@@ -225,9 +229,8 @@ fn is_shown(arg: &abi_tables::Arg, values: &[u64]) -> bool {
 }
 
 fn pad(line: &mut String) {
-    // The column counts from the start of the line's last row, without the pid prefix.
+    // As strace counts it: from the start of the line, pid prefix included.
     let start = line.rfind('\n').map_or(0, |i| i + 1);
-    let start = if line[start..].starts_with("[pid ") { line[start..].find("] ").map_or(start, |i| start + i + 2) } else { start };
     let width = line[start..].chars().count();
     if width < RESULT_COLUMN {
         line.extend(std::iter::repeat_n(' ', RESULT_COLUMN - width));

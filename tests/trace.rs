@@ -1,0 +1,137 @@
+//! `--trace` and `--stats`: strace's formats, checked line by line.
+
+mod support;
+use support::*;
+
+/// The small guest's input, at a path of ours.
+fn input() -> std::path::PathBuf {
+    let d = scratch(&format!("trace-{}", std::process::id()));
+    let p = d.join("input.txt");
+    std::fs::write(&p, "golden input\n\tline two\n").unwrap();
+    p
+}
+
+/// A trace line as strace aligns it: the result at column 40.
+fn line(call: &str, result: &str) -> String {
+    if call.chars().count() < 40 {
+        format!("{call:<40}= {result}")
+    } else {
+        format!("{call} = {result}")
+    }
+}
+
+fn trace_file(test: &str) -> std::path::PathBuf {
+    scratch(&format!("trace-out-{test}")).join("trace.txt")
+}
+
+#[test]
+fn golden_lines_for_open_read_write_close() {
+    let input = input();
+    let out_file = trace_file("golden");
+    let run = Run::new(guest("hello-glibc"))
+        .args([&input])
+        .emu_options(["--trace=openat,read,write,close,exit_group".as_ref(), "-o".as_ref(), out_file.as_os_str()]);
+    let out = run.under_emu();
+    assert_eq!(out.status, 0);
+    assert_eq!(out.stdout, "golden input\n\tline two\n");
+    assert_eq!(out.stderr, "", "the trace went to the file");
+    let golden = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/hello.trace"))
+        .unwrap()
+        .replace("@INPUT@", input.to_str().unwrap());
+    let traced = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(traced, golden);
+}
+
+#[test]
+fn trace_goes_to_stderr_by_default_and_strings_are_cut() {
+    let input = input();
+    let out = Run::new(guest("hello-glibc")).args([&input]).emu_options(["--trace=write", "-s", "6"]).under_emu();
+    assert_eq!(out.stderr, format!("{}\n+++ exited with 0 +++\n", line("write(1, \"golden\"..., 23)", "23")));
+}
+
+#[test]
+fn a_call_can_be_left_out() {
+    let out = Run::new(guest("hello-glibc")).emu_options(["--trace=!brk,!mprotect"]).under_emu();
+    assert!(!out.stderr.contains("brk("), "{}", out.stderr);
+    assert!(out.stderr.contains("arch_prctl(ARCH_SET_FS, 0x"), "{}", out.stderr);
+    // /proc/self/exe names the guest, not emu.
+    let exe = guest("hello-glibc");
+    let expected = format!("readlink(\"/proc/self/exe\", \"{}\"..., 4096) = {}", &exe.to_str().unwrap()[..32], exe.as_os_str().len());
+    assert!(out.stderr.contains(&expected), "{expected}\n{}", out.stderr);
+}
+
+#[test]
+fn structures_and_flags_are_decoded() {
+    let out = Run::new(guest("tour-glibc")).emu_options(["--trace=newfstatat,openat,mkdir,rt_sigaction"]).under_emu();
+    let t = &out.stderr;
+    assert!(t.contains("newfstatat(AT_FDCWD, \"notes.txt\", {st_mode=S_IFREG|0644, st_size=62, ...}, 0) = 0"), "{t}");
+    assert!(t.contains("openat(AT_FDCWD, \"raw.bin\", O_WRONLY|O_CREAT|O_TRUNC, 0640) = 3"), "{t}");
+    assert!(t.contains(&line("mkdir(\"sub\", 0755)", "0")), "{t}");
+    let sig = Run::new(guest("signals-glibc")).emu_options(["--trace=rt_sigaction"]).under_emu();
+    assert!(
+        sig.stderr.contains("rt_sigaction(SIGUSR1, {sa_handler=0x") && sig.stderr.contains("sa_flags=SA_SIGINFO|SA_RESTORER"),
+        "{}",
+        sig.stderr
+    );
+}
+
+#[test]
+fn signals_and_deaths_are_shown() {
+    let out = Run::new(guest("crash-glibc")).emu_options(["--trace=exit_group"]).under_emu();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(lines.contains(&"--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---"), "{}", out.stderr);
+    assert_eq!(lines.last(), Some(&"+++ killed by SIGSEGV +++"));
+    let sig = Run::new(guest("signals-glibc")).emu_options(["--trace=exit_group"]).under_emu();
+    assert!(sig.stderr.contains("--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid="), "{}", sig.stderr);
+}
+
+#[test]
+fn lines_carry_pids_once_the_guest_forks() {
+    let out = Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--trace=exit_group,execve"]).under_emu();
+    let t = &out.stderr;
+    assert!(t.lines().all(|l| l.starts_with("[pid ") || l.starts_with("emu:")), "{t}");
+    assert!(t.contains("] exit_group(42)"), "{t}");
+    // The exec'd busybox is traced too, in the same output.
+    assert!(t.contains(&format!("] execve(\"{}\", [\"echo\", \"exec'd\", \"echo\"], 0x", busybox().display())), "{t}");
+    assert!(t.matches("+++ exited with 0 +++").count() >= 3, "{t}");
+}
+
+#[test]
+fn unknown_call_names_are_refused() {
+    let out = Run::new(guest("hello-glibc")).emu_options(["--trace=openat,nosuchcall"]).under_emu();
+    assert_eq!(out.status, 2);
+    assert_eq!(out.stderr, "emu: --trace: the linux-x86_64 table has no call named `nosuchcall`\n");
+}
+
+#[test]
+fn stats_count_calls_and_errors() {
+    let input = input();
+    let out = Run::new(guest("hello-glibc")).args([&input]).emu_options(["--stats"]).under_emu();
+    assert_eq!(out.status, 0);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines[0], "% time     seconds  usecs/call     calls    errors syscall");
+    assert_eq!(lines[1], "------ ----------- ----------- --------- --------- ----------------");
+    let row = |name: &str| lines.iter().find(|l| l.split_whitespace().last() == Some(name)).copied();
+    let openat: Vec<&str> = row("openat").expect("an openat row").split_whitespace().collect();
+    assert_eq!(&openat[3..], ["2", "1", "openat"], "calls and errors of openat");
+    let write: Vec<&str> = row("write").expect("a write row").split_whitespace().collect();
+    assert_eq!(&write[3..], ["1", "write"]);
+    let total: Vec<&str> = row("total").unwrap().split_whitespace().collect();
+    let sum: u64 = lines[2..]
+        .iter()
+        .take_while(|l| !l.starts_with("------"))
+        .map(|l| l.split_whitespace().nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total[3].parse::<u64>().unwrap(), sum);
+}
+
+#[test]
+fn stats_add_up_the_children() {
+    let out = Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--stats"]).under_emu();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let exits = lines.iter().find(|l| l.ends_with(" exit_group")).expect("an exit_group row");
+    // The parent does not return from exit_group before printing: the children's exits are counted.
+    let calls: u64 = exits.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(calls >= 5, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("% time").count(), 1, "one table, printed by the first process");
+}
