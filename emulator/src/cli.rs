@@ -74,7 +74,7 @@ struct Cli {
     stats_owner: Option<i32>,
 
     /// The program to run, and its arguments
-    #[arg(value_name = "PROGRAM", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
     program: Vec<OsString>,
 }
 

@@ -117,7 +117,11 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let execfn = opts.program.as_os_str().as_bytes().to_vec();
     let mut depth = 0;
     let image = loop {
-        match loader::inspect(&program)? {
+        let inspected = loader::inspect(&program).map_err(|e| match depth {
+            0 => StartError::from(e),
+            _ => StartError::new(e.exit_status(), format!("{}: bad interpreter: {e}", opts.program.display())),
+        });
+        match inspected? {
             Executable::Elf(image) => break image,
             Executable::Script { interpreter, argument } => {
                 depth += 1;

@@ -1,0 +1,163 @@
+//! Bad input: one line on stderr naming the file and the reason, a shell's
+//! exit status (127: not found, 126: cannot execute, 2: usage), no panic.
+
+mod support;
+use support::*;
+use std::path::{Path, PathBuf};
+
+/// Runs emu on `path` and checks the single line and the status.
+fn refused(path: &Path, status: i32, reason: &str) {
+    let out = Run::new(path).under_emu();
+    assert_eq!(out.status, status, "{}: {}", path.display(), out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line:\n{}", out.stderr);
+    let expected = format!("emu: {}: {reason}", path.display());
+    assert_eq!(lines[0], expected);
+}
+
+/// A 64-byte ELF header with the given class, data and machine, then `tail`.
+fn elf_header(class: u8, machine: u16, phnum: u16, tail: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = class;
+    h[5] = 1; // little-endian
+    h[6] = 1; // version
+    h[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    h[18..20].copy_from_slice(&machine.to_le_bytes());
+    h[20..24].copy_from_slice(&1u32.to_le_bytes());
+    h[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    h[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    h[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    h[56..58].copy_from_slice(&phnum.to_le_bytes());
+    h.extend_from_slice(tail);
+    h
+}
+
+fn file(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+#[test]
+fn missing_file() {
+    refused(Path::new("/nonexistent/emu-guest"), 127, "No such file or directory (os error 2)");
+}
+
+#[test]
+fn directory() {
+    refused(&scratch("bad-dir"), 126, "Is a directory (os error 21)");
+}
+
+#[test]
+fn text_file() {
+    let d = scratch("bad-text");
+    let p = file(&d, "notes.txt", b"just some text\n", 0o755);
+    refused(&p, 126, "cannot execute: not an ELF executable or a #! script (exec format error)");
+}
+
+#[test]
+fn not_executable() {
+    let d = scratch("bad-perm");
+    let p = d.join("guest");
+    std::fs::copy(guest("hello-glibc"), &p).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    refused(&p, 126, "Permission denied (os error 13)");
+}
+
+#[test]
+fn empty_file() {
+    let d = scratch("bad-empty");
+    refused(&file(&d, "empty", b"", 0o755), 126, "cannot execute: the file is empty");
+}
+
+#[test]
+fn elf_32_bit() {
+    let d = scratch("bad-32");
+    let p = file(&d, "i386", &elf_header(1, 3, 0, &[0; 64]), 0o755);
+    refused(&p, 126, "cannot execute: 32-bit ELF (ELFCLASS32): emu runs 64-bit x86-64 guests");
+}
+
+#[test]
+fn elf_for_aarch64() {
+    let d = scratch("bad-arm");
+    let p = file(&d, "arm64", &elf_header(2, 183, 1, &[0; 56]), 0o755);
+    refused(&p, 126, "cannot execute: ELF for AArch64 (e_machine 183): emu runs x86-64 guests");
+}
+
+#[test]
+fn truncated_elf() {
+    let d = scratch("bad-truncated");
+    let whole = std::fs::read(guest("hello-glibc")).unwrap();
+    let p = file(&d, "truncated", &whole[..100], 0o755);
+    refused(&p, 126, "cannot execute: truncated ELF: the program headers lie beyond the end of the file");
+    let p = file(&d, "header-only", &whole[..40], 0o755);
+    refused(&p, 126, "cannot execute: truncated ELF: the file is shorter than an ELF header");
+    let p = file(&d, "segments-cut", &whole[..4096], 0o755);
+    refused(&p, 126, "cannot execute: truncated ELF: segment 1 extends beyond the end of the file");
+}
+
+#[test]
+fn dynamically_linked() {
+    refused(
+        &guest("hello-dynamic"),
+        126,
+        "cannot execute: dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2); emu runs static executables for now",
+    );
+}
+
+#[test]
+fn script_with_a_missing_interpreter() {
+    let d = scratch("bad-script");
+    let p = file(&d, "script", b"#!/nonexistent/interpreter -x\necho hi\n", 0o755);
+    refused(&p, 127, "bad interpreter: /nonexistent/interpreter: No such file or directory (os error 2)");
+}
+
+#[test]
+fn scripts_run_their_interpreter() {
+    let d = scratch("script");
+    let body = format!("#!{} sh\necho \"script says $1\"\nexit 4\n", busybox().display());
+    let p = file(&d, "script.sh", body.as_bytes(), 0o755);
+    let out = assert_like_native(&Run::new(&p).args(["hi"]));
+    assert_eq!(out.stdout, "script says hi\n");
+    assert_eq!(out.status, 4);
+}
+
+#[test]
+fn usage_errors() {
+    let out = Run::new("").emu_options(["--no-such-option"]).under_emu();
+    assert_eq!(out.status, 2);
+    let out = std::process::Command::new(emu()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "emu: no program to run (see emu --help)\n");
+    let out = Run::new(guest("hello-glibc")).env("EMU_LOG", "loud").emu_options(["--log-level=loud"]).under_emu();
+    assert_eq!(out.status, 2);
+    assert_eq!(out.stderr, "emu: unknown log level `loud` (error, warn, info, debug, trace)\n");
+}
+
+#[test]
+fn a_bad_table_names_file_and_line() {
+    let d = scratch("bad-table");
+    let t = file(&d, "my.tbl", b"abi mine\npersonality linux\n\n0 read sometimes (fd fd)\n", 0o644);
+    let out = Run::new(guest("hello-glibc")).emu_options(["--abi-table".as_ref(), t.as_os_str()]).under_emu();
+    assert_eq!(out.status, 2);
+    assert_eq!(
+        out.stderr,
+        format!("emu: {}:4: `sometimes` is not a support level (supported, partial, unsupported, error(ENAME))\n", t.display())
+    );
+    let t = file(&d, "unknown.tbl", b"abi mine\npersonality linux\n0 frobnicate supported (fd fd)\n", 0o644);
+    let out = Run::new(guest("hello-glibc")).emu_options(["--abi-table".as_ref(), t.as_os_str()]).under_emu();
+    assert_eq!(out.status, 2);
+    assert_eq!(
+        out.stderr,
+        format!("emu: {}:3: the linux personality has no implementation of `frobnicate`; mark it `unsupported`\n", t.display())
+    );
+    let out = Run::new(guest("hello-glibc")).emu_options(["--abi-table=/nonexistent/table"]).under_emu();
+    assert_eq!(out.status, 2);
+    assert_eq!(out.stderr, "emu: /nonexistent/table: No such file or directory (os error 2)\n");
+}
