@@ -8,5 +8,5 @@ int main(int argc, char **argv) {
     long sum = 0;
     for (long i = 0; i < n; i++)
         sum += syscall(SYS_getppid);
-    return sum == 0 ? 1 : 0;
+    return n > 0 && sum == 0;
 }
