@@ -179,3 +179,14 @@ mod busybox_applets {
         assert_eq!(out.stdout, "2\nstatus 3\n");
     }
 }
+
+/// argc, argv, envp and the auxiliary vector as the kernel lays them out.
+#[test]
+fn initial_stack_and_auxv() {
+    for v in ["glibc", "pie", "musl"] {
+        let out = assert_like_native(&Run::new(guest(&format!("auxv-{v}"))).args(["one", "two"]));
+        assert!(out.stdout.contains("AT_PHDR points at the program headers: 1"), "{v}: {}", out.stdout);
+        assert!(out.stdout.contains("AT_SYSINFO_EHDR is an ELF image: 1"), "{v}: {}", out.stdout);
+        assert!(!out.stdout.contains(": 0"), "{v}: {}", out.stdout);
+    }
+}

@@ -44,3 +44,23 @@ fn the_log_level_comes_from_a_flag_or_the_environment() {
     let errors_only = Run::new(guest("int80")).env("EMU_LOG", "error").under_emu();
     assert_eq!(errors_only.stderr, "", "warnings are below `error`");
 }
+
+#[test]
+fn unsupported_and_unknown_calls_are_reported_once_and_counted() {
+    let out = Run::new(guest("unsupported-glibc")).emu_options(["--stats"]).under_emu();
+    assert_eq!(out.status, 0);
+    assert_eq!(
+        out.stdout,
+        "map_shadow_stack: -1 (Function not implemented)\nsyscall 999: -1 (Function not implemented)\n".repeat(2)
+    );
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("emu: ")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "emu: unsupported system call map_shadow_stack (453): returning ENOSYS",
+            "emu: unknown system call number 999 in linux-x86_64: returning ENOSYS"
+        ]
+    );
+    assert!(out.stderr.contains("\nunsupported (ENOSYS): map_shadow_stack (2x)\n"), "{}", out.stderr);
+    assert!(out.stderr.contains("\nunknown numbers (ENOSYS): 2 calls\n"), "{}", out.stderr);
+}

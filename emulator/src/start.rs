@@ -335,3 +335,18 @@ fn set_mask(mask: u64) {
     // SAFETY: sets this thread's mask from a u64 of ours.
     unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0]) };
 }
+
+/// A value of the auxiliary vector the kernel gave emu itself, as the kernel
+/// gave it. (glibc's getauxval(AT_HWCAP) answers with glibc's own platform
+/// bits on x86-64, not the kernel's.)
+pub fn host_auxv(key: u64) -> Option<u64> {
+    static AUXV: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
+    let auxv = AUXV.get_or_init(|| {
+        let raw = std::fs::read("/proc/self/auxv").unwrap_or_default();
+        raw.chunks_exact(16)
+            .map(|c| (u64::from_ne_bytes(c[..8].try_into().unwrap()), u64::from_ne_bytes(c[8..].try_into().unwrap())))
+            .take_while(|&(k, _)| k != 0)
+            .collect()
+    });
+    auxv.iter().find(|&&(k, _)| k == key).map(|&(_, v)| v)
+}

@@ -162,8 +162,7 @@ impl Personality for Linux {
 
 /// The Linux auxiliary vector, in the kernel's order.
 fn initial_auxv(image: &loader::LoadedImage) -> Vec<(u64, AuxValue)> {
-    // SAFETY: getauxval only reads emu's own auxiliary vector.
-    let host = |t: u64| unsafe { libc::getauxval(t) };
+    let host = |t: u64| crate::start::host_auxv(t).unwrap_or(0);
     // SAFETY: plain getters.
     let (uid, euid, gid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
     use AuxValue::*;
