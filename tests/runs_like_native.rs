@@ -171,6 +171,17 @@ mod busybox_applets {
         assert_eq!(out.stdout, "1,4,7,10,13,16,19\n");
     }
 
+    /// A writer to a closed pipe dies of SIGPIPE, as natively: emu hands the
+    /// guest the disposition it inherited, not the one Rust's runtime sets.
+    #[test]
+    fn sigpipe_kills_like_natively() {
+        let bb = busybox();
+        let script = format!("({bb} yes; echo \"yes ended with $?\" >&2) | {bb} head -n 2", bb = bb.display());
+        let out = applet(&["sh", "-c", &script], "");
+        assert_eq!(out.stdout, "y\ny\n");
+        assert_eq!(out.stderr, format!("yes ended with {}\n", 128 + libc::SIGPIPE));
+    }
+
     #[test]
     fn shell_pipeline_forks_and_execs() {
         let bb = busybox();
@@ -189,4 +200,12 @@ fn initial_stack_and_auxv() {
         assert!(out.stdout.contains("AT_SYSINFO_EHDR is an ELF image: 1"), "{v}: {}", out.stdout);
         assert!(!out.stdout.contains(": 0"), "{v}: {}", out.stdout);
     }
+}
+
+/// A static-PIE from the distribution itself (Debian's glibc ldconfig).
+#[test]
+fn debian_ldconfig() {
+    let out = assert_like_native(&Run::new("/sbin/ldconfig").args(["-p"]));
+    assert!(out.stdout.contains("libs found in cache"), "{}", out.stdout);
+    assert_like_native(&Run::new("/sbin/ldconfig").args(["--version"]));
 }

@@ -1,6 +1,7 @@
 //! `--stats`: per-call counts, errors and time, printed at exit like
-//! `strace -c -w` (the time is the wall-clock latency of each call as emu
-//! carried it out, trap included).
+//! `strace -c -w`. The time is wall-clock time spent carrying the call out
+//! (the host call and emu's own work for it), from the dispatcher's point of
+//! view: the trap itself, the same for every call, is not in it.
 //!
 //! The counters live in a shared memory file, so that forked children (and
 //! the images they exec, which inherit the file) add to the same totals; the

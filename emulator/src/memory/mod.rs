@@ -6,7 +6,7 @@
 
 pub mod guest;
 
-use crate::process::process;
+use crate::process::{self, process};
 use crate::sys::{self, Errno, SysResult};
 use loader::{page_up, AddressSpace, ProgramBreak, PAGE_SIZE};
 
@@ -102,16 +102,12 @@ pub fn munmap(addr: u64, len: u64) -> SysResult {
 pub fn in_arena_only(host_nr: i64, args: [u64; 6], refusal: Errno) -> SysResult {
     let (addr, len) = (args[0], args[1]);
     let len_p = pages(len).map_err(|_| refusal)?;
-    if len != 0 && !in_arena(addr & !(PAGE_SIZE - 1), len_p) {
+    if len != 0 && !process::in_guest_arena(addr & !(PAGE_SIZE - 1), len_p) {
         log::debug!("refused a memory call on {addr:#x}+{len:#x}: not guest memory");
         return Err(refusal);
     }
     // SAFETY: the range is the guest's.
     sys::result(unsafe { sys::syscall6(host_nr as u64, args) })
-}
-
-fn in_arena(addr: u64, len: u64) -> bool {
-    process().memory().space.contains(addr, len)
 }
 
 /// mremap: the result stays in the arena; a move goes where emu chooses.
