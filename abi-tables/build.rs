@@ -2,8 +2,8 @@
 //! so the emulator never parses or allocates to look a call up. A table that
 //! does not parse fails the build with `file:line: message`.
 
-#[path = "src/format.rs"]
-#[allow(dead_code)]
+#[path = "src/format/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod format;
 
 use format::{ArgKind, RetKind, SetKind, Support, Table};
@@ -32,7 +32,7 @@ fn main() {
     writeln!(out, "pub static BUILTIN: &[&Table] = &[{}];", idents.iter().map(|i| format!("&{i}")).collect::<Vec<_>>().join(", ")).unwrap();
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin.rs");
     std::fs::write(dest, out).unwrap();
-    println!("cargo:rerun-if-changed=src/format.rs");
+    println!("cargo:rerun-if-changed=src/format");
 }
 
 fn fail(message: &str) -> ! {

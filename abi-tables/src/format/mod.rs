@@ -1,0 +1,214 @@
+//! What an ABI table is made of (the file format is in `abi-tables/README.md`).
+//!
+//! This module is compiled twice: into the library, and into `build.rs` (with
+//! `#[path]`), which parses the built-in tables and prints them as Rust
+//! statics of these same types. That is why it depends on nothing but `std`,
+//! and why every string and list is a `Cow`: `Borrowed` in generated statics,
+//! `Owned` in a table parsed at run time.
+
+mod parse;
+
+pub use parse::{parse, parse_number};
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Text in a table: `&'static str` when generated, `String` when parsed.
+pub type Text = Cow<'static, str>;
+/// A list in a table: a static slice when generated, a `Vec` when parsed.
+pub type List<T> = Cow<'static, [T]>;
+
+/// Calls are numbered below this; it bounds the number-to-call index.
+pub const MAX_NUMBER: u32 = 4096;
+/// At most this many arguments per call (FreeBSD passes the 7th and 8th on the stack).
+pub const MAX_ARGS: usize = 8;
+/// `Table::index` entry of a number no call has.
+pub const NO_CALL: u16 = u16::MAX;
+
+/// One system-call ABI: its calls, numbered as the guest numbers them, and its value sets.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub name: Text,
+    /// The translators that implement the calls (`linux`, `freebsd`).
+    pub personality: Text,
+    pub description: Text,
+    /// Where the table came from (a path, or `built-in`), for messages.
+    pub source: Text,
+    pub sets: List<ValueSet>,
+    /// Sorted by number.
+    pub calls: List<Syscall>,
+    /// `index[number]` is the call's position in `calls`, or `NO_CALL`.
+    pub index: List<u16>,
+}
+
+/// Index of a `ValueSet` in its table.
+pub type SetId = u16;
+
+#[derive(Clone, Debug)]
+pub struct ValueSet {
+    pub name: Text,
+    pub kind: SetKind,
+    pub values: List<Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetKind {
+    /// Bits (and fields) combined with `|`.
+    Flags,
+    /// Exact values.
+    Enum,
+}
+
+#[derive(Clone, Debug)]
+pub struct Value {
+    pub name: Text,
+    pub value: i64,
+    /// Zero for a plain bit (or bit group); otherwise the field this value is one setting of.
+    pub mask: u64,
+    /// Empty when the table gives none.
+    pub description: Text,
+}
+
+#[derive(Clone, Debug)]
+pub struct Syscall {
+    pub number: u32,
+    pub name: Text,
+    pub support: Support,
+    pub args: List<Arg>,
+    pub ret: RetKind,
+    /// Empty when the table gives none.
+    pub note: Text,
+    /// Line of the table the call was declared on.
+    pub line: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Behaves as on the guest's kernel.
+    Supported,
+    /// Works, with the differences the note describes.
+    Partial,
+    /// Returns ENOSYS; reported once and counted.
+    Unsupported,
+    /// Refused with this errno of the guest's ABI.
+    Error { errno: i32, name: Text },
+}
+
+#[derive(Clone, Debug)]
+pub struct Arg {
+    pub name: Text,
+    pub kind: ArgKind,
+    /// Shown only when another (flags) argument has one of these bits.
+    pub shown_if: Option<ShownIf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShownIf {
+    pub arg: u8,
+    pub mask: u64,
+}
+
+/// How an argument is read and shown. `u8` fields are positions of other
+/// arguments of the same call; `SetId`s index the table's sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    Int,
+    UInt,
+    Hex,
+    Ptr,
+    Fd,
+    DirFd,
+    Mode,
+    Pid,
+    Uid,
+    Gid,
+    Signal,
+    Flags(SetId),
+    Enum(SetId),
+    Path,
+    Str,
+    In(u8),
+    Out(u8),
+    InStruct(Text),
+    OutStruct(Text),
+    InOutStruct(Text),
+    IovIn(u8),
+    IovOut(u8),
+    Argv,
+    Envp,
+}
+
+impl ArgKind {
+    /// The structure an argument points to, if any.
+    pub fn struct_name(&self) -> Option<&str> {
+        match self {
+            ArgKind::InStruct(s) | ArgKind::OutStruct(s) | ArgKind::InOutStruct(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether the argument is shown only after the call returns.
+    pub fn is_output(&self) -> bool {
+        matches!(self, ArgKind::Out(_) | ArgKind::OutStruct(_) | ArgKind::IovOut(_))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetKind {
+    Int,
+    UInt,
+    Hex,
+    Ptr,
+    Fd,
+    Pid,
+    /// The call does not return (`exit_group`).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub file: String,
+    pub line: u32,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Table {
+    pub fn call_by_number(&self, number: u32) -> Option<&Syscall> {
+        match self.index.get(number as usize) {
+            Some(&i) if i != NO_CALL => Some(&self.calls[i as usize]),
+            _ => None,
+        }
+    }
+
+    pub fn call_by_name(&self, name: &str) -> Option<&Syscall> {
+        self.calls.iter().find(|c| c.name == name)
+    }
+
+    pub fn set(&self, id: SetId) -> &ValueSet {
+        &self.sets[id as usize]
+    }
+
+    pub fn set_by_name(&self, name: &str) -> Option<&ValueSet> {
+        self.sets.iter().find(|s| s.name == name)
+    }
+}
+
+impl ValueSet {
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.values.iter().find(|v| v.name == name)
+    }
+
+    /// The name of an exact value (enums, errno, signals).
+    pub fn name_of(&self, value: i64) -> Option<&Value> {
+        self.values.iter().find(|v| v.value == value)
+    }
+}
+
