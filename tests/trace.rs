@@ -135,3 +135,13 @@ fn stats_add_up_the_children() {
     assert!(calls >= 5, "{}", out.stderr);
     assert_eq!(out.stderr.matches("% time").count(), 1, "one table, printed by the first process");
 }
+
+#[test]
+fn numbers_the_table_lacks_are_shown_raw_when_everything_is_traced() {
+    let all = Run::new(guest("unsupported-glibc")).emu_options(["--trace"]).under_emu();
+    let raw = all.stderr.lines().find(|l| l.starts_with("syscall_0x3e7(")).expect("a line for number 999");
+    assert!(raw.starts_with("syscall_0x3e7(0x1, 0x2, 0x3, ") && raw.ends_with(") = -1 ENOSYS (Function not implemented)"), "{raw}");
+    assert!(all.stderr.contains(&line("map_shadow_stack(NULL, 4096, 0)", "-1 ENOSYS (Function not implemented)")), "{}", all.stderr);
+    let some = Run::new(guest("unsupported-glibc")).emu_options(["--trace=write"]).under_emu();
+    assert!(!some.stderr.contains("syscall_0x3e7"), "{}", some.stderr);
+}

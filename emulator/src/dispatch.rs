@@ -99,8 +99,13 @@ pub fn execute(call: &mut Call) -> SysResult {
 /// A SIGSYS from Syscall User Dispatch: the guest executed `syscall` (or `int 0x80`).
 pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     let p = process();
-    // A signal held during the previous call has been delivered by now.
+    // A signal held during the previous call has been delivered by now; if
+    // none took the mask a call like sigsuspend saved, it is restored here.
     thread.signals.held.store(0, Ordering::Relaxed);
+    if let Some(mask) = thread.signals.saved_mask.take() {
+        thread.signals.guest_blocked = mask;
+        ctx.set_sigmask(signals::host_mask(mask));
+    }
     // SAFETY: the SUD fields of a SIGSYS siginfo (si_call_addr, si_syscall, si_arch).
     let arch = unsafe { sigsys_arch(info) };
     if arch != AUDIT_ARCH_X86_64 {
@@ -113,7 +118,7 @@ pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut Guest
         if p.first_unknown(number) {
             log::warn!("unknown system call number {number} in {}: returning ENOSYS", p.table.name);
         }
-        if let Some(t) = &p.tracer {
+        if let Some(t) = p.tracer.as_ref().filter(|t| t.shows_unknown()) {
             t.unknown(number, &args);
         }
         if let Some(s) = &p.stats {

@@ -301,7 +301,8 @@ fn open_trace(t: TraceOptions) -> Result<Tracer, StartError> {
             private
         }
     };
-    Ok(Tracer::new(fd, t.string_limit, t.pids))
+    let everything = t.calls.iter().all(|c| c == "all" || c.starts_with('!'));
+    Ok(Tracer::new(fd, t.string_limit, t.pids, everything))
 }
 
 fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {

@@ -208,6 +208,8 @@ pub fn format_arg(out: &mut String, env: &ArgEnv, i: usize) {
         ArgKind::UInt => {
             let _ = write!(out, "{v}");
         }
+        // C's "%#lx", as strace prints: no 0x before a zero.
+        ArgKind::Hex if v == 0 => out.push('0'),
         ArgKind::Hex => {
             let _ = write!(out, "{v:#x}");
         }

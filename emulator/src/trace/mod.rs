@@ -35,6 +35,8 @@ pub struct Tracer {
     string_limit: usize,
     /// Once the guest has forked, every line names its process.
     several: AtomicBool,
+    /// Numbers the table does not know are shown only when every call is.
+    shows_unknown: bool,
 }
 
 /// Where a structure decoder writes: `{st_mode=S_IFREG|0644, st_size=3, ...}`.
@@ -59,8 +61,12 @@ impl StructWriter<'_> {
 impl Tracer {
     /// `fd` is emu's own (see `fds`); `several` is true when this process
     /// was started by a traced parent (its lines carry pids from the start).
-    pub fn new(fd: i32, string_limit: usize, several: bool) -> Self {
-        Tracer { fd: AtomicI32::new(fd), string_limit, several: AtomicBool::new(several) }
+    pub fn new(fd: i32, string_limit: usize, several: bool, shows_unknown: bool) -> Self {
+        Tracer { fd: AtomicI32::new(fd), string_limit, several: AtomicBool::new(several), shows_unknown }
+    }
+
+    pub fn shows_unknown(&self) -> bool {
+        self.shows_unknown
     }
 
     pub fn fd(&self) -> i32 {
