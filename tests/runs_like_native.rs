@@ -209,3 +209,46 @@ fn debian_ldconfig() {
     assert!(out.stdout.contains("libs found in cache"), "{}", out.stdout);
     assert_like_native(&Run::new("/sbin/ldconfig").args(["--version"]));
 }
+
+/// Memory calls: hints, MAP_FIXED_NOREPLACE, MAP_32BIT, mremap, munmap, brk, a file.
+#[test]
+fn memory_calls() {
+    // glibc only: musl's sbrk refuses to move the break.
+    let out = assert_like_native(&Run::new(guest("memory-glibc")));
+    assert!(out.stdout.contains("MAP_FIXED_NOREPLACE over a mapping: File exists"), "{}", out.stdout);
+    assert!(!out.stdout.contains(": 0"), "{}", out.stdout);
+}
+
+/// clone3 with CLONE_CLEAR_SIGHAND, SA_NOCLDSTOP and SA_NOCLDWAIT, and what
+/// an exec passes on (mask, ignored signals, environment), through a
+/// close-on-exec descriptor of /proc/self/exe and through its name.
+#[test]
+fn process_corners() {
+    let out = assert_like_native(&Run::new(guest("processes-glibc")));
+    assert_eq!(
+        out.stdout,
+        "clone3 CLONE_CLEAR_SIGHAND: child exited 7\n\
+         SA_NOCLDSTOP: stopped=1, SIGCHLD on stop=0\n\
+         SA_NOCLDWAIT: waitpid=-1 (No child processes)\n\
+         exec'd via fd: 1 signals blocked (SIGSYS 0, SIGUSR2 1), SIGHUP ignored, LD_PRELOAD=/nonexistent/emu-test-preload.so\n\
+         exec'd via path: 1 signals blocked (SIGSYS 0, SIGUSR2 1), SIGHUP ignored, LD_PRELOAD=/nonexistent/emu-test-preload.so\n"
+    );
+}
+
+/// A timer fires at every point of emu's way into and out of a blocking
+/// call; every read ends in EINTR (a lost signal would block it for ever).
+#[test]
+fn signals_racing_the_emulator() {
+    let out = assert_like_native(&Run::new(guest("signal_race-glibc")));
+    assert_eq!(out.stdout, "3000 reads, 3000 ended in EINTR\n");
+}
+
+/// A frame that does not fit on the alternate stack kills with SIGSEGV.
+#[test]
+fn alternate_stack_overflow() {
+    let run = Run::new(guest("altstack_overflow-glibc"));
+    let (native, emulated) = (run.native(), run.under_emu());
+    assert_eq!(native.status, 128 + libc::SIGSEGV);
+    assert_eq!((emulated.status, emulated.stdout.as_str()), (native.status, native.stdout.as_str()));
+    assert!(emulated.stderr.contains("no room for the frame of SIGUSR1"), "{}", emulated.stderr);
+}

@@ -64,3 +64,17 @@ fn unsupported_and_unknown_calls_are_reported_once_and_counted() {
     assert!(out.stderr.contains("\nunsupported (ENOSYS): map_shadow_stack (2x)\n"), "{}", out.stderr);
     assert!(out.stderr.contains("\nunknown numbers (ENOSYS): 2 calls\n"), "{}", out.stderr);
 }
+
+#[test]
+fn mremap_dontunmap_moves() {
+    let out = Run::new(guest("dontunmap-glibc")).under_emu();
+    assert_eq!(out.stdout, "MREMAP_DONTUNMAP: moved 1, data moved 1, old range empty 1\n");
+}
+
+/// The page just under the boundary is never the guest's: a `syscall` in
+/// its last two bytes would escape dispatch.
+#[test]
+fn the_last_page_under_the_boundary_stays_unmapped() {
+    let out = Run::new(guest("edge-glibc")).under_emu();
+    assert_eq!(out.stdout, "MAP_FIXED at the boundary's last page: Cannot allocate memory\n");
+}

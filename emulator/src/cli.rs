@@ -72,6 +72,9 @@ struct Cli {
     stats_fd: Option<i32>,
     #[arg(long, hide = true)]
     stats_owner: Option<i32>,
+    /// A descriptor the program is opened through (an exec'd image); closed once it is loaded.
+    #[arg(long, hide = true)]
+    exec_fd: Option<i32>,
 
     /// The program to run, and its arguments
     #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
@@ -187,6 +190,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         stats,
         hooks,
         relaunch: relaunch_options(&cli),
+        program_fd: cli.exec_fd,
     });
     fail(err.status, err.message)
 }

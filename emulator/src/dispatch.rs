@@ -24,8 +24,6 @@ pub struct CallSlot {
     pub action: Action,
     /// Shown by `--trace`.
     pub traced: bool,
-    /// SA_RESTART applies to it.
-    pub restartable: bool,
     /// An unsupported call is reported once.
     reported: AtomicBool,
 }
@@ -40,8 +38,8 @@ pub enum Action {
 }
 
 impl CallSlot {
-    pub fn new(call: &'static Syscall, index: u16, action: Action, traced: bool, restartable: bool) -> Self {
-        CallSlot { call, index, action, traced, restartable, reported: AtomicBool::new(false) }
+    pub fn new(call: &'static Syscall, index: u16, action: Action, traced: bool) -> Self {
+        CallSlot { call, index, action, traced, reported: AtomicBool::new(false) }
     }
 
     pub fn name(&self) -> &'static str {
@@ -99,13 +97,7 @@ pub fn execute(call: &mut Call) -> SysResult {
 /// A SIGSYS from Syscall User Dispatch: the guest executed `syscall` (or `int 0x80`).
 pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     let p = process();
-    // A signal held during the previous call has been delivered by now; if
-    // none took the mask a call like sigsuspend saved, it is restored here.
-    thread.signals.held.store(0, Ordering::Relaxed);
-    if let Some(mask) = thread.signals.saved_mask.take() {
-        thread.signals.guest_blocked = mask;
-        ctx.set_sigmask(signals::host_mask(mask));
-    }
+    signals::trap_entered(thread, ctx);
     // SAFETY: the SUD fields of a SIGSYS siginfo (si_call_addr, si_syscall, si_arch).
     let arch = unsafe { sigsys_arch(info) };
     if arch != AUDIT_ARCH_X86_64 {
@@ -139,7 +131,11 @@ pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut Guest
         stats.record(slot, &Ok(0), crate::stats::now());
     }
     let mut result = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(&p.hooks, &mut call) };
-    result = after_interruption(p, &call, result);
+    if result == Err(Errno(NOT_RUN)) {
+        // A signal came before the host call was made: the guest takes it,
+        // then executes its `syscall` again.
+        result = Err(Errno::RESTART);
+    }
     if let (Some(stats), Some(started)) = (&p.stats, started) {
         stats.record(slot, &result, started);
     }
@@ -154,24 +150,6 @@ pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut Guest
             call.ctx.set_rax(orig_rax);
         }
         r => p.personality.set_return(call.ctx, r),
-    }
-}
-
-/// SA_RESTART, as the guest's kernel applies it: a call a held signal
-/// interrupted starts again after the handler if the handler asked for that
-/// and the call is one that restarts; a call that never ran always does.
-fn after_interruption(p: &Process, call: &Call, result: SysResult) -> SysResult {
-    match result {
-        Err(Errno(NOT_RUN)) => Err(Errno::RESTART),
-        Err(Errno::EINTR) => {
-            let held = call.thread.signals.held.load(Ordering::Acquire);
-            if held != 0 && call.slot.restartable && p.signals.get(held as i32).flags & libc::SA_RESTART as u64 != 0 {
-                Err(Errno::RESTART)
-            } else {
-                result
-            }
-        }
-        r => r,
     }
 }
 

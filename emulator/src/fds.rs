@@ -71,6 +71,14 @@ pub fn evacuate(fd: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A copy of a guest descriptor, high and without close-on-exec, for an
+/// exec'd emu to open the program through (`--exec-fd` closes it there).
+pub fn inheritable_copy(fd: i32) -> Result<i32, Errno> {
+    // SAFETY: duplicates a descriptor; F_DUPFD leaves close-on-exec clear.
+    sys::result(unsafe { sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD as u64, floor() as u64, 0, 0, 0]) })
+        .map(|fd| fd as i32)
+}
+
 /// Lets private descriptors survive an execve of emu (or not).
 pub fn set_inheritable(fds: &[i32], inheritable: bool) {
     for &fd in fds {

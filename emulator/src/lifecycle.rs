@@ -11,6 +11,9 @@ use crate::sys::{self, Errno, SysResult};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+/// clone3's flag to reset the child's handlers (not in the libc crate).
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
 /// How the process ended, for the trace's last line.
 #[derive(Clone, Copy, Debug)]
 pub enum Ending {
@@ -81,7 +84,9 @@ unsafe impl guest::Pod for CloneArgs {}
 /// while emu runs (load the child's FS, switch its stack) is done to the
 /// child's saved guest registers instead.
 pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
-    let host_flags = req.flags & !(libc::CLONE_SETTLS | libc::CLONE_VM) as u64;
+    // CLONE_CLEAR_SIGHAND would take emu's own handlers from the child: the
+    // child resets the guest's instead.
+    let host_flags = req.flags & !((libc::CLONE_SETTLS | libc::CLONE_VM) as u64 | CLONE_CLEAR_SIGHAND);
     // SAFETY: a fork-like clone: no shared memory, no new stack; the child
     // continues here on its copy of this handler's stack.
     let r = unsafe {
@@ -109,6 +114,9 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         log::error!("the child process cannot re-arm syscall dispatch: {e}");
         // SAFETY: ends the child, which cannot run its guest safely.
         unsafe { sys::syscall6(libc::SYS_exit_group as u64, [127, 0, 0, 0, 0, 0]) };
+    }
+    if req.flags & CLONE_CLEAR_SIGHAND != 0 {
+        p.signals.reset_handlers();
     }
     if req.flags & libc::CLONE_SETTLS as u64 != 0 {
         call.thread.guest_fs = req.tls;
@@ -138,25 +146,50 @@ pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_pt
         return Err(Errno::ENAMETOOLONG);
     }
     let argv = read_string_array(argv_ptr)?;
-    let target: OsString = if path.is_empty() && flags & libc::AT_EMPTY_PATH as u64 != 0 {
-        format!("/proc/self/fd/{dirfd}").into()
+    let envp = read_string_array(envp_ptr)?;
+    let p = process();
+    let via_fd = if path.is_empty() && flags & libc::AT_EMPTY_PATH as u64 != 0 {
+        Some((dirfd, Vec::new()))
     } else if path.is_empty() {
         return Err(Errno::ENOENT);
-    } else if path[0] == b'/' || dirfd == libc::AT_FDCWD {
-        OsString::from_vec(path)
+    } else if path[0] != b'/' && dirfd != libc::AT_FDCWD {
+        Some((dirfd, path.clone()))
     } else {
-        let mut t = format!("/proc/self/fd/{dirfd}/").into_bytes();
-        t.extend_from_slice(&path);
-        OsString::from_vec(t)
+        None
+    };
+    // A descriptor the new image finds the program through must outlive the
+    // exec even if it is close-on-exec: emu opens the program after it.
+    let exec_fd = match via_fd {
+        Some((fd, _)) => Some(fds::inheritable_copy(fd)?),
+        None => None,
+    };
+    let target: OsString = match (&via_fd, exec_fd) {
+        (Some((_, rel)), Some(copy)) => {
+            let mut t = format!("/proc/self/fd/{copy}").into_bytes();
+            if !rel.is_empty() {
+                t.push(b'/');
+                t.extend_from_slice(rel);
+            }
+            OsString::from_vec(t)
+        }
+        // The guest's own executable, not emu.
+        _ if is_self_exe(&path) => p.exe.clone().into_os_string(),
+        _ => OsString::from_vec(path),
+    };
+    let close_copy = || {
+        if let Some(fd) = exec_fd {
+            // SAFETY: closes the copy made above.
+            unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+        }
     };
     if let Err(e) = loader::inspect(std::path::Path::new(&target)) {
+        close_copy();
         return Err(match e {
             loader::LoadError::Open { error, .. } => Errno(error.raw_os_error().unwrap_or(libc::ENOENT)),
             _ => Errno(libc::ENOEXEC),
         });
     }
 
-    let p = process();
     let mut args: Vec<OsString> = vec!["emu".into()];
     args.extend(p.relaunch.options.iter().cloned());
     let mut inherited = vec![crate::log::fd()];
@@ -167,6 +200,9 @@ pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_pt
     if let Some(s) = &p.stats {
         s.relaunch_options(&mut args, &mut inherited);
     }
+    if let Some(fd) = exec_fd {
+        args.push(format!("--exec-fd={fd}").into());
+    }
     let argv0 = argv.first().cloned().unwrap_or_default();
     args.push("--argv0".into());
     args.push(OsString::from_vec(argv0));
@@ -174,12 +210,18 @@ pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_pt
     args.push(target);
     args.extend(argv.into_iter().skip(1).map(OsString::from_vec));
 
-    let c_args: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| Errno::EINVAL))
-        .collect::<Result<_, _>>()?;
+    let c_args: Vec<CString> = match args.iter().map(|a| CString::new(a.as_bytes())).collect() {
+        Ok(c) => c,
+        Err(_) => {
+            close_copy();
+            return Err(Errno::EINVAL);
+        }
+    };
     let mut ptrs: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
+    let c_env: Vec<CString> = envp.into_iter().filter_map(|e| CString::new(hide_from_loader(e)).ok()).collect();
+    let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
 
     if let Some(t) = &p.tracer {
         if call.slot.traced {
@@ -187,12 +229,43 @@ pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_pt
         }
     }
     fds::set_inheritable(&inherited, true);
+    // The new image inherits the guest's mask, not this handler's (which
+    // blocks SIGSYS).
+    let guest_mask = call.thread.signals.guest_blocked();
+    let mut handler_mask = 0u64;
+    // SAFETY: swaps this thread's mask for the guest's, saving the old one.
+    unsafe {
+        sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &guest_mask as *const u64 as u64, &mut handler_mask as *mut u64 as u64, 8, 0, 0])
+    };
     let exe = c"/proc/self/exe";
-    // SAFETY: NUL-terminated arguments that live until the call; the
-    // environment is the guest's own array, which the kernel checks.
-    let r = unsafe { sys::syscall6(libc::SYS_execve as u64, [exe.as_ptr() as u64, ptrs.as_ptr() as u64, envp_ptr, 0, 0, 0]) };
+    // SAFETY: NUL-terminated strings and arrays that live until the call.
+    let r = unsafe { sys::syscall6(libc::SYS_execve as u64, [exe.as_ptr() as u64, ptrs.as_ptr() as u64, env_ptrs.as_ptr() as u64, 0, 0, 0]) };
+    // SAFETY: puts the handler's mask back.
+    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &handler_mask as *const u64 as u64, 0, 8, 0, 0]) };
     fds::set_inheritable(&inherited, false);
+    close_copy();
     sys::result(r)
+}
+
+/// Variables emu's own dynamic loader and C library would act on when emu
+/// starts again for a guest's execve (`LD_PRELOAD` would load a library into
+/// emu). They travel under a prefix and are restored for the guest.
+const LOADER_VARIABLES: &[&str] = &["LD_", "GLIBC_TUNABLES=", "MALLOC_"];
+pub const HIDDEN_PREFIX: &str = "EMU_GUEST_ENV_";
+
+fn hide_from_loader(var: Vec<u8>) -> Vec<u8> {
+    if LOADER_VARIABLES.iter().any(|p| var.starts_with(p.as_bytes())) {
+        let mut hidden = HIDDEN_PREFIX.as_bytes().to_vec();
+        hidden.extend(var);
+        hidden
+    } else {
+        var
+    }
+}
+
+/// Whether a path names this process's executable link.
+pub fn is_self_exe(path: &[u8]) -> bool {
+    path == b"/proc/self/exe" || path == b"/proc/thread-self/exe" || path == format!("/proc/{}/exe", process::self_pid()).as_bytes()
 }
 
 /// A NULL-terminated array of guest strings (argv).

@@ -44,10 +44,6 @@ pub trait Personality: Sync + 'static {
     /// `None` means the personality has no call by that name.
     fn implementation(&self, call: &Syscall) -> Option<Implementation>;
 
-    /// Whether a call interrupted by a handler with SA_RESTART starts again
-    /// (signal(7) lists the calls that never do).
-    fn restartable(&self, call: &Syscall) -> bool;
-
     /// The call number and arguments of a trapped `syscall`.
     fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]);
 

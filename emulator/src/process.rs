@@ -61,7 +61,7 @@ pub fn init(parts: ProcessParts) -> &'static Process {
         table: parts.table,
         calls: parts.calls,
         memory: Mutex::new(parts.memory),
-        signals: GuestActions::new(),
+        signals: GuestActions::inherited(),
         tracer: parts.tracer,
         stats: parts.stats,
         hooks: parts.hooks,

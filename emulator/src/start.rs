@@ -72,6 +72,8 @@ pub struct StartOptions {
     pub stats: Option<StatsOptions>,
     pub hooks: Vec<Box<dyn Hook>>,
     pub relaunch: Relaunch,
+    /// A descriptor `program` is reached through, to close once it is loaded.
+    pub program_fd: Option<i32>,
 }
 
 /// The personality for a guest ABI.
@@ -167,18 +169,31 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         .unwrap_or(65536)
         .max(PAGE_SIZE)
         .next_multiple_of(PAGE_SIZE);
-    let mut space = AddressSpace::new(floor, boundary);
+    // The page under the boundary stays unmapped: a `syscall` in its last two
+    // bytes would be judged by the address after it, in the exempt range.
+    let mut space = AddressSpace::new(floor, boundary - PAGE_SIZE);
     let dyn_base = (boundary / 3 * 2) & !0xffff_ffff;
     let loaded = loader::map_image(&image, &mut space, dyn_base)?;
     let stack_size = stack_rlimit().clamp(STACK_MIN, STACK_MAX);
     let stack = loader::map_stack(&mut space, stack_size, image.exec_stack, &program)?;
+    drop(image);
+    // A script's interpreter opens the script by that descriptor's path: it stays.
+    if let (Some(fd), 0) = (opts.program_fd, depth) {
+        // SAFETY: the descriptor the exec'ing emu left open for us; the guest never knew it.
+        unsafe { libc::close(fd) };
+    }
 
+    // The guest's environment is emu's, with what an exec'ing emu hid from
+    // its own loader given back (see `lifecycle::hide_from_loader`).
     let envp: Vec<Vec<u8>> = std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k.into_vec();
             e.push(b'=');
             e.extend(v.into_vec());
-            e
+            match e.strip_prefix(crate::lifecycle::HIDDEN_PREFIX.as_bytes()) {
+                Some(original) => original.to_vec(),
+                None => e,
+            }
         })
         .collect();
     let argv_bytes: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
@@ -220,9 +235,8 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     }
 
     // This thread, its signals, and dispatch.
-    let thread = ThreadState::new_for_current_thread().map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     let inherited_mask = current_mask();
-    thread.signals.guest_blocked = inherited_mask;
+    ThreadState::new_for_current_thread(inherited_mask).map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     crate::signals::install_emulator_handlers().map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
     crate::signals::restore_inherited_sigpipe();
     set_mask(signals::host_mask(inherited_mask));
@@ -273,7 +287,7 @@ fn build_slots(table: &'static Table, personality: &dyn Personality, trace: Opti
         }
         let name: &str = &call.name;
         let traced = trace.is_some() && (shown.is_empty() || shown.iter().any(|s| s == name)) && !hidden.iter().any(|s| s == name);
-        slots.push(CallSlot::new(call, i as u16, action, traced, personality.restartable(call)));
+        slots.push(CallSlot::new(call, i as u16, action, traced));
     }
     debug_assert!(slots.len() < MAX_NUMBER as usize);
     Ok(slots.into_boxed_slice())

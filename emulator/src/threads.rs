@@ -45,8 +45,9 @@ const _: () = assert!(std::mem::size_of::<ThreadState>() <= STATE_SIZE);
 
 impl ThreadState {
     /// Allocates the region for the calling thread and installs its alternate
-    /// signal stack. The caller is the thread that will run guest code.
-    pub fn new_for_current_thread() -> std::io::Result<&'static mut ThreadState> {
+    /// signal stack. The caller is the thread that will run guest code, with
+    /// `blocked` as the guest's signal mask.
+    pub fn new_for_current_thread(blocked: u64) -> std::io::Result<&'static mut ThreadState> {
         let region = map_aligned_region()?;
         let base = region.as_ptr();
         // SAFETY: the guard page lies inside the region just mapped.
@@ -72,7 +73,7 @@ impl ThreadState {
                 guest_fs: 0,
                 magic: MAGIC,
                 tid: sys::gettid(),
-                signals: ThreadSignals::new(),
+                signals: ThreadSignals::new(blocked),
                 trace_line: String::with_capacity(512),
                 trace_resume: (0, 0),
             });

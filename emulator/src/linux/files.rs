@@ -1,21 +1,14 @@
 //! File calls that must show the guest rather than the emulator: the
-//! executable `/proc/self/exe` names, and descriptors that are emu's own.
+//! executable `/proc/self/exe` names and opens, and descriptors that are
+//! emu's own.
 
 use crate::dispatch::Call;
 use crate::fds;
 use crate::memory::guest;
-use crate::process::{self, process};
+use crate::lifecycle::is_self_exe;
+use crate::process::process;
 use crate::sys::{Errno, SysResult};
 use std::os::unix::ffi::OsStrExt;
-
-/// Whether a path names this process's executable link.
-fn is_self_exe(path: &[u8]) -> bool {
-    if path == b"/proc/self/exe" || path == b"/proc/thread-self/exe" {
-        return true;
-    }
-    let own = format!("/proc/{}/exe", process::self_pid());
-    path == own.as_bytes()
-}
 
 fn self_exe_link(dirfd: i32, path_ptr: u64, buf: u64, size: u64) -> Option<SysResult> {
     let mut path = Vec::new();
@@ -47,6 +40,34 @@ pub fn readlinkat(call: &mut Call) -> SysResult {
     match self_exe_link(a[0] as i32, a[1], a[2], a[3]) {
         Some(r) => r,
         None => call.host(libc::SYS_readlinkat),
+    }
+}
+
+/// open and openat of `/proc/self/exe` open the guest's executable.
+fn self_exe_open(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mode: u64) -> Option<SysResult> {
+    let mut path = Vec::new();
+    if !matches!(guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path), Ok(true)) || !is_self_exe(&path) {
+        return None;
+    }
+    // An absolute path: the directory descriptor does not matter.
+    let _ = dirfd;
+    let exe = std::ffi::CString::new(process().exe.as_os_str().as_bytes()).ok()?;
+    Some(call.host_with(libc::SYS_openat, [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0]))
+}
+
+pub fn open(call: &mut Call) -> SysResult {
+    let a = call.args;
+    match self_exe_open(call, libc::AT_FDCWD, a[0], a[1], a[2]) {
+        Some(r) => r,
+        None => call.host(libc::SYS_open),
+    }
+}
+
+pub fn openat(call: &mut Call) -> SysResult {
+    let a = call.args;
+    match self_exe_open(call, a[0] as i32, a[1], a[2], a[3]) {
+        Some(r) => r,
+        None => call.host(libc::SYS_openat),
     }
 }
 

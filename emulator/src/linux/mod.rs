@@ -57,36 +57,14 @@ const EMULATED: &[(&str, Handler)] = &[
     ("pselect6", signal::pselect6),
     ("epoll_pwait", signal::epoll_pwait),
     ("epoll_pwait2", signal::epoll_pwait),
+    ("open", files::open),
+    ("openat", files::openat),
     ("readlink", files::readlink),
     ("readlinkat", files::readlinkat),
     ("close", files::close),
     ("close_range", files::close_range),
     ("dup2", files::dup2),
     ("dup3", files::dup2),
-];
-
-/// Calls signal(7) says are never restarted after a handler, whatever SA_RESTART says.
-const NEVER_RESTARTED: &[&str] = &[
-    "nanosleep",
-    "clock_nanosleep",
-    "pause",
-    "rt_sigsuspend",
-    "rt_sigtimedwait",
-    "poll",
-    "ppoll",
-    "select",
-    "pselect6",
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "io_getevents",
-    "io_pgetevents",
-    "msgrcv",
-    "msgsnd",
-    "semop",
-    "semtimedop",
-    "signalfd",
-    "signalfd4",
 ];
 
 /// Host number of a Linux call, by name.
@@ -108,10 +86,6 @@ impl Personality for Linux {
             return Some(Implementation::Emulated(*f));
         }
         host_number(&call.name).map(Implementation::Host)
-    }
-
-    fn restartable(&self, call: &Syscall) -> bool {
-        !NEVER_RESTARTED.contains(&&*call.name)
     }
 
     fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]) {

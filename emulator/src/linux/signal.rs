@@ -65,7 +65,7 @@ pub fn rt_sigprocmask(call: &mut Call) -> SysResult {
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let old = call.thread.signals.guest_blocked;
+    let old = call.thread.signals.guest_blocked();
     if set != 0 {
         let s: u64 = guest::read_val(set)?;
         let new = match how as i32 {
@@ -74,19 +74,12 @@ pub fn rt_sigprocmask(call: &mut Call) -> SysResult {
             libc::SIG_SETMASK => s,
             _ => return Err(Errno::EINVAL),
         };
-        set_guest_mask(call.thread, call.ctx, new);
+        call.thread.signals.set_guest_mask(call.ctx, new);
     }
     if oldset != 0 {
         guest::write_val(oldset, &old)?;
     }
     Ok(0)
-}
-
-/// The guest's mask becomes `mask`; the host's, what it can be of it.
-fn set_guest_mask(thread: &mut ThreadState, ctx: &mut GuestContext, mask: u64) {
-    let mask = mask & !UNCATCHABLE;
-    thread.signals.guest_blocked = mask;
-    ctx.set_sigmask(host_mask(mask));
 }
 
 /// Runs a call that blocks with a temporary mask (given to the host without
@@ -104,9 +97,9 @@ fn with_temporary_mask(call: &mut Call, mask_ptr: u64, nr: i64, mask_arg: usize)
     args[mask_arg] = &host as *const u64 as u64;
     let r = call.host_with(nr, args);
     if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
-        let old = call.thread.signals.guest_blocked;
+        let old = call.thread.signals.guest_blocked();
         call.thread.signals.saved_mask = Some(old);
-        set_guest_mask(call.thread, call.ctx, temporary);
+        call.thread.signals.set_guest_mask(call.ctx, temporary);
     }
     r
 }
@@ -144,9 +137,9 @@ pub fn pselect6(call: &mut Call) -> SysResult {
     args[5] = block.as_ptr() as u64;
     let r = call.host_with(libc::SYS_pselect6, args);
     if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
-        let old = call.thread.signals.guest_blocked;
+        let old = call.thread.signals.guest_blocked();
         call.thread.signals.saved_mask = Some(old);
-        set_guest_mask(call.thread, call.ctx, temporary);
+        call.thread.signals.set_guest_mask(call.ctx, temporary);
     }
     r
 }
@@ -263,6 +256,11 @@ pub fn deliver(
         guest::write(fp_guest, bytes)?;
     }
     let frame = ((top - FRAME_SIZE) & !15) - 8;
+    // As the kernel: a frame meant for the alternate stack that does not fit
+    // on it is not written below it.
+    if (use_alt || thread.signals.on_altstack(sp)) && !thread.signals.on_altstack(frame) {
+        return Err(Errno::ENOMEM);
+    }
 
     let mut f = [0u8; FRAME_SIZE as usize];
     let put = |f: &mut [u8], at: u64, v: u64| f[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
@@ -277,7 +275,7 @@ pub fn deliver(
         put(&mut f, UC_OFFSET + MCONTEXT_OFFSET + 8 * i as u64, r as u64);
     }
     put(&mut f, UC_OFFSET + FPSTATE_PTR_OFFSET, fp_guest);
-    let saved_mask = thread.signals.saved_mask.take().unwrap_or(thread.signals.guest_blocked);
+    let saved_mask = thread.signals.saved_mask.take().unwrap_or(thread.signals.guest_blocked());
     put(&mut f, UC_OFFSET + SIGMASK_OFFSET, saved_mask);
     // SAFETY: siginfo_t is 128 bytes of plain data.
     let info_bytes = unsafe { std::slice::from_raw_parts(info as *const _ as *const u8, 128) };
@@ -295,11 +293,11 @@ pub fn deliver(
     ctx.set_rax(0);
     ctx.set_rflags(ctx.rflags() & !DF_TF_RF);
 
-    let mut blocked = thread.signals.guest_blocked | action.mask;
+    let mut blocked = thread.signals.guest_blocked() | action.mask;
     if action.flags & libc::SA_NODEFER as u64 == 0 {
         blocked |= bit(sig);
     }
-    set_guest_mask(thread, ctx, blocked);
+    thread.signals.set_guest_mask(ctx, blocked);
     if use_alt && alt.ss_flags & sys::SS_AUTODISARM != 0 {
         thread.signals.altstack = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
     }
@@ -344,7 +342,7 @@ pub fn rt_sigreturn(call: &mut Call) -> SysResult {
     }
     let mask = get(SIGMASK_OFFSET);
     call.thread.signals.saved_mask = None;
-    set_guest_mask(call.thread, call.ctx, mask);
+    call.thread.signals.set_guest_mask(call.ctx, mask);
 
     // The altstack as it was at delivery (SS_AUTODISARM re-arms it here).
     let (ss_sp, ss_flags, ss_size) = (get(16), get(24) as u32 as i32, get(32));

@@ -142,9 +142,10 @@ pub fn mremap(old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -
         moved(&mut mem, r);
         return Ok(r);
     }
-    // In place first: a growth must not run into a neighbour emu knows of.
+    // In place first (MREMAP_DONTUNMAP always moves): a growth must not run
+    // into a neighbour emu knows of.
     let grows_into_free = new_p <= old_p || mem.space.is_free(old + old_p, new_p - old_p);
-    if grows_into_free || !may_move {
+    if !dont_unmap && (grows_into_free || !may_move) {
         if !grows_into_free {
             return Err(Errno::ENOMEM);
         }

@@ -3,7 +3,7 @@
 //! report naming the faulting instruction; a fault in emu itself is a bug
 //! and is reported as one.
 
-use super::{bit, deliver, die_by_default, set_host_action, SIG_DFL, SIG_IGN};
+use super::{deliver, die_by_default, set_host_action, SIG_DFL, SIG_IGN};
 use crate::context::GuestContext;
 use crate::memory::guest;
 use crate::process::process;
@@ -28,7 +28,7 @@ pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx:
         return;
     }
     let action = p.signals.get(sig);
-    if action.handler > SIG_IGN && thread.signals.guest_blocked & bit(sig) == 0 {
+    if action.handler > SIG_IGN && !thread.signals.blocks(sig) {
         deliver(thread, sig, info, ctx);
         return;
     }

@@ -1,0 +1,181 @@
+//! The guest's signal dispositions, and the host's that stand for them.
+//!
+//! A disposition is recorded in host terms (Linux flag values, host signal
+//! numbers); the personality translates its own. For a signal the guest
+//! catches, the host handler is emu's, with the guest's SA_RESTART (so that
+//! the kernel decides, exactly as for the guest, whether an interrupted call
+//! restarts) and its SA_NOCLDSTOP / SA_NOCLDWAIT (which change what the
+//! kernel does with children). SIG_DFL and SIG_IGN are given to the host
+//! as they are. The signals emu needs itself (`RESERVED`) keep emu's handler
+//! whatever the guest asks.
+
+use super::{bit, entry, RESERVED, UNCATCHABLE};
+use crate::sys::{self, Errno};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub const NSIG: usize = 64;
+pub const SIG_DFL: u64 = 0;
+pub const SIG_IGN: u64 = 1;
+
+/// Host flags a guest's choice carries over to the host's handler.
+const PASSED_TO_HOST: u64 = (libc::SA_RESTART | libc::SA_NOCLDSTOP | libc::SA_NOCLDWAIT) as u64;
+
+/// A guest's disposition of one signal, in host terms.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestAction {
+    /// Guest address of the handler, or SIG_DFL / SIG_IGN.
+    pub handler: u64,
+    /// SA_* flags (Linux values).
+    pub flags: u64,
+    /// Signals blocked while the handler runs.
+    pub mask: u64,
+    /// Guest address the handler returns to (Linux: sa_restorer).
+    pub restorer: u64,
+}
+
+#[derive(Default)]
+struct ActionSlot {
+    handler: AtomicU64,
+    flags: AtomicU64,
+    mask: AtomicU64,
+    restorer: AtomicU64,
+}
+
+/// The guest's dispositions, shared by its threads. Read without locking
+/// (from signal handlers); written under `write_lock`.
+pub struct GuestActions {
+    slots: [ActionSlot; NSIG + 1],
+    write_lock: Mutex<()>,
+}
+
+impl GuestActions {
+    /// The dispositions a new image starts with: what it inherited (SIG_IGN
+    /// survives execve; everything else is SIG_DFL).
+    pub fn inherited() -> Self {
+        let actions = GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()) };
+        for sig in 1..=NSIG as i32 {
+            let ignored = match sig {
+                libc::SIGPIPE => inherited_sigpipe() == SIG_IGN,
+                _ => host_handler(sig) == Some(SIG_IGN),
+            };
+            if ignored {
+                actions.slots[sig as usize].handler.store(SIG_IGN, Ordering::Relaxed);
+            }
+        }
+        actions
+    }
+
+    pub fn get(&self, sig: i32) -> GuestAction {
+        let s = &self.slots[sig as usize];
+        GuestAction {
+            handler: s.handler.load(Ordering::Acquire),
+            flags: s.flags.load(Ordering::Relaxed),
+            mask: s.mask.load(Ordering::Relaxed),
+            restorer: s.restorer.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records a new disposition and sets the host's to match; returns the old one.
+    pub fn set(&self, sig: i32, new: GuestAction) -> Result<GuestAction, Errno> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.get(sig);
+        let passed = new.flags & PASSED_TO_HOST;
+        match new.handler {
+            // emu keeps its handler for the signals it needs itself.
+            _ if bit(sig) & RESERVED != 0 => {}
+            SIG_DFL | SIG_IGN => set_host_action(sig, new.handler, passed & !(libc::SA_RESTART as u64), 0)?,
+            // The host handler blocks every other catchable signal while it
+            // runs; the guest's own mask applies once its handler is entered.
+            _ => set_host_action(sig, emu_handler(), emu_handler_flags() | passed, !(RESERVED | UNCATCHABLE))?,
+        }
+        let s = &self.slots[sig as usize];
+        s.flags.store(new.flags, Ordering::Relaxed);
+        s.mask.store(new.mask, Ordering::Relaxed);
+        s.restorer.store(new.restorer, Ordering::Relaxed);
+        s.handler.store(new.handler, Ordering::Release);
+        Ok(old)
+    }
+
+    /// After a fork with CLONE_CLEAR_SIGHAND: caught signals go back to SIG_DFL.
+    pub fn reset_handlers(&self) {
+        for sig in 1..=NSIG as i32 {
+            if self.get(sig).handler > SIG_IGN {
+                let _ = self.set(sig, GuestAction::default());
+            }
+        }
+    }
+}
+
+fn emu_handler() -> u64 {
+    entry::emu_signal_entry as *const () as u64
+}
+
+fn emu_handler_flags() -> u64 {
+    (libc::SA_SIGINFO | libc::SA_ONSTACK | sys::SA_RESTORER) as u64
+}
+
+/// Kernel layout of `struct sigaction` for rt_sigaction.
+#[repr(C)]
+struct KernelSigaction {
+    handler: u64,
+    flags: u64,
+    restorer: u64,
+    mask: u64,
+}
+
+pub(crate) fn set_host_action(sig: i32, handler: u64, flags: u64, mask: u64) -> Result<(), Errno> {
+    let restorer = if flags & sys::SA_RESTORER as u64 != 0 { entry::emu_signal_restorer as *const () as u64 } else { 0 };
+    let act = KernelSigaction { handler, flags, restorer, mask };
+    // SAFETY: a valid kernel sigaction, sigsetsize 8.
+    let r = unsafe { sys::syscall6(libc::SYS_rt_sigaction as u64, [sig as u64, &act as *const _ as u64, 0, 8, 0, 0]) };
+    sys::result(r).map(|_| ())
+}
+
+/// The host's current handler of a signal.
+fn host_handler(sig: i32) -> Option<u64> {
+    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: queries a disposition into a struct of ours.
+    let r = unsafe { sys::syscall6(libc::SYS_rt_sigaction as u64, [sig as u64, 0, &mut old as *mut _ as u64, 8, 0, 0]) };
+    (r == 0).then_some(old.handler)
+}
+
+/// Installs emu's handlers for the signals it always needs. Called once per
+/// process before the guest starts (dispositions are process-wide).
+pub fn install_emulator_handlers() -> Result<(), Errno> {
+    // SIGSYS runs with the guest's mask (so a blocking call stays
+    // interruptible); signals that arrive meanwhile are held, see `hold`.
+    set_host_action(libc::SIGSYS, emu_handler(), emu_handler_flags(), 0)?;
+    for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
+        set_host_action(sig, emu_handler(), emu_handler_flags() | libc::SA_NODEFER as u64, !(RESERVED | UNCATCHABLE))?;
+    }
+    Ok(())
+}
+
+/// SIGPIPE as emu's parent left it. Rust's runtime ignores SIGPIPE before
+/// `main`, and a guest inherits dispositions, so a guest writing to a closed
+/// pipe would get EPIPE where it natively dies. The disposition is read by a
+/// constructor, which runs before the runtime changes it.
+static INHERITED_SIGPIPE: AtomicU64 = AtomicU64::new(SIG_DFL);
+
+extern "C" fn capture_inherited_sigpipe() {
+    if let Some(h) = host_handler(libc::SIGPIPE) {
+        INHERITED_SIGPIPE.store(h, Ordering::Relaxed);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static CAPTURE_INHERITED_SIGPIPE: extern "C" fn() = capture_inherited_sigpipe;
+
+fn inherited_sigpipe() -> u64 {
+    match INHERITED_SIGPIPE.load(Ordering::Relaxed) {
+        SIG_IGN => SIG_IGN,
+        _ => SIG_DFL,
+    }
+}
+
+/// Gives the guest the SIGPIPE disposition emu inherited.
+pub fn restore_inherited_sigpipe() {
+    let _ = set_host_action(libc::SIGPIPE, inherited_sigpipe(), 0, 0);
+}
