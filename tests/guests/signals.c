@@ -10,8 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+/* musl-gcc has no kernel headers. */
+#define FUTEX_WAIT 0
 
 static volatile sig_atomic_t got, code, on_alt;
 static sigjmp_buf recover;
@@ -132,6 +136,16 @@ int main(void) {
     arm_timer();
     r = read(pipefd[0], &c, 1);
     printf("read with SA_RESTART: %zd (%c), handler ran %d time(s)\n", r, r == 1 ? c : '?', (int)got);
+
+    /* A timed futex wait is never restarted, SA_RESTART or not: the kernel says so. */
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    int word = 0;
+    struct timespec timeout = {0, 500000000};
+    arm_timer();
+    long fr = syscall(SYS_futex, &word, FUTEX_WAIT, 0, &timeout, NULL, 0);
+    printf("timed futex wait with SA_RESTART: %ld (%s)\n", fr, fr < 0 ? strerror(errno) : "woken");
 
     /* sigsuspend: wait for a blocked signal with a mask that lets it in. */
     sa.sa_handler = on_alarm;
