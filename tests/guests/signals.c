@@ -55,7 +55,8 @@ static void on_sys(int sig) {
 }
 
 static void arm_timer(void) {
-    struct itimerval t = {{0, 0}, {0, 20000}};
+    /* Long enough that the call is surely blocking when it fires, even on a loaded machine. */
+    struct itimerval t = {{0, 0}, {0, 100000}};
     setitimer(ITIMER_REAL, &t, NULL);
 }
 
