@@ -174,7 +174,7 @@ impl Stats {
         let _ = writeln!(out, "{rule}");
         let line = |out: &mut String, name: &str, calls: u64, errors: u64, nanos: u64| {
             let pct = if total_nanos == 0 { 0.0 } else { 100.0 * nanos as f64 / total_nanos as f64 };
-            let per_call = if calls == 0 { 0 } else { nanos / 1000 / calls };
+            let per_call = (nanos / 1000).checked_div(calls).unwrap_or(0);
             let errors = if errors == 0 { String::new() } else { errors.to_string() };
             let _ = writeln!(
                 out,
@@ -187,7 +187,7 @@ impl Stats {
         }
         let _ = writeln!(out, "{rule}");
         let pct_total = if total_nanos == 0 { "  0.00" } else { "100.00" };
-        let per_call = if total_calls == 0 { 0 } else { total_nanos / 1000 / total_calls };
+        let per_call = (total_nanos / 1000).checked_div(total_calls).unwrap_or(0);
         let errors = if total_errors == 0 { String::new() } else { total_errors.to_string() };
         let _ = writeln!(out, "{pct_total} {:11.6} {per_call:11} {total_calls:9} {errors:>9} total", total_nanos as f64 / 1e9);
 
