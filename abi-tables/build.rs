@@ -74,6 +74,8 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
                     ArgKind::InStruct(x) => format!("ArgKind::InStruct({})", s(x)),
                     ArgKind::OutStruct(x) => format!("ArgKind::OutStruct({})", s(x)),
                     ArgKind::InOutStruct(x) => format!("ArgKind::InOutStruct({})", s(x)),
+                    ArgKind::ErrStruct(x) => format!("ArgKind::ErrStruct({})", s(x)),
+                    ArgKind::StackStruct(x) => format!("ArgKind::StackStruct({})", s(x)),
                     other => format!("ArgKind::{other:?}"),
                 };
                 let shown_if = match a.shown_if {
@@ -90,6 +92,7 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
             RetKind::Ptr => "Ptr",
             RetKind::Fd => "Fd",
             RetKind::Pid => "Pid",
+            RetKind::Mode => "Mode",
             RetKind::None => "None",
         };
         writeln!(

@@ -69,7 +69,7 @@ fn structures_and_flags_are_decoded() {
     assert!(t.contains(&line("mkdir(\"sub\", 0755)", "0")), "{t}");
     let sig = Run::new(guest("signals-glibc")).emu_options(["--trace=rt_sigaction"]).under_emu();
     assert!(
-        sig.stderr.contains("rt_sigaction(SIGUSR1, {sa_handler=0x") && sig.stderr.contains("sa_flags=SA_SIGINFO|SA_RESTORER"),
+        sig.stderr.contains("rt_sigaction(SIGUSR1, {sa_handler=0x") && sig.stderr.contains("sa_flags=SA_RESTORER|SA_SIGINFO"),
         "{}",
         sig.stderr
     );
@@ -144,4 +144,30 @@ fn numbers_the_table_lacks_are_shown_raw_when_everything_is_traced() {
     assert!(all.stderr.contains(&line("map_shadow_stack(NULL, 4096, 0)", "-1 ENOSYS (Function not implemented)")), "{}", all.stderr);
     let some = Run::new(guest("unsupported-glibc")).emu_options(["--trace=write"]).under_emu();
     assert!(!some.stderr.contains("syscall_0x3e7"), "{}", some.stderr);
+}
+
+#[test]
+fn process_calls_read_like_strace() {
+    let out = Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--trace=clone,clone3,wait4,pipe2"]).under_emu();
+    let t = &out.stderr;
+    let lines: Vec<&str> = t.lines().collect();
+    // Each fork shows once, in the parent, with its pid; the child's return is not a line.
+    let clones: Vec<&&str> = lines.iter().filter(|l| l.contains("] clone(")).collect();
+    assert_eq!(clones.len(), 3, "{t}");
+    assert!(clones.iter().all(|l| l.contains("clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, NULL, 0x")), "{t}");
+    assert!(lines.iter().all(|l| !l.ends_with(") = 0") || l.contains("pipe2")), "{t}");
+    // posix_spawn's clone3, with its arguments.
+    assert!(t.contains("clone3({flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x"), "{t}");
+    assert!(t.contains("wait4(") && t.contains(", [{WIFEXITED(s) && WEXITSTATUS(s) == 42}], 0, NULL) = "), "{t}");
+    assert!(t.contains(&line("pipe2([3, 4], 0)", "0")), "{t}");
+}
+
+#[test]
+fn signal_returns_and_filled_strings_read_like_strace() {
+    let out = Run::new(guest("signals-glibc")).emu_options(["--trace=rt_sigreturn,read"]).under_emu();
+    // The interrupted read: the handler's return gives back EINTR, with the mask it restores.
+    assert!(out.stderr.contains(&line("rt_sigreturn({mask=[]})", "-1 EINTR (Interrupted system call)")), "{}", out.stderr);
+    assert!(out.stderr.contains(&line("rt_sigreturn({mask=[ALRM]})", "-1 EINTR (Interrupted system call)")), "{}", out.stderr);
+    let cwd = Run::new(busybox()).args(["pwd"]).dir("/tmp").emu_options(["--trace=getcwd"]).under_emu();
+    assert!(cwd.stderr.starts_with(&line("getcwd(\"/tmp\", 4096)", "5")), "{}", cwd.stderr);
 }

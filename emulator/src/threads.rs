@@ -39,6 +39,8 @@ pub struct ThreadState {
     /// Where the tracer resumes when the call returns: the first output
     /// argument, and how many arguments it has shown.
     pub trace_resume: (u8, u8),
+    /// The process that entered the traced call (a fork child differs).
+    pub trace_pid: i32,
 }
 
 const _: () = assert!(std::mem::size_of::<ThreadState>() <= STATE_SIZE);
@@ -76,6 +78,7 @@ impl ThreadState {
                 signals: ThreadSignals::new(blocked),
                 trace_line: String::with_capacity(512),
                 trace_resume: (0, 0),
+                trace_pid: 0,
             });
             Ok(&mut *state)
         }

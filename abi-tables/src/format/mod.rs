@@ -136,20 +136,28 @@ pub enum ArgKind {
     IovOut(u8),
     Argv,
     Envp,
+    /// A NUL-terminated string the call fills, at most ARG bytes (getcwd).
+    OutStr(u8),
+    /// Bytes the call fills, shown all in hex escapes (getrandom).
+    OutHex(u8),
+    /// A structure the call fills only when it fails (the rest of a sleep).
+    ErrStruct(Text),
+    /// A structure at the guest's stack pointer (the frame of rt_sigreturn).
+    StackStruct(Text),
 }
 
 impl ArgKind {
     /// The structure an argument points to, if any.
     pub fn struct_name(&self) -> Option<&str> {
         match self {
-            ArgKind::InStruct(s) | ArgKind::OutStruct(s) | ArgKind::InOutStruct(s) => Some(s),
+            ArgKind::InStruct(s) | ArgKind::OutStruct(s) | ArgKind::InOutStruct(s) | ArgKind::ErrStruct(s) | ArgKind::StackStruct(s) => Some(s),
             _ => None,
         }
     }
 
     /// Whether the argument is shown only after the call returns.
     pub fn is_output(&self) -> bool {
-        matches!(self, ArgKind::Out(_) | ArgKind::OutStruct(_) | ArgKind::IovOut(_))
+        matches!(self, ArgKind::Out(_) | ArgKind::OutStruct(_) | ArgKind::IovOut(_) | ArgKind::OutStr(_) | ArgKind::OutHex(_) | ArgKind::ErrStruct(_))
     }
 }
 
@@ -161,6 +169,8 @@ pub enum RetKind {
     Ptr,
     Fd,
     Pid,
+    /// Octal, as a mode (`umask`).
+    Mode,
     /// The call does not return (`exit_group`).
     None,
 }

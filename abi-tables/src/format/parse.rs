@@ -457,6 +457,7 @@ impl Parser<'_> {
                 "ptr" => RetKind::Ptr,
                 "fd" => RetKind::Fd,
                 "pid" => RetKind::Pid,
+                "mode" => RetKind::Mode,
                 "none" => RetKind::None,
                 other => return self.err(rline, format!("`{other}` is not a return kind")),
             };
@@ -537,14 +538,18 @@ impl Parser<'_> {
             let kind = match a.kind.as_str() {
                 "flags" => ArgKind::Flags(find_set(param('<')?, SetKind::Flags, a.line)?),
                 "enum" => ArgKind::Enum(find_set(param('<')?, SetKind::Enum, a.line)?),
-                "in" | "out" | "inout" if matches!(a.param, Some(('<', _))) => {
+                "in" | "out" | "inout" | "outerr" | "stack" if matches!(a.param, Some(('<', _))) => {
                     let s: Text = param('<')?.to_string().into();
                     match a.kind.as_str() {
                         "in" => ArgKind::InStruct(s),
                         "out" => ArgKind::OutStruct(s),
+                        "outerr" => ArgKind::ErrStruct(s),
+                        "stack" => ArgKind::StackStruct(s),
                         _ => ArgKind::InOutStruct(s),
                     }
                 }
+                "outstr" => ArgKind::OutStr(arg_index(param('(')?, a.line)?),
+                "outhex" => ArgKind::OutHex(arg_index(param('(')?, a.line)?),
                 "in" => ArgKind::In(arg_index(param('(')?, a.line)?),
                 "out" => ArgKind::Out(arg_index(param('(')?, a.line)?),
                 "iov_in" => ArgKind::IovIn(arg_index(param('(')?, a.line)?),

@@ -19,6 +19,15 @@ pub fn decoder(name: &str) -> Option<StructDecoder> {
         "sysinfo" => sysinfo,
         "tms" => tms,
         "sockaddr" => sockaddr,
+        "fdpair" => fdpair,
+        "wstatus" => wstatus,
+        "statfs" => statfs,
+        "utimens" => utimens,
+        "dirents" => dirents,
+        "clone_args" => clone_args,
+        "sigframe" => sigframe,
+        "cpuset" => cpuset,
+        "gids" => gids,
         _ => return None,
     })
 }
@@ -42,7 +51,12 @@ fn stat(addr: u64, w: &mut StructWriter) -> bool {
     true
 }
 
-/// `S_IFREG|0644`.
+/// C's "%#03o": 000, 007, 0644.
+fn octal(v: u32) -> String {
+    format!("{:0>3}", format!("0{v:o}"))
+}
+
+/// `S_IFREG|0644`, `S_IFDIR|S_ISVTX|0777`, as strace's print_symbolic_mode_t.
 fn file_mode(mode: u32) -> String {
     let kind = match mode & libc::S_IFMT {
         libc::S_IFREG => "S_IFREG",
@@ -52,13 +66,15 @@ fn file_mode(mode: u32) -> String {
         libc::S_IFIFO => "S_IFIFO",
         libc::S_IFLNK => "S_IFLNK",
         libc::S_IFSOCK => "S_IFSOCK",
-        _ => return format!("{:#o}", mode),
+        _ => return octal(mode),
     };
-    let mut s = format!("{kind}|{:04o}", mode & 0o7777);
-    if mode & 0o7000 == 0 {
-        s = format!("{kind}|0{:03o}", mode & 0o777);
+    let mut s = format!("{kind}|");
+    for (bit, name) in [(libc::S_ISUID, "S_ISUID|"), (libc::S_ISGID, "S_ISGID|"), (libc::S_ISVTX, "S_ISVTX|")] {
+        if mode & bit != 0 {
+            s.push_str(name);
+        }
     }
-    s
+    s + &octal(mode & 0o777)
 }
 
 fn timespec(addr: u64, w: &mut StructWriter) -> bool {
@@ -110,15 +126,16 @@ fn utsname(addr: u64, w: &mut StructWriter) -> bool {
     true
 }
 
+/// In strace's order (xlat/sigact_flags.in).
 const SA_FLAGS: &[(u64, &str)] = &[
-    (0x0000_0001, "SA_NOCLDSTOP"),
-    (0x0000_0002, "SA_NOCLDWAIT"),
-    (0x0000_0004, "SA_SIGINFO"),
     (0x0400_0000, "SA_RESTORER"),
     (0x0800_0000, "SA_ONSTACK"),
     (0x1000_0000, "SA_RESTART"),
     (0x4000_0000, "SA_NODEFER"),
     (0x8000_0000, "SA_RESETHAND"),
+    (0x0000_0004, "SA_SIGINFO"),
+    (0x0000_0001, "SA_NOCLDSTOP"),
+    (0x0000_0002, "SA_NOCLDWAIT"),
 ];
 
 fn sa_flags(flags: u64) -> String {
@@ -178,15 +195,20 @@ fn stack(addr: u64, w: &mut StructWriter) -> bool {
 fn rusage(addr: u64, w: &mut StructWriter) -> bool {
     let Some(r) = read::<[i64; 18]>(addr) else { return false };
     w.text(format_args!(
-        "{{ru_utime={{tv_sec={}, tv_usec={}}}, ru_stime={{tv_sec={}, tv_usec={}}}, ru_maxrss={}, ...}}",
-        r[0], r[1], r[2], r[3], r[4]
+        "{{ru_utime={{tv_sec={}, tv_usec={}}}, ru_stime={{tv_sec={}, tv_usec={}}}, ...}}",
+        r[0], r[1], r[2], r[3]
     ));
     true
 }
 
 fn sysinfo(addr: u64, w: &mut StructWriter) -> bool {
-    let Some(s) = read::<[u64; 5]>(addr) else { return false };
-    w.text(format_args!("{{uptime={}, loads=[{}, {}, {}], totalram={}, ...}}", s[0] as i64, s[1], s[2], s[3], s[4]));
+    // uptime, loads[3], totalram, freeram, sharedram, bufferram, totalswap,
+    // freeswap, procs (u16, padded), totalhigh, freehigh, mem_unit (u32).
+    let Some(s) = read::<[u64; 14]>(addr) else { return false };
+    w.text(format_args!(
+        "{{uptime={}, loads=[{}, {}, {}], totalram={}, freeram={}, sharedram={}, bufferram={}, totalswap={}, freeswap={}, procs={}, totalhigh={}, freehigh={}, mem_unit={}}}",
+        s[0] as i64, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10] as u16, s[11], s[12], s[13] as u32
+    ));
     true
 }
 
@@ -222,5 +244,194 @@ fn sockaddr(addr: u64, w: &mut StructWriter) -> bool {
         }
         f => w.text(format_args!("{{sa_family={f}, ...}}")),
     }
+    true
+}
+
+/// pipe's two descriptors: `[3, 4]`.
+fn fdpair(addr: u64, w: &mut StructWriter) -> bool {
+    let Some([a, b]) = read::<[i32; 2]>(addr) else { return false };
+    w.text(format_args!("[{a}, {b}]"));
+    true
+}
+
+/// wait4's status, when a child was reported: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
+fn wstatus(addr: u64, w: &mut StructWriter) -> bool {
+    if w.result.is_none_or(|r| r <= 0) {
+        return false;
+    }
+    let Some(s) = read::<i32>(addr) else { return false };
+    let name = |sig: i32| super::signal_name(sig);
+    let text = if s & 0x7f == 0 {
+        format!("WIFEXITED(s) && WEXITSTATUS(s) == {}", (s >> 8) & 0xff)
+    } else if s & 0xff == 0x7f {
+        format!("WIFSTOPPED(s) && WSTOPSIG(s) == {}", name((s >> 8) & 0xff))
+    } else if s == 0xffff {
+        "WIFCONTINUED(s)".to_string()
+    } else {
+        let core = if s & 0x80 != 0 { " && WCOREDUMP(s)" } else { "" };
+        format!("WIFSIGNALED(s) && WTERMSIG(s) == {}{core}", name(s & 0x7f))
+    };
+    w.text(format_args!("[{{{text}}}]"));
+    true
+}
+
+fn statfs(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(s) = read::<[u64; 11]>(addr) else { return false };
+    let f_type = match s[0] {
+        0xef53 => "EXT2_SUPER_MAGIC".to_string(),
+        0x0102_1994 => "TMPFS_MAGIC".to_string(),
+        0x9fa0 => "PROC_SUPER_MAGIC".to_string(),
+        0x6265_6572 => "SYSFS_MAGIC".to_string(),
+        0x794c_7630 => "OVERLAYFS_SUPER_MAGIC".to_string(),
+        0x9123_683e => "BTRFS_SUPER_MAGIC".to_string(),
+        0x5846_5342 => "XFS_SUPER_MAGIC".to_string(),
+        0x1cd1 => "DEVPTS_SUPER_MAGIC".to_string(),
+        0x0102_1997 => "V9FS_MAGIC".to_string(),
+        t => format!("{t:#x}"),
+    };
+    let (fsid0, fsid1) = (s[7] as u32, (s[7] >> 32) as u32);
+    const ST: &[(u64, &str)] = &[
+        (0x0001, "ST_RDONLY"), (0x0002, "ST_NOSUID"), (0x0004, "ST_NODEV"), (0x0008, "ST_NOEXEC"),
+        (0x0010, "ST_SYNCHRONOUS"), (0x0020, "ST_VALID"), (0x0040, "ST_MANDLOCK"), (0x0400, "ST_NOATIME"),
+        (0x0800, "ST_NODIRATIME"), (0x1000, "ST_RELATIME"), (0x2000, "ST_NOSYMFOLLOW"),
+    ];
+    let mut names: Vec<String> = ST.iter().filter(|(b, _)| s[10] & b != 0).map(|(_, n)| n.to_string()).collect();
+    let rest = s[10] & !ST.iter().fold(0, |m, (b, _)| m | b);
+    if rest != 0 || names.is_empty() {
+        names.push(format!("{rest:#x}"));
+    }
+    w.text(format_args!(
+        "{{f_type={f_type}, f_bsize={}, f_blocks={}, f_bfree={}, f_bavail={}, f_files={}, f_ffree={}, f_fsid={{val=[{fsid0:#x}, {fsid1:#x}]}}, f_namelen={}, f_frsize={}, f_flags={}}}",
+        s[1], s[2], s[3], s[4], s[5], s[6], s[8], s[9], names.join("|")
+    ));
+    true
+}
+
+/// utimensat's two times: `[UTIME_NOW, {tv_sec=1, tv_nsec=0} /* 1970-01-01T00:00:01+0000 */]`.
+fn utimens(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(t) = read::<[i64; 4]>(addr) else { return false };
+    let one = |sec: i64, nsec: i64| -> String {
+        match nsec {
+            0x3fff_ffff => "UTIME_NOW".into(),
+            0x3fff_fffe => "UTIME_OMIT".into(),
+            _ => format!("{{tv_sec={sec}, tv_nsec={nsec}}} /* {} */", date(sec, nsec)),
+        }
+    };
+    w.text(format_args!("[{}, {}]", one(t[0], t[1]), one(t[2], t[3])));
+    true
+}
+
+/// Local time as strace's sprinttime_nsec: `2020-01-01T04:31:40+0000`.
+fn date(sec: i64, nsec: i64) -> String {
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r fills tm from a time_t.
+    if unsafe { libc::localtime_r(&sec, &mut tm) }.is_null() {
+        return sec.to_string();
+    }
+    let mut buf = [0u8; 64];
+    let fmt = b"%Y-%m-%dT%H:%M:%S\0";
+    // SAFETY: strftime writes at most buf.len() bytes.
+    let n = unsafe { libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), fmt.as_ptr() as *const libc::c_char, &tm) };
+    let mut s = String::from_utf8_lossy(&buf[..n]).into_owned();
+    if nsec != 0 {
+        s.push_str(&format!(".{nsec:09}"));
+    }
+    let off = tm.tm_gmtoff;
+    s.push_str(&format!("{}{:02}{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 3600, off.abs() % 3600 / 60));
+    s
+}
+
+/// getdents/getdents64: the address and how many entries the call returned.
+fn dirents(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(len) = w.result.filter(|&r| r >= 0) else { return false };
+    let (mut off, mut n) = (0u64, 0u64);
+    while off < len as u64 {
+        // d_reclen, after d_ino and d_off, in both layouts.
+        let Some(reclen) = read::<u16>(addr + off + 16) else { return false };
+        if reclen == 0 {
+            break;
+        }
+        off += reclen as u64;
+        n += 1;
+    }
+    w.text(format_args!("{addr:#x} /* {n} entries */"));
+    true
+}
+
+/// clone3's struct clone_args.
+fn clone_args(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(a) = read::<[u64; 8]>(addr) else { return false };
+    let [flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls] = a;
+    let mut f = String::new();
+    let mut rest = flags;
+    let mut names = Vec::new();
+    if let Some(set) = abi_tables::LINUX_X86_64.set_by_name("clone") {
+        for v in set.values.iter().filter(|v| v.mask == 0) {
+            if rest & v.value as u64 == v.value as u64 && v.value != 0 {
+                names.push(v.name.to_string());
+                rest &= !(v.value as u64);
+            }
+        }
+    }
+    for (bit, name) in [(1u64 << 32, "CLONE_CLEAR_SIGHAND"), (1u64 << 33, "CLONE_INTO_CGROUP")] {
+        if rest & bit != 0 {
+            names.push(name.into());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 || names.is_empty() {
+        names.push(if rest == 0 { "0".into() } else { format!("{rest:#x}") });
+    }
+    f.push_str(&names.join("|"));
+    w.text(format_args!("{{flags={f}"));
+    if flags & libc::CLONE_PIDFD as u64 != 0 {
+        w.text(format_args!(", pidfd={pidfd:#x}"));
+    }
+    if flags & (libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID) as u64 != 0 {
+        w.text(format_args!(", child_tid={child_tid:#x}"));
+    }
+    if flags & libc::CLONE_PARENT_SETTID as u64 != 0 {
+        w.text(format_args!(", parent_tid={parent_tid:#x}"));
+    }
+    let sig = if (1..=64).contains(&exit_signal) { super::signal_name(exit_signal as i32) } else { exit_signal.to_string() };
+    let stack = if stack == 0 { "NULL".to_string() } else { format!("{stack:#x}") };
+    let size = if stack_size == 0 { "0".to_string() } else { format!("{stack_size:#x}") };
+    w.text(format_args!(", exit_signal={sig}, stack={stack}, stack_size={size}"));
+    if flags & libc::CLONE_SETTLS as u64 != 0 {
+        w.text(format_args!(", tls={tls:#x}"));
+    }
+    w.text(format_args!("}}"));
+    true
+}
+
+/// rt_sigreturn: the mask saved in the frame at the stack pointer
+/// (ucontext: uc_flags, uc_link, uc_stack, uc_mcontext, then uc_sigmask).
+fn sigframe(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(mask) = read::<u64>(addr + 8 + 8 + 24 + 256) else { return false };
+    w.text(format_args!("{{mask={}}}", signal_set(mask)));
+    true
+}
+
+/// sched_getaffinity's mask, as many bytes as the call returned: `[0 1]`.
+fn cpuset(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(len) = w.result.filter(|&r| r > 0) else { return false };
+    let mut bytes = vec![0u8; len as usize];
+    if guest::read(addr, &mut bytes).is_err() {
+        return false;
+    }
+    let cpus: Vec<String> = (0..bytes.len() * 8).filter(|i| bytes[i / 8] & (1 << (i % 8)) != 0).map(|i| i.to_string()).collect();
+    w.text(format_args!("[{}]", cpus.join(" ")));
+    true
+}
+
+/// getgroups' list, as many as the call returned: `[0, 27]`.
+fn gids(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(n) = w.result.filter(|&r| r >= 0) else { return false };
+    let mut ids = Vec::new();
+    for i in 0..n as u64 {
+        let Some(g) = read::<u32>(addr + 4 * i) else { return false };
+        ids.push(g.to_string());
+    }
+    w.text(format_args!("[{}]", ids.join(", ")));
     true
 }

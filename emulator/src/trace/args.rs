@@ -23,6 +23,13 @@ pub struct ArgEnv<'a> {
     /// The result, once the call has returned.
     pub result: Option<&'a SysResult>,
     pub string_limit: usize,
+    /// The guest's stack pointer when the call was made.
+    pub sp: u64,
+}
+
+/// C's "%#03o", as strace prints modes: 000, 007, 0644, 0100755.
+pub fn mode(out: &mut String, v: u64) {
+    let _ = write!(out, "{:0>3}", format!("0{:o}", v & 0xffff));
 }
 
 /// `int` arguments arrive in 64-bit registers: a value whose upper half is
@@ -221,13 +228,12 @@ pub fn format_arg(out: &mut String, env: &ArgEnv, i: usize) {
             }
         },
         // C's "%#03o", as strace prints modes: 000, 007, 0644, 01777.
-        ArgKind::Mode => {
-            let _ = write!(out, "{:0>3}", format!("0{:o}", v & 0o7777));
-        }
-        ArgKind::Signal => match named_set(env.table, "signal") {
-            Some(set) => enumerated(out, set, v),
-            None => {
-                let _ = write!(out, "{}", as_int(v));
+        ArgKind::Mode => mode(out, v),
+        // strace names real-time signals too: SIGRTMIN, SIGRT_1 ...
+        ArgKind::Signal => match as_int(v) {
+            s @ 1..=64 => out.push_str(&env.personality.signal_name(s as i32)),
+            s => {
+                let _ = write!(out, "{s}");
             }
         },
         ArgKind::Flags(id) => flags(out, env.table.set(*id), v),
@@ -249,6 +255,25 @@ pub fn format_arg(out: &mut String, env: &ArgEnv, i: usize) {
             Some(Ok(_)) => structure(out, env, name, v),
             _ => ptr(out, v),
         },
+        ArgKind::OutStr(n) => match env.result {
+            Some(Ok(_)) => string(out, v, (len_of(*n) as usize).min(PATH_LIMIT)),
+            _ => ptr(out, v),
+        },
+        ArgKind::OutHex(n) => match env.result {
+            Some(Ok(ret)) => {
+                let mut bytes = vec![0u8; (*ret).min(len_of(*n)).min(env.string_limit as u64) as usize];
+                match guest::read(v, &mut bytes) {
+                    Ok(()) => super::quote::quote_hex(out, &bytes, (*ret).min(len_of(*n)) as usize > bytes.len()),
+                    Err(_) => ptr(out, v),
+                }
+            }
+            _ => ptr(out, v),
+        },
+        ArgKind::ErrStruct(name) => match env.result {
+            Some(Err(_)) => structure(out, env, name, v),
+            _ => ptr(out, v),
+        },
+        ArgKind::StackStruct(name) => structure(out, env, name, env.sp),
         ArgKind::Argv => string_array(out, v, env.string_limit),
         ArgKind::Envp => env_summary(out, v),
     }
@@ -264,7 +289,11 @@ fn structure(out: &mut String, env: &ArgEnv, name: &str, addr: u64) {
         return;
     };
     let mark = out.len();
-    let mut w = StructWriter { out, string_limit: env.string_limit };
+    let result = match env.result {
+        Some(Ok(r)) => Some(*r as i64),
+        _ => None,
+    };
+    let mut w = StructWriter { out, string_limit: env.string_limit, result };
     if !decode(addr, &mut w) {
         out.truncate(mark);
         ptr(out, addr);
@@ -278,6 +307,10 @@ pub fn format_return(out: &mut String, table: &Table, personality: &dyn Personal
             let _ = match kind {
                 RetKind::Hex | RetKind::Ptr => write!(out, "{v:#x}"),
                 RetKind::UInt => write!(out, "{v}"),
+                RetKind::Mode => {
+                    mode(out, *v);
+                    Ok(())
+                }
                 _ => write!(out, "{}", *v as i64),
             };
         }

@@ -43,6 +43,8 @@ pub struct Tracer {
 pub struct StructWriter<'a> {
     pub out: &'a mut String,
     pub string_limit: usize,
+    /// The call's result, once it has succeeded (a length or a count).
+    pub result: Option<i64>,
 }
 
 impl StructWriter<'_> {
@@ -96,6 +98,16 @@ impl Tracer {
         }
     }
 
+    /// Puts the prefix before a line composed without one: whether it is
+    /// needed is known only when the line is complete (a fork in between).
+    fn prefix_line(&self, line: &mut String) {
+        if self.several.load(Ordering::Relaxed) {
+            let mut prefix = String::new();
+            self.prefix(&mut prefix);
+            line.insert_str(0, &prefix);
+        }
+    }
+
     fn emit(&self, line: &str) {
         let _ = sys::write_all(self.fd(), line.as_bytes());
     }
@@ -105,7 +117,6 @@ impl Tracer {
         let p = process();
         let mut line = std::mem::take(&mut call.thread.trace_line);
         line.clear();
-        self.prefix(&mut line);
         line.push_str(call.name());
         line.push('(');
         let decl = call.slot.call;
@@ -117,6 +128,7 @@ impl Tracer {
             args: &call.args,
             result: None,
             string_limit: self.string_limit,
+            sp: call.ctx.rsp(),
         };
         let mut shown = 0;
         let mut resume = decl.args.len();
@@ -135,8 +147,10 @@ impl Tracer {
             shown += 1;
         }
         call.thread.trace_resume = (resume as u8, shown as u8);
+        call.thread.trace_pid = crate::process::self_pid();
         if noreturn {
             line.push(')');
+            self.prefix_line(&mut line);
             pad(&mut line);
             line.push_str("= ?\n");
             self.emit(&line);
@@ -153,6 +167,12 @@ impl Tracer {
         }
         let p = process();
         let mut line = std::mem::take(&mut call.thread.trace_line);
+        if call.thread.trace_pid != crate::process::self_pid() {
+            // The child of fork, vfork or clone: strace shows the call once, in the parent.
+            line.clear();
+            call.thread.trace_line = line;
+            return;
+        }
         let (resume, mut shown) = call.thread.trace_resume;
         let env = args::ArgEnv {
             table: p.table,
@@ -161,6 +181,7 @@ impl Tracer {
             args: &call.args,
             result: Some(result),
             string_limit: self.string_limit,
+            sp: call.ctx.rsp(),
         };
         for i in resume as usize..decl.args.len() {
             if !is_shown(&decl.args[i], &call.args) {
@@ -173,13 +194,17 @@ impl Tracer {
             shown += 1;
         }
         line.push(')');
+        self.prefix_line(&mut line);
         pad(&mut line);
         line.push_str("= ");
         match result {
             // sigreturn and the like: the value the guest resumes with.
-            Err(crate::sys::Errno::JUST_RETURN) => {
-                let _ = write!(line, "{}", call.ctx.rax() as i64);
-            }
+            Err(crate::sys::Errno::JUST_RETURN) => match call.ctx.rax() as i64 {
+                v @ -4095..=-1 => args::format_return(&mut line, p.table, p.personality, RetKind::Int, &Err(crate::sys::Errno(-v as i32))),
+                v => {
+                    let _ = write!(line, "{v}");
+                }
+            },
             r => args::format_return(&mut line, p.table, p.personality, decl.ret, r),
         }
         line.push('\n');

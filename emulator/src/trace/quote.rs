@@ -33,6 +33,18 @@ pub fn quote(out: &mut String, bytes: &[u8], truncated: bool) {
     }
 }
 
+/// Every byte as `\\xNN`, as strace quotes getrandom's buffer.
+pub fn quote_hex(out: &mut String, bytes: &[u8], truncated: bool) {
+    out.push('"');
+    for &b in bytes {
+        let _ = write!(out, "\\x{b:02x}");
+    }
+    out.push('"');
+    if truncated {
+        out.push_str("...");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,7 +59,15 @@ pub fn details(line: &mut String, sig: i32, info: &libc::siginfo_t) {
                 }
             }
             libc::SIGCHLD if code > 0 => {
-                let _ = write!(line, ", si_pid={}, si_uid={}, si_status={}", info.si_pid(), info.si_uid(), info.si_status());
+                let _ = write!(
+                    line,
+                    ", si_pid={}, si_uid={}, si_status={}, si_utime={}, si_stime={}",
+                    info.si_pid(),
+                    info.si_uid(),
+                    info.si_status(),
+                    info.si_utime(),
+                    info.si_stime()
+                );
             }
             _ if code <= 0 && code != -2 => {
                 let _ = write!(line, ", si_pid={}, si_uid={}", info.si_pid(), info.si_uid());
