@@ -159,7 +159,7 @@ fn process_calls_read_like_strace() {
     // posix_spawn's clone3, with its arguments.
     assert!(t.contains("clone3({flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x"), "{t}");
     assert!(t.contains("wait4(") && t.contains(", [{WIFEXITED(s) && WEXITSTATUS(s) == 42}], 0, NULL) = "), "{t}");
-    assert!(t.contains(&line("pipe2([3, 4], 0)", "0")), "{t}");
+    assert!(lines.iter().any(|l| l.contains("] pipe2([3, 4], 0) ") && l.ends_with(" = 0")), "{t}");
 }
 
 #[test]
@@ -169,5 +169,5 @@ fn signal_returns_and_filled_strings_read_like_strace() {
     assert!(out.stderr.contains(&line("rt_sigreturn({mask=[]})", "-1 EINTR (Interrupted system call)")), "{}", out.stderr);
     assert!(out.stderr.contains(&line("rt_sigreturn({mask=[ALRM]})", "-1 EINTR (Interrupted system call)")), "{}", out.stderr);
     let cwd = Run::new(busybox()).args(["pwd"]).dir("/tmp").emu_options(["--trace=getcwd"]).under_emu();
-    assert!(cwd.stderr.starts_with(&line("getcwd(\"/tmp\", 4096)", "5")), "{}", cwd.stderr);
+    assert!(cwd.stderr.starts_with("getcwd(\"/tmp\", ") && cwd.stderr.lines().next().unwrap().ends_with("= 5"), "{}", cwd.stderr);
 }
