@@ -230,8 +230,8 @@ fn process_corners() {
         "clone3 CLONE_CLEAR_SIGHAND: child exited 7\n\
          SA_NOCLDSTOP: stopped=1, SIGCHLD on stop=0\n\
          SA_NOCLDWAIT: waitpid=-1 (No child processes)\n\
-         exec'd via fd: 1 signals blocked (SIGSYS 0, SIGUSR2 1), SIGHUP ignored, LD_PRELOAD=/nonexistent/emu-test-preload.so\n\
-         exec'd via path: 1 signals blocked (SIGSYS 0, SIGUSR2 1), SIGHUP ignored, LD_PRELOAD=/nonexistent/emu-test-preload.so\n"
+         exec'd via fd: 1 signals blocked (SIGSYS 0, SIGUSR2 1), SIGHUP ignored, LD_PRELOAD=/nonexistent/emu-test-preload.so, exe processes-glibc\n\
+         exec'd via path: 1 signals blocked (SIGSYS 0, SIGUSR2 1), SIGHUP ignored, LD_PRELOAD=/nonexistent/emu-test-preload.so, exe processes-glibc\n"
     );
 }
 

@@ -171,3 +171,18 @@ fn signal_returns_and_filled_strings_read_like_strace() {
     let cwd = Run::new(busybox()).args(["pwd"]).dir("/tmp").emu_options(["--trace=getcwd"]).under_emu();
     assert!(cwd.stderr.starts_with("getcwd(\"/tmp\", ") && cwd.stderr.lines().next().unwrap().ends_with("= 5"), "{}", cwd.stderr);
 }
+
+/// A signal whose default kills the guest is traced and counted like strace
+/// shows it, and the statistics are printed before the end.
+#[test]
+fn deaths_by_default_signals_are_traced_and_counted() {
+    let out = Run::new(guest("signals-glibc")).emu_options(["--trace=tgkill", "--stats"]).under_emu();
+    assert_eq!(out.status, 128 + libc::SIGUSR1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let death = lines.iter().position(|l| *l == "+++ killed by SIGUSR1 +++").expect("the death line");
+    assert!(lines[death - 1].starts_with("--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid="), "{}", out.stderr);
+    assert!(lines[death + 1].starts_with("% time"), "the statistics follow: {}", out.stderr);
+    // Without --trace or --stats, emu leaves such signals to the kernel.
+    let plain = Run::new(guest("signals-glibc")).under_emu();
+    assert_eq!((plain.status, plain.stderr.as_str()), (128 + libc::SIGUSR1, ""));
+}

@@ -49,6 +49,8 @@ pub struct ProcessParts {
     pub hooks: Vec<Box<dyn Hook>>,
     pub exe: PathBuf,
     pub relaunch: crate::lifecycle::Relaunch,
+    /// Catch signals that would kill the guest, to trace and count its death.
+    pub watch_deaths: bool,
 }
 
 /// Publishes the process state; called once, before any handler can run.
@@ -61,7 +63,7 @@ pub fn init(parts: ProcessParts) -> &'static Process {
         table: parts.table,
         calls: parts.calls,
         memory: Mutex::new(parts.memory),
-        signals: GuestActions::inherited(),
+        signals: GuestActions::inherited(parts.watch_deaths),
         tracer: parts.tracer,
         stats: parts.stats,
         hooks: parts.hooks,

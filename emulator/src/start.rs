@@ -177,6 +177,8 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let stack_size = stack_rlimit().clamp(STACK_MIN, STACK_MAX);
     let stack = loader::map_stack(&mut space, stack_size, image.exec_stack, &program)?;
     drop(image);
+    // Named while the program is still reachable (it may be by a descriptor).
+    let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
     // A script's interpreter opens the script by that descriptor's path: it stays.
     if let (Some(fd), 0) = (opts.program_fd, depth) {
         // SAFETY: the descriptor the exec'ing emu left open for us; the guest never knew it.
@@ -217,7 +219,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         Some(s) => Some(open_stats(s, table.calls.len())?),
         None => None,
     };
-    let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+    let watch_deaths = tracer.is_some() || stats.is_some();
     let process = process::init(ProcessParts {
         personality,
         table,
@@ -228,6 +230,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         hooks: std::mem::take(&mut opts.hooks),
         exe,
         relaunch: std::mem::take(&mut opts.relaunch),
+        watch_deaths,
     });
 
     if let (Some(stats), Some(_)) = (&process.stats, inherited_stats) {

@@ -37,9 +37,12 @@ static int child_report(const char *how) {
     struct sigaction old;
     sigaction(SIGHUP, NULL, &old);
     const char *pre = getenv("LD_PRELOAD");
-    printf("exec'd via %s: %d signals blocked (SIGSYS %d, SIGUSR2 %d), SIGHUP %s, LD_PRELOAD=%s\n", how, blocked,
+    char exe[4096] = {0};
+    readlink("/proc/self/exe", exe, sizeof exe - 1);
+    const char *base = strrchr(exe, '/');
+    printf("exec'd via %s: %d signals blocked (SIGSYS %d, SIGUSR2 %d), SIGHUP %s, LD_PRELOAD=%s, exe %s\n", how, blocked,
            sigismember(&mask, SIGSYS), sigismember(&mask, SIGUSR2), old.sa_handler == SIG_IGN ? "ignored" : "default",
-           pre ? pre : "(unset)");
+           pre ? pre : "(unset)", base ? base + 1 : exe);
     return 0;
 }
 

@@ -47,13 +47,16 @@ struct ActionSlot {
 pub struct GuestActions {
     slots: [ActionSlot; NSIG + 1],
     write_lock: Mutex<()>,
+    /// With --trace or --stats, emu catches the signals whose default would
+    /// kill the guest, so that its death is traced and its calls counted.
+    watch_deaths: bool,
 }
 
 impl GuestActions {
     /// The dispositions a new image starts with: what it inherited (SIG_IGN
     /// survives execve; everything else is SIG_DFL).
-    pub fn inherited() -> Self {
-        let actions = GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()) };
+    pub fn inherited(watch_deaths: bool) -> Self {
+        let actions = GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()), watch_deaths };
         for sig in 1..=NSIG as i32 {
             let ignored = match sig {
                 libc::SIGPIPE => inherited_sigpipe() == SIG_IGN,
@@ -61,6 +64,8 @@ impl GuestActions {
             };
             if ignored {
                 actions.slots[sig as usize].handler.store(SIG_IGN, Ordering::Relaxed);
+            } else if watch_deaths && default_kills(sig) && bit(sig) & RESERVED == 0 {
+                let _ = set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE));
             }
         }
         actions
@@ -84,6 +89,9 @@ impl GuestActions {
         match new.handler {
             // emu keeps its handler for the signals it needs itself.
             _ if bit(sig) & RESERVED != 0 => {}
+            SIG_DFL if self.watch_deaths && default_kills(sig) => {
+                set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE))?
+            }
             SIG_DFL | SIG_IGN => set_host_action(sig, new.handler, passed & !(libc::SA_RESTART as u64), 0)?,
             // The host handler blocks every other catchable signal while it
             // runs; the guest's own mask applies once its handler is entered.
@@ -105,6 +113,14 @@ impl GuestActions {
             }
         }
     }
+}
+
+/// Whether a signal's default action ends the process.
+pub fn default_kills(sig: i32) -> bool {
+    !matches!(
+        sig,
+        libc::SIGCHLD | libc::SIGCONT | libc::SIGURG | libc::SIGWINCH | libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU | libc::SIGKILL
+    )
 }
 
 fn emu_handler() -> u64 {

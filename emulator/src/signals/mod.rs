@@ -138,6 +138,14 @@ fn deliver(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut
     let action = p.signals.get(sig);
     match action.handler {
         SIG_IGN => {}
+        // A death emu watches for (--trace, --stats): say so, then die of it.
+        SIG_DFL if actions::default_kills(sig) => {
+            if let Some(t) = &p.tracer {
+                t.signal(sig, info);
+            }
+            crate::lifecycle::killed_by(sig);
+            die_by_default(sig);
+        }
         // The guest reset the disposition while the signal was on its way:
         // let the kernel apply the default action, once this handler returns.
         SIG_DFL => {
