@@ -5,6 +5,8 @@
  * natively and under emu. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <sys/select.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -162,6 +164,23 @@ int main(void) {
     r = sigsuspend(&wait_mask);
     sigprocmask(SIG_SETMASK, NULL, &set);
     printf("sigsuspend: %zd (%s), got %s, SIGALRM blocked again: %d\n", r, strerror(errno), got == SIGALRM ? "SIGALRM" : "nothing",
+           sigismember(&set, SIGALRM));
+    sigprocmask(SIG_SETMASK, &old, NULL);
+
+    /* ppoll and pselect wait with a temporary mask, restored afterwards. */
+    sigprocmask(SIG_BLOCK, &set, &old);
+    got = 0;
+    arm_timer();
+    struct timespec five = {5, 0};
+    r = ppoll(NULL, 0, &five, &wait_mask);
+    sigprocmask(SIG_SETMASK, NULL, &set);
+    printf("ppoll: %zd (%s), got %s, SIGALRM blocked again: %d\n", r, strerror(errno), got == SIGALRM ? "SIGALRM" : "nothing",
+           sigismember(&set, SIGALRM));
+    got = 0;
+    arm_timer();
+    r = pselect(0, NULL, NULL, NULL, &five, &wait_mask);
+    sigprocmask(SIG_SETMASK, NULL, &set);
+    printf("pselect: %zd (%s), got %s, SIGALRM blocked again: %d\n", r, strerror(errno), got == SIGALRM ? "SIGALRM" : "nothing",
            sigismember(&set, SIGALRM));
     sigprocmask(SIG_SETMASK, &old, NULL);
 
