@@ -186,3 +186,12 @@ fn deaths_by_default_signals_are_traced_and_counted() {
     let plain = Run::new(guest("signals-glibc")).under_emu();
     assert_eq!((plain.status, plain.stderr.as_str()), (128 + libc::SIGUSR1, ""));
 }
+
+#[test]
+fn a_death_by_sigpipe_is_traced() {
+    let bb = busybox();
+    let script = format!("{} yes | {} head -n 1 >/dev/null", bb.display(), bb.display());
+    let out = Run::new(&bb).args(["sh", "-c", &script]).emu_options(["--trace=exit_group"]).under_emu();
+    assert!(out.stderr.contains("--- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER, si_pid="), "{}", out.stderr);
+    assert!(out.stderr.contains("] +++ killed by SIGPIPE +++"), "{}", out.stderr);
+}

@@ -241,7 +241,6 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let inherited_mask = current_mask();
     ThreadState::new_for_current_thread(inherited_mask).map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     crate::signals::install_emulator_handlers().map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
-    crate::signals::restore_inherited_sigpipe();
     set_mask(signals::host_mask(inherited_mask));
     sud::arm().map_err(|e| {
         StartError::new(126, format!("cannot enable Syscall User Dispatch (Linux 5.11 or later is needed): {e}"))

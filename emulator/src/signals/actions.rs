@@ -53,19 +53,29 @@ pub struct GuestActions {
 }
 
 impl GuestActions {
-    /// The dispositions a new image starts with: what it inherited (SIG_IGN
-    /// survives execve; everything else is SIG_DFL).
+    /// The dispositions a new image starts with, and the host's to match:
+    /// what it inherited (SIG_IGN survives execve; everything else is
+    /// SIG_DFL). SIGPIPE is what emu's parent left, not what Rust's runtime
+    /// set before `main`.
     pub fn inherited(watch_deaths: bool) -> Self {
         let actions = GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()), watch_deaths };
         for sig in 1..=NSIG as i32 {
-            let ignored = match sig {
-                libc::SIGPIPE => inherited_sigpipe() == SIG_IGN,
-                _ => host_handler(sig) == Some(SIG_IGN),
+            if bit(sig) & (RESERVED | UNCATCHABLE) != 0 {
+                continue;
+            }
+            let inherited = match sig {
+                libc::SIGPIPE => inherited_sigpipe(),
+                _ => host_handler(sig).unwrap_or(SIG_DFL),
             };
-            if ignored {
+            if inherited == SIG_IGN {
                 actions.slots[sig as usize].handler.store(SIG_IGN, Ordering::Relaxed);
-            } else if watch_deaths && default_kills(sig) && bit(sig) & RESERVED == 0 {
+                if sig == libc::SIGPIPE {
+                    let _ = set_host_action(sig, SIG_IGN, 0, 0);
+                }
+            } else if watch_deaths && default_kills(sig) {
                 let _ = set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE));
+            } else if sig == libc::SIGPIPE {
+                let _ = set_host_action(sig, SIG_DFL, 0, 0);
             }
         }
         actions
@@ -189,9 +199,4 @@ fn inherited_sigpipe() -> u64 {
         SIG_IGN => SIG_IGN,
         _ => SIG_DFL,
     }
-}
-
-/// Gives the guest the SIGPIPE disposition emu inherited.
-pub fn restore_inherited_sigpipe() {
-    let _ = set_host_action(libc::SIGPIPE, inherited_sigpipe(), 0, 0);
 }

@@ -22,7 +22,7 @@ mod entry;
 mod faults;
 mod thread;
 
-pub use actions::{install_emulator_handlers, restore_inherited_sigpipe, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
+pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use actions::set_host_action;
 pub(crate) use entry::{detect_fsgsbase, emu_enter_guest, have_fsgsbase, interruptible_syscall, GuestStart, NOT_RUN};
 pub use thread::ThreadSignals;
