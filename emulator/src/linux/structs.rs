@@ -363,26 +363,10 @@ fn clone_args(addr: u64, w: &mut StructWriter) -> bool {
     let Some(a) = read::<[u64; 8]>(addr) else { return false };
     let [flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls] = a;
     let mut f = String::new();
-    let mut rest = flags;
-    let mut names = Vec::new();
-    if let Some(set) = abi_tables::LINUX_X86_64.set_by_name("clone") {
-        for v in set.values.iter().filter(|v| v.mask == 0) {
-            if rest & v.value as u64 == v.value as u64 && v.value != 0 {
-                names.push(v.name.to_string());
-                rest &= !(v.value as u64);
-            }
-        }
+    match abi_tables::LINUX_X86_64.set_by_name("clone") {
+        Some(set) => crate::trace::flags(&mut f, set, flags),
+        None => f = format!("{flags:#x}"),
     }
-    for (bit, name) in [(1u64 << 32, "CLONE_CLEAR_SIGHAND"), (1u64 << 33, "CLONE_INTO_CGROUP")] {
-        if rest & bit != 0 {
-            names.push(name.into());
-            rest &= !bit;
-        }
-    }
-    if rest != 0 || names.is_empty() {
-        names.push(if rest == 0 { "0".into() } else { format!("{rest:#x}") });
-    }
-    f.push_str(&names.join("|"));
     w.text(format_args!("{{flags={f}"));
     if flags & libc::CLONE_PIDFD as u64 != 0 {
         w.text(format_args!(", pidfd={pidfd:#x}"));

@@ -16,6 +16,8 @@
 
 mod args;
 pub mod quote;
+
+pub use args::flags;
 mod siginfo;
 
 use crate::dispatch::Call;
