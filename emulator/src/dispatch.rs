@@ -137,7 +137,10 @@ pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut Guest
         result = Err(Errno::RESTART);
     }
     if let (Some(stats), Some(started)) = (&p.stats, started) {
-        stats.record(slot, &result, started);
+        // A call that starts again is counted when it is done.
+        if result != Err(Errno::RESTART) {
+            stats.record(slot, &result, started);
+        }
     }
     if tracing {
         p.tracer.as_ref().unwrap().exit(&mut call, &result);
