@@ -195,3 +195,16 @@ fn a_death_by_sigpipe_is_traced() {
     assert!(out.stderr.contains("--- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER, si_pid="), "{}", out.stderr);
     assert!(out.stderr.contains("] +++ killed by SIGPIPE +++"), "{}", out.stderr);
 }
+
+#[test]
+fn deaths_by_sigterm_and_abort_are_traced() {
+    for (args, sig, name) in [(vec!["term"], libc::SIGTERM, "SIGTERM"), (vec![], libc::SIGABRT, "SIGABRT")] {
+        let run = Run::new(guest("abort-glibc")).args(args).emu_options(["--trace=exit_group"]);
+        let out = run.under_emu();
+        assert_eq!(out.status, run.native().status);
+        assert_eq!(out.status, 128 + sig);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.last(), Some(&format!("+++ killed by {name} +++").as_str()), "{}", out.stderr);
+        assert!(lines[lines.len() - 2].starts_with(&format!("--- {name} {{si_signo={name}, si_code=SI_TKILL")), "{}", out.stderr);
+    }
+}
