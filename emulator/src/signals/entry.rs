@@ -6,6 +6,8 @@
 //! switch (libc's stack protector, errno and every thread-local are
 //! FS-relative), which is why this part is assembly:
 //!
+//! 0. clear the flags emu cannot run with (alignment checking, direction),
+//!    which the guest may have set;
 //! 1. find the thread's `ThreadState` by masking the stack pointer (every emu
 //!    handler runs on the thread's aligned alternate stack);
 //! 2. if FS is not already the emulator's, save it as the guest's and load
@@ -55,6 +57,10 @@ extern "C" {
     static emu_interruptible_not_run: u8;
     static emu_trampolines_end: u8;
 }
+
+/// Alignment checking and the direction flag: emu's code runs with both clear.
+const EFLAGS_AC: i64 = 0x4_0000;
+const EFLAGS_DF: i64 = 0x400;
 
 /// Registers the guest starts with (everything else is zero).
 #[repr(C)]
@@ -114,6 +120,13 @@ core::arch::global_asm!(
     ".globl emu_signal_entry",
     ".type emu_signal_entry,@function",
     "emu_signal_entry:",
+    // The kernel clears DF and TF for a handler, but leaves AC as the
+    // interrupted code had it: with alignment checking on, emu's first
+    // unaligned access would fault, and so would the handler of that fault.
+    // The guest's own flags are in the frame and come back with rt_sigreturn.
+    "    pushfq",
+    "    and qword ptr [rsp], {emu_flags_mask}",
+    "    popfq",
     "    push rbx",
     "    mov rbx, rsp",
     "    and rbx, {region_mask}",               // rbx = &ThreadState
@@ -276,4 +289,5 @@ core::arch::global_asm!(
     start_rdx = const offset_of!(GuestStart, rdx),
     start_fs = const offset_of!(GuestStart, fs),
     not_run = const -(NOT_RUN as i64),
+    emu_flags_mask = const !(EFLAGS_AC | EFLAGS_DF),
 );

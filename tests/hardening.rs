@@ -1,0 +1,25 @@
+//! What hostile, broken and resource-limited guests do to emu: each case is
+//! run natively and under emu, and must end the same way.
+
+mod support;
+use support::*;
+
+/// The guest's EFLAGS are its own: alignment checking set by popfq or by a
+/// handler's sigreturn frame does not reach emu's code (which would fault
+/// on its first unaligned access), and single-step traps count as natively.
+#[test]
+fn guest_eflags_alignment_check_and_trap_flag() {
+    let run = Run::new(guest("eflags"));
+    let out = assert_like_native(&run);
+    assert_eq!(
+        out.stdout,
+        "write with AC set: ok\nAC after the calls: set\n\
+         write after a sigreturn that set AC: ok\nAC after the handler: set\n\
+         single-step traps: 07\n"
+    );
+    // Tracing and counting run much more of emu per call.
+    for option in ["--trace", "--stats"] {
+        let traced = run.clone().emu_options([option]).under_emu();
+        assert_eq!((traced.status, traced.stdout.as_str()), (0, out.stdout.as_str()), "{option}: {}", traced.stderr);
+    }
+}
