@@ -23,3 +23,19 @@ fn guest_eflags_alignment_check_and_trap_flag() {
         assert_eq!((traced.status, traced.stdout.as_str()), (0, out.stdout.as_str()), "{option}: {}", traced.stderr);
     }
 }
+
+/// Nothing the guest passes to execve is taken for emu's options: argv[0]
+/// as a login shell has it ("-sh"), "--help", "--", bytes that are not
+/// UTF-8; nor does an EMU_LOG in the guest's environment change emu.
+#[test]
+fn exec_argv0_is_never_an_option() {
+    let out = assert_like_native(&Run::new(guest("exec_argv0-glibc")));
+    let expected: String = ["-sh", "--help", "--", "-", "--trace", "\u{fffd}-not-utf8"]
+        .iter()
+        .map(|a| format!("argv[0]=<{a}> argv[1]=<--argv0> argc=3\n"))
+        .collect();
+    assert_eq!(out.stdout, expected);
+    // The same spelling on emu's own command line.
+    let direct = Run::new(guest("exec_argv0-glibc")).args(["x"]).emu_options(["--argv0", "-sh"]).under_emu();
+    assert_eq!(direct.stdout, "argv[0]=<-sh> argv[1]=<x> argc=2\n");
+}

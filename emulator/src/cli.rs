@@ -58,8 +58,8 @@ struct Cli {
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
 
-    /// argv[0] for the guest (default: PROGRAM)
-    #[arg(long, value_name = "NAME")]
+    /// argv[0] for the guest (default: PROGRAM); may start with `-`, as a login shell's does
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     argv0: Option<OsString>,
 
     #[arg(long, hide = true)]
@@ -211,9 +211,9 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
         o.push(abs.as_os_str());
         options.push(o);
     }
-    if let Some(l) = &cli.log_level {
-        options.push(format!("--log-level={l}").into());
-    }
+    // Always explicit: the next image's environment is the guest's, and an
+    // EMU_LOG there must not change emu.
+    options.push(format!("--log-level={}", log::max_level().as_str().to_lowercase()).into());
     Relaunch { options }
 }
 

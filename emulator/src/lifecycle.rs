@@ -203,8 +203,10 @@ pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_pt
     if let Some(fd) = exec_fd {
         args.push(format!("--exec-fd={fd}").into());
     }
-    let argv0 = argv.first().cloned().unwrap_or_default();
-    args.push("--argv0".into());
+    // `--argv0=VALUE` in one word: a value that starts with `-` (a login
+    // shell's "-sh") is not taken for an option.
+    let mut argv0 = b"--argv0=".to_vec();
+    argv0.extend(argv.first().map_or(&[][..], Vec::as_slice));
     args.push(OsString::from_vec(argv0));
     args.push("--".into());
     args.push(target);
