@@ -39,3 +39,21 @@ fn exec_argv0_is_never_an_option() {
     let direct = Run::new(guest("exec_argv0-glibc")).args(["x"]).emu_options(["--argv0", "-sh"]).under_emu();
     assert_eq!(direct.stdout, "argv[0]=<-sh> argv[1]=<x> argc=2\n");
 }
+
+/// clone3 reads its structure as the kernel does: bytes past the fields it
+/// knows must be zero (E2BIG, and no child), a size above a page is E2BIG,
+/// one below the first version EINVAL, an unreadable tail EFAULT.
+#[test]
+fn clone3_structure_sizes() {
+    let out = assert_like_native(&Run::new(guest("clone3_sizes-glibc")));
+    assert_eq!(
+        out.stdout,
+        "size 88: child exited 3\n\
+         size 4096, zero tail: child exited 3\n\
+         size 4096, non-zero tail: -1 (Argument list too long)\n\
+         size 4097: -1 (Argument list too long)\n\
+         size 63: -1 (Invalid argument)\n\
+         size 96 at the end of the page: child exited 3\n\
+         size 120, tail unreadable: -1 (Bad address)\n"
+    );
+}

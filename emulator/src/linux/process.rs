@@ -5,6 +5,7 @@ use crate::dispatch::Call;
 use crate::lifecycle::{self, CloneArgs, ForkRequest};
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};
+use loader::PAGE_SIZE;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The top of the user address space: an FS base must lie below it.
@@ -88,12 +89,15 @@ pub fn clone(call: &mut Call) -> SysResult {
 pub fn clone3(call: &mut Call) -> SysResult {
     const CLONE_ARGS_SIZE_VER0: u64 = 64;
     let (ptr, size) = (call.args[0], call.args[1]);
-    if !(CLONE_ARGS_SIZE_VER0..=4096).contains(&size) {
+    // The kernel's order: too big, too small, then the structure's own bytes.
+    if size > PAGE_SIZE {
+        return Err(Errno(libc::E2BIG));
+    }
+    if size < CLONE_ARGS_SIZE_VER0 {
         return Err(Errno::EINVAL);
     }
     let mut raw = [0u8; std::mem::size_of::<CloneArgs>()];
-    let n = raw.len().min(size as usize);
-    guest::read(ptr, &mut raw[..n])?;
+    guest::read_extensible(ptr, size as usize, &mut raw)?;
     // SAFETY: CloneArgs is plain integers; every byte is initialised.
     let args: CloneArgs = unsafe { std::mem::transmute(raw) };
     if args.flags & libc::CLONE_THREAD as u64 != 0 {

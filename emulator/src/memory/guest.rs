@@ -84,6 +84,30 @@ pub fn write_val<T: Pod>(addr: u64, v: &T) -> Result<(), Errno> {
     write(addr, bytes)
 }
 
+/// Reads an extensible structure as the kernel's `copy_struct_from_user`
+/// does: `guest_size` bytes at `addr` into `dst`, which is emu's (newer or
+/// older) version of the structure. Bytes emu does not know must be zero
+/// (E2BIG otherwise); bytes the guest did not give are zero.
+pub fn read_extensible(addr: u64, guest_size: usize, dst: &mut [u8]) -> Result<(), Errno> {
+    let known = guest_size.min(dst.len());
+    if guest_size > dst.len() {
+        let mut rest = [0u8; 256];
+        let mut at = addr + known as u64;
+        let mut left = guest_size - known;
+        while left > 0 {
+            let n = left.min(rest.len());
+            read(at, &mut rest[..n])?;
+            if rest[..n].iter().any(|&b| b != 0) {
+                return Err(Errno(libc::E2BIG));
+            }
+            at += n as u64;
+            left -= n;
+        }
+    }
+    dst[known..].fill(0);
+    read(addr, &mut dst[..known])
+}
+
 /// Reads a NUL-terminated string of at most `max` bytes (without the NUL)
 /// into `out`. Returns whether the NUL was found within `max`.
 pub fn read_cstr(addr: u64, max: usize, out: &mut Vec<u8>) -> Result<bool, Errno> {
