@@ -57,3 +57,25 @@ fn clone3_structure_sizes() {
          size 120, tail unreadable: -1 (Bad address)\n"
     );
 }
+
+/// A handler's changes to its saved context are judged as the kernel judges
+/// them: the FPU state (NULL, unmapped, in the kernel, reserved MXCSR bits,
+/// a bad XSAVE header), CS and SS, the altstack words. What the kernel
+/// refuses kills with SIGSEGV (or reaches a SIGSEGV handler with
+/// SI_KERNEL), and emu says why in one line.
+#[test]
+fn sigreturn_of_corrupted_frames() {
+    let run = Run::new(guest("sigreturn_frames-glibc"));
+    let (native, emulated) = (run.native(), run.under_emu());
+    assert_eq!((emulated.status, emulated.stdout.as_str()), (native.status, native.stdout.as_str()));
+    for killed in ["fpregs unmapped", "fpregs in the kernel", "MXCSR reserved bits", "xstate_bv garbage", "CS 0x1234", "SS 0x1234"] {
+        assert!(native.stdout.contains(&format!("{killed}: killed by signal 11\n")), "{killed}: {}", native.stdout);
+    }
+    for survived in ["unchanged", "fpregs NULL", "x87/XMM garbage", "sw_reserved garbage", "uc_stack flags garbage"] {
+        assert!(native.stdout.contains(&format!("{survived}: exited 0\n")), "{survived}: {}", native.stdout);
+    }
+    assert!(native.stdout.contains("SIGSEGV handler: si_code 128\n"), "{}", native.stdout);
+    let refused = emulated.stderr.lines().filter(|l| l.ends_with(": rt_sigreturn refused the signal frame")).count();
+    assert_eq!(refused, native.stdout.matches("killed by signal 11").count() - 1, "{}", emulated.stderr);
+    assert!(emulated.stderr.contains(": rt_sigreturn could not read the signal frame at 0x1000\n"), "{}", emulated.stderr);
+}

@@ -8,7 +8,7 @@ use crate::context::GuestContext;
 use crate::dispatch::Call;
 use crate::memory::guest;
 use crate::process::process;
-use crate::signals::{self, bit, host_mask, GuestAction, SIG_DFL, UNCATCHABLE};
+use crate::signals::{self, bit, host_mask, GuestAction, ThreadSignals, SIG_DFL, UNCATCHABLE};
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
 
@@ -147,27 +147,11 @@ pub fn pselect6(call: &mut Call) -> SysResult {
 pub fn sigaltstack(call: &mut Call) -> SysResult {
     let [ss, old_ss, ..] = call.args;
     let sp = call.ctx.rsp();
-    let sig = &mut call.thread.signals;
-    let current = sig.altstack;
-    let on = sig.on_altstack(sp);
+    let current = call.thread.signals.altstack;
+    let on = call.thread.signals.on_altstack(sp);
     if ss != 0 {
-        if on {
-            return Err(Errno::EPERM);
-        }
-        let [sp_, flags_size, size]: [u64; 3] = guest::read_val(ss)?;
-        let flags = flags_size as u32 as i32;
-        let mode = flags & !sys::SS_AUTODISARM;
-        if mode != 0 && mode != libc::SS_DISABLE && mode != libc::SS_ONSTACK {
-            return Err(Errno::EINVAL);
-        }
-        if mode == libc::SS_DISABLE {
-            sig.altstack = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
-        } else {
-            if (size as usize) < MINSIGSTKSZ {
-                return Err(Errno::ENOMEM);
-            }
-            sig.altstack = libc::stack_t { ss_sp: sp_ as *mut _, ss_flags: flags & sys::SS_AUTODISARM, ss_size: size as usize };
-        }
+        let [ss_sp, flags, size]: [u64; 3] = guest::read_val(ss)?;
+        set_altstack(&mut call.thread.signals, sp, ss_sp, flags as u32 as i32, size)?;
     }
     if old_ss != 0 {
         let flags = if on { libc::SS_ONSTACK } else { current.ss_flags };
@@ -175,6 +159,26 @@ pub fn sigaltstack(call: &mut Call) -> SysResult {
         guest::write_val(old_ss, &v)?;
     }
     Ok(0)
+}
+
+/// The kernel's `do_sigaltstack` for a new stack: refused while running on
+/// the current one, checked, then recorded as the guest's.
+fn set_altstack(signals: &mut ThreadSignals, sp: u64, ss_sp: u64, flags: i32, size: u64) -> Result<(), Errno> {
+    if signals.on_altstack(sp) {
+        return Err(Errno::EPERM);
+    }
+    let mode = flags & !sys::SS_AUTODISARM;
+    if mode != 0 && mode != libc::SS_DISABLE && mode != libc::SS_ONSTACK {
+        return Err(Errno::EINVAL);
+    }
+    signals.altstack = if mode == libc::SS_DISABLE {
+        libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 }
+    } else if (size as usize) < MINSIGSTKSZ {
+        return Err(Errno::ENOMEM);
+    } else {
+        libc::stack_t { ss_sp: ss_sp as *mut _, ss_flags: flags & sys::SS_AUTODISARM, ss_size: size as usize }
+    };
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -196,6 +200,9 @@ const UC_STRICT_RESTORE_SS: u64 = 4;
 /// Flags a signal return may change (the kernel's FIX_EFLAGS).
 const USER_FLAGS: u64 = 0x0001 | 0x0004 | 0x0010 | 0x0040 | 0x0080 | 0x0100 | 0x0400 | 0x0800 | 0x10000 | 0x40000;
 const DF_TF_RF: u64 = 0x0400 | 0x0100 | 0x10000;
+/// The 64-bit user code and data selectors (`__USER_CS`, `__USER_DS`).
+const USER_CS: i64 = 0x33;
+const USER_DS: i64 = 0x2b;
 
 /// The FPU state the kernel saved in the host frame: its address and how
 /// many bytes of it to copy (the XSAVE area with its trailer, or 512 for FXSAVE).
@@ -292,6 +299,10 @@ pub fn deliver(
     ctx.set_rdx(frame + UC_OFFSET);
     ctx.set_rax(0);
     ctx.set_rflags(ctx.rflags() & !DF_TF_RF);
+    // The handler runs in 64-bit mode with the user data segment, whatever
+    // a sigreturn frame gave the interrupted code.
+    let segments = &mut ctx.ucontext().uc_mcontext.gregs[libc::REG_CSGSFS as usize];
+    *segments = (*segments & 0x0000_ffff_ffff_0000) | USER_CS | (USER_DS << 48);
 
     let mut blocked = thread.signals.guest_blocked() | action.mask;
     if action.flags & libc::SA_NODEFER as u64 == 0 {
@@ -310,45 +321,43 @@ pub fn deliver(
 /// rt_sigreturn: the guest's handler returned through its restorer; its
 /// `rt_sigframe` (possibly changed by the handler) is at the stack pointer,
 /// `pretcode` already popped.
+///
+/// The frame is handed on to the host's own rt_sigreturn of this handler,
+/// which makes the same checks the guest's kernel would: every register
+/// (CS and SS included), the flags (through the kernel's mask), the
+/// `uc_flags` that decide how SS is restored, and the FPU state, which the
+/// host kernel reads from the guest's `fpstate` pointer itself (NULL means
+/// the initial state). A frame the kernel refuses (reserved MXCSR bits, a
+/// bad XSAVE header, an unmapped or kernel `fpstate`, a CS it cannot return
+/// to) raises SIGSEGV at the guest's restored registers, as natively.
 pub fn rt_sigreturn(call: &mut Call) -> SysResult {
     let uc = call.ctx.rsp();
     let mut buf = [0u8; UC_SIZE as usize];
     if guest::read(uc, &mut buf).is_err() {
-        log::error!("{}: rt_sigreturn with a bad frame at {uc:#x}", process().guest_name());
-        crate::lifecycle::killed_by(libc::SIGSEGV);
-        signals::die_by_default(libc::SIGSEGV);
+        // The kernel's badframe: SIGSEGV at the registers of the call.
+        signals::force_segv(call.thread, call.ctx, &format!("at {:#x}: rt_sigreturn could not read the signal frame at {uc:#x}", call.ctx.rip()));
+        return Err(Errno::JUST_RETURN);
     }
     let get = |at: u64| u64::from_le_bytes(buf[at as usize..at as usize + 8].try_into().unwrap());
-    let ctx = &mut call.ctx;
-    let old_flags = ctx.rflags();
-    {
-        let gregs = &mut ctx.ucontext().uc_mcontext.gregs;
-        // r8 .. rip: everything but flags and the segment/trap words.
-        for (i, greg) in gregs.iter_mut().enumerate().take(libc::REG_EFL as usize) {
-            *greg = get(MCONTEXT_OFFSET + 8 * i as u64) as i64;
-        }
-    }
-    let guest_flags = get(MCONTEXT_OFFSET + 8 * libc::REG_EFL as u64);
-    ctx.set_rflags((old_flags & !USER_FLAGS) | (guest_flags & USER_FLAGS));
-
-    let fp_guest = get(FPSTATE_PTR_OFFSET);
-    if let (Some((fp_host, size)), true) = (host_fpstate(ctx), fp_guest != 0) {
-        // SAFETY: the kernel's fpstate of this frame is `size` bytes long.
-        let dest = unsafe { std::slice::from_raw_parts_mut(fp_host, size) };
-        let mut copy = vec![0u8; size];
-        if guest::read(fp_guest, &mut copy).is_ok() {
-            dest.copy_from_slice(&copy);
-        }
-    }
     let mask = get(SIGMASK_OFFSET);
     call.thread.signals.saved_mask = None;
     call.thread.signals.set_guest_mask(call.ctx, mask);
 
     // The altstack as it was at delivery (SS_AUTODISARM re-arms it here).
+    // As the kernel's restore_altstack, an invalid one is ignored.
     let (ss_sp, ss_flags, ss_size) = (get(16), get(24) as u32 as i32, get(32));
-    let sig = &mut call.thread.signals;
-    if ss_flags & libc::SS_DISABLE == 0 && ss_size as usize >= MINSIGSTKSZ {
-        sig.altstack = libc::stack_t { ss_sp: ss_sp as *mut _, ss_flags: ss_flags & sys::SS_AUTODISARM, ss_size: ss_size as usize };
+    let _ = set_altstack(&mut call.thread.signals, call.ctx.rsp(), ss_sp, ss_flags, ss_size);
+
+    let ctx = &mut call.ctx;
+    let old_flags = ctx.rflags();
+    let uc = ctx.ucontext();
+    for (i, greg) in uc.uc_mcontext.gregs.iter_mut().enumerate() {
+        *greg = get(MCONTEXT_OFFSET + 8 * i as u64) as i64;
     }
+    uc.uc_mcontext.fpregs = get(FPSTATE_PTR_OFFSET) as *mut _;
+    uc.uc_flags = get(0);
+    let guest_flags = get(MCONTEXT_OFFSET + 8 * libc::REG_EFL as u64);
+    ctx.set_rflags((old_flags & !USER_FLAGS) | (guest_flags & USER_FLAGS));
+    call.thread.signals.sigreturn_to = Some(ctx.rip());
     Err(Errno::JUST_RETURN)
 }

@@ -27,28 +27,49 @@ pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx:
         let _ = set_host_action(sig, SIG_DFL, 0, 0);
         return;
     }
+    let refused_sigreturn = sig == libc::SIGSEGV && info.si_code == SI_KERNEL && thread.signals.sigreturn_to.take() == Some(rip);
+    deliver_or_die(thread, sig, info, ctx, || {
+        if refused_sigreturn {
+            format!("at {rip:#x}: rt_sigreturn refused the signal frame")
+        } else {
+            format!("at {rip:#x} ({}): {}", describe_fault(sig, info), instruction_at(rip))
+        }
+    });
+}
+
+/// `si_code` of a signal the kernel raised itself (a general protection
+/// fault, a sigreturn frame it refused).
+const SI_KERNEL: i32 = 0x80;
+
+/// The kernel's `force_sig(SIGSEGV)` for a call it refuses that way (a
+/// sigreturn frame it cannot read).
+pub fn force_segv(thread: &mut ThreadState, ctx: &mut GuestContext, why: &str) {
+    // SAFETY: an all-zero siginfo is a valid one to fill in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    info.si_signo = libc::SIGSEGV;
+    info.si_code = SI_KERNEL;
+    deliver_or_die(thread, libc::SIGSEGV, &info, ctx, || why.to_string());
+}
+
+/// The guest's handler gets a fault, unless the guest blocks or ignores it:
+/// then it dies of it (the kernel's force_sig), with `report` saying why.
+fn deliver_or_die(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext, report: impl FnOnce() -> String) {
+    let p = process();
     let action = p.signals.get(sig);
     if action.handler > SIG_IGN && !thread.signals.blocks(sig) {
         deliver(thread, sig, info, ctx);
         return;
     }
-    log::error!(
-        "{}: killed by {} at {rip:#x} ({}): {}",
-        p.guest_name(),
-        p.personality.signal_name(sig),
-        describe_fault(sig, info),
-        instruction_at(rip)
-    );
+    log::error!("{}: killed by {} {}", p.guest_name(), p.personality.signal_name(sig), report());
     if let Some(t) = &p.tracer {
         t.signal(sig, info);
     }
     crate::lifecycle::killed_by(sig);
-    if sig == libc::SIGTRAP {
-        // A trap has already moved past its instruction: send it again.
-        die_by_default(sig);
-    }
-    // Faults re-execute the instruction, which now kills with the default action.
-    let _ = set_host_action(sig, SIG_DFL, 0, 0);
+    // Sent again rather than left to the instruction to raise once more: a
+    // trap has moved past its instruction, and a fault the kernel raised for
+    // a refused sigreturn frame would not happen again. (A core dump then
+    // shows this handler's registers, not the guest's.)
+    die_by_default(sig);
 }
 
 /// What kind of fault, at which address: `invalid write to 0x0`.

@@ -25,6 +25,7 @@ mod thread;
 pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use actions::set_host_action;
 pub(crate) use entry::{detect_fsgsbase, emu_enter_guest, have_fsgsbase, interruptible_syscall, GuestStart, NOT_RUN};
+pub use faults::force_segv;
 pub use thread::ThreadSignals;
 
 use crate::context::GuestContext;
@@ -93,6 +94,7 @@ pub fn trap_entered(thread: &mut ThreadState, ctx: &mut GuestContext) {
             thread.signals.held.store(held, Ordering::Release);
         }
     }
+    thread.signals.sigreturn_to = None;
     if let Some(mask) = thread.signals.saved_mask.take() {
         thread.signals.set_guest_mask(ctx, mask);
     }

@@ -24,6 +24,9 @@ pub struct ThreadSignals {
     /// Signals the host delivered although the guest blocks them (it cannot
     /// block SIGSYS and the fault signals): pending until the guest unblocks.
     deferred: [Option<libc::siginfo_t>; DEFERRABLE.len()],
+    /// Where the guest's last rt_sigreturn resumes, until its next call: a
+    /// SIGSEGV the kernel raises there is its refusal of the frame.
+    pub sigreturn_to: Option<u64>,
 }
 
 impl ThreadSignals {
@@ -35,6 +38,7 @@ impl ThreadSignals {
             altstack: libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 },
             saved_mask: None,
             deferred: [None; DEFERRABLE.len()],
+            sigreturn_to: None,
         }
     }
 
