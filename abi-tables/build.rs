@@ -23,13 +23,19 @@ fn main() {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
         let earlier = parsed.clone();
         let lookup = move |name: &str| earlier.iter().find(|t| t.name == name).cloned();
-        let table = format::parse(&text, &format!("abi-tables/{file}"), &lookup).unwrap_or_else(|e| fail(&e.to_string()));
+        let table =
+            format::parse(&text, &format!("abi-tables/{file}"), &lookup).unwrap_or_else(|e| fail(&e.to_string()));
         emit(&mut out, ident, &table);
         parsed.push(table);
     }
     writeln!(out, "/// Every built-in table.").unwrap();
     let idents: Vec<&str> = BUILTIN.iter().map(|(_, i)| *i).collect();
-    writeln!(out, "pub static BUILTIN: &[&Table] = &[{}];", idents.iter().map(|i| format!("&{i}")).collect::<Vec<_>>().join(", ")).unwrap();
+    writeln!(
+        out,
+        "pub static BUILTIN: &[&Table] = &[{}];",
+        idents.iter().map(|i| format!("&{i}")).collect::<Vec<_>>().join(", ")
+    )
+    .unwrap();
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin.rs");
     std::fs::write(dest, out).unwrap();
     println!("cargo:rerun-if-changed=src/format");
@@ -44,7 +50,15 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
     let s = |x: &str| format!("Cow::Borrowed({x:?})");
     writeln!(out, "/// The `{}` table, from `{}`.", t.name, t.source).unwrap();
     writeln!(out, "pub static {ident}: Table = Table {{").unwrap();
-    writeln!(out, "    name: {}, personality: {}, description: {}, source: {},", s(&t.name), s(&t.personality), s(&t.description), s("built-in")).unwrap();
+    writeln!(
+        out,
+        "    name: {}, personality: {}, description: {}, source: {},",
+        s(&t.name),
+        s(&t.personality),
+        s(&t.description),
+        s("built-in")
+    )
+    .unwrap();
     writeln!(out, "    sets: Cow::Borrowed(&[").unwrap();
     for set in t.sets.iter() {
         let kind = match set.kind {
@@ -53,7 +67,15 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
         };
         writeln!(out, "        ValueSet {{ name: {}, kind: {kind}, values: Cow::Borrowed(&[", s(&set.name)).unwrap();
         for v in set.values.iter() {
-            writeln!(out, "            Value {{ name: {}, value: {}, mask: {:#x}, description: {} }},", s(&v.name), v.value, v.mask, s(&v.description)).unwrap();
+            writeln!(
+                out,
+                "            Value {{ name: {}, value: {}, mask: {:#x}, description: {} }},",
+                s(&v.name),
+                v.value,
+                v.mask,
+                s(&v.description)
+            )
+            .unwrap();
         }
         writeln!(out, "        ]) }},").unwrap();
     }

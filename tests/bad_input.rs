@@ -2,8 +2,8 @@
 //! exit status (127: not found, 126: cannot execute, 2: usage), no panic.
 
 mod support;
-use support::*;
 use std::path::{Path, PathBuf};
+use support::*;
 
 /// Runs emu on `path` and checks the single line and the status.
 fn refused(path: &Path, status: i32, reason: &str) {
@@ -148,14 +148,20 @@ fn a_bad_table_names_file_and_line() {
     assert_eq!(out.status, 2);
     assert_eq!(
         out.stderr,
-        format!("emu: {}:4: `sometimes` is not a support level (supported, partial, unsupported, error(ENAME))\n", t.display())
+        format!(
+            "emu: {}:4: `sometimes` is not a support level (supported, partial, unsupported, error(ENAME))\n",
+            t.display()
+        )
     );
     let t = file(&d, "unknown.tbl", b"abi mine\npersonality linux\n0 frobnicate supported (fd fd)\n", 0o644);
     let out = Run::new(guest("hello-glibc")).emu_options(["--abi-table".as_ref(), t.as_os_str()]).under_emu();
     assert_eq!(out.status, 2);
     assert_eq!(
         out.stderr,
-        format!("emu: {}:3: the linux personality has no implementation of `frobnicate`; mark it `unsupported`\n", t.display())
+        format!(
+            "emu: {}:3: the linux personality has no implementation of `frobnicate`; mark it `unsupported`\n",
+            t.display()
+        )
     );
     let out = Run::new(guest("hello-glibc")).emu_options(["--abi-table=/nonexistent/table"]).under_emu();
     assert_eq!(out.status, 2);

@@ -68,7 +68,14 @@ fn sigreturn_of_corrupted_frames() {
     let run = Run::new(guest("sigreturn_frames-glibc"));
     let (native, emulated) = (run.native(), run.under_emu());
     assert_eq!((emulated.status, emulated.stdout.as_str()), (native.status, native.stdout.as_str()));
-    for killed in ["fpregs unmapped", "fpregs in the kernel", "MXCSR reserved bits", "xstate_bv garbage", "CS 0x1234", "SS 0x1234"] {
+    for killed in [
+        "fpregs unmapped",
+        "fpregs in the kernel",
+        "MXCSR reserved bits",
+        "xstate_bv garbage",
+        "CS 0x1234",
+        "SS 0x1234",
+    ] {
         assert!(native.stdout.contains(&format!("{killed}: killed by signal 11\n")), "{killed}: {}", native.stdout);
     }
     for survived in ["unchanged", "fpregs NULL", "x87/XMM garbage", "sw_reserved garbage", "uc_stack flags garbage"] {
@@ -77,5 +84,9 @@ fn sigreturn_of_corrupted_frames() {
     assert!(native.stdout.contains("SIGSEGV handler: si_code 128\n"), "{}", native.stdout);
     let refused = emulated.stderr.lines().filter(|l| l.ends_with(": rt_sigreturn refused the signal frame")).count();
     assert_eq!(refused, native.stdout.matches("killed by signal 11").count() - 1, "{}", emulated.stderr);
-    assert!(emulated.stderr.contains(": rt_sigreturn could not read the signal frame at 0x1000\n"), "{}", emulated.stderr);
+    assert!(
+        emulated.stderr.contains(": rt_sigreturn could not read the signal frame at 0x1000\n"),
+        "{}",
+        emulated.stderr
+    );
 }

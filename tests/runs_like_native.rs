@@ -65,7 +65,10 @@ fn signals() {
         // The last act is a default-action SIGUSR1.
         assert_eq!(out.status, 128 + libc::SIGUSR1, "{v}");
         assert!(out.stdout.contains("read with SA_RESTART: 1 (x)"), "{v}: {}", out.stdout);
-        assert!(out.stdout.contains("sigsuspend: -1 (Interrupted system call), got SIGALRM, SIGALRM blocked again: 1"), "{v}");
+        assert!(
+            out.stdout.contains("sigsuspend: -1 (Interrupted system call), got SIGALRM, SIGALRM blocked again: 1"),
+            "{v}"
+        );
     }
 }
 
@@ -95,8 +98,16 @@ fn a_crash_is_reported_and_kills_like_natively() {
     assert_eq!(emulated.stdout, "");
     let lines: Vec<&str> = emulated.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", emulated.stderr);
-    assert!(lines[0].starts_with(&format!("emu: {}: killed by SIGSEGV at 0x", guest("crash-glibc").display())), "{}", lines[0]);
-    assert!(lines[0].contains("(address 0x0 not mapped)") && lines[0].ends_with(": mov dword ptr [0],1"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with(&format!("emu: {}: killed by SIGSEGV at 0x", guest("crash-glibc").display())),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("(address 0x0 not mapped)") && lines[0].ends_with(": mov dword ptr [0],1"),
+        "{}",
+        lines[0]
+    );
 }
 
 /// Debian's busybox-static: one static binary, many programs.

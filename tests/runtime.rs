@@ -11,7 +11,11 @@ fn int80_is_refused_with_a_warning() {
     assert_eq!(out.status, 0);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", out.stderr);
-    assert!(lines[0].starts_with(&format!("emu: {}: int 0x80 (i386 system call 20) at 0x", guest("int80").display())), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with(&format!("emu: {}: int 0x80 (i386 system call 20) at 0x", guest("int80").display())),
+        "{}",
+        lines[0]
+    );
     assert!(lines[0].ends_with("is not supported: returning ENOSYS"), "{}", lines[0]);
 }
 
@@ -19,7 +23,10 @@ fn int80_is_refused_with_a_warning() {
 fn the_guest_cannot_take_syscall_dispatch() {
     let out = Run::new(guest("sud_refused-glibc")).under_emu();
     assert_eq!(out.stdout, "prctl(PR_SET_SYSCALL_USER_DISPATCH) = -1 (Invalid argument)\nstill running\n");
-    assert_eq!(out.stderr, "emu: refused the guest's prctl(PR_SET_SYSCALL_USER_DISPATCH): dispatch belongs to the emulator\n");
+    assert_eq!(
+        out.stderr,
+        "emu: refused the guest's prctl(PR_SET_SYSCALL_USER_DISPATCH): dispatch belongs to the emulator\n"
+    );
     assert_eq!(out.status, 0);
 }
 
@@ -38,7 +45,11 @@ fn the_log_level_comes_from_a_flag_or_the_environment() {
     let quiet = Run::new(guest("hello-glibc")).under_emu();
     assert_eq!(quiet.stderr, "");
     let flag = Run::new(guest("hello-glibc")).emu_options(["--log-level=debug"]).under_emu();
-    assert!(flag.stderr.contains("emu: debug: ") && flag.stderr.contains("linux guest, table linux-x86_64"), "{}", flag.stderr);
+    assert!(
+        flag.stderr.contains("emu: debug: ") && flag.stderr.contains("linux guest, table linux-x86_64"),
+        "{}",
+        flag.stderr
+    );
     let env = Run::new(guest("hello-glibc")).env("EMU_LOG", "debug").under_emu();
     assert!(env.stderr.contains("emu: debug: "), "{}", env.stderr);
     let errors_only = Run::new(guest("int80")).env("EMU_LOG", "error").under_emu();

@@ -28,9 +28,11 @@ fn trace_file(test: &str) -> std::path::PathBuf {
 fn golden_lines_for_open_read_write_close() {
     let input = input();
     let out_file = trace_file("golden");
-    let run = Run::new(guest("hello-glibc"))
-        .args([&input])
-        .emu_options(["--trace=openat,read,write,close,exit_group".as_ref(), "-o".as_ref(), out_file.as_os_str()]);
+    let run = Run::new(guest("hello-glibc")).args([&input]).emu_options([
+        "--trace=openat,read,write,close,exit_group".as_ref(),
+        "-o".as_ref(),
+        out_file.as_os_str(),
+    ]);
     let out = run.under_emu();
     assert_eq!(out.status, 0);
     assert_eq!(out.stdout, "golden input\n\tline two\n");
@@ -56,7 +58,11 @@ fn a_call_can_be_left_out() {
     assert!(out.stderr.contains("arch_prctl(ARCH_SET_FS, 0x"), "{}", out.stderr);
     // /proc/self/exe names the guest, not emu.
     let exe = guest("hello-glibc");
-    let expected = format!("readlink(\"/proc/self/exe\", \"{}\"..., 4096) = {}", &exe.to_str().unwrap()[..32], exe.as_os_str().len());
+    let expected = format!(
+        "readlink(\"/proc/self/exe\", \"{}\"..., 4096) = {}",
+        &exe.to_str().unwrap()[..32],
+        exe.as_os_str().len()
+    );
     assert!(out.stderr.contains(&expected), "{expected}\n{}", out.stderr);
 }
 
@@ -69,7 +75,8 @@ fn structures_and_flags_are_decoded() {
     assert!(t.contains(&line("mkdir(\"sub\", 0755)", "0")), "{t}");
     let sig = Run::new(guest("signals-glibc")).emu_options(["--trace=rt_sigaction"]).under_emu();
     assert!(
-        sig.stderr.contains("rt_sigaction(SIGUSR1, {sa_handler=0x") && sig.stderr.contains("sa_flags=SA_RESTORER|SA_SIGINFO"),
+        sig.stderr.contains("rt_sigaction(SIGUSR1, {sa_handler=0x")
+            && sig.stderr.contains("sa_flags=SA_RESTORER|SA_SIGINFO"),
         "{}",
         sig.stderr
     );
@@ -87,7 +94,8 @@ fn signals_and_deaths_are_shown() {
 
 #[test]
 fn lines_carry_pids_once_the_guest_forks() {
-    let out = Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--trace=exit_group,execve"]).under_emu();
+    let out =
+        Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--trace=exit_group,execve"]).under_emu();
     let t = &out.stderr;
     assert!(t.lines().all(|l| l.starts_with("[pid ") || l.starts_with("emu:")), "{t}");
     assert!(t.contains("] exit_group(42)"), "{t}");
@@ -140,21 +148,34 @@ fn stats_add_up_the_children() {
 fn numbers_the_table_lacks_are_shown_raw_when_everything_is_traced() {
     let all = Run::new(guest("unsupported-glibc")).emu_options(["--trace"]).under_emu();
     let raw = all.stderr.lines().find(|l| l.starts_with("syscall_0x3e7(")).expect("a line for number 999");
-    assert!(raw.starts_with("syscall_0x3e7(0x1, 0x2, 0x3, ") && raw.ends_with(") = -1 ENOSYS (Function not implemented)"), "{raw}");
-    assert!(all.stderr.contains(&line("map_shadow_stack(NULL, 4096, 0)", "-1 ENOSYS (Function not implemented)")), "{}", all.stderr);
+    assert!(
+        raw.starts_with("syscall_0x3e7(0x1, 0x2, 0x3, ") && raw.ends_with(") = -1 ENOSYS (Function not implemented)"),
+        "{raw}"
+    );
+    assert!(
+        all.stderr.contains(&line("map_shadow_stack(NULL, 4096, 0)", "-1 ENOSYS (Function not implemented)")),
+        "{}",
+        all.stderr
+    );
     let some = Run::new(guest("unsupported-glibc")).emu_options(["--trace=write"]).under_emu();
     assert!(!some.stderr.contains("syscall_0x3e7"), "{}", some.stderr);
 }
 
 #[test]
 fn process_calls_read_like_strace() {
-    let out = Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--trace=clone,clone3,wait4,pipe2"]).under_emu();
+    let out = Run::new(guest("fork_exec-glibc"))
+        .args([busybox()])
+        .emu_options(["--trace=clone,clone3,wait4,pipe2"])
+        .under_emu();
     let t = &out.stderr;
     let lines: Vec<&str> = t.lines().collect();
     // Each fork shows once, in the parent, with its pid; the child's return is not a line.
     let clones: Vec<&&str> = lines.iter().filter(|l| l.contains("] clone(")).collect();
     assert_eq!(clones.len(), 3, "{t}");
-    assert!(clones.iter().all(|l| l.contains("clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, NULL, 0x")), "{t}");
+    assert!(
+        clones.iter().all(|l| l.contains("clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, NULL, 0x")),
+        "{t}"
+    );
     assert!(lines.iter().all(|l| !l.ends_with(") = 0") || l.contains("pipe2")), "{t}");
     // posix_spawn's clone3, with its arguments.
     assert!(t.contains("clone3({flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x"), "{t}");
@@ -166,10 +187,22 @@ fn process_calls_read_like_strace() {
 fn signal_returns_and_filled_strings_read_like_strace() {
     let out = Run::new(guest("signals-glibc")).emu_options(["--trace=rt_sigreturn,read"]).under_emu();
     // The interrupted read: the handler's return gives back EINTR, with the mask it restores.
-    assert!(out.stderr.contains(&line("rt_sigreturn({mask=[]})", "-1 EINTR (Interrupted system call)")), "{}", out.stderr);
-    assert!(out.stderr.contains(&line("rt_sigreturn({mask=[ALRM]})", "-1 EINTR (Interrupted system call)")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&line("rt_sigreturn({mask=[]})", "-1 EINTR (Interrupted system call)")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&line("rt_sigreturn({mask=[ALRM]})", "-1 EINTR (Interrupted system call)")),
+        "{}",
+        out.stderr
+    );
     let cwd = Run::new(busybox()).args(["pwd"]).dir("/tmp").emu_options(["--trace=getcwd"]).under_emu();
-    assert!(cwd.stderr.starts_with("getcwd(\"/tmp\", ") && cwd.stderr.lines().next().unwrap().ends_with("= 5"), "{}", cwd.stderr);
+    assert!(
+        cwd.stderr.starts_with("getcwd(\"/tmp\", ") && cwd.stderr.lines().next().unwrap().ends_with("= 5"),
+        "{}",
+        cwd.stderr
+    );
 }
 
 /// A signal whose default kills the guest is traced and counted like strace
@@ -205,6 +238,10 @@ fn deaths_by_sigterm_and_abort_are_traced() {
         assert_eq!(out.status, 128 + sig);
         let lines: Vec<&str> = out.stderr.lines().collect();
         assert_eq!(lines.last(), Some(&format!("+++ killed by {name} +++").as_str()), "{}", out.stderr);
-        assert!(lines[lines.len() - 2].starts_with(&format!("--- {name} {{si_signo={name}, si_code=SI_TKILL")), "{}", out.stderr);
+        assert!(
+            lines[lines.len() - 2].starts_with(&format!("--- {name} {{si_signo={name}, si_code=SI_TKILL")),
+            "{}",
+            out.stderr
+        );
     }
 }

@@ -44,13 +44,19 @@ fn errors_name_file_and_line() {
         ("abi t\n", "t.tbl:1: the table names no `personality`"),
         ("personality linux\n", "t.tbl:1: the table must start with `abi NAME`"),
         ("abi t\npersonality linux\n\n0 read bogus ()\n", "t.tbl:4: `bogus` is not a support level"),
-        ("abi t\npersonality linux\n0 read supported (fd a)\n0 write supported ()\n", "t.tbl:4: number 0 is taken by both"),
+        (
+            "abi t\npersonality linux\n0 read supported (fd a)\n0 write supported ()\n",
+            "t.tbl:4: number 0 is taken by both",
+        ),
         ("abi t\npersonality linux\n0 read supported (flags<nope> a)\n", "t.tbl:3: no flags set named `nope`"),
         ("abi t\npersonality linux\n0 read supported (in(len) a)\n", "t.tbl:3: `read` has no argument named `len`"),
         ("abi t\npersonality linux\n0 read partial ()\n", "t.tbl:3: `read` is partial: say how in a note"),
         ("abi t\npersonality linux\n5000 read supported ()\n", "t.tbl:3: `5000` is not a call number"),
         ("  abi t\n", "t.tbl:1: an indented line continues a statement, but none precedes it"),
-        ("abi t\npersonality linux\nflags f A=1\n0 x supported (flags<f> a, int b if a has B)\n", "t.tbl:4: set `f` has no flag `B`"),
+        (
+            "abi t\npersonality linux\nflags f A=1\n0 x supported (flags<f> a, int b if a has B)\n",
+            "t.tbl:4: set `f` has no flag `B`",
+        ),
         ("abi t\npersonality linux\n0 x supported (int a) \"unterminated\n", "t.tbl:3: unterminated quoted string"),
         ("abi t\npersonality linux\nsets-from nowhere\n", "t.tbl:3: no built-in table named `nowhere`"),
     ];
@@ -62,7 +68,10 @@ fn errors_name_file_and_line() {
 
 #[test]
 fn sets_from_a_builtin_table() {
-    let t = parse_str("abi remapped\npersonality linux\nsets-from linux-x86_64\n7 open supported (path p, flags<open> f)\n").unwrap();
+    let t = parse_str(
+        "abi remapped\npersonality linux\nsets-from linux-x86_64\n7 open supported (path p, flags<open> f)\n",
+    )
+    .unwrap();
     assert!(t.set_by_name("errno").is_some());
     assert!(matches!(t.call_by_number(7).unwrap().args[1].kind, ArgKind::Flags(_)));
 }

@@ -20,7 +20,9 @@ fn floor() -> i32 {
 /// Moves `fd` to a high private number (close-on-exec) and registers it.
 pub fn make_private(fd: i32) -> Result<i32, Errno> {
     // SAFETY: duplicates a descriptor of ours.
-    let high = sys::result(unsafe { sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD_CLOEXEC as u64, floor() as u64, 0, 0, 0]) })? as i32;
+    let high = sys::result(unsafe {
+        sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD_CLOEXEC as u64, floor() as u64, 0, 0, 0])
+    })? as i32;
     register(high);
     Ok(high)
 }
@@ -52,7 +54,10 @@ pub fn evacuate(fd: i32) -> Result<(), Errno> {
         if slot.load(Ordering::Relaxed) == fd {
             // SAFETY: duplicates a descriptor of ours.
             let new = sys::result(unsafe {
-                sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD_CLOEXEC as u64, floor() as u64, 0, 0, 0])
+                sys::syscall6(
+                    libc::SYS_fcntl as u64,
+                    [fd as u64, libc::F_DUPFD_CLOEXEC as u64, floor() as u64, 0, 0, 0],
+                )
             })? as i32;
             slot.store(new, Ordering::Release);
             if crate::log::fd() == fd {
@@ -75,8 +80,10 @@ pub fn evacuate(fd: i32) -> Result<(), Errno> {
 /// exec'd emu to open the program through (`--exec-fd` closes it there).
 pub fn inheritable_copy(fd: i32) -> Result<i32, Errno> {
     // SAFETY: duplicates a descriptor; F_DUPFD leaves close-on-exec clear.
-    sys::result(unsafe { sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD as u64, floor() as u64, 0, 0, 0]) })
-        .map(|fd| fd as i32)
+    sys::result(unsafe {
+        sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD as u64, floor() as u64, 0, 0, 0])
+    })
+    .map(|fd| fd as i32)
 }
 
 /// Lets private descriptors survive an execve of emu (or not).

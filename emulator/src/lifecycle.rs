@@ -94,7 +94,10 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
             Some(mut a) => {
                 a.flags = host_flags;
                 (a.stack, a.stack_size, a.tls) = (0, 0, 0);
-                sys::syscall6(libc::SYS_clone3 as u64, [&a as *const CloneArgs as u64, std::mem::size_of::<CloneArgs>() as u64, 0, 0, 0, 0])
+                sys::syscall6(
+                    libc::SYS_clone3 as u64,
+                    [&a as *const CloneArgs as u64, std::mem::size_of::<CloneArgs>() as u64, 0, 0, 0, 0],
+                )
             }
             None => sys::syscall6(libc::SYS_clone as u64, [host_flags, 0, req.parent_tid, req.child_tid, 0, 0]),
         }
@@ -237,13 +240,26 @@ pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_pt
     let mut handler_mask = 0u64;
     // SAFETY: swaps this thread's mask for the guest's, saving the old one.
     unsafe {
-        sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &guest_mask as *const u64 as u64, &mut handler_mask as *mut u64 as u64, 8, 0, 0])
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, &guest_mask as *const u64 as u64, &mut handler_mask as *mut u64 as u64, 8, 0, 0],
+        )
     };
     let exe = c"/proc/self/exe";
     // SAFETY: NUL-terminated strings and arrays that live until the call.
-    let r = unsafe { sys::syscall6(libc::SYS_execve as u64, [exe.as_ptr() as u64, ptrs.as_ptr() as u64, env_ptrs.as_ptr() as u64, 0, 0, 0]) };
+    let r = unsafe {
+        sys::syscall6(
+            libc::SYS_execve as u64,
+            [exe.as_ptr() as u64, ptrs.as_ptr() as u64, env_ptrs.as_ptr() as u64, 0, 0, 0],
+        )
+    };
     // SAFETY: puts the handler's mask back.
-    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &handler_mask as *const u64 as u64, 0, 8, 0, 0]) };
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, &handler_mask as *const u64 as u64, 0, 8, 0, 0],
+        )
+    };
     fds::set_inheritable(&inherited, false);
     close_copy();
     sys::result(r)
@@ -267,7 +283,9 @@ fn hide_from_loader(var: Vec<u8>) -> Vec<u8> {
 
 /// Whether a path names this process's executable link.
 pub fn is_self_exe(path: &[u8]) -> bool {
-    path == b"/proc/self/exe" || path == b"/proc/thread-self/exe" || path == format!("/proc/{}/exe", process::self_pid()).as_bytes()
+    path == b"/proc/self/exe"
+        || path == b"/proc/thread-self/exe"
+        || path == format!("/proc/{}/exe", process::self_pid()).as_bytes()
 }
 
 /// A NULL-terminated array of guest strings (argv).

@@ -128,7 +128,10 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
             Executable::Script { interpreter, argument } => {
                 depth += 1;
                 if depth > MAX_SCRIPT_DEPTH {
-                    return Err(StartError::new(126, format!("{}: too many levels of #! interpreters", opts.program.display())));
+                    return Err(StartError::new(
+                        126,
+                        format!("{}: too many levels of #! interpreters", opts.program.display()),
+                    ));
                 }
                 let mut next = vec![OsString::from(&interpreter)];
                 next.extend(argument.map(OsString::from));
@@ -143,7 +146,10 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         Some(t) => personality_named(&t.personality)
             .ok_or_else(|| StartError::new(2, format!("{}: no personality named `{}`", t.source, t.personality)))?,
         None => personality_for(image.abi).ok_or_else(|| {
-            StartError::new(126, format!("{}: cannot execute: {} binaries are not supported yet", program.display(), image.abi.name()))
+            StartError::new(
+                126,
+                format!("{}: cannot execute: {} binaries are not supported yet", program.display(), image.abi.name()),
+            )
         })?,
     };
     if let Some(interp) = &image.interpreter {
@@ -239,8 +245,10 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
 
     // This thread, its signals, and dispatch.
     let inherited_mask = current_mask();
-    ThreadState::new_for_current_thread(inherited_mask).map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
-    crate::signals::install_emulator_handlers().map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
+    ThreadState::new_for_current_thread(inherited_mask)
+        .map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
+    crate::signals::install_emulator_handlers()
+        .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
     set_mask(signals::host_mask(inherited_mask));
     sud::arm().map_err(|e| {
         StartError::new(126, format!("cannot enable Syscall User Dispatch (Linux 5.11 or later is needed): {e}"))
@@ -259,7 +267,11 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
 
 /// What emu does for each call of the table; fails on a call the
 /// personality cannot carry out, or a structure it cannot show.
-fn build_slots(table: &'static Table, personality: &dyn Personality, trace: Option<&TraceOptions>) -> Result<Box<[CallSlot]>, StartError> {
+fn build_slots(
+    table: &'static Table,
+    personality: &dyn Personality,
+    trace: Option<&TraceOptions>,
+) -> Result<Box<[CallSlot]>, StartError> {
     let file_err = |line: u32, msg: String| StartError::new(2, format!("{}:{line}: {msg}", table.source));
     let (mut shown, mut hidden) = (Vec::new(), Vec::new());
     if let Some(t) = trace {
@@ -272,7 +284,10 @@ fn build_slots(table: &'static Table, personality: &dyn Personality, trace: Opti
                 continue;
             }
             if table.call_by_name(name).is_none() {
-                return Err(StartError::new(2, format!("--trace: the {} table has no call named `{name}`", table.name)));
+                return Err(StartError::new(
+                    2,
+                    format!("--trace: the {} table has no call named `{name}`", table.name),
+                ));
             }
             list.push(name.to_string());
         }
@@ -283,12 +298,17 @@ fn build_slots(table: &'static Table, personality: &dyn Personality, trace: Opti
         for a in call.args.iter() {
             if let Some(s) = a.kind.struct_name() {
                 if personality.struct_decoder(s).is_none() {
-                    return Err(file_err(call.line, format!("the {} personality cannot show a `{s}`", personality.name())));
+                    return Err(file_err(
+                        call.line,
+                        format!("the {} personality cannot show a `{s}`", personality.name()),
+                    ));
                 }
             }
         }
         let name: &str = &call.name;
-        let traced = trace.is_some() && (shown.is_empty() || shown.iter().any(|s| s == name)) && !hidden.iter().any(|s| s == name);
+        let traced = trace.is_some()
+            && (shown.is_empty() || shown.iter().any(|s| s == name))
+            && !hidden.iter().any(|s| s == name);
         slots.push(CallSlot::new(call, i as u16, action, traced));
     }
     debug_assert!(slots.len() < MAX_NUMBER as usize);
@@ -344,13 +364,23 @@ fn stack_rlimit() -> u64 {
 fn current_mask() -> u64 {
     let mut old = 0u64;
     // SAFETY: queries this thread's mask into a u64 of ours.
-    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, 0, &mut old as *mut u64 as u64, 8, 0, 0]) };
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_BLOCK as u64, 0, &mut old as *mut u64 as u64, 8, 0, 0],
+        )
+    };
     old
 }
 
 fn set_mask(mask: u64) {
     // SAFETY: sets this thread's mask from a u64 of ours.
-    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0]) };
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0],
+        )
+    };
 }
 
 /// A value of the auxiliary vector the kernel gave emu itself, as the kernel

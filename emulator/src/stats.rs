@@ -52,7 +52,12 @@ impl Stats {
     /// Fresh counters for a table of `slots` calls.
     pub fn new(slots: usize) -> Result<Self, Errno> {
         // SAFETY: creates an anonymous memory file.
-        let fd = sys::result(unsafe { sys::syscall6(libc::SYS_memfd_create as u64, [c"emu-stats".as_ptr() as u64, libc::MFD_CLOEXEC as u64, 0, 0, 0, 0]) })? as i32;
+        let fd = sys::result(unsafe {
+            sys::syscall6(
+                libc::SYS_memfd_create as u64,
+                [c"emu-stats".as_ptr() as u64, libc::MFD_CLOEXEC as u64, 0, 0, 0, 0],
+            )
+        })? as i32;
         let fd = crate::fds::make_private(fd).inspect(|_| {
             // SAFETY: closes the low duplicate.
             unsafe { libc::close(fd) };
@@ -89,7 +94,9 @@ impl Stats {
     fn map(fd: i32, slots: usize, owner: i32) -> Result<Self, Errno> {
         let len = Self::len(slots);
         // SAFETY: a shared mapping of our own memory file; it is never unmapped.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
         if p == libc::MAP_FAILED {
             return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM)));
         }
@@ -97,7 +104,8 @@ impl Stats {
         // or plain integers, and lives for the rest of the process.
         unsafe {
             let header = &*(p as *const Header);
-            let counters = std::slice::from_raw_parts(p.cast::<u8>().add(std::mem::size_of::<Header>()) as *const Counter, slots);
+            let counters =
+                std::slice::from_raw_parts(p.cast::<u8>().add(std::mem::size_of::<Header>()) as *const Counter, slots);
             Ok(Stats { fd: AtomicI32::new(fd), header, counters, owner })
         }
     }
@@ -176,11 +184,7 @@ impl Stats {
             let pct = if total_nanos == 0 { 0.0 } else { 100.0 * nanos as f64 / total_nanos as f64 };
             let per_call = (nanos / 1000).checked_div(calls).unwrap_or(0);
             let errors = if errors == 0 { String::new() } else { errors.to_string() };
-            let _ = writeln!(
-                out,
-                "{pct:6.2} {:11.6} {per_call:11} {calls:9} {errors:>9} {name}",
-                nanos as f64 / 1e9
-            );
+            let _ = writeln!(out, "{pct:6.2} {:11.6} {per_call:11} {calls:9} {errors:>9} {name}", nanos as f64 / 1e9);
         };
         for r in &rows {
             line(&mut out, r.name, r.calls, r.errors, r.nanos);
@@ -189,7 +193,11 @@ impl Stats {
         let pct_total = if total_nanos == 0 { "  0.00" } else { "100.00" };
         let per_call = (total_nanos / 1000).checked_div(total_calls).unwrap_or(0);
         let errors = if total_errors == 0 { String::new() } else { total_errors.to_string() };
-        let _ = writeln!(out, "{pct_total} {:11.6} {per_call:11} {total_calls:9} {errors:>9} total", total_nanos as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "{pct_total} {:11.6} {per_call:11} {total_calls:9} {errors:>9} total",
+            total_nanos as f64 / 1e9
+        );
 
         let unsupported: Vec<String> = p
             .calls

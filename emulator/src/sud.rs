@@ -49,6 +49,8 @@ pub fn arm() -> Result<(), Errno> {
     let b = boundary();
     // SAFETY: from here on, syscalls of this thread outside emu's range trap
     // to the SIGSYS handler, which must already be installed.
-    let r = unsafe { sys::syscall6(libc::SYS_prctl as u64, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, b, USER_TOP - b, 0, 0]) };
+    let r = unsafe {
+        sys::syscall6(libc::SYS_prctl as u64, [PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, b, USER_TOP - b, 0, 0])
+    };
     sys::result(r).map(|_| ())
 }

@@ -83,7 +83,6 @@ impl ThreadState {
             Ok(&mut *state)
         }
     }
-
 }
 
 /// Maps `REGION_SIZE` bytes aligned to `REGION_SIZE`: map twice as much, trim.

@@ -79,13 +79,8 @@ impl AddressSpace {
         let mut start = start;
         let mut end = start.saturating_add(len);
         // Absorb every interval that overlaps or touches [start, end].
-        let touching: Vec<(u64, u64)> = self
-            .used
-            .range(..=end)
-            .rev()
-            .take_while(|&(_, &e)| e >= start)
-            .map(|(&s, &e)| (s, e))
-            .collect();
+        let touching: Vec<(u64, u64)> =
+            self.used.range(..=end).rev().take_while(|&(_, &e)| e >= start).map(|(&s, &e)| (s, e)).collect();
         for (s, e) in touching {
             self.used.remove(&s);
             start = start.min(s);
@@ -100,13 +95,8 @@ impl AddressSpace {
             return;
         }
         let end = start.saturating_add(len);
-        let overlapping: Vec<(u64, u64)> = self
-            .used
-            .range(..end)
-            .rev()
-            .take_while(|&(_, &e)| e > start)
-            .map(|(&s, &e)| (s, e))
-            .collect();
+        let overlapping: Vec<(u64, u64)> =
+            self.used.range(..end).rev().take_while(|&(_, &e)| e > start).map(|(&s, &e)| (s, e)).collect();
         for (s, e) in overlapping {
             self.used.remove(&s);
             if s < start {

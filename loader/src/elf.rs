@@ -52,7 +52,10 @@ pub struct Segment {
 pub enum Executable {
     Elf(ElfImage),
     /// A `#!` script: run the interpreter with the optional argument and the script's path.
-    Script { interpreter: String, argument: Option<String> },
+    Script {
+        interpreter: String,
+        argument: Option<String>,
+    },
 }
 
 /// An ELF executable emu can map.
@@ -147,18 +150,21 @@ pub fn inspect(path: &Path) -> Result<Executable, LoadError> {
     let kind = match hdr.e_type {
         header::ET_EXEC => ImageKind::Fixed,
         header::ET_DYN => ImageKind::PositionIndependent,
-        header::ET_REL => return Err(LoadError::not_executable(path, "a relocatable object file (ET_REL), not an executable")),
+        header::ET_REL => {
+            return Err(LoadError::not_executable(path, "a relocatable object file (ET_REL), not an executable"))
+        }
         header::ET_CORE => return Err(LoadError::not_executable(path, "a core dump (ET_CORE), not an executable")),
         t => return Err(LoadError::not_executable(path, format!("unknown ELF type {t}"))),
     };
     if hdr.e_phentsize as usize != SIZEOF_PHDR {
         return Err(LoadError::not_executable(path, format!("unexpected program header size {}", hdr.e_phentsize)));
     }
-    let ph_end = (hdr.e_phnum as u64)
-        .checked_mul(hdr.e_phentsize as u64)
-        .and_then(|n| n.checked_add(hdr.e_phoff));
+    let ph_end = (hdr.e_phnum as u64).checked_mul(hdr.e_phentsize as u64).and_then(|n| n.checked_add(hdr.e_phoff));
     if hdr.e_phnum == 0 || ph_end.is_none_or(|end| end > bytes.len() as u64) {
-        return Err(LoadError::not_executable(path, "truncated ELF: the program headers lie beyond the end of the file"));
+        return Err(LoadError::not_executable(
+            path,
+            "truncated ELF: the program headers lie beyond the end of the file",
+        ));
     }
     let ctx = Ctx::new(Container::Big, Endian::Little);
     let phdrs = ProgramHeader::parse(bytes, hdr.e_phoff as usize, hdr.e_phnum as usize, ctx)
@@ -206,7 +212,10 @@ pub fn inspect(path: &Path) -> Result<Executable, LoadError> {
             }
             program_header::PT_INTERP => {
                 if !in_file {
-                    return Err(LoadError::not_executable(path, "truncated ELF: PT_INTERP lies beyond the end of the file"));
+                    return Err(LoadError::not_executable(
+                        path,
+                        "truncated ELF: PT_INTERP lies beyond the end of the file",
+                    ));
                 }
                 let raw = &bytes[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize];
                 let name = raw.split(|&b| b == 0).next().unwrap_or_default();
@@ -237,7 +246,10 @@ pub fn inspect(path: &Path) -> Result<Executable, LoadError> {
         (ELFOSABI_FREEBSD, _) | (_, Some(GuestAbi::FreeBsd)) => GuestAbi::FreeBsd,
         (ELFOSABI_NONE | ELFOSABI_GNU, _) => GuestAbi::Linux,
         (other, _) => {
-            return Err(LoadError::not_executable(path, format!("ELF OS ABI {other} is not one emu knows (Linux, FreeBSD)")))
+            return Err(LoadError::not_executable(
+                path,
+                format!("ELF OS ABI {other} is not one emu knows (Linux, FreeBSD)"),
+            ))
         }
     };
     Ok(Executable::Elf(ElfImage {

@@ -40,9 +40,7 @@ pub fn map_stack(space: &mut AddressSpace, size: u64, executable: bool, path: &P
         )
     };
     // SAFETY: the stack part of the mapping just made.
-    if p as u64 != guard
-        || unsafe { libc::mprotect(bottom as *mut _, (top - bottom) as usize, prot) } != 0
-    {
+    if p as u64 != guard || unsafe { libc::mprotect(bottom as *mut _, (top - bottom) as usize, prot) } != 0 {
         return Err(LoadError::map(path, format!("mapping the stack: {}", std::io::Error::last_os_error())));
     }
     space.mark_used(guard, top - guard);

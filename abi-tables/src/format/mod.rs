@@ -150,14 +150,26 @@ impl ArgKind {
     /// The structure an argument points to, if any.
     pub fn struct_name(&self) -> Option<&str> {
         match self {
-            ArgKind::InStruct(s) | ArgKind::OutStruct(s) | ArgKind::InOutStruct(s) | ArgKind::ErrStruct(s) | ArgKind::StackStruct(s) => Some(s),
+            ArgKind::InStruct(s)
+            | ArgKind::OutStruct(s)
+            | ArgKind::InOutStruct(s)
+            | ArgKind::ErrStruct(s)
+            | ArgKind::StackStruct(s) => Some(s),
             _ => None,
         }
     }
 
     /// Whether the argument is shown only after the call returns.
     pub fn is_output(&self) -> bool {
-        matches!(self, ArgKind::Out(_) | ArgKind::OutStruct(_) | ArgKind::IovOut(_) | ArgKind::OutStr(_) | ArgKind::OutHex(_) | ArgKind::ErrStruct(_))
+        matches!(
+            self,
+            ArgKind::Out(_)
+                | ArgKind::OutStruct(_)
+                | ArgKind::IovOut(_)
+                | ArgKind::OutStr(_)
+                | ArgKind::OutHex(_)
+                | ArgKind::ErrStruct(_)
+        )
     }
 }
 
@@ -221,4 +233,3 @@ impl ValueSet {
         self.values.iter().find(|v| v.value == value)
     }
 }
-

@@ -5,11 +5,7 @@ use super::*;
 
 /// Parses a table. `source` names the file in errors; `builtin` finds the
 /// table a `sets-from` statement names.
-pub fn parse(
-    text: &str,
-    source: &str,
-    builtin: &dyn Fn(&str) -> Option<Table>,
-) -> Result<Table, ParseError> {
+pub fn parse(text: &str, source: &str, builtin: &dyn Fn(&str) -> Option<Table>) -> Result<Table, ParseError> {
     Parser { source, builtin }.table(text)
 }
 
@@ -107,11 +103,7 @@ fn lex_line(raw: &str, line: u32, source: &str) -> Result<Vec<Token>, ParseError
             }
             tokens.push(Token { tok: Tok::Word(raw[start..end].to_string()), line });
         } else {
-            return Err(ParseError {
-                file: source.to_string(),
-                line,
-                message: format!("unexpected character `{c}`"),
-            });
+            return Err(ParseError { file: source.to_string(), line, message: format!("unexpected character `{c}`") });
         }
     }
     Ok(tokens)
@@ -583,7 +575,8 @@ impl Parser<'_> {
                 Some((other, flags)) => {
                     let idx = arg_index(other, a.line)?;
                     let ArgKind::Flags(set) = raw_flags_kind(&raw.args[idx as usize], sets) else {
-                        return self.err(a.line, format!("`if {other} has ...` needs `{other}` to be a flags argument"));
+                        return self
+                            .err(a.line, format!("`if {other} has ...` needs `{other}` to be a flags argument"));
                     };
                     let set = &sets[set as usize];
                     let mut mask = 0u64;

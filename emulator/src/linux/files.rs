@@ -4,8 +4,8 @@
 
 use crate::dispatch::Call;
 use crate::fds;
-use crate::memory::guest;
 use crate::lifecycle::is_self_exe;
+use crate::memory::guest;
 use crate::process::process;
 use crate::sys::{Errno, SysResult};
 use std::os::unix::ffi::OsStrExt;

@@ -166,20 +166,16 @@ fn initial_auxv(image: &loader::LoadedImage) -> Vec<(u64, AuxValue)> {
     v
 }
 
-
-
 /// The kernel's first real-time signal (glibc keeps 32 and 33 for itself and calls 34 SIGRTMIN).
 const KERNEL_SIGRTMIN: i32 = 32;
 
 /// `SIGSEGV`, or `SIG42` for a number without a name.
 pub fn signal_name(sig: i32) -> String {
-    LINUX_X86_64
-        .set_by_name("signal")
-        .and_then(|s| s.name_of(sig as i64))
-        .map(|v| v.name.to_string())
-        .unwrap_or_else(|| match sig {
+    LINUX_X86_64.set_by_name("signal").and_then(|s| s.name_of(sig as i64)).map(|v| v.name.to_string()).unwrap_or_else(
+        || match sig {
             KERNEL_SIGRTMIN => "SIGRTMIN".to_string(),
             s if s > KERNEL_SIGRTMIN => format!("SIGRT_{}", s - KERNEL_SIGRTMIN),
             s => format!("SIG{s}"),
-        })
+        },
+    )
 }

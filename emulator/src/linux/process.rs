@@ -82,7 +82,10 @@ pub fn clone(call: &mut Call) -> SysResult {
     if a[0] & libc::CLONE_THREAD as u64 != 0 {
         return refuse_thread();
     }
-    lifecycle::fork(call, ForkRequest { flags: a[0], stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4], clone3: None })
+    lifecycle::fork(
+        call,
+        ForkRequest { flags: a[0], stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4], clone3: None },
+    )
 }
 
 /// clone3, for a new process, as `clone`.

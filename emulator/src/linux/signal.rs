@@ -335,7 +335,11 @@ pub fn rt_sigreturn(call: &mut Call) -> SysResult {
     let mut buf = [0u8; UC_SIZE as usize];
     if guest::read(uc, &mut buf).is_err() {
         // The kernel's badframe: SIGSEGV at the registers of the call.
-        signals::force_segv(call.thread, call.ctx, &format!("at {:#x}: rt_sigreturn could not read the signal frame at {uc:#x}", call.ctx.rip()));
+        signals::force_segv(
+            call.thread,
+            call.ctx,
+            &format!("at {:#x}: rt_sigreturn could not read the signal frame at {uc:#x}", call.ctx.rip()),
+        );
         return Err(Errno::JUST_RETURN);
     }
     let get = |at: u64| u64::from_le_bytes(buf[at as usize..at as usize + 8].try_into().unwrap());

@@ -291,9 +291,17 @@ fn statfs(addr: u64, w: &mut StructWriter) -> bool {
     };
     let (fsid0, fsid1) = (s[7] as u32, (s[7] >> 32) as u32);
     const ST: &[(u64, &str)] = &[
-        (0x0001, "ST_RDONLY"), (0x0002, "ST_NOSUID"), (0x0004, "ST_NODEV"), (0x0008, "ST_NOEXEC"),
-        (0x0010, "ST_SYNCHRONOUS"), (0x0020, "ST_VALID"), (0x0040, "ST_MANDLOCK"), (0x0400, "ST_NOATIME"),
-        (0x0800, "ST_NODIRATIME"), (0x1000, "ST_RELATIME"), (0x2000, "ST_NOSYMFOLLOW"),
+        (0x0001, "ST_RDONLY"),
+        (0x0002, "ST_NOSUID"),
+        (0x0004, "ST_NODEV"),
+        (0x0008, "ST_NOEXEC"),
+        (0x0010, "ST_SYNCHRONOUS"),
+        (0x0020, "ST_VALID"),
+        (0x0040, "ST_MANDLOCK"),
+        (0x0400, "ST_NOATIME"),
+        (0x0800, "ST_NODIRATIME"),
+        (0x1000, "ST_RELATIME"),
+        (0x2000, "ST_NOSYMFOLLOW"),
     ];
     let mut names: Vec<String> = ST.iter().filter(|(b, _)| s[10] & b != 0).map(|(_, n)| n.to_string()).collect();
     let rest = s[10] & !ST.iter().fold(0, |m, (b, _)| m | b);
@@ -331,7 +339,9 @@ fn date(sec: i64, nsec: i64) -> String {
     let mut buf = [0u8; 64];
     let fmt = b"%Y-%m-%dT%H:%M:%S\0";
     // SAFETY: strftime writes at most buf.len() bytes.
-    let n = unsafe { libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), fmt.as_ptr() as *const libc::c_char, &tm) };
+    let n = unsafe {
+        libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), fmt.as_ptr() as *const libc::c_char, &tm)
+    };
     let mut s = String::from_utf8_lossy(&buf[..n]).into_owned();
     if nsec != 0 {
         s.push_str(&format!(".{nsec:09}"));
@@ -377,7 +387,8 @@ fn clone_args(addr: u64, w: &mut StructWriter) -> bool {
     if flags & libc::CLONE_PARENT_SETTID as u64 != 0 {
         w.text(format_args!(", parent_tid={parent_tid:#x}"));
     }
-    let sig = if (1..=64).contains(&exit_signal) { super::signal_name(exit_signal as i32) } else { exit_signal.to_string() };
+    let sig =
+        if (1..=64).contains(&exit_signal) { super::signal_name(exit_signal as i32) } else { exit_signal.to_string() };
     let stack = if stack == 0 { "NULL".to_string() } else { format!("{stack:#x}") };
     let size = if stack_size == 0 { "0".to_string() } else { format!("{stack_size:#x}") };
     w.text(format_args!(", exit_signal={sig}, stack={stack}, stack_size={size}"));
@@ -403,7 +414,8 @@ fn cpuset(addr: u64, w: &mut StructWriter) -> bool {
     if guest::read(addr, &mut bytes).is_err() {
         return false;
     }
-    let cpus: Vec<String> = (0..bytes.len() * 8).filter(|i| bytes[i / 8] & (1 << (i % 8)) != 0).map(|i| i.to_string()).collect();
+    let cpus: Vec<String> =
+        (0..bytes.len() * 8).filter(|i| bytes[i / 8] & (1 << (i % 8)) != 0).map(|i| i.to_string()).collect();
     w.text(format_args!("[{}]", cpus.join(" ")));
     true
 }

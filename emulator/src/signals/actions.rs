@@ -58,7 +58,11 @@ impl GuestActions {
     /// SIG_DFL). SIGPIPE is what emu's parent left, not what Rust's runtime
     /// set before `main`.
     pub fn inherited(watch_deaths: bool) -> Self {
-        let actions = GuestActions { slots: std::array::from_fn(|_| ActionSlot::default()), write_lock: Mutex::new(()), watch_deaths };
+        let actions = GuestActions {
+            slots: std::array::from_fn(|_| ActionSlot::default()),
+            write_lock: Mutex::new(()),
+            watch_deaths,
+        };
         for sig in 1..=NSIG as i32 {
             if bit(sig) & (RESERVED | UNCATCHABLE) != 0 {
                 continue;
@@ -129,7 +133,15 @@ impl GuestActions {
 pub fn default_kills(sig: i32) -> bool {
     !matches!(
         sig,
-        libc::SIGCHLD | libc::SIGCONT | libc::SIGURG | libc::SIGWINCH | libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU | libc::SIGKILL
+        libc::SIGCHLD
+            | libc::SIGCONT
+            | libc::SIGURG
+            | libc::SIGWINCH
+            | libc::SIGSTOP
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+            | libc::SIGKILL
     )
 }
 
@@ -151,7 +163,8 @@ struct KernelSigaction {
 }
 
 pub(crate) fn set_host_action(sig: i32, handler: u64, flags: u64, mask: u64) -> Result<(), Errno> {
-    let restorer = if flags & sys::SA_RESTORER as u64 != 0 { entry::emu_signal_restorer as *const () as u64 } else { 0 };
+    let restorer =
+        if flags & sys::SA_RESTORER as u64 != 0 { entry::emu_signal_restorer as *const () as u64 } else { 0 };
     let act = KernelSigaction { handler, flags, restorer, mask };
     // SAFETY: a valid kernel sigaction, sigsetsize 8.
     let r = unsafe { sys::syscall6(libc::SYS_rt_sigaction as u64, [sig as u64, &act as *const _ as u64, 0, 8, 0, 0]) };
@@ -162,7 +175,8 @@ pub(crate) fn set_host_action(sig: i32, handler: u64, flags: u64, mask: u64) -> 
 fn host_handler(sig: i32) -> Option<u64> {
     let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
     // SAFETY: queries a disposition into a struct of ours.
-    let r = unsafe { sys::syscall6(libc::SYS_rt_sigaction as u64, [sig as u64, 0, &mut old as *mut _ as u64, 8, 0, 0]) };
+    let r =
+        unsafe { sys::syscall6(libc::SYS_rt_sigaction as u64, [sig as u64, 0, &mut old as *mut _ as u64, 8, 0, 0]) };
     (r == 0).then_some(old.handler)
 }
 

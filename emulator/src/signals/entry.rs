@@ -75,7 +75,8 @@ pub(crate) struct GuestStart {
 /// Whether `rip` is inside one of the sequences above.
 pub(crate) fn in_trampolines(rip: u64) -> bool {
     // SAFETY: only the symbols' addresses are taken.
-    let (start, end) = unsafe { (&emu_trampolines_start as *const u8 as u64, &emu_trampolines_end as *const u8 as u64) };
+    let (start, end) =
+        unsafe { (&emu_trampolines_start as *const u8 as u64, &emu_trampolines_end as *const u8 as u64) };
     (start..end).contains(&rip)
 }
 

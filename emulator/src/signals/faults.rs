@@ -27,7 +27,8 @@ pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx:
         let _ = set_host_action(sig, SIG_DFL, 0, 0);
         return;
     }
-    let refused_sigreturn = sig == libc::SIGSEGV && info.si_code == SI_KERNEL && thread.signals.sigreturn_to.take() == Some(rip);
+    let refused_sigreturn =
+        sig == libc::SIGSEGV && info.si_code == SI_KERNEL && thread.signals.sigreturn_to.take() == Some(rip);
     deliver_or_die(thread, sig, info, ctx, || {
         if refused_sigreturn {
             format!("at {rip:#x}: rt_sigreturn refused the signal frame")
@@ -53,7 +54,13 @@ pub fn force_segv(thread: &mut ThreadState, ctx: &mut GuestContext, why: &str) {
 
 /// The guest's handler gets a fault, unless the guest blocks or ignores it:
 /// then it dies of it (the kernel's force_sig), with `report` saying why.
-fn deliver_or_die(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext, report: impl FnOnce() -> String) {
+fn deliver_or_die(
+    thread: &mut ThreadState,
+    sig: i32,
+    info: &libc::siginfo_t,
+    ctx: &mut GuestContext,
+    report: impl FnOnce() -> String,
+) {
     let p = process();
     let action = p.signals.get(sig);
     if action.handler > SIG_IGN && !thread.signals.blocks(sig) {

@@ -22,8 +22,8 @@ mod entry;
 mod faults;
 mod thread;
 
-pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use actions::set_host_action;
+pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use entry::{detect_fsgsbase, emu_enter_guest, have_fsgsbase, interruptible_syscall, GuestStart, NOT_RUN};
 pub use faults::force_segv;
 pub use thread::ThreadSignals;
@@ -42,8 +42,12 @@ pub const fn bit(sig: i32) -> u64 {
 }
 
 /// Signals the host must always be able to deliver to emu.
-pub const RESERVED: u64 =
-    bit(libc::SIGSYS) | bit(libc::SIGSEGV) | bit(libc::SIGBUS) | bit(libc::SIGILL) | bit(libc::SIGFPE) | bit(libc::SIGTRAP);
+pub const RESERVED: u64 = bit(libc::SIGSYS)
+    | bit(libc::SIGSEGV)
+    | bit(libc::SIGBUS)
+    | bit(libc::SIGILL)
+    | bit(libc::SIGFPE)
+    | bit(libc::SIGTRAP);
 
 /// Signals that cannot be caught or blocked.
 pub const UNCATCHABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
@@ -88,7 +92,12 @@ pub fn trap_entered(thread: &mut ThreadState, ctx: &mut GuestContext) {
     if held != 0 {
         let mut current = 0u64;
         // SAFETY: reads this thread's mask into a u64 of ours.
-        unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, 0, &mut current as *mut u64 as u64, 8, 0, 0]) };
+        unsafe {
+            sys::syscall6(
+                libc::SYS_rt_sigprocmask as u64,
+                [libc::SIG_BLOCK as u64, 0, &mut current as *mut u64 as u64, 8, 0, 0],
+            )
+        };
         let b = bit(held as i32);
         if current & b != 0 && ctx.sigmask() & b == 0 {
             thread.signals.held.store(held, Ordering::Release);
@@ -109,7 +118,9 @@ fn hold(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut Gu
     ctx.set_sigmask(ctx.sigmask() | bit(sig));
     let b = bit(sig);
     // SAFETY: blocks one signal for the rest of this handler.
-    unsafe { sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, &b as *const u64 as u64, 0, 8, 0, 0]) };
+    unsafe {
+        sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, &b as *const u64 as u64, 0, 8, 0, 0])
+    };
     requeue(sig, info, thread.tid);
     thread.signals.held.store(sig as u32, Ordering::Release);
     if let Some(rip) = entry::interruptible_rewind(ctx.rip()) {
@@ -122,7 +133,10 @@ pub(crate) fn requeue(sig: i32, info: &libc::siginfo_t, tid: i32) {
     // SAFETY: queues a copy of the original siginfo to this very thread,
     // which the kernel allows whatever its si_code.
     let r = unsafe {
-        sys::syscall6(libc::SYS_rt_tgsigqueueinfo as u64, [sys::getpid() as u64, tid as u64, sig as u64, info as *const _ as u64, 0, 0])
+        sys::syscall6(
+            libc::SYS_rt_tgsigqueueinfo as u64,
+            [sys::getpid() as u64, tid as u64, sig as u64, info as *const _ as u64, 0, 0],
+        )
     };
     if r < 0 {
         log::warn!("could not keep signal {sig} for the guest: {}", Errno(-r as i32));
@@ -177,7 +191,10 @@ pub fn die_by_default(sig: i32) -> ! {
     let unblock = bit(sig);
     // SAFETY: unblocks one signal of this thread and sends it to itself.
     unsafe {
-        sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_UNBLOCK as u64, &unblock as *const u64 as u64, 0, 8, 0, 0]);
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_UNBLOCK as u64, &unblock as *const u64 as u64, 0, 8, 0, 0],
+        );
         sys::syscall6(libc::SYS_tgkill as u64, [sys::getpid() as u64, sys::gettid() as u64, sig as u64, 0, 0, 0]);
     }
     // A signal whose default is to be ignored, or that could not be sent.

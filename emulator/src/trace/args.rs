@@ -344,7 +344,9 @@ mod tests {
 
     #[test]
     fn flags_like_strace() {
-        let open = set("flags open O_RDONLY=0/3 O_WRONLY=1/3 O_RDWR=2/3 O_TMPFILE=0o20200000 O_CREAT=0o100 O_DIRECTORY=0o200000");
+        let open = set(
+            "flags open O_RDONLY=0/3 O_WRONLY=1/3 O_RDWR=2/3 O_TMPFILE=0o20200000 O_CREAT=0o100 O_DIRECTORY=0o200000",
+        );
         let show = |v: u64| {
             let mut s = String::new();
             flags(&mut s, &open, v);

@@ -202,7 +202,13 @@ impl Tracer {
         match result {
             // sigreturn and the like: the value the guest resumes with.
             Err(crate::sys::Errno::JUST_RETURN) => match call.ctx.rax() as i64 {
-                v @ -4095..=-1 => args::format_return(&mut line, p.table, p.personality, RetKind::Int, &Err(crate::sys::Errno(-v as i32))),
+                v @ -4095..=-1 => args::format_return(
+                    &mut line,
+                    p.table,
+                    p.personality,
+                    RetKind::Int,
+                    &Err(crate::sys::Errno(-v as i32)),
+                ),
                 v => {
                     let _ = write!(line, "{v}");
                 }
@@ -220,7 +226,11 @@ impl Tracer {
         let p = process();
         let mut line = String::new();
         self.prefix(&mut line);
-        let _ = write!(line, "syscall_{number:#x}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x})", a[0], a[1], a[2], a[3], a[4], a[5]);
+        let _ = write!(
+            line,
+            "syscall_{number:#x}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x})",
+            a[0], a[1], a[2], a[3], a[4], a[5]
+        );
         pad(&mut line);
         line.push_str("= ");
         args::format_return(&mut line, p.table, p.personality, RetKind::Int, &Err(crate::sys::Errno::ENOSYS));
