@@ -90,3 +90,12 @@ fn sigreturn_of_corrupted_frames() {
         emulated.stderr
     );
 }
+
+/// Two things wrong at once: the errno is the one the kernel checks first
+/// (a wrong set size before a bad mask pointer, a bad action pointer before
+/// a bad signal number, a bad timeout before either).
+#[test]
+fn errno_order_of_argument_checks() {
+    let out = assert_like_native(&Run::new(guest("errno_order-glibc")));
+    assert!(out.stdout.contains("ppoll(bad mask, size 4)"), "{}", out.stdout);
+}

@@ -35,20 +35,17 @@ fn valid_signal(sig: u64) -> Option<i32> {
 
 pub fn rt_sigaction(call: &mut Call) -> SysResult {
     let [sig, act, oldact, size, ..] = call.args;
-    let sig = valid_signal(sig).ok_or(Errno::EINVAL)?;
+    // The kernel's order: the set size, the new action's bytes, the signal.
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
+    let new: Option<KSigaction> = if act != 0 { Some(guest::read_val(act)?) } else { None };
+    let sig = valid_signal(sig).ok_or(Errno::EINVAL)?;
+    if new.is_some() && bit(sig) & UNCATCHABLE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let new = new.map(|k| GuestAction { handler: k.handler, flags: k.flags, mask: k.mask & !UNCATCHABLE, restorer: k.restorer });
     let p = process();
-    let new = if act != 0 {
-        if bit(sig) & UNCATCHABLE != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let k: KSigaction = guest::read_val(act)?;
-        Some(GuestAction { handler: k.handler, flags: k.flags, mask: k.mask & !UNCATCHABLE, restorer: k.restorer })
-    } else {
-        None
-    };
     let old = match new {
         Some(a) => p.signals.set(sig, a)?,
         None => p.signals.get(sig),
@@ -87,14 +84,31 @@ pub fn rt_sigprocmask(call: &mut Call) -> SysResult {
 /// the temporary mask still in place, so that the held signal is delivered
 /// at once, and the frame saves the old mask for the handler's return, as
 /// Linux's saved_sigmask does.
-fn with_temporary_mask(call: &mut Call, mask_ptr: u64, nr: i64, mask_arg: usize) -> SysResult {
-    if mask_ptr == 0 {
-        return call.host(nr);
-    }
-    let temporary: u64 = guest::read_val(mask_ptr)?;
-    let host = host_mask(temporary);
+///
+/// `set_mask` puts a host mask pointer into the host call's arguments. A
+/// call whose mask emu cannot take over (a wrong set size, a mask it cannot
+/// read) goes to the host as the guest made it, so that the kernel finds
+/// the error in its own order (a bad timeout first, say); a mask pointer
+/// into emu's memory is replaced by one that faults.
+fn with_temporary_mask(
+    call: &mut Call,
+    mask_ptr: u64,
+    size: u64,
+    nr: i64,
+    set_mask: impl FnOnce(&mut [u64; 6], u64),
+) -> SysResult {
     let mut args = call.host_args();
-    args[mask_arg] = &host as *const u64 as u64;
+    let temporary = match (mask_ptr, size) {
+        (0, _) => return call.host(nr),
+        (_, SIGSET_SIZE) => guest::read_val::<u64>(mask_ptr).ok(),
+        _ => None,
+    };
+    let Some(temporary) = temporary else {
+        set_mask(&mut args, guest::for_host(mask_ptr, SIGSET_SIZE));
+        return call.host_with(nr, args);
+    };
+    let host = host_mask(temporary);
+    set_mask(&mut args, &host as *const u64 as u64);
     let r = call.host_with(nr, args);
     if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
         let old = call.thread.signals.guest_blocked();
@@ -105,19 +119,22 @@ fn with_temporary_mask(call: &mut Call, mask_ptr: u64, nr: i64, mask_arg: usize)
 }
 
 pub fn rt_sigsuspend(call: &mut Call) -> SysResult {
-    if call.args[1] != SIGSET_SIZE {
+    let [mask, size, ..] = call.args;
+    if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    with_temporary_mask(call, call.args[0], libc::SYS_rt_sigsuspend, 0)
+    with_temporary_mask(call, mask, size, libc::SYS_rt_sigsuspend, |a, m| a[0] = m)
 }
 
 pub fn ppoll(call: &mut Call) -> SysResult {
-    with_temporary_mask(call, call.args[3], libc::SYS_ppoll, 3)
+    let [.., mask, size, _, _] = call.args;
+    with_temporary_mask(call, mask, size, libc::SYS_ppoll, |a, m| a[3] = m)
 }
 
 pub fn epoll_pwait(call: &mut Call) -> SysResult {
     let nr = if call.name() == "epoll_pwait2" { libc::SYS_epoll_pwait2 } else { libc::SYS_epoll_pwait };
-    with_temporary_mask(call, call.args[4], nr, 4)
+    let [.., mask, size, _, _] = call.args;
+    with_temporary_mask(call, mask, size, nr, |a, m| a[4] = m)
 }
 
 /// pselect6's sixth argument points at `{ const sigset_t *ss; size_t ss_len; }`.
@@ -127,21 +144,11 @@ pub fn pselect6(call: &mut Call) -> SysResult {
         return call.host(libc::SYS_pselect6);
     }
     let [ss, len]: [u64; 2] = guest::read_val(data)?;
-    if ss == 0 {
-        return call.host(libc::SYS_pselect6);
-    }
-    let temporary: u64 = guest::read_val(ss)?;
-    let host = host_mask(temporary);
-    let block: [u64; 2] = [&host as *const u64 as u64, len];
-    let mut args = call.host_args();
-    args[5] = block.as_ptr() as u64;
-    let r = call.host_with(libc::SYS_pselect6, args);
-    if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
-        let old = call.thread.signals.guest_blocked();
-        call.thread.signals.saved_mask = Some(old);
-        call.thread.signals.set_guest_mask(call.ctx, temporary);
-    }
-    r
+    let block = std::cell::Cell::new([0u64; 2]);
+    with_temporary_mask(call, ss, len, libc::SYS_pselect6, |a, m| {
+        block.set([m, len]);
+        a[5] = block.as_ptr() as u64;
+    })
 }
 
 pub fn sigaltstack(call: &mut Call) -> SysResult {

@@ -51,6 +51,21 @@ fn transfer(nr: i64, local: u64, remote: u64, len: usize) -> Result<(), Errno> {
     }
 }
 
+/// An address no system call can read or write: in the kernel's half.
+const ALWAYS_FAULTS: u64 = 1 << 63;
+
+/// A guest pointer to `len` bytes as a host call may be given it: the
+/// guest's own when it lies in the arena (the host kernel then checks it
+/// exactly as the guest's would), or one that faults in place of one into
+/// emu's memory.
+pub fn for_host(addr: u64, len: u64) -> u64 {
+    if process::in_guest_arena(addr, len) {
+        addr
+    } else {
+        ALWAYS_FAULTS
+    }
+}
+
 /// Copies `buf.len()` bytes from guest address `addr`.
 pub fn read(addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     check(addr, buf.len())?;
