@@ -99,3 +99,17 @@ fn errno_order_of_argument_checks() {
     let out = assert_like_native(&Run::new(guest("errno_order-glibc")));
     assert!(out.stdout.contains("ppoll(bad mask, size 4)"), "{}", out.stdout);
 }
+
+/// A guest that has used every descriptor can still execve (emu's own exec
+/// work takes its reserve slots, not the guest's).
+#[test]
+fn exec_with_a_full_descriptor_table() {
+    let bb = busybox();
+    let run = Run::new(guest("full_fd_table-glibc")).args([bb.to_str().unwrap(), "echo", "exec'd with a full table"]);
+    let out = assert_like_native(&run);
+    assert_eq!(out.stdout, "exec'd with a full table\n");
+    // And with a small table, under a shell that lowered the limit.
+    let script = format!("ulimit -n 64 && exec {} {} echo small table", guest("full_fd_table-glibc").display(), bb.display());
+    let out = assert_like_native(&Run::new(&bb).args(["sh", "-c", &script]));
+    assert_eq!(out.stdout, "small table\n");
+}

@@ -1,13 +1,22 @@
 //! The emulator's own file descriptors (its copy of stderr, the trace file,
-//! the statistics memory). They sit high in the table, away from the low
-//! numbers a guest expects to get from open(), and a guest cannot close or
-//! overwrite them: to the guest they do not exist.
+//! the statistics memory, two reserve slots). They sit high in the table,
+//! away from the low numbers a guest expects to get from open(), and a guest
+//! cannot close or overwrite them: to the guest they do not exist.
+//!
+//! The reserve slots are descriptors kept only to be given up: a guest may
+//! fill its table to the last slot and still execve, natively. emu's exec
+//! opens the program (and its interpreter) to check it, and the next emu's
+//! dynamic loader opens emu's libraries; with the reserve closed for that
+//! time, both find a free slot.
 
 use crate::sys::{self, Errno};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-const SLOTS: usize = 4;
+const SLOTS: usize = 6;
 static PRIVATE: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
+
+/// The reserve slots, also registered in `PRIVATE` while they are open.
+static RESERVE: [AtomicI32; 2] = [const { AtomicI32::new(-1) }; 2];
 
 /// Lowest number a private descriptor takes.
 fn floor() -> i32 {
@@ -36,6 +45,53 @@ pub fn register(fd: i32) {
     log::warn!("too many private descriptors: fd {fd} is not hidden from the guest");
 }
 
+fn unregister(fd: i32) {
+    for slot in &PRIVATE {
+        let _ = slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
+/// Opens the reserve slots (duplicates of emu's log descriptor). Called once
+/// emu has opened everything it needs, just before the guest starts.
+pub fn open_reserve() {
+    for slot in &RESERVE {
+        if slot.load(Ordering::Relaxed) < 0 {
+            match make_private(crate::log::fd()) {
+                Ok(fd) => slot.store(fd, Ordering::Relaxed),
+                Err(e) => log::debug!("no reserve descriptor: {e}"),
+            }
+        }
+    }
+}
+
+/// Runs `f` with the reserve slots closed, so that it can open descriptors
+/// even when the guest has filled the table; then takes the same numbers
+/// again (with dup3, which needs no free slot), unless `f` left them in use.
+///
+/// Single-threaded guests only: another guest thread could take a freed
+/// slot meanwhile (the threads work must revisit this).
+pub fn with_reserve_freed<R>(f: impl FnOnce() -> R) -> R {
+    let freed: Vec<i32> = RESERVE.iter().map(|s| s.swap(-1, Ordering::AcqRel)).filter(|&fd| fd >= 0).collect();
+    for &fd in &freed {
+        unregister(fd);
+        // SAFETY: closes a descriptor of emu's own.
+        unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+    }
+    let r = f();
+    for (slot, &fd) in RESERVE.iter().zip(&freed) {
+        // SAFETY: duplicates emu's log descriptor onto a number that was
+        // emu's; fails (EBUSY aside) only if something else took it.
+        let again = unsafe {
+            sys::syscall6(libc::SYS_dup3 as u64, [crate::log::fd() as u64, fd as u64, libc::O_CLOEXEC as u64, 0, 0, 0])
+        };
+        if again == fd as i64 {
+            register(fd);
+            slot.store(fd, Ordering::Relaxed);
+        }
+    }
+    r
+}
+
 pub fn is_private(fd: i32) -> bool {
     fd >= 0 && PRIVATE.iter().any(|s| s.load(Ordering::Relaxed) == fd)
 }
@@ -50,29 +106,52 @@ pub fn private() -> Vec<i32> {
 /// Gets a private descriptor out of the way of a guest that wants its number
 /// (dup2 onto it): moves it elsewhere and tells its users.
 pub fn evacuate(fd: i32) -> Result<(), Errno> {
-    for slot in &PRIVATE {
-        if slot.load(Ordering::Relaxed) == fd {
-            // SAFETY: duplicates a descriptor of ours.
-            let new = sys::result(unsafe {
-                sys::syscall6(
-                    libc::SYS_fcntl as u64,
-                    [fd as u64, libc::F_DUPFD_CLOEXEC as u64, floor() as u64, 0, 0, 0],
-                )
-            })? as i32;
-            slot.store(new, Ordering::Release);
-            if crate::log::fd() == fd {
-                crate::log::set_fd(new);
-            }
-            if let Some(t) = crate::process::try_process().and_then(|p| p.tracer.as_ref()) {
-                t.fd_moved(fd, new);
-            }
-            if let Some(s) = crate::process::try_process().and_then(|p| p.stats.as_ref()) {
-                s.fd_moved(fd, new);
-            }
-            // SAFETY: the old number is ours to close; the guest is about to take it.
-            unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
-        }
+    if !is_private(fd) {
+        return Ok(());
     }
+    let close = |fd: i32| {
+        // SAFETY: the number is emu's to close; the guest is about to take it.
+        unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+    };
+    // A reserve slot is simply given up.
+    if let Some(slot) = RESERVE.iter().find(|s| s.load(Ordering::Relaxed) == fd) {
+        slot.store(-1, Ordering::Relaxed);
+        unregister(fd);
+        close(fd);
+        return Ok(());
+    }
+    // SAFETY: duplicates a descriptor of ours.
+    let moved = sys::result(unsafe {
+        sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_DUPFD_CLOEXEC as u64, floor() as u64, 0, 0, 0])
+    });
+    let new = match moved {
+        Ok(new) => new as i32,
+        // A full table: onto a reserve slot's number instead.
+        Err(Errno::EMFILE) => {
+            let Some(slot) = RESERVE.iter().find(|s| s.load(Ordering::Relaxed) >= 0) else {
+                return Err(Errno::EMFILE);
+            };
+            let r = slot.swap(-1, Ordering::AcqRel);
+            unregister(r);
+            // SAFETY: replaces emu's own reserve descriptor with a copy of another of emu's.
+            sys::result(unsafe {
+                sys::syscall6(libc::SYS_dup3 as u64, [fd as u64, r as u64, libc::O_CLOEXEC as u64, 0, 0, 0])
+            })? as i32
+        }
+        Err(e) => return Err(e),
+    };
+    unregister(fd);
+    register(new);
+    if crate::log::fd() == fd {
+        crate::log::set_fd(new);
+    }
+    if let Some(t) = crate::process::try_process().and_then(|p| p.tracer.as_ref()) {
+        t.fd_moved(fd, new);
+    }
+    if let Some(s) = crate::process::try_process().and_then(|p| p.stats.as_ref()) {
+        s.fd_moved(fd, new);
+    }
+    close(fd);
     Ok(())
 }
 

@@ -143,7 +143,14 @@ const ARG_MAX: usize = 2 << 20;
 /// execve: the new image runs under emu again. What would make the kernel's
 /// execve fail (no such file, no permission, not executable) is checked
 /// first and returned to the guest, as the kernel would.
+///
+/// emu's reserve descriptors are closed meanwhile: a guest that filled its
+/// descriptor table can still exec, as natively (see `fds`).
 pub fn execve(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr: u64, flags: u64) -> SysResult {
+    fds::with_reserve_freed(|| relaunch(call, dirfd, path_ptr, argv_ptr, envp_ptr, flags))
+}
+
+fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr: u64, flags: u64) -> SysResult {
     let mut path = Vec::new();
     if !guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path)? {
         return Err(Errno::ENAMETOOLONG);

@@ -250,6 +250,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     crate::signals::install_emulator_handlers()
         .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
     set_mask(signals::host_mask(inherited_mask));
+    fds::open_reserve();
     sud::arm().map_err(|e| {
         StartError::new(126, format!("cannot enable Syscall User Dispatch (Linux 5.11 or later is needed): {e}"))
     })?;

@@ -24,6 +24,7 @@ impl Errno {
     pub const ESRCH: Errno = Errno(libc::ESRCH);
     pub const EINTR: Errno = Errno(libc::EINTR);
     pub const EBADF: Errno = Errno(libc::EBADF);
+    pub const EMFILE: Errno = Errno(libc::EMFILE);
     pub const EAGAIN: Errno = Errno(libc::EAGAIN);
     pub const ENOMEM: Errno = Errno(libc::ENOMEM);
     pub const EFAULT: Errno = Errno(libc::EFAULT);

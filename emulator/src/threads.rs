@@ -10,7 +10,6 @@
 
 use crate::signals::ThreadSignals;
 use crate::sys;
-use std::ptr::NonNull;
 
 /// Size and alignment of a thread's region. 1 MiB of address space, of which
 /// only the pages a handler touches are ever committed.
@@ -50,7 +49,8 @@ impl ThreadState {
     /// signal stack. The caller is the thread that will run guest code, with
     /// `blocked` as the guest's signal mask.
     pub fn new_for_current_thread(blocked: u64) -> std::io::Result<&'static mut ThreadState> {
-        let region = map_aligned_region()?;
+        // Out of the guest's resource limits (see `memory::own`).
+        let region = crate::memory::own::map_region(REGION_SIZE, REGION_SIZE)?;
         let base = region.as_ptr();
         // SAFETY: the guard page lies inside the region just mapped.
         if unsafe { libc::mprotect(base.add(STATE_SIZE).cast(), GUARD_SIZE, libc::PROT_NONE) } != 0 {
@@ -83,36 +83,4 @@ impl ThreadState {
             Ok(&mut *state)
         }
     }
-}
-
-/// Maps `REGION_SIZE` bytes aligned to `REGION_SIZE`: map twice as much, trim.
-fn map_aligned_region() -> std::io::Result<NonNull<u8>> {
-    let len = 2 * REGION_SIZE;
-    // SAFETY: a fresh anonymous mapping; the kernel picks the (emulator-side) address.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    let start = p as usize;
-    let aligned = (start + REGION_SIZE - 1) & !(REGION_SIZE - 1);
-    // SAFETY: unmapping the parts of our own fresh mapping outside the aligned region.
-    unsafe {
-        if aligned > start {
-            libc::munmap(p, aligned - start);
-        }
-        let end = aligned + REGION_SIZE;
-        if start + len > end {
-            libc::munmap(end as *mut _, start + len - end);
-        }
-    }
-    Ok(NonNull::new(aligned as *mut u8).expect("mmap returned a non-null address"))
 }

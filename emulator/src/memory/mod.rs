@@ -5,6 +5,7 @@
 //! translates its own flags before calling them.
 
 pub mod guest;
+pub mod own;
 
 use crate::process::{self, process};
 use crate::sys::{self, Errno, SysResult};
