@@ -109,7 +109,8 @@ fn exec_with_a_full_descriptor_table() {
     let out = assert_like_native(&run);
     assert_eq!(out.stdout, "exec'd with a full table\n");
     // And with a small table, under a shell that lowered the limit.
-    let script = format!("ulimit -n 64 && exec {} {} echo small table", guest("full_fd_table-glibc").display(), bb.display());
+    let script =
+        format!("ulimit -n 64 && exec {} {} echo small table", guest("full_fd_table-glibc").display(), bb.display());
     let out = assert_like_native(&Run::new(&bb).args(["sh", "-c", &script]));
     assert_eq!(out.stdout, "small table\n");
 }

@@ -75,6 +75,10 @@ struct Cli {
     /// A descriptor the program is opened through (an exec'd image); closed once it is loaded.
     #[arg(long, hide = true)]
     exec_fd: Option<i32>,
+    /// The guest's RLIMIT_STACK (bytes, or `unlimited`), which the exec'ing
+    /// emu raised for this one's start: restored before the guest runs.
+    #[arg(long, hide = true, value_parser = parse_limit)]
+    guest_stack_limit: Option<Option<u64>>,
 
     /// The program to run, and its arguments
     #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
@@ -191,8 +195,27 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         hooks,
         relaunch: relaunch_options(&cli),
         program_fd: cli.exec_fd,
+        stack_limit: cli.guest_stack_limit.unwrap_or_else(start::stack_limit),
+        restore_stack_limit: cli.guest_stack_limit,
     });
-    fail(err.status, err.message)
+    let status = fail(err.status, err.message);
+    if let Some(sig) = err.killed_by {
+        // As the kernel kills a process whose new image it cannot load.
+        // SAFETY: the default action for a signal sent to this process.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    status
+}
+
+/// A resource limit: a number of bytes, or `unlimited`.
+fn parse_limit(s: &str) -> Result<Option<u64>, String> {
+    match s {
+        "unlimited" => Ok(None),
+        n => n.parse().map(Some).map_err(|e| format!("{e}")),
+    }
 }
 
 /// The options an exec'd image runs with: the user's, tables as absolute paths.

@@ -137,6 +137,9 @@ pub struct Relaunch {
     pub options: Vec<OsString>,
 }
 
+/// The RLIMIT_STACK an exec'd emu gets for its own start, at least.
+const EMU_START_STACK: u64 = 8 << 20;
+
 /// The longest argument list emu copies for an execve (Linux: a quarter of the stack).
 const ARG_MAX: usize = 2 << 20;
 
@@ -158,15 +161,27 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     let argv = read_string_array(argv_ptr)?;
     let envp = read_string_array(envp_ptr)?;
     let p = process();
-    let via_fd = if path.is_empty() && flags & libc::AT_EMPTY_PATH as u64 != 0 {
+    // The kernel's own verdict on the file (its open: existence, permission,
+    // a regular file, ETXTBSY...), with the guest's very arguments.
+    if fds::is_private(dirfd) {
+        return Err(Errno::EBADF);
+    }
+    let c_path = CString::new(path.clone()).map_err(|_| Errno::ENOENT)?;
+    loader::exec_access(dirfd, &c_path, flags as i32).map_err(Errno)?;
+    let via_fd = if path.is_empty() {
         Some((dirfd, Vec::new()))
-    } else if path.is_empty() {
-        return Err(Errno::ENOENT);
     } else if path[0] != b'/' && dirfd != libc::AT_FDCWD {
         Some((dirfd, path.clone()))
     } else {
         None
     };
+    // A script named through a close-on-exec descriptor cannot be opened
+    // by its interpreter (the kernel says ENOENT).
+    let path_inaccessible = via_fd.as_ref().is_some_and(|&(fd, _)| {
+        // SAFETY: reads a descriptor's flags.
+        let fd_flags = unsafe { sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_GETFD as u64, 0, 0, 0, 0]) };
+        fd_flags > 0 && fd_flags & libc::FD_CLOEXEC as i64 != 0
+    });
     // A descriptor the new image finds the program through must outlive the
     // exec even if it is close-on-exec: emu opens the program after it.
     let exec_fd = match via_fd {
@@ -192,12 +207,17 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
             unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
         }
     };
-    if let Err(e) = loader::inspect(std::path::Path::new(&target)) {
-        close_copy();
-        return Err(match e {
-            loader::LoadError::Open { error, .. } => Errno(error.raw_os_error().unwrap_or(libc::ENOENT)),
-            _ => Errno(libc::ENOEXEC),
-        });
+    // Everything else the kernel checks before it gives up the old image
+    // (the argument list's size, scripts, the ELF headers, the interpreter)
+    // fails the guest's execve. What the kernel would find only later kills
+    // the new image: the next emu does that.
+    let stack_limit = crate::start::stack_limit();
+    let limits = loader::ExecLimits { stack: stack_limit, path_inaccessible };
+    if let Err(e) = loader::prepare(target.as_bytes(), argv.clone(), &envp, limits) {
+        if !e.fatal {
+            close_copy();
+            return Err(Errno(e.errno));
+        }
     }
 
     let mut args: Vec<OsString> = vec!["emu".into()];
@@ -212,6 +232,15 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     }
     if let Some(fd) = exec_fd {
         args.push(format!("--exec-fd={fd}").into());
+    }
+    // The next emu starts (its dynamic loader, its own set-up) on the
+    // process's stack, which the guest's RLIMIT_STACK may have made too
+    // small for it: raised for the exec, restored before the guest runs.
+    let raised_stack = stack_limit.is_some_and(|l| l < EMU_START_STACK);
+    if raised_stack {
+        crate::start::set_stack_limit(Some(EMU_START_STACK));
+        let limit = stack_limit.map_or("unlimited".to_string(), |l| l.to_string());
+        args.push(format!("--guest-stack-limit={limit}").into());
     }
     // `--argv0=VALUE` in one word: a value that starts with `-` (a login
     // shell's "-sh") is not taken for an option.
@@ -268,6 +297,9 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
         )
     };
     fds::set_inheritable(&inherited, false);
+    if raised_stack {
+        crate::start::set_stack_limit(stack_limit);
+    }
     close_copy();
     sys::result(r)
 }

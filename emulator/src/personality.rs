@@ -15,7 +15,7 @@ use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;
 use crate::trace::StructWriter;
 use abi_tables::{Syscall, Table, MAX_ARGS};
-use loader::{AuxValue, LoadedImage};
+use loader::{AuxValue, Loaded};
 
 /// Carries out one call of a personality.
 pub type Handler = fn(&mut Call) -> SysResult;
@@ -74,7 +74,7 @@ pub trait Personality: Sync + 'static {
     fn signal_name(&self, sig: i32) -> String;
 
     /// The auxiliary vector a new image of this ABI finds on its stack.
-    fn initial_auxv(&self, image: &LoadedImage) -> Vec<(u64, AuxValue)>;
+    fn initial_auxv(&self, image: &Loaded) -> Vec<(u64, AuxValue)>;
 
     /// RDI and RDX at the entry point, given the initial stack pointer.
     fn entry_registers(&self, sp: u64) -> (u64, u64);

@@ -9,6 +9,7 @@ use crate::signals::GuestActions;
 use crate::stats::Stats;
 use crate::trace::Tracer;
 use abi_tables::Table;
+use loader::FileStamp;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -25,6 +26,10 @@ pub struct Process {
     pub hooks: Vec<Box<dyn Hook>>,
     /// The guest executable, as `/proc/self/exe` should name it.
     pub exe: PathBuf,
+    /// The executable's file as it was loaded, to tell a guest that crashes
+    /// because its file was rewritten under it (the kernel forbids that
+    /// with ETXTBSY; emu cannot).
+    pub exe_stamp: FileStamp,
     /// How the guest was started, to start the next image the same way (execve).
     pub relaunch: crate::lifecycle::Relaunch,
     /// Numbers nobody's table knows, already reported (bit per number < 64 * 64).
@@ -48,6 +53,7 @@ pub struct ProcessParts {
     pub stats: Option<Stats>,
     pub hooks: Vec<Box<dyn Hook>>,
     pub exe: PathBuf,
+    pub exe_stamp: FileStamp,
     pub relaunch: crate::lifecycle::Relaunch,
     /// Catch signals that would kill the guest, to trace and count its death.
     pub watch_deaths: bool,
@@ -68,6 +74,7 @@ pub fn init(parts: ProcessParts) -> &'static Process {
         stats: parts.stats,
         hooks: parts.hooks,
         exe: parts.exe,
+        exe_stamp: parts.exe_stamp,
         relaunch: parts.relaunch,
         unknown_reported: std::array::from_fn(|_| AtomicU64::new(0)),
     };
@@ -109,6 +116,18 @@ impl Process {
     /// How messages name the guest.
     pub fn guest_name(&self) -> String {
         self.exe.display().to_string()
+    }
+
+    /// Whether the guest's executable file was changed in place since it
+    /// was loaded (same file, other size or times).
+    pub fn exe_changed(&self) -> bool {
+        match std::fs::metadata(&self.exe) {
+            Ok(meta) => {
+                let now = FileStamp::of(&meta);
+                (now.dev, now.ino) == (self.exe_stamp.dev, self.exe_stamp.ino) && now != self.exe_stamp
+            }
+            Err(_) => false,
+        }
     }
 
     /// The slot of a guest call number.

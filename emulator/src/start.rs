@@ -14,7 +14,7 @@ use crate::threads::ThreadState;
 use crate::trace::Tracer;
 use crate::{fds, sud, sys};
 use abi_tables::{Table, MAX_NUMBER};
-use loader::{AddressSpace, Executable, GuestAbi, ProgramBreak, StackContents, PAGE_SIZE};
+use loader::{AddressSpace, AuxValue, ExecLimits, GuestAbi, Layout, Loaded, ProgramBreak, StackContents, PAGE_SIZE};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
@@ -24,17 +24,21 @@ use std::path::PathBuf;
 pub struct StartError {
     pub status: i32,
     pub message: String,
+    /// The kernel would have killed the process with this signal (a program
+    /// it gives up on after the point of no return): emu dies of it too.
+    pub killed_by: Option<i32>,
 }
 
 impl StartError {
     pub fn new(status: i32, message: impl Into<String>) -> Self {
-        StartError { status, message: message.into() }
+        StartError { status, message: message.into(), killed_by: None }
     }
 }
 
 impl From<loader::LoadError> for StartError {
     fn from(e: loader::LoadError) -> Self {
-        StartError::new(e.exit_status(), e.to_string())
+        let killed_by = e.fatal.then_some(libc::SIGSEGV);
+        StartError { status: e.exit_status(), message: e.to_string(), killed_by }
     }
 }
 
@@ -74,6 +78,11 @@ pub struct StartOptions {
     pub relaunch: Relaunch,
     /// A descriptor `program` is reached through, to close once it is loaded.
     pub program_fd: Option<i32>,
+    /// The guest's RLIMIT_STACK (soft; None: unlimited), which sizes its stack.
+    pub stack_limit: Option<u64>,
+    /// Set RLIMIT_STACK to this before the guest starts: an exec'ing emu
+    /// raised it for emu's own start (see `lifecycle::execve`).
+    pub restore_stack_limit: Option<Option<u64>>,
 }
 
 /// The personality for a guest ABI.
@@ -91,12 +100,6 @@ fn personality_named(name: &str) -> Option<&'static dyn Personality> {
     }
 }
 
-/// How many `#!` interpreters may follow one another (Linux: BINPRM_MAX_RECURSION).
-const MAX_SCRIPT_DEPTH: usize = 4;
-/// Guest stacks are the RLIMIT_STACK size, within these bounds.
-const STACK_MIN: u64 = 128 << 10;
-const STACK_MAX: u64 = 256 << 20;
-
 /// Loads and starts the guest. Returns only on failure.
 pub fn start(mut opts: StartOptions) -> StartError {
     match prepare(&mut opts) {
@@ -113,84 +116,6 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     signals::detect_fsgsbase();
     let boundary = sud::choose_boundary().map_err(|m| StartError::new(126, m))?;
 
-    // Follow #! lines to the ELF image.
-    let mut program = opts.program.clone();
-    let mut argv = std::mem::take(&mut opts.argv);
-    let execfn = opts.program.as_os_str().as_bytes().to_vec();
-    let mut depth = 0;
-    let image = loop {
-        let inspected = loader::inspect(&program).map_err(|e| match depth {
-            0 => StartError::from(e),
-            _ => StartError::new(e.exit_status(), format!("{}: bad interpreter: {e}", opts.program.display())),
-        });
-        match inspected? {
-            Executable::Elf(image) => break image,
-            Executable::Script { interpreter, argument } => {
-                depth += 1;
-                if depth > MAX_SCRIPT_DEPTH {
-                    return Err(StartError::new(
-                        126,
-                        format!("{}: too many levels of #! interpreters", opts.program.display()),
-                    ));
-                }
-                let mut next = vec![OsString::from(&interpreter)];
-                next.extend(argument.map(OsString::from));
-                next.push(program.clone().into_os_string());
-                next.extend(argv.into_iter().skip(1));
-                argv = next;
-                program = PathBuf::from(interpreter);
-            }
-        }
-    };
-    let personality = match &opts.table {
-        Some(t) => personality_named(&t.personality)
-            .ok_or_else(|| StartError::new(2, format!("{}: no personality named `{}`", t.source, t.personality)))?,
-        None => personality_for(image.abi).ok_or_else(|| {
-            StartError::new(
-                126,
-                format!("{}: cannot execute: {} binaries are not supported yet", program.display(), image.abi.name()),
-            )
-        })?,
-    };
-    if let Some(interp) = &image.interpreter {
-        return Err(StartError::new(
-            126,
-            format!(
-                "{}: cannot execute: dynamically linked (interpreter {interp}); emu runs static executables for now",
-                program.display()
-            ),
-        ));
-    }
-
-    let table: &'static Table = match opts.table.take() {
-        Some(t) => Box::leak(Box::new(t)),
-        None => personality.default_table(),
-    };
-    let calls = build_slots(table, personality, opts.trace.as_ref())?;
-
-    // The guest's memory.
-    let floor = std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(65536)
-        .max(PAGE_SIZE)
-        .next_multiple_of(PAGE_SIZE);
-    // The page under the boundary stays unmapped: a `syscall` in its last two
-    // bytes would be judged by the address after it, in the exempt range.
-    let mut space = AddressSpace::new(floor, boundary - PAGE_SIZE);
-    let dyn_base = (boundary / 3 * 2) & !0xffff_ffff;
-    let loaded = loader::map_image(&image, &mut space, dyn_base)?;
-    let stack_size = stack_rlimit().clamp(STACK_MIN, STACK_MAX);
-    let stack = loader::map_stack(&mut space, stack_size, image.exec_stack, &program)?;
-    drop(image);
-    // Named while the program is still reachable (it may be by a descriptor).
-    let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
-    // A script's interpreter opens the script by that descriptor's path: it stays.
-    if let (Some(fd), 0) = (opts.program_fd, depth) {
-        // SAFETY: the descriptor the exec'ing emu left open for us; the guest never knew it.
-        unsafe { libc::close(fd) };
-    }
-
     // The guest's environment is emu's, with what an exec'ing emu hid from
     // its own loader given back (see `lifecycle::hide_from_loader`).
     let envp: Vec<Vec<u8>> = std::env::vars_os()
@@ -204,16 +129,58 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
             }
         })
         .collect();
-    let argv_bytes: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let auxv = personality.initial_auxv(&loaded);
+    let argv: Vec<Vec<u8>> = std::mem::take(&mut opts.argv).into_iter().map(OsString::into_vec).collect();
+    let execfn = opts.program.as_os_str().as_bytes().to_vec();
+    let limits = ExecLimits { stack: opts.stack_limit, path_inaccessible: false };
+
+    // Scripts, the program, its interpreter: read and checked as execve does.
+    let exec = loader::prepare(&execfn, argv, &envp, limits)?;
+    let program = exec.program.path.clone();
+    let personality = match &opts.table {
+        Some(t) => personality_named(&t.personality)
+            .ok_or_else(|| StartError::new(2, format!("{}: no personality named `{}`", t.source, t.personality)))?,
+        None => personality_for(exec.program.image.abi).ok_or_else(|| {
+            StartError::new(
+                126,
+                format!(
+                    "{}: cannot execute: {} binaries are not supported yet",
+                    program.display(),
+                    exec.program.image.abi.name()
+                ),
+            )
+        })?,
+    };
+    let table: &'static Table = match opts.table.take() {
+        Some(t) => Box::leak(Box::new(t)),
+        None => personality.default_table(),
+    };
+    let calls = build_slots(table, personality, opts.trace.as_ref())?;
+
+    // The guest's memory, laid out as the kernel lays out a new process:
+    // the stack at the top, then the program and its interpreter, then the break.
+    let mut space = guest_arena(boundary);
+    let program_base = (boundary / 3 * 2) & !0xffff_ffff;
     let mut random = [0u8; 16];
     // SAFETY: fills a buffer of ours.
     unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
-    let sp = loader::build_initial_stack(
-        &stack,
-        &StackContents { argv: &argv_bytes, envp: &envp, execfn: &execfn, platform: b"x86_64", random, auxv: &auxv },
-        &program,
-    )?;
+    let contents =
+        |auxv| StackContents { argv: &exec.argv, envp: &envp, execfn: &execfn, platform: b"x86_64", random, auxv };
+    let auxv_len = personality.initial_auxv(&Loaded::default()).len();
+    let placeholder = vec![(0, AuxValue::Value(0)); auxv_len];
+    let stack_size = contents(&placeholder).size();
+    let stack = loader::map_stack(&mut space, opts.stack_limit, stack_size, exec.program.image.exec_stack, &program)?;
+    let loaded = loader::map_exec(&exec, &mut space, Layout { program_base })?;
+    let auxv = personality.initial_auxv(&loaded);
+    let sp = loader::build_initial_stack(&stack, &contents(&auxv));
+    // Named while the program is still reachable (it may be by a descriptor).
+    let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
+    let exe_stamp = exec.program.file.stamp;
+    // A script's interpreter opens the script by that descriptor's path: it stays.
+    if let (Some(fd), 0) = (opts.program_fd, exec.scripts) {
+        // SAFETY: the descriptor the exec'ing emu left open for us; the guest never knew it.
+        unsafe { libc::close(fd) };
+    }
+    drop(exec);
 
     // Output, and the process state.
     let tracer = match opts.trace.take() {
@@ -226,15 +193,17 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         None => None,
     };
     let watch_deaths = tracer.is_some() || stats.is_some();
+    let (floor, ceiling) = (space.floor(), space.ceiling());
     let process = process::init(ProcessParts {
         personality,
         table,
         calls,
-        memory: GuestMemory { space, brk: ProgramBreak::new(loaded.brk_start()) },
+        memory: GuestMemory { space, brk: ProgramBreak::new(loaded.brk) },
         tracer,
         stats,
         hooks: std::mem::take(&mut opts.hooks),
         exe,
+        exe_stamp,
         relaunch: std::mem::take(&mut opts.relaunch),
         watch_deaths,
     });
@@ -251,19 +220,55 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
     set_mask(signals::host_mask(inherited_mask));
     fds::open_reserve();
+    if let Some(limit) = opts.restore_stack_limit {
+        set_stack_limit(limit);
+    }
     sud::arm().map_err(|e| {
         StartError::new(126, format!("cannot enable Syscall User Dispatch (Linux 5.11 or later is needed): {e}"))
     })?;
     log::debug!(
-        "{}: {} guest, table {}, entry {:#x}, stack {:#x}, arena {floor:#x}-{boundary:#x}",
+        "{}: {} guest, table {}, entry {:#x}, stack {:#x}, arena {floor:#x}-{ceiling:#x}",
         process.guest_name(),
         personality.name(),
         table.name,
-        loaded.entry,
+        loaded.start,
         sp
     );
     let (rdi, rdx) = personality.entry_registers(sp);
-    Ok(GuestStart { rip: loaded.entry, rsp: sp, rdi, rdx, fs: 0 })
+    Ok(GuestStart { rip: loaded.start, rsp: sp, rdi, rdx, fs: 0 })
+}
+
+/// The guest arena below the boundary: from the kernel's mmap_min_addr for
+/// the mappings emu places, from the lowest address the kernel lets this
+/// process map for fixed ones (root may map page zero).
+fn guest_arena(boundary: u64) -> AddressSpace {
+    let min_addr = std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(65536)
+        .max(PAGE_SIZE)
+        .next_multiple_of(PAGE_SIZE);
+    // The page under the boundary stays unmapped: a `syscall` in its last two
+    // bytes would be judged by the address after it, in the exempt range.
+    let mut space = AddressSpace::new(min_addr, boundary - PAGE_SIZE);
+    // SAFETY: asks for one page at address 0, only if nothing is there; it
+    // is unmapped again at once.
+    let zero = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            1,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if zero.is_null() {
+        // SAFETY: the page just mapped.
+        unsafe { libc::munmap(zero, 1) };
+        space.allow_fixed_below(0);
+    }
+    space
 }
 
 /// What emu does for each call of the table; fails on a call the
@@ -351,14 +356,22 @@ fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {
     Stats::new(slots).map_err(|e| StartError::new(126, format!("cannot set up --stats: {e}")))
 }
 
-fn stack_rlimit() -> u64 {
+/// RLIMIT_STACK's soft value (None: unlimited).
+pub fn stack_limit() -> Option<u64> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: fills a rlimit of ours.
     unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) };
-    if lim.rlim_cur == libc::RLIM_INFINITY {
-        8 << 20
-    } else {
-        lim.rlim_cur
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Sets RLIMIT_STACK's soft value, keeping the hard one.
+pub fn set_stack_limit(soft: Option<u64>) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: reads and writes a rlimit of ours.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_STACK, &mut lim);
+        lim.rlim_cur = soft.unwrap_or(libc::RLIM_INFINITY).min(lim.rlim_max);
+        libc::setrlimit(libc::RLIMIT_STACK, &lim);
     }
 }
 

@@ -23,7 +23,12 @@ pub fn page_up(x: u64) -> Option<u64> {
 /// Occupied ranges of the guest arena, kept disjoint and merged.
 #[derive(Debug, Clone)]
 pub struct AddressSpace {
+    /// The lowest address a mapping may have (0 for a process that may map
+    /// page zero, as root may).
     floor: u64,
+    /// The lowest address emu places a mapping at (the kernel's
+    /// mmap_min_addr): only a fixed mapping goes below.
+    placement_floor: u64,
     ceiling: u64,
     /// Top-down searches start here (below the guest stack, like the kernel's mmap_base).
     mmap_top: u64,
@@ -35,7 +40,12 @@ impl AddressSpace {
     /// An empty arena covering `[floor, ceiling)`, both page-aligned.
     pub fn new(floor: u64, ceiling: u64) -> Self {
         assert!(floor < ceiling && floor % PAGE_SIZE == 0 && ceiling % PAGE_SIZE == 0);
-        AddressSpace { floor, ceiling, mmap_top: ceiling, used: BTreeMap::new() }
+        AddressSpace { floor, placement_floor: floor, ceiling, mmap_top: ceiling, used: BTreeMap::new() }
+    }
+
+    /// Lets fixed mappings go down to `floor` (below the placement floor).
+    pub fn allow_fixed_below(&mut self, floor: u64) {
+        self.floor = self.floor.min(floor & !(PAGE_SIZE - 1));
     }
 
     pub fn floor(&self) -> u64 {
@@ -47,7 +57,7 @@ impl AddressSpace {
     }
 
     pub fn set_mmap_top(&mut self, top: u64) {
-        self.mmap_top = top.clamp(self.floor, self.ceiling);
+        self.mmap_top = top.clamp(self.placement_floor, self.ceiling);
     }
 
     /// Whether `[start, start + len)` lies inside the arena.
@@ -119,7 +129,8 @@ impl AddressSpace {
         }
         let limit = below.unwrap_or(self.ceiling).min(self.ceiling);
         let top = self.mmap_top.min(limit);
-        self.search_down(len, align, self.floor, top).or_else(|| self.search_down(len, align, top, limit))
+        let floor = self.placement_floor;
+        self.search_down(len, align, floor, top).or_else(|| self.search_down(len, align, top, limit))
     }
 
     /// Highest aligned `len`-byte hole inside `[lo, hi)`.

@@ -1,15 +1,29 @@
-//! Reading a guest executable: what kind of file it is, whether emu can run
-//! it, and which ABI it was built for. Nothing is mapped here.
+//! An ELF executable's headers, read and checked the way Linux's binfmt_elf
+//! checks them before it gives up the old image (`load_elf_binary` up to
+//! `begin_new_exec`), with the errno it returns. What the kernel checks
+//! only later, while mapping, is left to `map` (and is fatal there).
+//!
+//! Not checked, as by the kernel: EI_CLASS, EI_DATA, EI_VERSION, e_version,
+//! e_ehsize. The file is always read as a little-endian ELF64.
 
 use crate::error::LoadError;
-use goblin::container::{Container, Ctx, Endian};
-use goblin::elf::header;
-use goblin::elf64::header::{Header, SIZEOF_EHDR};
-const SIZEOF_PHDR: usize = 56;
-use goblin::elf::program_header::{self, ProgramHeader};
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use crate::file::Source;
+use std::path::Path;
+
+const ELFMAG: &[u8; 4] = goblin::elf::header::ELFMAG;
+// goblin names the constants; its parser is not used, because it checks
+// more than the kernel (the class, the header size) and in another order.
+use goblin::elf::header::{EM_386, EM_X86_64, ET_CORE, ET_DYN, ET_EXEC, ET_REL};
+use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, PT_NOTE};
+/// An ELF64 header, and a program header.
+const EHDR_SIZE: usize = 64;
+const PHDR_SIZE: usize = 56;
+/// The kernel reads at most this much of program headers.
+const PHDRS_MAX: u64 = 65536;
+/// And at most this much of a PT_INTERP path (PATH_MAX).
+const INTERP_MAX: u64 = 4096;
+const ELFOSABI_FREEBSD: u8 = 9;
+const NT_ABI_TAG: u32 = 1;
 
 /// The system-call ABI a guest was built for, from its ELF brand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,244 +41,252 @@ impl GuestAbi {
     }
 }
 
+/// e_type, as far as loading goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageKind {
     /// ET_EXEC: mapped at its own addresses.
     Fixed,
-    /// ET_DYN: position-independent, slid to a base the loader picks.
+    /// ET_DYN: position-independent, placed where the loader chooses.
     PositionIndependent,
+    /// Anything else: only an interpreter can get this far, and the kernel
+    /// refuses it after the point of no return.
+    Other(u16),
 }
 
-/// A loadable segment (PT_LOAD).
-#[derive(Clone, Copy, Debug)]
+/// A program header of type PT_LOAD, as the file has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub vaddr: u64,
     pub memsz: u64,
     pub offset: u64,
     pub filesz: u64,
-    /// PROT_* bits.
-    pub prot: i32,
+    /// PF_R, PF_W, PF_X.
+    pub flags: u32,
     pub align: u64,
 }
 
-/// What `inspect` found at a path.
-#[derive(Debug)]
-pub enum Executable {
-    Elf(ElfImage),
-    /// A `#!` script: run the interpreter with the optional argument and the script's path.
-    Script {
-        interpreter: String,
-        argument: Option<String>,
-    },
+impl Segment {
+    /// PROT_* bits for the flags (on x86-64, no flag implies another).
+    pub fn prot(&self) -> i32 {
+        let mut prot = 0;
+        if self.flags & PF_R != 0 {
+            prot |= libc::PROT_READ;
+        }
+        if self.flags & PF_W != 0 {
+            prot |= libc::PROT_WRITE;
+        }
+        if self.flags & PF_X != 0 {
+            prot |= libc::PROT_EXEC;
+        }
+        prot
+    }
 }
 
-/// An ELF executable emu can map.
-#[derive(Debug)]
+/// What the headers of an ELF file say.
+#[derive(Clone, Debug)]
 pub struct ElfImage {
-    pub path: PathBuf,
-    pub(crate) file: File,
     pub kind: ImageKind,
     pub abi: GuestAbi,
     pub entry: u64,
-    pub segments: Vec<Segment>,
-    /// Where the program headers are in the image (before sliding), for AT_PHDR.
-    pub phdr_vaddr: u64,
+    /// e_phoff and e_phnum, for AT_PHDR and AT_PHNUM.
+    pub phoff: u64,
     pub phnum: u64,
-    pub phentsize: u64,
-    /// PT_INTERP: the dynamic linker the image asks for.
-    pub interpreter: Option<String>,
+    /// The PT_LOAD headers in table order (the order matters: the first
+    /// decides where a position-independent image goes).
+    pub segments: Vec<Segment>,
+    /// The first PT_INTERP's path (up to its first NUL).
+    pub interpreter: Option<Vec<u8>>,
     /// PT_GNU_STACK asks for an executable stack.
     pub exec_stack: bool,
 }
 
-const EM_NAMES: &[(u16, &str)] = &[
-    (header::EM_386, "i386"),
-    (header::EM_ARM, "32-bit ARM"),
-    (header::EM_AARCH64, "AArch64"),
-    (header::EM_RISCV, "RISC-V"),
-    (header::EM_PPC, "PowerPC"),
-    (header::EM_PPC64, "PowerPC 64"),
-    (header::EM_S390, "s390"),
-    (header::EM_MIPS, "MIPS"),
-    (header::EM_SPARCV9, "SPARC v9"),
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+const MACHINES: &[(u16, &str)] = &[
+    (2, "SPARC"),
+    (EM_386, "i386"),
+    (8, "MIPS"),
+    (20, "PowerPC"),
+    (21, "PowerPC 64"),
+    (22, "s390"),
+    (40, "32-bit ARM"),
+    (43, "SPARC v9"),
+    (183, "AArch64"),
+    (243, "RISC-V"),
     (258, "LoongArch"),
 ];
 
-const ELFOSABI_NONE: u8 = 0;
-const ELFOSABI_GNU: u8 = 3;
-const ELFOSABI_FREEBSD: u8 = 9;
-const NT_ABI_TAG: u32 = 1;
-/// Linux's BINPRM_BUF_SIZE: how much of a `#!` line the kernel reads.
-const SHEBANG_MAX: usize = 256;
+fn read_err(path: &Path, e: std::io::Error) -> LoadError {
+    LoadError::os(path, e.raw_os_error().unwrap_or(libc::EIO))
+}
 
-/// Reads the file at `path` and says whether and how it can be run.
-pub fn inspect(path: &Path) -> Result<Executable, LoadError> {
-    let open_err = |error| LoadError::Open { path: path.to_path_buf(), error };
-    let file = File::open(path).map_err(open_err)?;
-    let meta = file.metadata().map_err(open_err)?;
-    if meta.is_dir() {
-        return Err(open_err(std::io::Error::from_raw_os_error(libc::EISDIR)));
+/// Program headers, or why the kernel's `load_elf_phdrs` refuses them.
+fn program_headers(src: &(impl Source + ?Sized), ehdr: &[u8], path: &Path) -> Result<Vec<u8>, LoadError> {
+    let phentsize = u16_at(ehdr, 54) as u64;
+    let phnum = u16_at(ehdr, 56) as u64;
+    if phentsize != PHDR_SIZE as u64 {
+        return Err(LoadError::refused(path, libc::ENOEXEC, format!("program headers of {phentsize} bytes, not 56")));
     }
-    if !meta.is_file() {
-        return Err(LoadError::not_executable(path, "not a regular file"));
+    let size = phnum * PHDR_SIZE as u64;
+    if size == 0 || size > PHDRS_MAX {
+        return Err(LoadError::refused(path, libc::ENOEXEC, format!("{phnum} program headers")));
     }
-    if !may_execute(path, &meta) {
-        return Err(open_err(std::io::Error::from_raw_os_error(libc::EACCES)));
-    }
-    if meta.len() == 0 {
-        return Err(LoadError::not_executable(path, "the file is empty"));
-    }
-    // SAFETY: the map is read-only and private to this function's callers; a
-    // guest file changed underneath us can at worst make the checks below see
-    // inconsistent bytes, never unsafe Rust memory.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| LoadError::map(path, e.to_string()))?;
-    let bytes: &[u8] = &map;
-
-    if bytes.starts_with(b"#!") {
-        return script(path, bytes);
-    }
-    if !bytes.starts_with(header::ELFMAG) {
-        return Err(LoadError::not_executable(path, "not an ELF executable or a #! script (exec format error)"));
-    }
-    if bytes.len() < SIZEOF_EHDR {
-        return Err(LoadError::not_executable(path, "truncated ELF: the file is shorter than an ELF header"));
-    }
-    match bytes[header::EI_CLASS] {
-        header::ELFCLASS64 => {}
-        header::ELFCLASS32 => {
-            return Err(LoadError::not_executable(path, "32-bit ELF (ELFCLASS32): emu runs 64-bit x86-64 guests"))
-        }
-        c => return Err(LoadError::not_executable(path, format!("unknown ELF class {c}"))),
-    }
-    if bytes[header::EI_DATA] != header::ELFDATA2LSB {
-        return Err(LoadError::not_executable(path, "big-endian ELF: emu runs x86-64 guests"));
-    }
-    let hdr = Header::parse(bytes).map_err(|e| LoadError::not_executable(path, format!("bad ELF header: {e}")))?;
-    if hdr.e_machine != header::EM_X86_64 {
-        let name = EM_NAMES.iter().find(|(m, _)| *m == hdr.e_machine).map_or("another architecture", |(_, n)| n);
-        return Err(LoadError::not_executable(
+    match src.read_exact_at(u64_at(ehdr, 32), size as usize).map_err(|e| read_err(path, e))? {
+        Some(bytes) => Ok(bytes),
+        None => Err(LoadError::refused(
             path,
-            format!("ELF for {name} (e_machine {}): emu runs x86-64 guests", hdr.e_machine),
-        ));
-    }
-    let kind = match hdr.e_type {
-        header::ET_EXEC => ImageKind::Fixed,
-        header::ET_DYN => ImageKind::PositionIndependent,
-        header::ET_REL => {
-            return Err(LoadError::not_executable(path, "a relocatable object file (ET_REL), not an executable"))
-        }
-        header::ET_CORE => return Err(LoadError::not_executable(path, "a core dump (ET_CORE), not an executable")),
-        t => return Err(LoadError::not_executable(path, format!("unknown ELF type {t}"))),
-    };
-    if hdr.e_phentsize as usize != SIZEOF_PHDR {
-        return Err(LoadError::not_executable(path, format!("unexpected program header size {}", hdr.e_phentsize)));
-    }
-    let ph_end = (hdr.e_phnum as u64).checked_mul(hdr.e_phentsize as u64).and_then(|n| n.checked_add(hdr.e_phoff));
-    if hdr.e_phnum == 0 || ph_end.is_none_or(|end| end > bytes.len() as u64) {
-        return Err(LoadError::not_executable(
-            path,
+            libc::ENOEXEC,
             "truncated ELF: the program headers lie beyond the end of the file",
+        )),
+    }
+}
+
+/// Reads the headers of the program execve was given, `head` being its
+/// first bytes (at least the ELF header, if the file has one). Errors are
+/// the kernel's, in its order.
+pub fn read_program(src: &(impl Source + ?Sized), head: &[u8], path: &Path) -> Result<ElfImage, LoadError> {
+    if !head.starts_with(ELFMAG) {
+        return Err(LoadError::refused(
+            path,
+            libc::ENOEXEC,
+            "not an ELF executable or a #! script (exec format error)",
         ));
     }
-    let ctx = Ctx::new(Container::Big, Endian::Little);
-    let phdrs = ProgramHeader::parse(bytes, hdr.e_phoff as usize, hdr.e_phnum as usize, ctx)
-        .map_err(|e| LoadError::not_executable(path, format!("bad program headers: {e}")))?;
+    if head.len() < EHDR_SIZE {
+        return Err(LoadError::refused(path, libc::ENOEXEC, "truncated ELF: the file is shorter than an ELF header"));
+    }
+    let mut ehdr = [0u8; EHDR_SIZE];
+    let n = head.len().min(EHDR_SIZE);
+    ehdr[..n].copy_from_slice(&head[..n]);
+    let e_type = u16_at(&ehdr, 16);
+    let kind = match e_type {
+        ET_EXEC => ImageKind::Fixed,
+        ET_DYN => ImageKind::PositionIndependent,
+        ET_REL => {
+            return Err(LoadError::refused(
+                path,
+                libc::ENOEXEC,
+                "a relocatable object file (ET_REL), not an executable",
+            ))
+        }
+        ET_CORE => return Err(LoadError::refused(path, libc::ENOEXEC, "a core dump (ET_CORE), not an executable")),
+        t => return Err(LoadError::refused(path, libc::ENOEXEC, format!("unknown ELF type {t}"))),
+    };
+    check_machine(&ehdr, path, false)?;
+    let phdrs = program_headers(src, &ehdr, path)?;
+    let image = headers(src, &ehdr, &phdrs, kind, path)?;
+    Ok(image)
+}
 
+/// Reads the headers of a PT_INTERP interpreter: ELIBBAD for what the
+/// kernel refuses in it before the point of no return. Its type is not
+/// checked until it is mapped.
+pub fn read_interpreter(src: &(impl Source + ?Sized), path: &Path) -> Result<ElfImage, LoadError> {
+    let Some(ehdr) = src.read_exact_at(0, EHDR_SIZE).map_err(|e| read_err(path, e))? else {
+        return Err(LoadError::refused(path, libc::EIO, "an interpreter shorter than an ELF header"));
+    };
+    if !ehdr.starts_with(ELFMAG) {
+        return Err(LoadError::refused(path, libc::ELIBBAD, "the interpreter is not an ELF file"));
+    }
+    check_machine(&ehdr, path, true)?;
+    let phdrs = program_headers(src, &ehdr, path).map_err(|e| LoadError { errno: libc::ELIBBAD, ..e })?;
+    let kind = match u16_at(&ehdr, 16) {
+        ET_EXEC => ImageKind::Fixed,
+        ET_DYN => ImageKind::PositionIndependent,
+        t => ImageKind::Other(t),
+    };
+    let mut image = headers(src, &ehdr, &phdrs, kind, path)?;
+    // An interpreter's own PT_INTERP is not followed.
+    image.interpreter = None;
+    Ok(image)
+}
+
+/// e_machine must be x86-64. A real 32-bit i386 program would run through
+/// the kernel's compat loader: emu does not run those.
+fn check_machine(ehdr: &[u8], path: &Path, interpreter: bool) -> Result<(), LoadError> {
+    let machine = u16_at(ehdr, 18);
+    if machine == EM_X86_64 {
+        return Ok(());
+    }
+    if machine == EM_386 && ehdr[4] == 1 && !interpreter {
+        return Err(LoadError::unsupported(path, "32-bit ELF (ELFCLASS32, i386): emu runs 64-bit x86-64 guests"));
+    }
+    let name = MACHINES.iter().find(|(m, _)| *m == machine).map_or("another architecture", |(_, n)| n);
+    let what = format!("ELF for {name} (e_machine {machine}): emu runs x86-64 guests");
+    Err(if interpreter {
+        LoadError::refused(path, libc::ELIBBAD, format!("interpreter {what}"))
+    } else {
+        LoadError::refused(path, libc::ENOEXEC, what)
+    })
+}
+
+fn headers(
+    src: &(impl Source + ?Sized),
+    ehdr: &[u8],
+    phdrs: &[u8],
+    kind: ImageKind,
+    path: &Path,
+) -> Result<ElfImage, LoadError> {
     let mut segments = Vec::new();
     let mut interpreter = None;
-    let mut phdr_vaddr = None;
     let mut exec_stack = false;
     let mut abi_from_notes = None;
-    for (i, ph) in phdrs.iter().enumerate() {
-        let in_file = ph.p_offset.checked_add(ph.p_filesz).is_some_and(|end| end <= bytes.len() as u64);
-        match ph.p_type {
-            program_header::PT_LOAD => {
-                if !in_file {
-                    return Err(LoadError::not_executable(
-                        path,
-                        format!("truncated ELF: segment {i} extends beyond the end of the file"),
-                    ));
+    for ph in phdrs.chunks_exact(PHDR_SIZE) {
+        let (p_type, p_flags) = (u32_at(ph, 0), u32_at(ph, 4));
+        let (offset, vaddr, filesz, memsz, align) =
+            (u64_at(ph, 8), u64_at(ph, 16), u64_at(ph, 32), u64_at(ph, 40), u64_at(ph, 48));
+        match p_type {
+            PT_LOAD => segments.push(Segment { vaddr, memsz, offset, filesz, flags: p_flags, align }),
+            PT_INTERP if interpreter.is_none() => interpreter = Some(interp_path(src, offset, filesz, path)?),
+            PT_GNU_STACK => exec_stack = p_flags & PF_X != 0,
+            // Only emu reads notes (for the ABI brand); a note it cannot read is none.
+            PT_NOTE if abi_from_notes.is_none() && filesz <= PHDRS_MAX => {
+                if let Ok(Some(notes)) = src.read_exact_at(offset, filesz as usize) {
+                    abi_from_notes = abi_note(&notes);
                 }
-                if ph.p_memsz < ph.p_filesz
-                    || ph.p_vaddr.checked_add(ph.p_memsz).is_none()
-                    || (ph.p_align > 1 && (!ph.p_align.is_power_of_two() || ph.p_vaddr % 4096 != ph.p_offset % 4096))
-                {
-                    return Err(LoadError::not_executable(path, format!("malformed loadable segment {i}")));
-                }
-                let mut prot = 0;
-                if ph.is_read() {
-                    prot |= libc::PROT_READ;
-                }
-                if ph.is_write() {
-                    prot |= libc::PROT_WRITE;
-                }
-                if ph.is_executable() {
-                    prot |= libc::PROT_EXEC;
-                }
-                segments.push(Segment {
-                    vaddr: ph.p_vaddr,
-                    memsz: ph.p_memsz,
-                    offset: ph.p_offset,
-                    filesz: ph.p_filesz,
-                    prot,
-                    align: ph.p_align.max(1),
-                });
-            }
-            program_header::PT_INTERP => {
-                if !in_file {
-                    return Err(LoadError::not_executable(
-                        path,
-                        "truncated ELF: PT_INTERP lies beyond the end of the file",
-                    ));
-                }
-                let raw = &bytes[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize];
-                let name = raw.split(|&b| b == 0).next().unwrap_or_default();
-                interpreter = Some(String::from_utf8_lossy(name).into_owned());
-            }
-            program_header::PT_PHDR => phdr_vaddr = Some(ph.p_vaddr),
-            program_header::PT_GNU_STACK => exec_stack = ph.is_executable(),
-            program_header::PT_NOTE if in_file => {
-                let notes = &bytes[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize];
-                abi_from_notes = abi_from_notes.or(abi_note(notes));
             }
             _ => {}
         }
     }
-    if segments.is_empty() {
-        return Err(LoadError::not_executable(path, "no loadable segments"));
-    }
-    // Without PT_PHDR, the headers are wherever the segment mapping their file offset puts them.
-    let phdr_vaddr = match phdr_vaddr {
-        Some(v) => v,
-        None => segments
-            .iter()
-            .find(|s| hdr.e_phoff >= s.offset && hdr.e_phoff < s.offset + s.filesz)
-            .map(|s| s.vaddr + (hdr.e_phoff - s.offset))
-            .unwrap_or(0),
-    };
-    let abi = match (bytes[header::EI_OSABI], abi_from_notes) {
+    let abi = match (ehdr[7], abi_from_notes) {
         (ELFOSABI_FREEBSD, _) | (_, Some(GuestAbi::FreeBsd)) => GuestAbi::FreeBsd,
-        (ELFOSABI_NONE | ELFOSABI_GNU, _) => GuestAbi::Linux,
-        (other, _) => {
-            return Err(LoadError::not_executable(
-                path,
-                format!("ELF OS ABI {other} is not one emu knows (Linux, FreeBSD)"),
-            ))
-        }
+        // Linux runs whatever the brand says; so does emu, as Linux.
+        _ => GuestAbi::Linux,
     };
-    Ok(Executable::Elf(ElfImage {
-        path: path.to_path_buf(),
-        file,
+    Ok(ElfImage {
         kind,
         abi,
-        entry: hdr.e_entry,
+        entry: u64_at(ehdr, 24),
+        phoff: u64_at(ehdr, 32),
+        phnum: u16_at(ehdr, 56) as u64,
         segments,
-        phdr_vaddr,
-        phnum: hdr.e_phnum as u64,
-        phentsize: hdr.e_phentsize as u64,
         interpreter,
         exec_stack,
-    }))
+    })
+}
+
+/// The PT_INTERP path, checked as the kernel checks it.
+fn interp_path(src: &(impl Source + ?Sized), offset: u64, filesz: u64, path: &Path) -> Result<Vec<u8>, LoadError> {
+    if !(2..=INTERP_MAX).contains(&filesz) {
+        return Err(LoadError::refused(path, libc::ENOEXEC, format!("a PT_INTERP of {filesz} bytes")));
+    }
+    let Some(raw) = src.read_exact_at(offset, filesz as usize).map_err(|e| read_err(path, e))? else {
+        return Err(LoadError::refused(path, libc::EIO, "truncated ELF: PT_INTERP lies beyond the end of the file"));
+    };
+    if raw.last() != Some(&0) {
+        return Err(LoadError::refused(path, libc::ENOEXEC, "the PT_INTERP path is not NUL-terminated"));
+    }
+    Ok(raw.split(|&b| b == 0).next().unwrap_or_default().to_vec())
 }
 
 /// The ABI an ELF note names: a FreeBSD ABI tag, or a GNU ABI tag (OS 0 is Linux).
@@ -279,7 +301,7 @@ fn abi_note(mut notes: &[u8]) -> Option<GuestAbi> {
         let desc_start = align4(name_end)?;
         let next = align4(desc_start.checked_add(descsz)?)?;
         let name = notes.get(12..name_end)?;
-        let desc = notes.get(desc_start..desc_start + descsz)?;
+        let desc = notes.get(desc_start..desc_start.checked_add(descsz)?)?;
         if kind == NT_ABI_TAG {
             match name {
                 b"FreeBSD\0" => return Some(GuestAbi::FreeBsd),
@@ -292,32 +314,14 @@ fn abi_note(mut notes: &[u8]) -> Option<GuestAbi> {
     None
 }
 
-fn script(path: &Path, bytes: &[u8]) -> Result<Executable, LoadError> {
-    let head = &bytes[2..bytes.len().min(SHEBANG_MAX)];
-    let line = match head.iter().position(|&b| b == b'\n') {
-        Some(end) => &head[..end],
-        None if bytes.len() <= SHEBANG_MAX => head,
-        None => return Err(LoadError::not_executable(path, "the #! line is too long")),
-    };
-    let line = std::str::from_utf8(line).map_err(|_| LoadError::not_executable(path, "the #! line is not UTF-8"))?;
-    let line = line.trim_matches([' ', '\t', '\r']);
-    let (interpreter, argument) = match line.split_once([' ', '\t']) {
-        Some((i, a)) => (i, Some(a.trim_matches([' ', '\t']).to_string()).filter(|a| !a.is_empty())),
-        None => (line, None),
-    };
-    if interpreter.is_empty() {
-        return Err(LoadError::not_executable(path, "the #! line names no interpreter"));
-    }
-    Ok(Executable::Script { interpreter: interpreter.to_string(), argument })
-}
-
-/// Execute permission as the kernel checks it (root needs one x bit).
-fn may_execute(path: &Path, meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a valid NUL-terminated path.
-    let ok = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
-    ok && meta.mode() & 0o111 != 0
+/// Where the program headers are once the image is mapped, as the kernel
+/// finds them for AT_PHDR: inside the file range of the (last) PT_LOAD that
+/// holds e_phoff; 0 when none does. PT_PHDR is not consulted.
+pub fn phdr_vaddr(image: &ElfImage) -> u64 {
+    image
+        .segments
+        .iter()
+        .rev()
+        .find(|s| s.offset <= image.phoff && image.phoff - s.offset < s.filesz)
+        .map_or(0, |s| s.vaddr.wrapping_add(image.phoff - s.offset))
 }

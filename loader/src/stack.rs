@@ -2,49 +2,78 @@
 //! instruction: argc, argv, envp and the auxiliary vector, with the strings
 //! they point to above them.
 
-use crate::arena::{page_up, AddressSpace, PAGE_SIZE};
+use crate::arena::{page_down, page_up, AddressSpace, PAGE_SIZE};
 use crate::error::LoadError;
 use std::path::Path;
 
-/// The mapped main stack: `[bottom, top)`, with a guard page below `bottom`.
+/// The mapped main stack: `[bottom, top)` when it was mapped; it grows
+/// down from there as the guest touches it, as far as RLIMIT_STACK allows.
 #[derive(Clone, Copy, Debug)]
 pub struct GuestStack {
     pub bottom: u64,
     pub top: u64,
 }
 
-/// Gap kept between the stack and the top of the mmap area, as the kernel
-/// keeps between the stack and mmap_base.
+/// How far the kernel lets the first stack reach beyond its arguments
+/// before it has to grow (`setup_arg_pages`).
+const STACK_EXPAND: u64 = 128 << 10;
+/// The gap the kernel keeps between a growing stack and the mapping below
+/// it (`stack_guard_gap`).
+const STACK_GUARD_GAP: u64 = 1 << 20;
+/// The least room the kernel leaves for the stack above its mmap base.
 const MIN_GAP: u64 = 128 << 20;
 
-/// Maps a stack of `size` bytes at the top of the arena and moves the arena's
-/// mmap top below it.
-pub fn map_stack(space: &mut AddressSpace, size: u64, executable: bool, path: &Path) -> Result<GuestStack, LoadError> {
-    let size = page_up(size.max(16 * PAGE_SIZE)).unwrap_or(u64::MAX);
+/// Maps the main stack at the top of the arena, as the kernel's
+/// `setup_arg_pages` and `mmap_base` lay it out: a stack that the kernel
+/// itself grows on demand (`MAP_GROWSDOWN`: it grows up to RLIMIT_STACK,
+/// whatever that is when it grows, and counts as stack, not data), first as
+/// large as its contents plus 128 KiB or the limit, whichever is smaller;
+/// and the arena's mmap top below the room it may grow into.
+///
+/// `limit` is RLIMIT_STACK's soft value (None: unlimited); `contents` the
+/// bytes the initial stack holds.
+pub fn map_stack(
+    space: &mut AddressSpace,
+    limit: Option<u64>,
+    contents: u64,
+    executable: bool,
+    path: &Path,
+) -> Result<GuestStack, LoadError> {
     let top = space.ceiling() - PAGE_SIZE;
-    let guard = top.checked_sub(size + PAGE_SIZE).filter(|&g| g >= space.floor());
-    let Some(guard) = guard.filter(|&g| space.is_free(g, top - g)) else {
-        return Err(LoadError::map(path, "no room for the stack in the guest arena"));
+    let used = page_up(contents).unwrap_or(u64::MAX);
+    let limit_pages = limit.map_or(u64::MAX, page_down);
+    if used > limit_pages.max(PAGE_SIZE) {
+        return Err(LoadError::fatal(path, libc::EFAULT, "the arguments do not fit in the stack RLIMIT_STACK allows"));
+    }
+    let size = used.saturating_add(STACK_EXPAND).min(limit_pages).max(used);
+    let Some(bottom) = top.checked_sub(size).filter(|&b| space.is_free(b, size)) else {
+        return Err(LoadError::fatal(path, libc::ENOMEM, "no room for the stack in the guest arena"));
     };
-    let bottom = guard + PAGE_SIZE;
     let prot = libc::PROT_READ | libc::PROT_WRITE | if executable { libc::PROT_EXEC } else { 0 };
     // SAFETY: fresh pages at the top of the guest arena, which nothing else uses yet.
     let p = unsafe {
         libc::mmap(
-            guard as *mut _,
-            (top - guard) as usize,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE,
+            bottom as *mut _,
+            size as usize,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_GROWSDOWN,
             -1,
             0,
         )
     };
-    // SAFETY: the stack part of the mapping just made.
-    if p as u64 != guard || unsafe { libc::mprotect(bottom as *mut _, (top - bottom) as usize, prot) } != 0 {
-        return Err(LoadError::map(path, format!("mapping the stack: {}", std::io::Error::last_os_error())));
+    if p as u64 != bottom {
+        return Err(LoadError::fatal(
+            path,
+            libc::ENOMEM,
+            format!("mapping the stack: {}", std::io::Error::last_os_error()),
+        ));
     }
-    space.mark_used(guard, top - guard);
-    space.set_mmap_top(guard.saturating_sub(MIN_GAP.max(size)));
+    space.mark_used(bottom, size);
+    // The kernel's mmap_base: below the stack's top by its limit and the
+    // guard gap, at least 128 MiB, at most 5/6 of the address space.
+    let arena = space.ceiling() - space.floor();
+    let gap = limit.and_then(|l| l.checked_add(STACK_GUARD_GAP)).unwrap_or(u64::MAX).clamp(MIN_GAP, arena / 6 * 5);
+    space.set_mmap_top(page_down(top.saturating_sub(gap)));
     Ok(GuestStack { bottom, top })
 }
 
@@ -72,26 +101,40 @@ pub struct StackContents<'a> {
     pub auxv: &'a [(u64, AuxValue)],
 }
 
-/// Writes the initial stack below `stack.top` and returns the stack pointer
-/// to start the guest with (pointing at argc, 16-byte aligned).
-pub fn build_initial_stack(stack: &GuestStack, c: &StackContents, path: &Path) -> Result<u64, LoadError> {
-    let strings: usize = c.argv.iter().chain(c.envp).map(|s| s.len() + 1).sum::<usize>() + c.execfn.len() + 1;
-    // Linux refuses arguments beyond a quarter of the stack (E2BIG).
-    let room = (stack.top - stack.bottom) / 4;
-    let table_words = 1 + c.argv.len() + 1 + c.envp.len() + 1 + 2 * (c.auxv.len() + 1);
-    if strings as u64 + table_words as u64 * 8 + 256 > room {
-        return Err(LoadError::map(path, "argument list too long"));
+impl StackContents<'_> {
+    /// Bytes the initial stack takes: the strings, the random bytes, the
+    /// pointer tables and auxv, and the alignment between them.
+    pub fn size(&self) -> u64 {
+        let strings: usize = self.argv.iter().chain(self.envp).map(|s| s.len() + 1).sum::<usize>()
+            + self.execfn.len()
+            + 1
+            + self.platform.len()
+            + 1;
+        (8 + strings + 16 + 32 + 8 * self.table_words() + 16) as u64
     }
+
+    fn table_words(&self) -> usize {
+        1 + self.argv.len() + 1 + self.envp.len() + 1 + 2 * (self.auxv.len() + 1)
+    }
+}
+
+/// Writes the initial stack below `stack.top` (which `map_stack` sized for
+/// `c`) and returns the stack pointer to start the guest with (pointing at
+/// argc, 16-byte aligned). The layout is the kernel's: the executable's
+/// name at the top, then the environment and argument strings, the
+/// platform string, the random bytes, and the tables.
+pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> u64 {
+    let table_words = c.table_words();
     let mut w = Writer { cursor: stack.top - 8 };
     let execfn = w.push_str(c.execfn);
-    let envp: Vec<u64> = c.envp.iter().map(|s| w.push_str(s)).collect();
-    let argv: Vec<u64> = c.argv.iter().map(|s| w.push_str(s)).collect();
+    let envp: Vec<u64> = c.envp.iter().rev().map(|s| w.push_str(s)).collect::<Vec<_>>().into_iter().rev().collect();
+    let argv: Vec<u64> = c.argv.iter().rev().map(|s| w.push_str(s)).collect::<Vec<_>>().into_iter().rev().collect();
+    w.cursor &= !15;
     let platform = w.push_str(c.platform);
-    w.cursor &= !15;
     let random = w.push_bytes(&c.random);
-    w.cursor &= !15;
 
     let sp = (w.cursor - table_words as u64 * 8) & !15;
+    debug_assert!(sp >= stack.bottom, "the stack was sized for its contents");
     let mut words: Vec<u64> = Vec::with_capacity(table_words);
     words.push(c.argv.len() as u64);
     words.extend(&argv);
@@ -111,7 +154,7 @@ pub fn build_initial_stack(stack: &GuestStack, c: &StackContents, path: &Path) -
     // SAFETY: [sp, sp + 8 * words) lies below the strings, inside the stack
     // mapping, which is writable and the loader's alone until the guest starts.
     unsafe { std::ptr::copy_nonoverlapping(words.as_ptr(), sp as *mut u64, words.len()) };
-    Ok(sp)
+    sp
 }
 
 struct Writer {

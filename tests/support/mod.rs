@@ -64,8 +64,9 @@ pub fn guest(name: &str) -> PathBuf {
 /// Debian's busybox-static, checked to be static.
 pub fn busybox() -> PathBuf {
     let p = PathBuf::from("/bin/busybox");
-    match loader::inspect(&p) {
-        Ok(loader::Executable::Elf(image)) if image.interpreter.is_none() => p,
+    let limits = loader::ExecLimits { stack: Some(8 << 20), path_inaccessible: false };
+    match loader::prepare(b"/bin/busybox", vec![b"busybox".to_vec()], &[], limits) {
+        Ok(exec) if exec.interpreter.is_none() => p,
         Ok(_) => panic!("/bin/busybox is dynamically linked: install busybox-static (./scripts/test does)"),
         Err(e) => panic!("{e}: ./scripts/test installs busybox-static"),
     }
@@ -217,4 +218,61 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// How the kernel's execve of a program ends: refused with an errno, or
+/// run (the shell status of the process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeExec {
+    Refused(i32),
+    Ran(i32),
+}
+
+/// Runs `path` with a raw execve (no shell or C library fallback for
+/// scripts), from `dir` if given, with stdio to /dev/null.
+pub fn native_exec(path: &Path, args: &[&str], dir: Option<&Path>) -> NativeExec {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let c_args: Vec<CString> = std::iter::once(path.as_os_str().as_bytes())
+        .chain(args.iter().map(|a| a.as_bytes()))
+        .map(|a| CString::new(a).unwrap())
+        .collect();
+    let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let env = [std::ptr::null::<libc::c_char>()];
+    let c_dir = dir.map(|d| CString::new(d.as_os_str().as_bytes()).unwrap());
+    let mut pipe = [0i32; 2];
+    // SAFETY: a close-on-exec pipe; after fork the child only calls
+    // async-signal-safe functions (chdir, open, dup2, execve, write, _exit).
+    unsafe {
+        assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let pid = libc::fork();
+        if pid == 0 {
+            if let Some(d) = &c_dir {
+                libc::chdir(d.as_ptr());
+            }
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            libc::execve(c_path.as_ptr(), argv.as_ptr(), env.as_ptr());
+            let errno = *libc::__errno_location();
+            libc::write(pipe[1], &errno as *const i32 as *const _, 4);
+            libc::_exit(127);
+        }
+        libc::close(pipe[1]);
+        let mut errno = 0i32;
+        let n = libc::read(pipe[0], &mut errno as *mut i32 as *mut _, 4);
+        libc::close(pipe[0]);
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        if n == 4 {
+            NativeExec::Refused(errno)
+        } else if libc::WIFSIGNALED(status) {
+            NativeExec::Ran(128 + libc::WTERMSIG(status))
+        } else {
+            NativeExec::Ran(libc::WEXITSTATUS(status))
+        }
+    }
 }

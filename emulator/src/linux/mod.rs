@@ -16,7 +16,7 @@ use crate::signals::GuestAction;
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
 use abi_tables::{Syscall, Table, LINUX_X86_64, MAX_ARGS};
-use loader::{AuxValue, LoadedImage, PAGE_SIZE};
+use loader::{AuxValue, Loaded, PAGE_SIZE};
 
 pub struct Linux;
 
@@ -124,7 +124,7 @@ impl Personality for Linux {
         signal_name(sig)
     }
 
-    fn initial_auxv(&self, image: &LoadedImage) -> Vec<(u64, AuxValue)> {
+    fn initial_auxv(&self, image: &Loaded) -> Vec<(u64, AuxValue)> {
         initial_auxv(image)
     }
 
@@ -135,7 +135,7 @@ impl Personality for Linux {
 }
 
 /// The Linux auxiliary vector, in the kernel's order.
-fn initial_auxv(image: &loader::LoadedImage) -> Vec<(u64, AuxValue)> {
+fn initial_auxv(image: &Loaded) -> Vec<(u64, AuxValue)> {
     let host = |t: u64| crate::start::host_auxv(t).unwrap_or(0);
     // SAFETY: plain getters.
     let (uid, euid, gid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
@@ -147,11 +147,11 @@ fn initial_auxv(image: &loader::LoadedImage) -> Vec<(u64, AuxValue)> {
         (libc::AT_PAGESZ, Value(PAGE_SIZE)),
         (libc::AT_CLKTCK, Value(host(libc::AT_CLKTCK))),
         (libc::AT_PHDR, Value(image.phdr)),
-        (libc::AT_PHENT, Value(image.phent)),
+        (libc::AT_PHENT, Value(56)),
         (libc::AT_PHNUM, Value(image.phnum)),
-        (libc::AT_BASE, Value(0)),
+        (libc::AT_BASE, Value(image.interpreter_base)),
         (libc::AT_FLAGS, Value(0)),
-        (libc::AT_ENTRY, Value(image.entry)),
+        (libc::AT_ENTRY, Value(image.program_entry)),
         (libc::AT_UID, Value(uid as u64)),
         (libc::AT_EUID, Value(euid as u64)),
         (libc::AT_GID, Value(gid as u64)),

@@ -44,7 +44,12 @@ pub fn rt_sigaction(call: &mut Call) -> SysResult {
     if new.is_some() && bit(sig) & UNCATCHABLE != 0 {
         return Err(Errno::EINVAL);
     }
-    let new = new.map(|k| GuestAction { handler: k.handler, flags: k.flags, mask: k.mask & !UNCATCHABLE, restorer: k.restorer });
+    let new = new.map(|k| GuestAction {
+        handler: k.handler,
+        flags: k.flags,
+        mask: k.mask & !UNCATCHABLE,
+        restorer: k.restorer,
+    });
     let p = process();
     let old = match new {
         Some(a) => p.signals.set(sig, a)?,
@@ -127,13 +132,13 @@ pub fn rt_sigsuspend(call: &mut Call) -> SysResult {
 }
 
 pub fn ppoll(call: &mut Call) -> SysResult {
-    let [.., mask, size, _, _] = call.args;
+    let (mask, size) = (call.args[3], call.args[4]);
     with_temporary_mask(call, mask, size, libc::SYS_ppoll, |a, m| a[3] = m)
 }
 
 pub fn epoll_pwait(call: &mut Call) -> SysResult {
     let nr = if call.name() == "epoll_pwait2" { libc::SYS_epoll_pwait2 } else { libc::SYS_epoll_pwait };
-    let [.., mask, size, _, _] = call.args;
+    let (mask, size) = (call.args[4], call.args[5]);
     with_temporary_mask(call, mask, size, nr, |a, m| a[4] = m)
 }
 

@@ -67,7 +67,10 @@ fn deliver_or_die(
         deliver(thread, sig, info, ctx);
         return;
     }
-    log::error!("{}: killed by {} {}", p.guest_name(), p.personality.signal_name(sig), report());
+    // The kernel keeps a running program's file from being written
+    // (ETXTBSY); emu cannot, so a crash may come from a rewritten file.
+    let changed = if p.exe_changed() { " (its executable file was changed while it ran)" } else { "" };
+    log::error!("{}: killed by {} {}{changed}", p.guest_name(), p.personality.signal_name(sig), report());
     if let Some(t) = &p.tracer {
         t.signal(sig, info);
     }
