@@ -114,3 +114,73 @@ fn exec_with_a_full_descriptor_table() {
     let out = assert_like_native(&Run::new(&bb).args(["sh", "-c", &script]));
     assert_eq!(out.stdout, "small table\n");
 }
+
+/// Runs `script` with a native shell, once with GUEST standing for the
+/// guest and once for `emu GUEST`: emu started with small limits.
+fn shell_with_limits(script: &str, guest_path: &std::path::Path) -> (Outcome, Outcome) {
+    let sh = busybox();
+    let native = Run::new(&sh).args(["sh", "-c", &script.replace("GUEST", guest_path.to_str().unwrap())]).native();
+    let under = format!("{} {}", emu().display(), guest_path.display());
+    let emulated = Run::new(&sh).args(["sh", "-c", &script.replace("GUEST", &under)]).native();
+    (native, emulated)
+}
+
+/// emu's own stack does not depend on the guest's RLIMIT_STACK (a shell's
+/// `ulimit -s 24`, or 16), and the guest sees the limit it was given; a
+/// guest that lowers it and execs runs the same.
+#[test]
+fn small_stack_limits() {
+    let limits = guest("limits-glibc");
+    for kib in ["16", "24"] {
+        let (native, emulated) = shell_with_limits(&format!("ulimit -s {kib} && exec GUEST stack"), &limits);
+        assert_eq!(native, emulated, "ulimit -s {kib}");
+        assert_eq!(native.stdout, format!("RLIMIT_STACK: {kib} KiB\n"));
+    }
+    // Lowered by the guest (a shell under emu), then an exec.
+    let sh = busybox();
+    let script = format!("ulimit -s 16 && exec {} stack", limits.display());
+    let out = assert_like_native(&Run::new(&sh).args(["sh", "-c", &script]));
+    assert_eq!(out.stdout, "RLIMIT_STACK: 16 KiB\n");
+}
+
+/// The guest's stack grows as a process's main stack does: to RLIMIT_STACK
+/// whatever it is (unlimited: far beyond 8 MiB), for the guest's own
+/// accesses and for the signal frames emu writes there.
+#[test]
+fn the_stack_grows_as_natively() {
+    let limits = guest("limits-glibc");
+    let sh = busybox();
+    let script = format!("ulimit -s unlimited && exec {} deep 64", limits.display());
+    let out = assert_like_native(&Run::new(&sh).args(["sh", "-c", &script]));
+    assert_eq!(out.stdout, "recursed through 64 MiB of stack\n");
+    // And no further than the limit: 16 MiB of recursion in 8 dies.
+    let script = format!("ulimit -s 8192 && exec {} deep 16", limits.display());
+    let run = Run::new(&sh).args(["sh", "-c", &script]);
+    let (native, emulated) = (run.native(), run.under_emu());
+    assert_eq!((native.status, native.stdout.as_str()), (128 + libc::SIGSEGV, ""));
+    assert_eq!((emulated.status, emulated.stdout.as_str()), (native.status, ""), "{}", emulated.stderr);
+    let out = assert_like_native(&Run::new(&limits).args(["grow"]));
+    assert_eq!(out.stdout, "handler ran below a grown stack: 1\n");
+}
+
+/// RLIMIT_DATA is the guest's: emu's own memory does not count against it
+/// (a shell's `ulimit -d 8192` starts the guest), and the guest's private
+/// writable mappings and break do, as natively.
+#[test]
+fn data_limits() {
+    let limits = guest("limits-glibc");
+    let (native, emulated) = shell_with_limits("ulimit -d 8192 && exec GUEST stack", &limits);
+    assert_eq!(native, emulated);
+    let out = assert_like_native(&Run::new(&limits).args(["data", "16"]));
+    assert_eq!(
+        out.stdout,
+        "private writable, a quarter of the limit: ok\n\
+         private writable, twice the limit: ENOMEM\n\
+         private writable, MAP_NORESERVE, twice: ENOMEM\n\
+         read-only, twice: ok\n\
+         shared writable, twice: ok\n\
+         mprotect to writable, twice: ENOMEM\n\
+         brk by twice the limit: ENOMEM\n\
+         brk unchanged: 1\n"
+    );
+}

@@ -78,7 +78,7 @@ struct Cli {
     /// The guest's RLIMIT_STACK (bytes, or `unlimited`), which the exec'ing
     /// emu raised for this one's start: restored before the guest runs.
     #[arg(long, hide = true, value_parser = parse_limit)]
-    guest_stack_limit: Option<Option<u64>>,
+    guest_stack_limit: Option<Limit>,
 
     /// The program to run, and its arguments
     #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
@@ -122,6 +122,9 @@ fn fail(status: i32, message: impl std::fmt::Display) -> i32 {
 /// Runs the command line of this process; returns the exit status (a guest
 /// that starts never returns here).
 pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
+    // A panic is reported in one line from the start (the level is set below).
+    crate::log::init(log::LevelFilter::Warn);
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -140,7 +143,6 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         Err(bad) => return fail(2, format!("unknown log level `{bad}` (error, warn, info, debug, trace)")),
     };
     crate::log::init(level);
-    install_panic_hook();
 
     if cli.list_abis {
         return abi_command(AbiCommand::List);
@@ -195,8 +197,8 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         hooks,
         relaunch: relaunch_options(&cli),
         program_fd: cli.exec_fd,
-        stack_limit: cli.guest_stack_limit.unwrap_or_else(start::stack_limit),
-        restore_stack_limit: cli.guest_stack_limit,
+        stack_limit: cli.guest_stack_limit.map_or_else(start::stack_limit, |l| l.0),
+        restore_stack_limit: cli.guest_stack_limit.map(|l| l.0),
     });
     let status = fail(err.status, err.message);
     if let Some(sig) = err.killed_by {
@@ -210,11 +212,15 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
     status
 }
 
+/// A resource limit's value (None: unlimited).
+#[derive(Clone, Copy, Debug)]
+struct Limit(Option<u64>);
+
 /// A resource limit: a number of bytes, or `unlimited`.
-fn parse_limit(s: &str) -> Result<Option<u64>, String> {
+fn parse_limit(s: &str) -> Result<Limit, String> {
     match s {
-        "unlimited" => Ok(None),
-        n => n.parse().map(Some).map_err(|e| format!("{e}")),
+        "unlimited" => Ok(Limit(None)),
+        n => n.parse().map(|n| Limit(Some(n))).map_err(|e| format!("{e}")),
     }
 }
 

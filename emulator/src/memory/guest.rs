@@ -72,7 +72,9 @@ pub fn read(addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     if buf.is_empty() {
         return Ok(());
     }
-    transfer(libc::SYS_process_vm_readv, buf.as_mut_ptr() as u64, addr, buf.len())
+    let (local, len) = (buf.as_mut_ptr() as u64, buf.len());
+    let copy = || transfer(libc::SYS_process_vm_readv, local, addr, len);
+    copy().or_else(|e| if fault_in(addr, len, false) { copy() } else { Err(e) })
 }
 
 /// Copies `bytes` to guest address `addr`.
@@ -81,7 +83,23 @@ pub fn write(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     if bytes.is_empty() {
         return Ok(());
     }
-    transfer(libc::SYS_process_vm_writev, bytes.as_ptr() as u64, addr, bytes.len())
+    let copy = || transfer(libc::SYS_process_vm_writev, bytes.as_ptr() as u64, addr, bytes.len());
+    copy().or_else(|e| if fault_in(addr, bytes.len(), true) { copy() } else { Err(e) })
+}
+
+/// After a copy failed: makes the pages present as a guest access would
+/// (the kernel grows a MAP_GROWSDOWN stack for that, never for
+/// process_vm_*), lowest first. Whether every page could be touched.
+fn fault_in(addr: u64, len: usize, write: bool) -> bool {
+    let last = addr + len as u64 - 1;
+    let mut page = addr & !4095;
+    while page <= last {
+        if !crate::signals::touch(page.max(addr), write) {
+            return false;
+        }
+        page += 4096;
+    }
+    true
 }
 
 pub fn read_val<T: Pod>(addr: u64) -> Result<T, Errno> {

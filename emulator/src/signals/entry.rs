@@ -55,7 +55,37 @@ extern "C" {
     static emu_interruptible_check: u8;
     static emu_interruptible_syscall_insn: u8;
     static emu_interruptible_not_run: u8;
+    fn emu_touch(addr: u64, write: u64) -> u64;
+    static emu_touch_write: u8;
+    static emu_touch_read: u8;
+    static emu_touch_fault: u8;
     static emu_trampolines_end: u8;
+}
+
+/// Touches one byte of guest memory (writing without changing it, or
+/// reading) the way a guest instruction would: the kernel grows a stack,
+/// copies a page on write, or faults, exactly as for the guest. Returns
+/// whether the access succeeded; a fault is caught (`touch_recovery`).
+///
+/// For what a system call's copy does not do: process_vm_writev/readv never
+/// grow a stack (MAP_GROWSDOWN), where the kernel's copy_to_user does.
+pub(crate) fn touch(addr: u64, write: bool) -> bool {
+    // SAFETY: a single access to `addr`; a fault there is recovered by the
+    // fault handler, which resumes at emu_touch_fault.
+    unsafe { emu_touch(addr, write as u64) == 0 }
+}
+
+/// If a fault happened at one of `touch`'s accesses, where to resume.
+pub(crate) fn touch_recovery(rip: u64) -> Option<u64> {
+    // SAFETY: only the symbols' addresses are taken.
+    let (write, read, fault) = unsafe {
+        (
+            &emu_touch_write as *const u8 as u64,
+            &emu_touch_read as *const u8 as u64,
+            &emu_touch_fault as *const u8 as u64,
+        )
+    };
+    (rip == write || rip == read).then_some(fault)
 }
 
 /// Alignment checking and the direction flag: emu's code runs with both clear.
@@ -271,6 +301,32 @@ core::arch::global_asm!(
     "    mov rax, {not_run}",
     "    ret",
     ".size emu_interruptible_syscall, .-emu_interruptible_syscall",
+
+    // u64 emu_touch(u64 addr, u64 write): one access to guest memory as the
+    // guest's own instruction would make it; a fault there resumes at
+    // emu_touch_fault (see `touch_recovery`), which returns 1.
+    ".balign 16",
+    ".globl emu_touch",
+    ".type emu_touch,@function",
+    "emu_touch:",
+    "    test esi, esi",
+    "    jz 9f",
+    ".globl emu_touch_write",
+    "emu_touch_write:",
+    "    lock or byte ptr [rdi], 0",          // a write that changes nothing, even with other threads
+    "    xor eax, eax",
+    "    ret",
+    "9:",
+    ".globl emu_touch_read",
+    "emu_touch_read:",
+    "    movzx eax, byte ptr [rdi]",
+    "    xor eax, eax",
+    "    ret",
+    ".globl emu_touch_fault",
+    "emu_touch_fault:",
+    "    mov eax, 1",
+    "    ret",
+    ".size emu_touch, .-emu_touch",
 
     ".globl emu_trampolines_end",
     "emu_trampolines_end:",

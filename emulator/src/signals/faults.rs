@@ -18,6 +18,11 @@ pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx:
     let p = process();
     let rip = ctx.rip();
     if !in_guest {
+        // emu's own probe of guest memory: the access fails, not emu.
+        if let Some(resume) = super::entry::touch_recovery(rip) {
+            ctx.set_rip(resume);
+            return;
+        }
         log::error!(
             "internal error: {} in the emulator at {rip:#x} ({}); please report it",
             p.personality.signal_name(sig),

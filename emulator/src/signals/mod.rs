@@ -24,7 +24,9 @@ mod thread;
 
 pub(crate) use actions::set_host_action;
 pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
-pub(crate) use entry::{detect_fsgsbase, emu_enter_guest, have_fsgsbase, interruptible_syscall, GuestStart, NOT_RUN};
+pub(crate) use entry::{
+    detect_fsgsbase, emu_enter_guest, have_fsgsbase, interruptible_syscall, touch, GuestStart, NOT_RUN,
+};
 pub use faults::force_segv;
 pub use thread::ThreadSignals;
 
