@@ -13,7 +13,7 @@ B=bench/build
 mkdir -p "$B"
 
 cargo build --release -q
-EMU=target/release/emu
+EMU=target/x86_64-unknown-linux-gnu/release/emu
 gcc -O2 -static -o "$B/getppid_loop" tests/guests/getppid_loop.c
 gcc -O2 -static -o "$B/hello" tests/guests/hello.c
 gcc -O2 -o "$B/sud_floor" bench/sud_floor.c

@@ -117,11 +117,14 @@ fn exec_with_a_full_descriptor_table() {
 
 /// Runs `script` with a native shell, once with GUEST standing for the
 /// guest and once for `emu GUEST`: emu started with small limits.
+///
+/// With a small environment, as a login shell's: the stack a small limit
+/// leaves is shared with the environment, natively as under emu.
 fn shell_with_limits(script: &str, guest_path: &std::path::Path) -> (Outcome, Outcome) {
-    let sh = busybox();
-    let native = Run::new(&sh).args(["sh", "-c", &script.replace("GUEST", guest_path.to_str().unwrap())]).native();
+    let sh = |script: String| Run::new(busybox()).args(["sh".into(), "-c".into(), script]).clear_env().env("HOME", "/");
+    let native = sh(script.replace("GUEST", guest_path.to_str().unwrap())).native();
     let under = format!("{} {}", emu().display(), guest_path.display());
-    let emulated = Run::new(&sh).args(["sh", "-c", &script.replace("GUEST", &under)]).native();
+    let emulated = sh(script.replace("GUEST", &under)).native();
     (native, emulated)
 }
 

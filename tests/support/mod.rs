@@ -21,7 +21,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// target/debug (or target/release): where emu and the examples are.
+/// target/<triple>/debug (or release): where emu and the examples are.
 pub fn profile_dir() -> PathBuf {
     emu().parent().unwrap().to_path_buf()
 }
@@ -89,6 +89,8 @@ pub struct Run {
     pub emu_options: Vec<OsString>,
     pub stdin: Vec<u8>,
     pub env: Vec<(OsString, OsString)>,
+    /// Start from an empty environment (then `env`).
+    pub clear_env: bool,
     pub dir: Option<PathBuf>,
 }
 
@@ -128,6 +130,13 @@ impl Run {
         self
     }
 
+    /// Only the variables given with `env`: an ordinary, small environment
+    /// rather than the test harness's.
+    pub fn clear_env(mut self) -> Self {
+        self.clear_env = true;
+        self
+    }
+
     pub fn dir(mut self, d: impl AsRef<Path>) -> Self {
         self.dir = Some(d.as_ref().to_path_buf());
         self
@@ -153,6 +162,9 @@ impl Run {
     fn finish(&self, mut c: Command) -> Outcome {
         c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         c.env_remove("EMU_LOG");
+        if self.clear_env {
+            c.env_clear();
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }
