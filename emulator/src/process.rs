@@ -99,6 +99,12 @@ pub fn in_guest_arena(addr: u64, len: u64) -> bool {
     addr >= floor && addr.checked_add(len).is_some_and(|end| end <= ceiling)
 }
 
+/// The end of the guest arena; the page there (under the boundary) is
+/// never mapped.
+pub fn arena_ceiling() -> u64 {
+    ARENA_CEILING.load(Ordering::Relaxed)
+}
+
 /// This process's pid (changes in a fork child: see `refresh_pid`).
 pub fn self_pid() -> i32 {
     SELF_PID.load(Ordering::Relaxed)

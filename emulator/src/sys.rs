@@ -152,3 +152,19 @@ pub fn fs_base() -> u64 {
         v
     }
 }
+
+/// Whether this process has capability `cap` in its effective set.
+pub fn has_capability(cap: u32) -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    // Two {effective, permitted, inheritable} words: capabilities 0-31, 32-63.
+    let mut data = [[0u32; 3]; 2];
+    // SAFETY: capget fills `data`, two entries for version 3.
+    let r = unsafe { syscall(libc::SYS_capget, &header as *const Header as u64, data.as_mut_ptr() as u64, 0) };
+    r.is_ok() && cap < 64 && data[(cap / 32) as usize][0] & (1 << (cap % 32)) != 0
+}

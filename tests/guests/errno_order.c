@@ -61,5 +61,33 @@ int main(void) {
     CALL("epoll_pwait2(bad mask, size 4)", SYS_epoll_pwait2, ep, &ev, 1, &ts, BAD, 4);
     CALL("epoll_pwait2(bad timeout, bad mask, size 4)", SYS_epoll_pwait2, ep, &ev, 1, BAD, BAD, 4);
     CALL("epoll_pwait2(bad fd, mask in emu's range)", SYS_epoll_pwait2, -1, &ev, 1, &ts, EMU, 8);
+
+    /* Memory calls on ranges that hold nothing: natively unmapped, and
+     * under emu outside the guest's arena (where emu lives). */
+    static const struct { const char *name; long nr, third, fourth, fifth; } calls[] = {
+        {"madvise(NORMAL)", SYS_madvise, MADV_NORMAL}, {"madvise(DONTFORK)", SYS_madvise, MADV_DONTFORK},
+        {"madvise(12345)", SYS_madvise, 12345}, {"mprotect(RW)", SYS_mprotect, PROT_READ | PROT_WRITE},
+        {"mprotect(R|0x10)", SYS_mprotect, PROT_READ | 0x10},
+        {"mprotect(GROWSDOWN|GROWSUP)", SYS_mprotect, PROT_GROWSDOWN | PROT_GROWSUP},
+        {"pkey_mprotect(RW, -1)", SYS_pkey_mprotect, PROT_READ | PROT_WRITE, -1},
+        {"pkey_mprotect(RW, 7)", SYS_pkey_mprotect, PROT_READ | PROT_WRITE, 7}, {"mlock", SYS_mlock},
+        {"mlock2(0)", SYS_mlock2, 0}, {"mlock2(2)", SYS_mlock2, 2}, {"munlock", SYS_munlock},
+        {"msync(ASYNC)", SYS_msync, MS_ASYNC}, {"msync(0x100)", SYS_msync, 0x100},
+        {"msync(ASYNC|SYNC)", SYS_msync, MS_ASYNC | MS_SYNC}, {"mseal(0)", 462, 0}, {"mseal(1)", 462, 1},
+        {"remap_file_pages(0)", SYS_remap_file_pages, 0, 0}, {"remap_file_pages(1)", SYS_remap_file_pages, 1, 0},
+    };
+    static const struct { const char *name; unsigned long start, len; } ranges[] = {
+        {"page", 0x7ff000000000ul, 4096}, {"unaligned", 0x7ff000000001ul, 4096}, {"len 0", 0x7ff000000000ul, 0},
+        {"unaligned, len 0", 0x7ff000000001ul, 0}, {"len 1", 0x7ff000000000ul, 1}, {"len -1", 0x7ff000000000ul, -1ul},
+        {"len -4096", 0x7ff000000000ul, -4096ul}, {"len -4097", 0x7ff000000000ul, -4097ul},
+        {"len 1<<63", 0x7ff000000000ul, 1ul << 63}, {"unaligned, len -1", 0x7ff000000001ul, -1ul},
+        {"kernel address", 0xffff880000000000ul, 4096},
+    };
+    for (unsigned c = 0; c < sizeof calls / sizeof *calls; c++)
+        for (unsigned r = 0; r < sizeof ranges / sizeof *ranges; r++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s on %s", calls[c].name, ranges[r].name);
+            show(what, syscall(calls[c].nr, ranges[r].start, ranges[r].len, calls[c].third, calls[c].fourth, calls[c].fifth));
+        }
     return 0;
 }

@@ -25,13 +25,6 @@ pub fn mremap(call: &mut Call) -> SysResult {
     memory::mremap(a[0], a[1], a[2], a[3], a[4])
 }
 
-/// mprotect, madvise, mlock and the like: the guest's pages only.
-pub fn change_in_place(call: &mut Call) -> SysResult {
-    let nr = call.slot.call.name.as_ref();
-    let host = super::host_number(nr).ok_or(Errno::ENOSYS)? as i64;
-    memory::in_arena_only(host, call.host_args(), Errno::ENOMEM)
-}
-
 /// shmat: a segment attached without an address goes into the arena; one
 /// attached at an address must lie in it.
 pub fn shmat(call: &mut Call) -> SysResult {

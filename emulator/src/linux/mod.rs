@@ -5,6 +5,7 @@
 //! must show the guest rather than emu (`/proc/self/exe`, execve).
 
 mod files;
+mod in_place;
 mod memory;
 mod process;
 mod signal;
@@ -28,15 +29,15 @@ const EMULATED: &[(&str, Handler)] = &[
     ("mmap", memory::mmap),
     ("munmap", memory::munmap),
     ("mremap", memory::mremap),
-    ("mprotect", memory::change_in_place),
-    ("pkey_mprotect", memory::change_in_place),
-    ("madvise", memory::change_in_place),
-    ("mlock", memory::change_in_place),
-    ("munlock", memory::change_in_place),
-    ("mlock2", memory::change_in_place),
-    ("msync", memory::change_in_place),
-    ("mseal", memory::change_in_place),
-    ("remap_file_pages", memory::change_in_place),
+    ("mprotect", in_place::change_in_place),
+    ("pkey_mprotect", in_place::change_in_place),
+    ("madvise", in_place::change_in_place),
+    ("mlock", in_place::change_in_place),
+    ("munlock", in_place::change_in_place),
+    ("mlock2", in_place::change_in_place),
+    ("msync", in_place::change_in_place),
+    ("mseal", in_place::change_in_place),
+    ("remap_file_pages", in_place::change_in_place),
     ("shmat", memory::shmat),
     ("arch_prctl", process::arch_prctl),
     ("prctl", process::prctl),

@@ -7,7 +7,7 @@
 pub mod guest;
 pub mod own;
 
-use crate::process::{self, process};
+use crate::process::process;
 use crate::sys::{self, Errno, SysResult};
 use loader::{page_up, AddressSpace, ProgramBreak, PAGE_SIZE};
 
@@ -96,19 +96,6 @@ pub fn munmap(addr: u64, len: u64) -> SysResult {
     let r = sys::result(unsafe { sys::syscall6(libc::SYS_munmap as u64, [addr, len, 0, 0, 0, 0]) })?;
     mem.space.mark_free(addr, len_p);
     Ok(r)
-}
-
-/// Calls that change pages in place (mprotect, madvise, mlock, msync, ...):
-/// passed to the host when the range is the guest's, refused with `refusal` otherwise.
-pub fn in_arena_only(host_nr: i64, args: [u64; 6], refusal: Errno) -> SysResult {
-    let (addr, len) = (args[0], args[1]);
-    let len_p = pages(len).map_err(|_| refusal)?;
-    if len != 0 && !process::in_guest_arena(addr & !(PAGE_SIZE - 1), len_p) {
-        log::debug!("refused a memory call on {addr:#x}+{len:#x}: not guest memory");
-        return Err(refusal);
-    }
-    // SAFETY: the range is the guest's.
-    sys::result(unsafe { sys::syscall6(host_nr as u64, args) })
 }
 
 /// mremap: the result stays in the arena; a move goes where emu chooses.
