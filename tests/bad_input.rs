@@ -51,10 +51,8 @@ fn elf_header(class: u8, machine: u16, phnum: u16, tail: &[u8]) -> Vec<u8> {
 }
 
 fn file(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    write_file(&p, bytes, mode);
     p
 }
 

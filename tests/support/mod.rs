@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod elf;
+
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -285,6 +287,23 @@ pub fn native_exec(path: &Path, args: &[&str], dir: Option<&Path>) -> NativeExec
             NativeExec::Ran(128 + libc::WTERMSIG(status))
         } else {
             NativeExec::Ran(libc::WEXITSTATUS(status))
+        }
+    }
+}
+
+/// Writes a file with `mode`. If it is executable, waits until no other
+/// process holds it open for writing: a test thread that forked while the
+/// file was being written gives its child the descriptor until that child
+/// execs, and an exec of the file meanwhile would fail with ETXTBSY.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    if mode & 0o111 != 0 {
+        let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).unwrap();
+        let started = Instant::now();
+        while loader::exec_access(libc::AT_FDCWD, &c, 0) == Err(libc::ETXTBSY) && started.elapsed() < HANG {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }
