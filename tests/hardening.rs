@@ -187,3 +187,160 @@ fn data_limits() {
          brk unchanged: 1\n"
     );
 }
+
+/// What the kernel's execve refuses, a guest's execve gets as its error
+/// (not a 126 from a new image after the fact): #! chains (five scripts,
+/// then ELOOP), a missing or non-executable interpreter, a #! line too long,
+/// an interpreter path that is not UTF-8, a FIFO (EACCES at once, not a
+/// hang), a directory, text, a file open for writing (ETXTBSY), an argument
+/// too long (E2BIG). What the kernel kills while loading dies the same way.
+#[test]
+fn exec_errors_reach_the_guest() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let d = scratch("exec-errors");
+    let bb = busybox();
+    for (chain, scripts) in [("chain5", 5), ("chain6", 6)] {
+        std::fs::create_dir(d.join(chain)).unwrap();
+        for i in 1..=scripts {
+            let line =
+                if i == scripts { format!("#!{} echo\n", bb.display()) } else { format!("#!./{chain}/s{}\n", i + 1) };
+            write_file(&d.join(chain).join(format!("s{i}")), line.as_bytes(), 0o755);
+        }
+    }
+    write_file(&d.join("missing-interp"), b"#!/nonexistent/interp\n", 0o755);
+    write_file(&d.join("plain.txt"), b"text\n", 0o644);
+    write_file(&d.join("noexec-interp"), b"#!./plain.txt\n", 0o755);
+    write_file(&d.join("long-line"), format!("#!{}\n", "a".repeat(300)).as_bytes(), 0o755);
+    write_file(&d.join("text"), b"just text\n", 0o755);
+    let weird = OsStr::from_bytes(b"\xff-interp");
+    std::os::unix::fs::symlink(guest("exec_argv0-glibc"), d.join(weird)).unwrap();
+    write_file(&d.join("non-utf8"), b"#!./\xff-interp\n", 0o755);
+    let fifo = std::ffi::CString::new(d.join("fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a path of ours.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o755) }, 0);
+    std::fs::create_dir(d.join("dir")).unwrap();
+    write_file(&d.join("busy"), &std::fs::read(guest("hello-glibc")).unwrap(), 0o755);
+    let _writer = std::fs::OpenOptions::new().write(true).open(d.join("busy")).unwrap();
+    let incongruent = support::elf::Elf::new(support::elf::ET_EXEC, 0x401000)
+        .phdr(support::elf::Phdr::load(support::elf::PF_R | support::elf::PF_X, 0x10, 0x400000, 0x2000, 0x2000))
+        .len(0x3000);
+    write_file(&d.join("incongruent"), &incongruent.bytes(), 0o755);
+
+    let names = [
+        "./chain5/s1",
+        "./chain6/s1",
+        "./missing-interp",
+        "./noexec-interp",
+        "./long-line",
+        "./non-utf8",
+        "./fifo",
+        "./dir",
+        "./text",
+        "./busy",
+        "./incongruent",
+        "big:100000",
+        "big:200000",
+    ];
+    let run = Run::new(guest("try_exec-glibc")).args(names).dir(&d);
+    let (native, emulated) = (run.native(), run.under_emu());
+    assert_eq!((emulated.status, &emulated.stdout), (native.status, &native.stdout), "{}", emulated.stderr);
+    for expected in [
+        "./chain5/s5 ./chain5/s4 ./chain5/s3 ./chain5/s2 ./chain5/s1 arg\n./chain5/s1: exit 0\n",
+        "./chain6/s1: ELOOP\n",
+        "./missing-interp: ENOENT\n",
+        "./noexec-interp: EACCES\n",
+        "./long-line: ENOEXEC\n",
+        "argv[0]=<./\u{fffd}-interp> argv[1]=<./non-utf8> argc=3\n",
+        "./fifo: EACCES\n",
+        "./dir: EACCES\n",
+        "./text: ENOEXEC\n",
+        "./busy: ETXTBSY\n",
+        "./incongruent: killed by signal 11\n",
+        "big:100000: exit 0\n",
+        "big:200000: E2BIG\n",
+    ] {
+        assert!(native.stdout.contains(expected), "{expected:?} in:\n{}", native.stdout);
+    }
+    // From emu's command line: one line and the shell's status.
+    for (name, status, end) in [
+        ("chain6/s1", 126, "cannot execute: too many levels of #! interpreters"),
+        ("fifo", 126, "Permission denied (os error 13): a FIFO, not a regular file"),
+        ("busy", 126, "Text file busy (os error 26)"),
+    ] {
+        let out = Run::new(d.join(name)).dir(&d).under_emu();
+        assert_eq!(out.status, status, "{name}: {}", out.stderr);
+        assert_eq!(out.stderr, format!("emu: {}: {end}\n", d.join(name).display()), "{name}");
+    }
+}
+
+/// The kernel keeps a running program's file from being written (ETXTBSY).
+/// emu cannot give the guest's image that protection (PR_SET_MM_EXE_FILE
+/// needs privilege and an executable emu's own code does not keep mapped):
+/// a guest whose file is rewritten under it crashes, and emu says why.
+#[test]
+fn a_rewritten_executable_is_reported() {
+    let d = scratch("self-rewrite");
+    let copy = d.join("self_rewrite");
+    write_file(&copy, &std::fs::read(guest("self_rewrite-glibc")).unwrap(), 0o755);
+    let native = Run::new(&copy).native();
+    assert_eq!((native.status, native.stdout.as_str()), (0, "cannot open itself for writing: ETXTBSY\n"));
+    let emulated = Run::new(&copy).under_emu();
+    assert_eq!((emulated.status, emulated.stdout.as_str()), (128 + libc::SIGILL, "rewrote itself\n"));
+    assert!(
+        emulated.stderr.trim_end().ends_with(": ud2 (its executable file was changed while it ran)"),
+        "{}",
+        emulated.stderr
+    );
+}
+
+/// A file that another process truncates and rewrites while emu loads it
+/// (which the kernel would forbid with ETXTBSY): emu never dies silently.
+/// Each start runs the program, or ends with a line of emu's.
+#[test]
+fn a_file_that_shrinks_while_loading() {
+    let d = scratch("shrinking");
+    let path = d.join("hello");
+    let whole = std::fs::read(guest("hello-glibc")).unwrap();
+    write_file(&path, &whole, 0o755);
+    let expected = Run::new(&path).native();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, path, whole) = (stop.clone(), path.clone(), whole.clone());
+        std::thread::spawn(move || {
+            use std::os::unix::fs::FileExt;
+            let mut cut = 64;
+            let open = || std::fs::OpenOptions::new().write(true).open(&path);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Open for writing only a moment each time (emu says
+                // ETXTBSY for the starts that meet a writer).
+                if let Ok(f) = open() {
+                    let _ = f.set_len(cut);
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                if let Ok(f) = open() {
+                    let _ = f.write_all_at(&whole, 0);
+                }
+                std::thread::sleep(std::time::Duration::from_micros(700));
+                cut = (cut * 7 + 4096) % whole.len() as u64;
+            }
+        })
+    };
+    let mut outcomes = std::collections::BTreeMap::new();
+    for _ in 0..150 {
+        let out = Run::new(&path).under_emu();
+        let ran = out.status == expected.status && out.stdout == expected.stdout;
+        let said = out.stderr.lines().any(|l| l.starts_with("emu: "));
+        assert!(
+            ran || said,
+            "a start ended silently: status {}, stdout {:?}, stderr {:?}",
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        *outcomes.entry(out.status).or_insert(0) += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    eprintln!("exit statuses while the file changed: {outcomes:?}");
+}
