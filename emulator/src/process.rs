@@ -99,6 +99,11 @@ pub fn in_guest_arena(addr: u64, len: u64) -> bool {
     addr >= floor && addr.checked_add(len).is_some_and(|end| end <= ceiling)
 }
 
+/// The start of the guest arena.
+pub fn arena_floor() -> u64 {
+    ARENA_FLOOR.load(Ordering::Relaxed)
+}
+
 /// The end of the guest arena; the page there (under the boundary) is
 /// never mapped.
 pub fn arena_ceiling() -> u64 {

@@ -57,13 +57,39 @@ pub fn change_in_place(call: &mut Call) -> SysResult {
     let nr = super::host_number(name).ok_or(Errno::ENOSYS)? as i64;
     let args = call.host_args();
     let (start, len) = (args[0], args[1]);
-    match affected(name, start, len) {
+    let range = affected(name, start, len);
+    match range {
         Some((from, size)) if size == 0 || process::in_guest_arena(from, size) => host(nr, args),
         _ => {
-            log::debug!("{name} on {start:#x}+{len:#x}: not guest memory, answered as unmapped");
-            unmapped(name, nr, args)
+            log::debug!("{name} on {start:#x}+{len:#x}: not only guest memory");
+            let verdict = unmapped(name, nr, args);
+            match (verdict, range) {
+                // Past its checks, the kernel applies most of these calls to
+                // the mappings the range does hold before it reports the
+                // hole (ENOMEM): here, to the guest's part of the range.
+                (Err(Errno::ENOMEM), Some((from, size))) if name != "mseal" => {
+                    if let Some((part_start, part_len)) = guest_part(name, from, size) {
+                        let mut part = args;
+                        (part[0], part[1]) = (part_start, part_len);
+                        host(nr, part)?;
+                    }
+                    Err(Errno::ENOMEM)
+                }
+                (verdict, _) => verdict,
+            }
         }
     }
+}
+
+/// The part of `[from, from + size)` that lies in the guest arena and that
+/// the kernel would act on before it meets the hole: from the start for
+/// calls that stop at a hole (only if the range starts in the arena), the
+/// whole overlap for madvise, which carries on past holes.
+fn guest_part(name: &str, from: u64, size: u64) -> Option<(u64, u64)> {
+    let (floor, ceiling) = (process::arena_floor(), process::arena_ceiling());
+    let end = from.saturating_add(size).min(ceiling);
+    let start = if name == "madvise" { from.max(floor) } else { from };
+    (start >= floor && start < end).then(|| (start, end - start))
 }
 
 /// Whether `size` bytes may be locked: within RLIMIT_MEMLOCK, or with

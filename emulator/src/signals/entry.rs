@@ -270,7 +270,10 @@ core::arch::global_asm!(
     "    xor r13d, r13d",
     "    xor r14d, r14d",
     "    xor r15d, r15d",
-    "    cld",
+    // The flags a new process starts with (the kernel's start_thread): IF
+    // only; not what the xors above left (ZF, PF).
+    "    push 0x202",
+    "    popfq",
     "    ret",                                   // pops the guest's entry point
     ".size emu_enter_guest, .-emu_enter_guest",
 
