@@ -344,3 +344,14 @@ fn a_file_that_shrinks_while_loading() {
     writer.join().unwrap();
     eprintln!("exit statuses while the file changed: {outcomes:?}");
 }
+
+/// Pointers no process may use (low, just unmapped, PROT_NONE, in the
+/// kernel) give each call the errno they give natively, traced or not.
+#[test]
+fn bad_pointers_give_native_errnos() {
+    let run = Run::new(guest("bad_pointers-glibc"));
+    let out = assert_like_native(&run);
+    assert!(out.stdout.lines().count() > 100 && out.stdout.contains("EFAULT"), "{}", out.stdout);
+    let traced = run.clone().emu_options(["--trace", "-o", "/dev/null"]).under_emu();
+    assert_eq!((traced.status, &traced.stdout), (out.status, &out.stdout), "{}", traced.stderr);
+}

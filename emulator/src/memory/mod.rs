@@ -135,6 +135,12 @@ pub fn mremap(old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -
     let grows_into_free = new_p <= old_p || mem.space.is_free(old + old_p, new_p - old_p);
     if !dont_unmap && (grows_into_free || !may_move) {
         if !grows_into_free {
+            // The kernel finds an unmapped source (EFAULT) before it finds
+            // no room to grow (ENOMEM): a resize to the same size asks it.
+            if old_len != 0 {
+                // SAFETY: a resize of a guest range to its own size changes nothing.
+                sys::result(unsafe { sys::syscall6(libc::SYS_mremap as u64, [old, old_len, old_len, 0, 0, 0]) })?;
+            }
             return Err(Errno::ENOMEM);
         }
         match call(0, 0) {
