@@ -8,9 +8,11 @@ use loader::{AddressSpace, Exec, ExecFile, Layout, Loadable};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// The arena: the first terabyte above 64 KiB, where ET_EXEC images live.
+/// The arena: from 64 KiB to just under 2 GiB, where ET_EXEC images live
+/// and which AddressSanitizer leaves to the program (its shadow starts at
+/// 0x7fff8000).
 const FLOOR: u64 = 0x1_0000;
-const CEILING: u64 = 1 << 40;
+const CEILING: u64 = 0x7fff_0000;
 
 fn reserve() {
     // SAFETY: maps inaccessible pages over a range nothing of this process
