@@ -4,8 +4,6 @@
 //! it. Never a crash of emu itself, a panic, or a hang.
 
 mod support;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use support::*;
 
@@ -79,57 +77,28 @@ enum End {
     Ran { status: i32, stdout: Vec<u8>, stderr: Vec<u8> },
 }
 
-const ADDR_NO_RANDOMIZE: libc::c_ulong = 0x0040000;
-
 /// Runs `argv` with a raw execve, no environment, stdin from /dev/null,
-/// without address randomization, and at most 5 seconds of CPU (a mutant
-/// may loop for ever, natively too).
+/// without address randomization (a mutant may depend on where its stack
+/// is, natively as under emu, which does not randomize), and at most 5
+/// seconds of CPU (a mutant may loop for ever, natively too).
 fn run(argv: &[&Path], out_dir: &Path) -> End {
-    let c: Vec<CString> = argv.iter().map(|a| CString::new(a.as_os_str().as_bytes()).unwrap()).collect();
-    let mut ptrs: Vec<*const libc::c_char> = c.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    let env = [std::ptr::null::<libc::c_char>()];
-    let out = CString::new(out_dir.join("stdout").as_os_str().as_bytes()).unwrap();
-    let err = CString::new(out_dir.join("stderr").as_os_str().as_bytes()).unwrap();
-    let mut pipe = [0i32; 2];
-    // SAFETY: after fork the child calls only async-signal-safe functions.
-    let (pid, errno) = unsafe {
-        assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC), 0);
-        let pid = libc::fork();
-        if pid == 0 {
-            let cpu = libc::rlimit { rlim_cur: 5, rlim_max: 5 };
-            libc::setrlimit(libc::RLIMIT_CPU, &cpu);
-            // A mutant may depend on where its stack is (an entry point
-            // moved into the middle of an instruction that reads RSP):
-            // without randomization natively, as emu does not randomize.
-            libc::personality(ADDR_NO_RANDOMIZE);
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            libc::dup2(null, 0);
-            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
-            libc::dup2(libc::open(out.as_ptr(), flags, 0o644), 1);
-            libc::dup2(libc::open(err.as_ptr(), flags, 0o644), 2);
-            libc::execve(ptrs[0], ptrs.as_ptr(), env.as_ptr());
-            let errno = *libc::__errno_location();
-            libc::write(pipe[1], &errno as *const i32 as *const _, 4);
-            libc::_exit(127);
-        }
-        libc::close(pipe[1]);
-        let mut errno = 0i32;
-        let n = libc::read(pipe[0], &mut errno as *mut i32 as *mut _, 4);
-        libc::close(pipe[0]);
-        (pid, (n == 4).then_some(errno))
+    let argv: Vec<&std::ffi::OsStr> = argv.iter().map(|p| p.as_os_str()).collect();
+    let (stdout, stderr) = (out_dir.join("stdout"), out_dir.join("stderr"));
+    let spec = RawExec {
+        argv: &argv,
+        stdout: Some(&stdout),
+        stderr: Some(&stderr),
+        cpu_seconds: Some(5),
+        no_randomize: true,
+        ..Default::default()
     };
-    let mut status = 0;
-    // SAFETY: waits for the child just started.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if let Some(e) = errno {
-        return End::Refused(e);
-    }
-    let status = if libc::WIFSIGNALED(status) { 128 + libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) };
-    End::Ran {
-        status,
-        stdout: std::fs::read(out_dir.join("stdout")).unwrap_or_default(),
-        stderr: std::fs::read(out_dir.join("stderr")).unwrap_or_default(),
+    match raw_exec(&spec) {
+        NativeExec::Refused(errno) => End::Refused(errno),
+        NativeExec::Ran(status) => End::Ran {
+            status,
+            stdout: std::fs::read(&stdout).unwrap_or_default(),
+            stderr: std::fs::read(&stderr).unwrap_or_default(),
+        },
     }
 }
 

@@ -84,17 +84,11 @@ pub fn map_exec(exec: &Exec, space: &mut AddressSpace, layout: Layout) -> Result
                         "the first segment of a static PIE has no file bytes",
                     ));
                 }
-                space
-                    .find_free(total, align, None)
-                    .ok_or_else(|| LoadError::fatal(path, libc::ENOMEM, "no room for it"))?
+                top_down(space, total, align, path)?
             };
             Placement::Reserve { base, total }
         };
-        let at = match placement {
-            Placement::Reserve { base, .. } => base + page_offset(seg.vaddr),
-            _ => bias.wrapping_add(seg.vaddr),
-        };
-        let mapped = elf_load(program, seg, at, placement, space)?;
+        let mapped = load_segment(program, seg, placement, bias, space)?;
         if i == 0 && image.kind != ImageKind::Fixed {
             bias = mapped.wrapping_sub(page_down(seg.vaddr));
         }
@@ -145,20 +139,11 @@ fn map_interpreter(interp: &Loadable, program_moved: bool, space: &mut AddressSp
             // A hint at the interpreter's own address, unless the program
             // was moved (then none): free, or top-down.
             let hint = if program_moved { 0 } else { page_down(seg.vaddr) };
-            let base = if hint != 0 && space.is_free(hint, total) {
-                hint
-            } else {
-                space
-                    .find_free(total, PAGE_SIZE, None)
-                    .ok_or_else(|| LoadError::fatal(path, libc::ENOMEM, "no room for it"))?
-            };
+            let base =
+                if hint != 0 && space.is_free(hint, total) { hint } else { top_down(space, total, PAGE_SIZE, path)? };
             Placement::Reserve { base, total }
         };
-        let at = match placement {
-            Placement::Reserve { base, .. } => base + page_offset(seg.vaddr),
-            _ => load_addr.wrapping_add(seg.vaddr),
-        };
-        let mapped = elf_load(interp, seg, at, placement, space)?;
+        let mapped = load_segment(interp, seg, placement, load_addr, space)?;
         if !placed && image.kind == ImageKind::PositionIndependent {
             load_addr = mapped.wrapping_sub(page_down(seg.vaddr));
         }
@@ -167,6 +152,27 @@ fn map_interpreter(interp: &Loadable, program_moved: bool, space: &mut AddressSp
     let entry = load_addr.wrapping_add(image.entry);
     check_entry(entry, space, path)?;
     Ok((load_addr, entry))
+}
+
+/// Room for an image of `total` bytes, top-down from the mmap top.
+fn top_down(space: &AddressSpace, total: u64, align: u64, path: &Path) -> Result<u64, LoadError> {
+    space.find_free(total, align, None).ok_or_else(|| LoadError::fatal(path, libc::ENOMEM, "no room for it"))
+}
+
+/// Maps one segment: the first one of a placed image where the placement
+/// says, any other at its address plus `bias`.
+fn load_segment(
+    file: &Loadable,
+    seg: &Segment,
+    placement: Placement,
+    bias: u64,
+    space: &mut AddressSpace,
+) -> Result<u64, LoadError> {
+    let at = match placement {
+        Placement::Reserve { base, .. } => base + page_offset(seg.vaddr),
+        _ => bias.wrapping_add(seg.vaddr),
+    };
+    elf_load(file, seg, at, placement, space)
 }
 
 /// The size checks `load_elf_binary` makes on every PT_LOAD.

@@ -245,20 +245,44 @@ pub enum NativeExec {
 /// Runs `path` with a raw execve (no shell or C library fallback for
 /// scripts), from `dir` if given, with stdio to /dev/null.
 pub fn native_exec(path: &Path, args: &[&str], dir: Option<&Path>) -> NativeExec {
+    let mut argv = vec![path.as_os_str()];
+    argv.extend(args.iter().map(OsStr::new));
+    raw_exec(&RawExec { argv: &argv, dir, ..Default::default() })
+}
+
+/// How `raw_exec` runs a program.
+#[derive(Default)]
+pub struct RawExec<'a> {
+    /// The program's path, then its arguments.
+    pub argv: &'a [&'a OsStr],
+    pub dir: Option<&'a Path>,
+    /// Files for stdout and stderr (else /dev/null); stdin is /dev/null.
+    pub stdout: Option<&'a Path>,
+    pub stderr: Option<&'a Path>,
+    /// RLIMIT_CPU, for a program that may loop for ever.
+    pub cpu_seconds: Option<u64>,
+    /// Without address randomization (personality ADDR_NO_RANDOMIZE).
+    pub no_randomize: bool,
+}
+
+/// fork and a raw execve, with no environment: the kernel's own verdict
+/// (the errno execve returned) or how the program ended.
+pub fn raw_exec(spec: &RawExec) -> NativeExec {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let c_args: Vec<CString> = std::iter::once(path.as_os_str().as_bytes())
-        .chain(args.iter().map(|a| a.as_bytes()))
-        .map(|a| CString::new(a).unwrap())
-        .collect();
+    const ADDR_NO_RANDOMIZE: libc::c_ulong = 0x0040000;
+    let cstr = |p: &OsStr| CString::new(p.as_bytes()).unwrap();
+    let c_args: Vec<CString> = spec.argv.iter().map(|a| cstr(a)).collect();
     let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let env = [std::ptr::null::<libc::c_char>()];
-    let c_dir = dir.map(|d| CString::new(d.as_os_str().as_bytes()).unwrap());
+    let c_dir = spec.dir.map(|d| cstr(d.as_os_str()));
+    let c_out = spec.stdout.map(|p| cstr(p.as_os_str()));
+    let c_err = spec.stderr.map(|p| cstr(p.as_os_str()));
     let mut pipe = [0i32; 2];
     // SAFETY: a close-on-exec pipe; after fork the child only calls
-    // async-signal-safe functions (chdir, open, dup2, execve, write, _exit).
+    // async-signal-safe functions (chdir, open, dup2, setrlimit,
+    // personality, execve, write, _exit).
     unsafe {
         assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC), 0);
         let pid = libc::fork();
@@ -266,11 +290,22 @@ pub fn native_exec(path: &Path, args: &[&str], dir: Option<&Path>) -> NativeExec
             if let Some(d) = &c_dir {
                 libc::chdir(d.as_ptr());
             }
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            for fd in 0..3 {
-                libc::dup2(null, fd);
+            if let Some(seconds) = spec.cpu_seconds {
+                let cpu = libc::rlimit { rlim_cur: seconds, rlim_max: seconds };
+                libc::setrlimit(libc::RLIMIT_CPU, &cpu);
             }
-            libc::execve(c_path.as_ptr(), argv.as_ptr(), env.as_ptr());
+            if spec.no_randomize {
+                libc::personality(ADDR_NO_RANDOMIZE);
+            }
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            let file = |p: &Option<CString>| match p {
+                Some(p) => libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o644),
+                None => null,
+            };
+            libc::dup2(null, 0);
+            libc::dup2(file(&c_out), 1);
+            libc::dup2(file(&c_err), 2);
+            libc::execve(argv[0], argv.as_ptr(), env.as_ptr());
             let errno = *libc::__errno_location();
             libc::write(pipe[1], &errno as *const i32 as *const _, 4);
             libc::_exit(127);
