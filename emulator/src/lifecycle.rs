@@ -144,8 +144,9 @@ const EMU_START_STACK: u64 = 8 << 20;
 const ARG_MAX: usize = 2 << 20;
 
 /// execve: the new image runs under emu again. What would make the kernel's
-/// execve fail (no such file, no permission, not executable) is checked
-/// first and returned to the guest, as the kernel would.
+/// execve fail (the file's open, the arguments' size, scripts, the ELF
+/// headers, the interpreter) is checked first and returned to the guest,
+/// as the kernel would.
 ///
 /// emu's reserve descriptors are closed meanwhile: a guest that filled its
 /// descriptor table can still exec, as natively (see `fds`).
@@ -233,7 +234,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     if let Some(fd) = exec_fd {
         args.push(format!("--exec-fd={fd}").into());
     }
-    // The next emu starts (its dynamic loader, its own set-up) on the
+    // The next emu starts (its C library's start-up, its own) on the
     // process's stack, which the guest's RLIMIT_STACK may have made too
     // small for it: raised for the exec, restored before the guest runs.
     let raised_stack = stack_limit.is_some_and(|l| l < EMU_START_STACK);
