@@ -56,4 +56,41 @@ impl<'a> GuestContext<'a> {
     pub fn ucontext(&mut self) -> &mut ucontext_t {
         self.uc
     }
+
+    /// The FPU state the kernel saved with these registers: its address
+    /// and how many bytes of it there are (the XSAVE area with its
+    /// trailer, or the 512-byte FXSAVE area).
+    pub fn fpstate(&self) -> Option<(*mut u8, usize)> {
+        const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+        let fp = self.uc.uc_mcontext.fpregs as *mut u8;
+        if fp.is_null() {
+            return None;
+        }
+        // SAFETY: the kernel's fpstate of this frame; the software-reserved
+        // bytes at offset 464 say whether an XSAVE area follows and its size.
+        unsafe {
+            let magic1 = (fp.add(464) as *const u32).read_unaligned();
+            let extended_size = (fp.add(468) as *const u32).read_unaligned() as usize;
+            if magic1 == FP_XSTATE_MAGIC1 && (512..=1 << 16).contains(&extended_size) {
+                Some((fp, extended_size))
+            } else {
+                Some((fp, 512))
+            }
+        }
+    }
+
+    /// Makes the saved FPU state the initial one (a signal handler starts so).
+    pub fn reset_fpstate(&mut self) {
+        let Some((fp, size)) = self.fpstate() else { return };
+        // SAFETY: writes inside the kernel's fpstate of this frame: FCW,
+        // MXCSR, and (for XSAVE) the header's XSTATE_BV, which selects the
+        // init state.
+        unsafe {
+            (fp as *mut u16).write_unaligned(0x37f);
+            (fp.add(24) as *mut u32).write_unaligned(0x1f80);
+            if size > 512 + 64 {
+                (fp.add(512) as *mut u64).write_unaligned(0);
+            }
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub struct Call<'a, 'u> {
     pub number: u64,
     pub args: [u64; MAX_ARGS],
     pub ctx: &'a mut GuestContext<'u>,
-    pub thread: &'a mut ThreadState,
+    pub thread: &'static ThreadState,
 }
 
 impl Call<'_, '_> {
@@ -95,7 +95,7 @@ pub fn execute(call: &mut Call) -> SysResult {
 }
 
 /// A SIGSYS from Syscall User Dispatch: the guest executed `syscall` (or `int 0x80`).
-pub fn on_trap(thread: &mut ThreadState, info: &libc::siginfo_t, ctx: &mut GuestContext) {
+pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     let p = process();
     signals::trap_entered(thread, ctx);
     // SAFETY: the SUD fields of a SIGSYS siginfo (si_call_addr, si_syscall, si_arch).

@@ -21,7 +21,12 @@ pub enum Ending {
     Killed(i32),
 }
 
+/// The trace's last line and the statistics, once for the process whichever
+/// of its threads ends it.
 fn report(ending: Ending) {
+    if !crate::threads::GROUP.first_to_report() {
+        return;
+    }
     let p = process();
     if let Some(t) = &p.tracer {
         t.process_ended(ending);
@@ -110,9 +115,11 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
     if pid != 0 {
         return Ok(pid);
     }
-    // The child.
+    // The child: one thread, the process's first.
     process::refresh_pid();
-    call.thread.tid = sys::gettid();
+    call.thread.tid.set(sys::gettid());
+    call.thread.leave.set(None);
+    crate::threads::GROUP.reset_after_fork();
     if let Err(e) = crate::sud::arm() {
         log::error!("the child process cannot re-arm syscall dispatch: {e}");
         // SAFETY: ends the child, which cannot run its guest safely.
@@ -122,7 +129,7 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         p.signals.reset_handlers();
     }
     if req.flags & libc::CLONE_SETTLS as u64 != 0 {
-        call.thread.guest_fs = req.tls;
+        call.thread.guest_fs.set(req.tls);
     }
     if req.stack != 0 {
         call.ctx.set_rsp(req.stack);

@@ -63,7 +63,7 @@ pub trait Personality: Sync + 'static {
     /// with SIGSEGV, as the guest's kernel would.
     fn deliver_signal(
         &self,
-        thread: &mut ThreadState,
+        thread: &'static ThreadState,
         sig: i32,
         info: &libc::siginfo_t,
         ctx: &mut GuestContext,

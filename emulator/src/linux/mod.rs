@@ -42,6 +42,9 @@ const EMULATED: &[(&str, Handler)] = &[
     ("arch_prctl", process::arch_prctl),
     ("prctl", process::prctl),
     ("exit", process::exit),
+    ("set_tid_address", process::set_tid_address),
+    ("set_robust_list", process::set_robust_list),
+    ("get_robust_list", process::get_robust_list),
     ("exit_group", process::exit_group),
     ("fork", process::fork),
     ("vfork", process::vfork),
@@ -112,7 +115,7 @@ impl Personality for Linux {
 
     fn deliver_signal(
         &self,
-        thread: &mut ThreadState,
+        thread: &'static ThreadState,
         sig: i32,
         info: &libc::siginfo_t,
         ctx: &mut GuestContext,

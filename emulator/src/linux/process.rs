@@ -5,8 +5,13 @@ use crate::dispatch::Call;
 use crate::lifecycle::{self, CloneArgs, ForkRequest};
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};
+use crate::threads::{self, ThreadRequest};
 use loader::PAGE_SIZE;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// clone3's flags that clone(2) has not: reset the handlers; join a cgroup.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// The top of the user address space: an FS base must lie below it.
 const TASK_SIZE: u64 = (1 << 47) - 4096;
@@ -19,10 +24,10 @@ pub fn arch_prctl(call: &mut Call) -> SysResult {
                 return Err(Errno::EPERM);
             }
             // Loaded into FS on the way back to the guest.
-            call.thread.guest_fs = addr;
+            call.thread.guest_fs.set(addr);
             Ok(0)
         }
-        sys::ARCH_GET_FS => guest::write_val(addr, &call.thread.guest_fs).map(|_| 0),
+        sys::ARCH_GET_FS => guest::write_val(addr, &call.thread.guest_fs.get()).map(|_| 0),
         // GS is not the emulator's: the guest may have it.
         _ => call.host(libc::SYS_arch_prctl),
     }
@@ -45,13 +50,46 @@ pub fn prctl(call: &mut Call) -> SysResult {
     }
 }
 
+/// exit: the calling thread ends (the process, if it is the last one).
 pub fn exit(call: &mut Call) -> SysResult {
-    // One guest thread: its exit is the process's.
-    lifecycle::exit_process(call.args[0] as i32 & 0xff)
+    threads::exit_thread(call.thread, call.args[0] as i32 & 0xff)
 }
 
 pub fn exit_group(call: &mut Call) -> SysResult {
-    lifecycle::exit_process(call.args[0] as i32 & 0xff)
+    threads::exit_group(call.args[0] as i32 & 0xff)
+}
+
+/// set_tid_address: the guest's `clear_child_tid`, kept per guest thread
+/// (the host thread's own belongs to emu's C library).
+pub fn set_tid_address(call: &mut Call) -> SysResult {
+    call.thread.clear_child_tid.set(call.args[0]);
+    Ok(call.thread.tid.get() as u64)
+}
+
+/// set_robust_list: the guest's list, kept per guest thread and released
+/// when it exits, as the kernel does (the host thread's own list is emu's
+/// C library's).
+pub fn set_robust_list(call: &mut Call) -> SysResult {
+    let [head, len, ..] = call.args;
+    if len != threads::ROBUST_HEAD_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    call.thread.robust_list.set((head, len));
+    Ok(0)
+}
+
+/// get_robust_list of the calling thread; another thread's is its host
+/// thread's, which the guest cannot use (EPERM, as for a thread it may not
+/// inspect).
+pub fn get_robust_list(call: &mut Call) -> SysResult {
+    let [pid, head_ptr, len_ptr, ..] = call.args;
+    if pid != 0 && pid as i32 != call.thread.tid.get() {
+        return Err(Errno::EPERM);
+    }
+    let (head, len) = call.thread.robust_list.get();
+    guest::write_val(head_ptr, &head)?;
+    guest::write_val(len_ptr, &len)?;
+    Ok(0)
 }
 
 pub fn fork(call: &mut Call) -> SysResult {
@@ -65,22 +103,14 @@ pub fn vfork(call: &mut Call) -> SysResult {
     lifecycle::fork(call, ForkRequest { flags: (libc::CLONE_VFORK | libc::SIGCHLD) as u64, ..Default::default() })
 }
 
-/// Threads are not supported yet: a clone that asks for one fails.
-fn refuse_thread() -> SysResult {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        log::warn!("the guest asked for a thread (CLONE_THREAD): threads are not supported yet, returning ENOSYS");
-    }
-    Err(Errno::ENOSYS)
-}
-
-/// clone for a new process. CLONE_VM without CLONE_THREAD is posix_spawn's
-/// vfork-like child: it runs as a fork, on a copy of memory, on the stack
-/// the caller gave it.
+/// clone: a thread (CLONE_THREAD), or a new process. CLONE_VM without
+/// CLONE_THREAD is posix_spawn's vfork-like child: it runs as a fork, on a
+/// copy of memory, on the stack the caller gave it.
 pub fn clone(call: &mut Call) -> SysResult {
     let a = call.args;
     if a[0] & libc::CLONE_THREAD as u64 != 0 {
-        return refuse_thread();
+        let req = ThreadRequest { flags: a[0], stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4] };
+        return threads::spawn(call, req);
     }
     lifecycle::fork(
         call,
@@ -103,10 +133,30 @@ pub fn clone3(call: &mut Call) -> SysResult {
     guest::read_extensible(ptr, size as usize, &mut raw)?;
     // SAFETY: CloneArgs is plain integers; every byte is initialised.
     let args: CloneArgs = unsafe { std::mem::transmute(raw) };
-    if args.flags & libc::CLONE_THREAD as u64 != 0 {
-        return refuse_thread();
+    // clone3_args_valid: the exit signal, a stack without a size or a size
+    // without a stack.
+    if args.exit_signal & !0xff != 0 || (args.stack == 0) != (args.stack_size == 0) {
+        return Err(Errno::EINVAL);
     }
     let stack = if args.stack != 0 { args.stack + args.stack_size } else { 0 };
+    if args.flags & libc::CLONE_THREAD as u64 != 0 {
+        // A thread has no exit signal; and emu does not create threads with
+        // chosen tids or in another cgroup.
+        if args.exit_signal != 0
+            || args.set_tid_size != 0
+            || args.flags & (CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        let req = ThreadRequest {
+            flags: args.flags,
+            stack,
+            parent_tid: args.parent_tid,
+            child_tid: args.child_tid,
+            tls: args.tls,
+        };
+        return threads::spawn(call, req);
+    }
     lifecycle::fork(
         call,
         ForkRequest {

@@ -8,7 +8,7 @@ use crate::context::GuestContext;
 use crate::dispatch::Call;
 use crate::memory::guest;
 use crate::process::process;
-use crate::signals::{self, bit, host_mask, GuestAction, ThreadSignals, SIG_DFL, UNCATCHABLE};
+use crate::signals::{self, bit, host_mask, GuestAction, ThreadSignals, NO_ALTSTACK, SIG_DFL, UNCATCHABLE};
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
 
@@ -117,7 +117,7 @@ fn with_temporary_mask(
     let r = call.host_with(nr, args);
     if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
         let old = call.thread.signals.guest_blocked();
-        call.thread.signals.saved_mask = Some(old);
+        call.thread.signals.saved_mask.set(Some(old));
         call.thread.signals.set_guest_mask(call.ctx, temporary);
     }
     r
@@ -159,11 +159,11 @@ pub fn pselect6(call: &mut Call) -> SysResult {
 pub fn sigaltstack(call: &mut Call) -> SysResult {
     let [ss, old_ss, ..] = call.args;
     let sp = call.ctx.rsp();
-    let current = call.thread.signals.altstack;
+    let current = call.thread.signals.altstack.get();
     let on = call.thread.signals.on_altstack(sp);
     if ss != 0 {
         let [ss_sp, flags, size]: [u64; 3] = guest::read_val(ss)?;
-        set_altstack(&mut call.thread.signals, sp, ss_sp, flags as u32 as i32, size)?;
+        set_altstack(&call.thread.signals, sp, ss_sp, flags as u32 as i32, size)?;
     }
     if old_ss != 0 {
         let flags = if on { libc::SS_ONSTACK } else { current.ss_flags };
@@ -175,7 +175,7 @@ pub fn sigaltstack(call: &mut Call) -> SysResult {
 
 /// The kernel's `do_sigaltstack` for a new stack: refused while running on
 /// the current one, checked, then recorded as the guest's.
-fn set_altstack(signals: &mut ThreadSignals, sp: u64, ss_sp: u64, flags: i32, size: u64) -> Result<(), Errno> {
+fn set_altstack(signals: &ThreadSignals, sp: u64, ss_sp: u64, flags: i32, size: u64) -> Result<(), Errno> {
     if signals.on_altstack(sp) {
         return Err(Errno::EPERM);
     }
@@ -183,13 +183,13 @@ fn set_altstack(signals: &mut ThreadSignals, sp: u64, ss_sp: u64, flags: i32, si
     if mode != 0 && mode != libc::SS_DISABLE && mode != libc::SS_ONSTACK {
         return Err(Errno::EINVAL);
     }
-    signals.altstack = if mode == libc::SS_DISABLE {
-        libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 }
+    signals.altstack.set(if mode == libc::SS_DISABLE {
+        NO_ALTSTACK
     } else if (size as usize) < MINSIGSTKSZ {
         return Err(Errno::ENOMEM);
     } else {
         libc::stack_t { ss_sp: ss_sp as *mut _, ss_flags: flags & sys::SS_AUTODISARM, ss_size: size as usize }
-    };
+    });
     Ok(())
 }
 
@@ -216,56 +216,22 @@ const DF_TF_RF: u64 = 0x0400 | 0x0100 | 0x10000;
 const USER_CS: i64 = 0x33;
 const USER_DS: i64 = 0x2b;
 
-/// The FPU state the kernel saved in the host frame: its address and how
-/// many bytes of it to copy (the XSAVE area with its trailer, or 512 for FXSAVE).
-fn host_fpstate(ctx: &mut GuestContext) -> Option<(*mut u8, usize)> {
-    const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
-    let fp = ctx.ucontext().uc_mcontext.fpregs as *mut u8;
-    if fp.is_null() {
-        return None;
-    }
-    // SAFETY: the kernel's fpstate; the software-reserved bytes at offset 464
-    // say whether an XSAVE area follows and how big it is.
-    unsafe {
-        let magic1 = (fp.add(464) as *const u32).read_unaligned();
-        let extended_size = (fp.add(468) as *const u32).read_unaligned() as usize;
-        if magic1 == FP_XSTATE_MAGIC1 && (512..=1 << 16).contains(&extended_size) {
-            Some((fp, extended_size))
-        } else {
-            Some((fp, 512))
-        }
-    }
-}
-
-/// Makes the host frame's FPU state the initial one, for the handler to start with.
-fn reset_fpstate(fp: *mut u8, size: usize) {
-    // SAFETY: writes inside the kernel's fpstate of this frame: FCW, MXCSR,
-    // and (for XSAVE) the header's XSTATE_BV, which selects the init state.
-    unsafe {
-        (fp as *mut u16).write_unaligned(0x37f);
-        (fp.add(24) as *mut u32).write_unaligned(0x1f80);
-        if size > 512 + 64 {
-            (fp.add(512) as *mut u64).write_unaligned(0);
-        }
-    }
-}
-
 pub fn deliver(
-    thread: &mut ThreadState,
+    thread: &'static ThreadState,
     sig: i32,
     info: &libc::siginfo_t,
     ctx: &mut GuestContext,
     action: &GuestAction,
 ) -> Result<(), Errno> {
     let sp = ctx.rsp();
-    let alt = thread.signals.altstack;
+    let alt = thread.signals.altstack.get();
     let use_alt = action.flags & libc::SA_ONSTACK as u64 != 0
         && alt.ss_flags & libc::SS_DISABLE == 0
         && alt.ss_size != 0
         && !thread.signals.on_altstack(sp);
     let mut top = if use_alt { alt.ss_sp as u64 + alt.ss_size as u64 } else { sp - RED_ZONE };
 
-    let (fp_host, fp_size) = host_fpstate(ctx).unwrap_or((std::ptr::null_mut(), 0));
+    let (fp_host, fp_size) = ctx.fpstate().unwrap_or((std::ptr::null_mut(), 0));
     let mut fp_guest = 0;
     if !fp_host.is_null() {
         top = (top - fp_size as u64) & !63;
@@ -302,7 +268,7 @@ pub fn deliver(
     guest::write(frame, &f)?;
 
     if !fp_host.is_null() {
-        reset_fpstate(fp_host, fp_size);
+        ctx.reset_fpstate();
     }
     ctx.set_rip(action.handler);
     ctx.set_rsp(frame);
@@ -322,7 +288,7 @@ pub fn deliver(
     }
     thread.signals.set_guest_mask(ctx, blocked);
     if use_alt && alt.ss_flags & sys::SS_AUTODISARM != 0 {
-        thread.signals.altstack = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        thread.signals.altstack.set(NO_ALTSTACK);
     }
     if action.flags & libc::SA_RESETHAND as u64 != 0 {
         let _ = process().signals.set(sig, GuestAction { handler: SIG_DFL, ..Default::default() });
@@ -356,13 +322,13 @@ pub fn rt_sigreturn(call: &mut Call) -> SysResult {
     }
     let get = |at: u64| u64::from_le_bytes(buf[at as usize..at as usize + 8].try_into().unwrap());
     let mask = get(SIGMASK_OFFSET);
-    call.thread.signals.saved_mask = None;
+    call.thread.signals.saved_mask.set(None);
     call.thread.signals.set_guest_mask(call.ctx, mask);
 
     // The altstack as it was at delivery (SS_AUTODISARM re-arms it here).
     // As the kernel's restore_altstack, an invalid one is ignored.
     let (ss_sp, ss_flags, ss_size) = (get(16), get(24) as u32 as i32, get(32));
-    let _ = set_altstack(&mut call.thread.signals, call.ctx.rsp(), ss_sp, ss_flags, ss_size);
+    let _ = set_altstack(&call.thread.signals, call.ctx.rsp(), ss_sp, ss_flags, ss_size);
 
     let ctx = &mut call.ctx;
     let old_flags = ctx.rflags();
@@ -374,6 +340,6 @@ pub fn rt_sigreturn(call: &mut Call) -> SysResult {
     uc.uc_flags = get(0);
     let guest_flags = get(MCONTEXT_OFFSET + 8 * libc::REG_EFL as u64);
     ctx.set_rflags((old_flags & !USER_FLAGS) | (guest_flags & USER_FLAGS));
-    call.thread.signals.sigreturn_to = Some(ctx.rip());
+    call.thread.signals.sigreturn_to.set(Some(ctx.rip()));
     Err(Errno::JUST_RETURN)
 }

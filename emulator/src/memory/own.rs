@@ -56,6 +56,14 @@ pub fn map_region(len: usize, align: usize) -> std::io::Result<NonNull<u8>> {
     Ok(NonNull::new(usable as *mut u8).expect("mmap returned a non-null address"))
 }
 
+/// Unmaps a region `map_region` made, with its guard page.
+///
+/// # Safety
+/// Nothing uses the region any more (no thread runs on it).
+pub unsafe fn unmap_region(region: NonNull<u8>, len: usize) {
+    libc::munmap(region.as_ptr().sub(4096).cast(), len + 4096);
+}
+
 /// The size of emu's own main stack.
 const MAIN_STACK: usize = 8 << 20;
 
@@ -97,7 +105,7 @@ pub fn run_on_own_stack<R, F: FnOnce() -> R>(f: F) -> R {
             clobber_abi("C"),
         );
         // Back on the process's stack (a guest that started never comes back).
-        libc::munmap(base.as_ptr().sub(4096).cast(), MAIN_STACK + 4096);
+        unmap_region(base, MAIN_STACK);
     }
     slot.result.expect("the function ran on emu's own stack")
 }

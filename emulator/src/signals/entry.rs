@@ -56,6 +56,9 @@ extern "C" {
     static emu_interruptible_syscall_insn: u8;
     static emu_interruptible_not_run: u8;
     fn emu_touch(addr: u64, write: u64) -> u64;
+    /// See the assembly below; `threads::spawn` uses them.
+    pub(crate) fn emu_enter_thread(leave: *mut u64, uc: *const u8, guest_fs: u64) -> i32;
+    pub(crate) fn emu_leave_thread(leave: *const u64, code: i32) -> !;
     static emu_touch_write: u8;
     static emu_touch_read: u8;
     static emu_touch_fault: u8;
@@ -161,6 +164,9 @@ core::arch::global_asm!(
     "    push rbx",
     "    mov rbx, rsp",
     "    and rbx, {region_mask}",               // rbx = &ThreadState
+    "    mov rax, {magic}",
+    "    cmp [rbx + {magic_at}], rax",
+    "    jne 12f",                              // not on a thread's region: stop here
     "    test byte ptr [rip + EMU_HAVE_FSGSBASE], 1",
     "    jz 5f",
     "    rdfsbase rax",
@@ -222,6 +228,8 @@ core::arch::global_asm!(
     "    pop rsi",
     "    pop rdi",
     "    jmp 2b",
+    "12:",
+    "    ud2",
     ".size emu_signal_entry, .-emu_signal_entry",
 
     // The restorer: the kernel's frame is at rsp.
@@ -331,11 +339,65 @@ core::arch::global_asm!(
     "    ret",
     ".size emu_touch, .-emu_touch",
 
+    // i32 emu_enter_thread(LeaveGuest *leave, const void *uc, u64 guest_fs):
+    // keeps this thread's callee-saved registers and stack pointer in
+    // *leave, loads the guest's FS, and resumes the guest from the
+    // ucontext at `uc` (an rt_sigframe without its pretcode) with
+    // rt_sigreturn. Returns only through emu_leave_thread.
+    ".balign 16",
+    ".globl emu_enter_thread",
+    ".type emu_enter_thread,@function",
+    "emu_enter_thread:",
+    "    push rbp",
+    "    push rbx",
+    "    push r12",
+    "    push r13",
+    "    push r14",
+    "    push r15",
+    "    mov [rdi], rsp",
+    "    mov rbx, rsi",
+    "    test byte ptr [rip + EMU_HAVE_FSGSBASE], 1",
+    "    jz 10f",
+    "    wrfsbase rdx",
+    "    jmp 11f",
+    "10:",
+    "    mov eax, {sys_arch_prctl}",
+    "    mov edi, {arch_set_fs}",
+    "    mov rsi, rdx",
+    "    syscall",
+    "11:",
+    "    mov rsp, rbx",
+    "    mov eax, {sys_rt_sigreturn}",
+    "    syscall",
+    "    ud2",
+    ".size emu_enter_thread, .-emu_enter_thread",
+
+    // noreturn emu_leave_thread(const LeaveGuest *leave, i32 code): back to
+    // where emu_enter_thread was called, which returns `code`. Called on
+    // the thread's alternate stack, with emu's FS; the signal frames there
+    // are abandoned.
+    ".balign 16",
+    ".globl emu_leave_thread",
+    ".type emu_leave_thread,@function",
+    "emu_leave_thread:",
+    "    mov rsp, [rdi]",
+    "    mov eax, esi",
+    "    pop r15",
+    "    pop r14",
+    "    pop r13",
+    "    pop r12",
+    "    pop rbx",
+    "    pop rbp",
+    "    ret",
+    ".size emu_leave_thread, .-emu_leave_thread",
+
     ".globl emu_trampolines_end",
     "emu_trampolines_end:",
     ".popsection",
 
     region_mask = const !(crate::threads::REGION_SIZE as i64 - 1),
+    magic = const crate::threads::MAGIC,
+    magic_at = const offset_of!(ThreadState, magic),
     host_fs = const offset_of!(ThreadState, host_fs),
     guest_fs = const offset_of!(ThreadState, guest_fs),
     handler = sym super::handle_signal,

@@ -14,7 +14,13 @@ pub fn is_synchronous_fault(sig: i32, info: &libc::siginfo_t) -> bool {
     matches!(sig, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP) && info.si_code > 0
 }
 
-pub fn on_fault(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext, in_guest: bool) {
+pub fn on_fault(
+    thread: &'static ThreadState,
+    sig: i32,
+    info: &libc::siginfo_t,
+    ctx: &mut GuestContext,
+    in_guest: bool,
+) {
     let p = process();
     let rip = ctx.rip();
     if !in_guest {
@@ -49,7 +55,7 @@ const SI_KERNEL: i32 = 0x80;
 
 /// The kernel's `force_sig(SIGSEGV)` for a call it refuses that way (a
 /// sigreturn frame it cannot read).
-pub fn force_segv(thread: &mut ThreadState, ctx: &mut GuestContext, why: &str) {
+pub fn force_segv(thread: &'static ThreadState, ctx: &mut GuestContext, why: &str) {
     // SAFETY: an all-zero siginfo is a valid one to fill in.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     info.si_signo = libc::SIGSEGV;
@@ -60,7 +66,7 @@ pub fn force_segv(thread: &mut ThreadState, ctx: &mut GuestContext, why: &str) {
 /// The guest's handler gets a fault, unless the guest blocks or ignores it:
 /// then it dies of it (the kernel's force_sig), with `report` saying why.
 fn deliver_or_die(
-    thread: &mut ThreadState,
+    thread: &'static ThreadState,
     sig: i32,
     info: &libc::siginfo_t,
     ctx: &mut GuestContext,

@@ -25,10 +25,11 @@ mod thread;
 pub(crate) use actions::set_host_action;
 pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use entry::{
-    detect_fsgsbase, emu_enter_guest, have_fsgsbase, interruptible_syscall, touch, GuestStart, NOT_RUN,
+    detect_fsgsbase, emu_enter_guest, emu_enter_thread, emu_leave_thread, have_fsgsbase, interruptible_syscall, touch,
+    GuestStart, NOT_RUN,
 };
 pub use faults::force_segv;
-pub use thread::ThreadSignals;
+pub use thread::{ThreadSignals, NO_ALTSTACK};
 
 use crate::context::GuestContext;
 use crate::process::process;
@@ -65,12 +66,12 @@ pub(crate) extern "C" fn handle_signal(
     sig: i32,
     info: *mut libc::siginfo_t,
     uc: *mut libc::c_void,
-    thread: *mut ThreadState,
+    thread: *const ThreadState,
     fs_switched: u64,
 ) {
     // SAFETY: the kernel passes a valid siginfo and ucontext for this frame,
     // and the trampoline the state found from this thread's alternate stack.
-    let (info, uc, thread) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t), &mut *thread) };
+    let (info, uc, thread) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t), &*thread) };
     let mut ctx = GuestContext::new(uc);
     let in_guest = fs_switched != 0 && !entry::in_trampolines(ctx.rip());
     if sig == libc::SIGSYS && info.si_code == SYS_USER_DISPATCH {
@@ -89,7 +90,7 @@ pub(crate) extern "C" fn handle_signal(
 /// dispatcher ran (it is then blocked in the handler's mask, not the
 /// guest's); a mask that a call like sigsuspend saved and no signal took is
 /// the guest's again.
-pub fn trap_entered(thread: &mut ThreadState, ctx: &mut GuestContext) {
+pub fn trap_entered(thread: &'static ThreadState, ctx: &mut GuestContext) {
     let held = thread.signals.held.swap(0, Ordering::AcqRel);
     if held != 0 {
         let mut current = 0u64;
@@ -105,7 +106,7 @@ pub fn trap_entered(thread: &mut ThreadState, ctx: &mut GuestContext) {
             thread.signals.held.store(held, Ordering::Release);
         }
     }
-    thread.signals.sigreturn_to = None;
+    thread.signals.sigreturn_to.set(None);
     if let Some(mask) = thread.signals.saved_mask.take() {
         thread.signals.set_guest_mask(ctx, mask);
     }
@@ -116,14 +117,14 @@ pub fn trap_entered(thread: &mut ThreadState, ctx: &mut GuestContext) {
 /// pending until the SIGSYS handler's rt_sigreturn restores the guest's mask.
 /// (Blocking it here matters for the fault signals, whose handler runs with
 /// SA_NODEFER: the queued copy would come straight back.)
-fn hold(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
+fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     ctx.set_sigmask(ctx.sigmask() | bit(sig));
     let b = bit(sig);
     // SAFETY: blocks one signal for the rest of this handler.
     unsafe {
         sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, &b as *const u64 as u64, 0, 8, 0, 0])
     };
-    requeue(sig, info, thread.tid);
+    requeue(sig, info, thread.tid.get());
     thread.signals.held.store(sig as u32, Ordering::Release);
     if let Some(rip) = entry::interruptible_rewind(ctx.rip()) {
         ctx.set_rip(rip);
@@ -146,7 +147,7 @@ pub(crate) fn requeue(sig: i32, info: &libc::siginfo_t, tid: i32) {
 }
 
 /// A signal interrupted guest code: run the guest's handler for it now.
-fn deliver(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
+fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     let p = process();
     if thread.signals.blocks(sig) {
         // Only SIGSYS and the fault signals get here blocked: the host never blocks them.
@@ -168,7 +169,7 @@ fn deliver(thread: &mut ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut
         // let the kernel apply the default action, once this handler returns.
         SIG_DFL => {
             let _ = set_host_action(sig, SIG_DFL, 0, 0);
-            requeue(sig, info, thread.tid);
+            requeue(sig, info, thread.tid.get());
         }
         _ => {
             if let Some(t) = &p.tracer {

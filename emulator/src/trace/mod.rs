@@ -117,7 +117,7 @@ impl Tracer {
     /// The call is about to be carried out: its name and the arguments it reads.
     pub fn enter(&self, call: &mut Call) {
         let p = process();
-        let mut line = std::mem::take(&mut call.thread.trace_line);
+        let mut line = call.thread.trace_line.take();
         line.clear();
         line.push_str(call.name());
         line.push('(');
@@ -148,8 +148,8 @@ impl Tracer {
             args::format_arg(&mut line, &env, i);
             shown += 1;
         }
-        call.thread.trace_resume = (resume as u8, shown as u8);
-        call.thread.trace_pid = crate::process::self_pid();
+        call.thread.trace_resume.set((resume as u8, shown as u8));
+        call.thread.trace_pid.set(crate::process::self_pid());
         if noreturn {
             line.push(')');
             self.prefix_line(&mut line);
@@ -158,7 +158,7 @@ impl Tracer {
             self.emit(&line);
             line.clear();
         }
-        call.thread.trace_line = line;
+        call.thread.trace_line.replace(line);
     }
 
     /// The call returned: the arguments it filled, and its result.
@@ -168,14 +168,14 @@ impl Tracer {
             return;
         }
         let p = process();
-        let mut line = std::mem::take(&mut call.thread.trace_line);
-        if call.thread.trace_pid != crate::process::self_pid() {
+        let mut line = call.thread.trace_line.take();
+        if call.thread.trace_pid.get() != crate::process::self_pid() {
             // The child of fork, vfork or clone: strace shows the call once, in the parent.
             line.clear();
-            call.thread.trace_line = line;
+            call.thread.trace_line.replace(line);
             return;
         }
-        let (resume, mut shown) = call.thread.trace_resume;
+        let (resume, mut shown) = call.thread.trace_resume.get();
         let env = args::ArgEnv {
             table: p.table,
             personality: p.personality,
@@ -218,7 +218,7 @@ impl Tracer {
         line.push('\n');
         self.emit(&line);
         line.clear();
-        call.thread.trace_line = line;
+        call.thread.trace_line.replace(line);
     }
 
     /// A number the table does not have: `syscall_0x3e7(0x1, ...) = -1 ENOSYS (...)`.

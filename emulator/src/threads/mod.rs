@@ -1,0 +1,139 @@
+//! Per-thread emulator state, found without the guest's help.
+//!
+//! Every thread that runs guest code owns a region of `REGION_SIZE` bytes,
+//! aligned to its size: a `ThreadState` at the base, a guard page, and the
+//! alternate signal stack above. Every emu signal handler runs on that stack
+//! (SA_ONSTACK), so the entry trampoline finds the thread's state by masking
+//! the stack pointer, before any thread-local, FS-relative access is
+//! possible; it checks `magic` there and stops (ud2) on a stack that is not
+//! a thread region. The guest's registers (and its FS, which is still
+//! loaded) are never trusted for this.
+//!
+//! A `ThreadState` belongs to its thread alone and is reached through
+//! shared references: a handler nested in another (a signal that interrupts
+//! emu) gets its own `&ThreadState` while the outer one still holds one, so
+//! what changes is in `Cell`s (touched only by the owning thread) or atomics
+//! (`ThreadSignals::held`, the one field a nested handler writes).
+
+mod exit;
+mod spawn;
+
+pub use exit::{exit_group, exit_thread, GROUP, ROBUST_HEAD_SIZE};
+pub use spawn::{spawn, ThreadRequest};
+
+use crate::signals::ThreadSignals;
+use crate::sys;
+use std::cell::{Cell, RefCell};
+use std::ptr::NonNull;
+
+/// Size and alignment of a thread's region. 1 MiB of address space, of which
+/// only the pages a handler touches are ever committed.
+pub const REGION_SIZE: usize = 1 << 20;
+/// Space reserved for `ThreadState` at the base of the region.
+const STATE_SIZE: usize = 64 << 10;
+const GUARD_SIZE: usize = 4096;
+
+/// Marks a region as a live thread region (checked by the entry).
+pub const MAGIC: u64 = u64::from_le_bytes(*b"emuthrd\0");
+
+/// What emu keeps for each guest thread. `#[repr(C)]` because the entry
+/// trampoline reads `host_fs` and `magic` and writes `guest_fs` by offset.
+#[repr(C)]
+pub struct ThreadState {
+    /// The emulator's FS base for this thread (its TLS). Set once.
+    pub host_fs: u64,
+    /// The guest's FS base: saved on entry to a handler, loaded on the way back.
+    /// A guest `arch_prctl(ARCH_SET_FS)` changes it here.
+    pub guest_fs: Cell<u64>,
+    pub(crate) magic: u64,
+    pub tid: Cell<i32>,
+    pub signals: ThreadSignals,
+    /// Scratch space for the tracer, reused for every line.
+    pub trace_line: RefCell<String>,
+    /// Where the tracer resumes when the call returns: the first output
+    /// argument, and how many arguments it has shown.
+    pub trace_resume: Cell<(u8, u8)>,
+    /// The process that entered the traced call (a fork child differs).
+    pub trace_pid: Cell<i32>,
+    /// The guest's `clear_child_tid` (set_tid_address, CLONE_CHILD_CLEARTID):
+    /// zeroed and woken when the thread exits, as the kernel does.
+    pub clear_child_tid: Cell<u64>,
+    /// The guest's robust futex list (set_robust_list): its head and length.
+    pub robust_list: Cell<(u64, u64)>,
+    /// How a thread emu started leaves the guest for good (see
+    /// `lifecycle::exit_thread`); the process's first thread has none.
+    pub(crate) leave: Cell<Option<NonNull<LeaveGuest>>>,
+}
+
+const _: () = assert!(std::mem::size_of::<ThreadState>() <= STATE_SIZE);
+
+/// Where a thread emu started returns to when its guest thread exits: the
+/// stack pointer `emu_enter_thread` saved (see `spawn`).
+#[repr(C)]
+pub struct LeaveGuest {
+    rsp: u64,
+}
+
+impl ThreadState {
+    /// Allocates the region for the calling thread and installs its alternate
+    /// signal stack. The caller is the thread that will run guest code, with
+    /// `blocked` as the guest's signal mask.
+    pub fn new_for_current_thread(blocked: u64) -> std::io::Result<&'static ThreadState> {
+        // Out of the guest's resource limits (see `memory::own`).
+        let region = crate::memory::own::map_region(REGION_SIZE, REGION_SIZE)?;
+        let base = region.as_ptr();
+        let fail = |e| {
+            // SAFETY: the region just mapped, which nothing uses yet.
+            unsafe { crate::memory::own::unmap_region(region, REGION_SIZE) };
+            Err(e)
+        };
+        // SAFETY: the guard page lies inside the region just mapped.
+        if unsafe { libc::mprotect(base.add(STATE_SIZE).cast(), GUARD_SIZE, libc::PROT_NONE) } != 0 {
+            return fail(std::io::Error::last_os_error());
+        }
+        let stack = libc::stack_t {
+            // SAFETY: inside the region.
+            ss_sp: unsafe { base.add(STATE_SIZE + GUARD_SIZE) }.cast(),
+            ss_flags: 0,
+            ss_size: REGION_SIZE - STATE_SIZE - GUARD_SIZE,
+        };
+        // SAFETY: a valid stack_t describing memory this thread owns until
+        // `release`.
+        if unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) } != 0 {
+            return fail(std::io::Error::last_os_error());
+        }
+        let state = base.cast::<ThreadState>();
+        // SAFETY: the base of a fresh, writable, suitably aligned region that
+        // nothing else refers to; it lives until `release`.
+        unsafe {
+            state.write(ThreadState {
+                host_fs: sys::fs_base(),
+                guest_fs: Cell::new(0),
+                magic: MAGIC,
+                tid: Cell::new(sys::gettid()),
+                signals: ThreadSignals::new(blocked),
+                trace_line: RefCell::new(String::with_capacity(512)),
+                trace_resume: Cell::new((0, 0)),
+                trace_pid: Cell::new(0),
+                clear_child_tid: Cell::new(0),
+                robust_list: Cell::new((0, 0)),
+                leave: Cell::new(None),
+            });
+            Ok(&*state)
+        }
+    }
+
+    /// Gives the region back: the thread's alternate stack is disabled and
+    /// the memory unmapped. Called by the thread itself, once it no longer
+    /// runs on that stack and will take no more signals into emu.
+    ///
+    /// # Safety
+    /// `state` is the calling thread's, and nothing refers to it afterwards.
+    pub unsafe fn release(state: &'static ThreadState) {
+        let disable = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        libc::sigaltstack(&disable, std::ptr::null_mut());
+        let region = NonNull::from(state).cast::<u8>();
+        std::ptr::drop_in_place(region.cast::<ThreadState>().as_ptr());
+        crate::memory::own::unmap_region(region, REGION_SIZE);
+    }
+}

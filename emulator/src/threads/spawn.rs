@@ -1,0 +1,321 @@
+//! Starting a guest thread (clone with CLONE_THREAD).
+//!
+//! The new guest thread is a host thread of emu's own, a pthread, so that
+//! emu's C library and Rust have their per-thread state in it (its FS base
+//! is the thread's `host_fs`). It starts with every signal blocked, makes
+//! its region (state and alternate stack), arms dispatch, and only then
+//! becomes the guest's thread: `emu_enter_thread` resumes it from a copy of
+//! the registers the parent had at its `syscall` (RAX 0, the requested
+//! stack), with the parent's FPU state, the guest's requested TLS in FS and
+//! the parent's guest mask, through rt_sigreturn, as the kernel starts a
+//! clone child. The parent's clone returns the new tid only once the child
+//! is ready (and CLONE_PARENT_SETTID is written before the child runs).
+//!
+//! Locks and allocation: all of this runs in the parent's SIGSYS handler,
+//! which interrupted guest code, never emu's (see `signals`): pthread_create
+//! may lock and allocate there.
+
+use super::{LeaveGuest, ThreadState, GROUP};
+use crate::context::GuestContext;
+use crate::dispatch::Call;
+use crate::memory::guest;
+use crate::signals::{self, host_mask};
+use crate::sys::{self, Errno, SysResult};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// A clone that creates a thread, in Linux terms.
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadRequest {
+    pub flags: u64,
+    /// The new thread's stack pointer (0: the parent's).
+    pub stack: u64,
+    pub parent_tid: u64,
+    pub child_tid: u64,
+    pub tls: u64,
+}
+
+const CLONE_VM: u64 = libc::CLONE_VM as u64;
+const CLONE_FS: u64 = libc::CLONE_FS as u64;
+const CLONE_FILES: u64 = libc::CLONE_FILES as u64;
+const CLONE_SIGHAND: u64 = libc::CLONE_SIGHAND as u64;
+const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
+const CLONE_SYSVSEM: u64 = libc::CLONE_SYSVSEM as u64;
+const CLONE_SETTLS: u64 = libc::CLONE_SETTLS as u64;
+const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
+const CLONE_CHILD_SETTID: u64 = libc::CLONE_CHILD_SETTID as u64;
+const CLONE_CHILD_CLEARTID: u64 = libc::CLONE_CHILD_CLEARTID as u64;
+/// The exit signal's bits, and flags that mean nothing for a thread.
+const IGNORED: u64 = 0xff
+    | libc::CLONE_DETACHED as u64
+    | libc::CLONE_PTRACE as u64
+    | libc::CLONE_UNTRACED as u64
+    | libc::CLONE_PARENT as u64
+    | libc::CLONE_IO as u64;
+/// What a guest thread may be created with: the thread flags glibc, musl,
+/// Go and Rust use. Without CLONE_FS, CLONE_FILES or CLONE_SYSVSEM the new
+/// thread gets its own copy (unshare); the rest (CLONE_VFORK, namespaces,
+/// CLONE_PIDFD, clone3's set_tid and cgroup) is refused with EINVAL.
+const SUPPORTED: u64 = CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_SETTID
+    | CLONE_CHILD_CLEARTID
+    | IGNORED;
+
+/// The host thread's own stack: emu's start and end of the thread run on it
+/// (the guest's code on the guest's stack, emu's handlers on the region).
+const HOST_STACK: usize = 256 << 10;
+
+/// The kernel's checks on a thread's flags (copy_process), then emu's own.
+fn check_flags(flags: u64) -> Result<(), Errno> {
+    if flags & CLONE_SIGHAND == 0 || flags & CLONE_VM == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & (libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & libc::CLONE_PIDFD as u64 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & !SUPPORTED != 0 {
+        log::warn!("a thread with clone flags {:#x} emu does not support: EINVAL", flags & !SUPPORTED);
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// What the new thread starts from, shared with it until it runs.
+struct ThreadStart {
+    flags: u64,
+    child_tid: u64,
+    guest_fs: u64,
+    guest_mask: u64,
+    /// The parent's registers at its `syscall`, as the kernel saved them.
+    gregs: [i64; 23],
+    uc_flags: u64,
+    /// The parent's FPU state, in the kernel's format.
+    fpstate: Vec<u8>,
+    /// The child's tid once it is ready (0: not yet; negative: -errno).
+    tid: AtomicI32,
+    /// Set by the parent once CLONE_PARENT_SETTID is written.
+    go: AtomicU32,
+}
+
+/// clone with CLONE_THREAD: a new guest thread. Returns its tid.
+pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
+    check_flags(req.flags)?;
+    let start = Arc::new(ThreadStart::capture(call.ctx, call.thread, &req));
+    GROUP.thread_starting();
+    if let Some(t) = &crate::process::process().tracer {
+        t.several_processes();
+    }
+    let created = create_host_thread(start.clone());
+    let tid = match created {
+        Ok(()) => start.wait_for_tid(),
+        Err(e) => -e.0,
+    };
+    if tid < 0 {
+        GROUP.thread_gone();
+        return Err(Errno(-tid));
+    }
+    if req.flags & CLONE_PARENT_SETTID != 0 {
+        // As the kernel: a bad pointer is not the clone's error.
+        let _ = guest::write_val(req.parent_tid, &tid);
+    }
+    start.go.store(1, Ordering::Release);
+    futex_wake(start.go.as_ptr());
+    Ok(tid as u64)
+}
+
+impl ThreadStart {
+    fn capture(ctx: &mut GuestContext, parent: &ThreadState, req: &ThreadRequest) -> ThreadStart {
+        let fpstate = match ctx.fpstate() {
+            // SAFETY: the kernel's fpstate of the parent's frame, `size` bytes long.
+            Some((fp, size)) => unsafe { std::slice::from_raw_parts(fp, size) }.to_vec(),
+            None => Vec::new(),
+        };
+        let mut gregs = ctx.ucontext().uc_mcontext.gregs;
+        // The child returns 0 from clone, on its own stack if it has one.
+        gregs[libc::REG_RAX as usize] = 0;
+        if req.stack != 0 {
+            gregs[libc::REG_RSP as usize] = req.stack as i64;
+        }
+        let guest_fs = if req.flags & CLONE_SETTLS != 0 { req.tls } else { parent.guest_fs.get() };
+        ThreadStart {
+            flags: req.flags,
+            child_tid: req.child_tid,
+            guest_fs,
+            guest_mask: parent.signals.guest_blocked(),
+            gregs,
+            uc_flags: ctx.ucontext().uc_flags,
+            fpstate,
+            tid: AtomicI32::new(0),
+            go: AtomicU32::new(0),
+        }
+    }
+
+    /// Waits until the child says it is ready (its tid) or failed (-errno).
+    fn wait_for_tid(&self) -> i32 {
+        loop {
+            let tid = self.tid.load(Ordering::Acquire);
+            if tid != 0 {
+                return tid;
+            }
+            futex_wait(self.tid.as_ptr().cast(), 0);
+        }
+    }
+
+    fn report(&self, tid_or_errno: i32) {
+        self.tid.store(tid_or_errno, Ordering::Release);
+        futex_wake(self.tid.as_ptr().cast());
+    }
+
+    fn wait_for_go(&self) {
+        while self.go.load(Ordering::Acquire) == 0 {
+            futex_wait(self.go.as_ptr(), 0);
+        }
+    }
+
+    /// The rt_sigframe the child resumes the guest from: the parent's
+    /// registers, its FPU state, the guest's mask, the child's altstack.
+    /// Returns the buffer and the offset of the ucontext in it.
+    fn frame(&self, altstack: libc::stack_t) -> (Vec<u8>, usize) {
+        const UC_SIZE: usize = 304;
+        const FRAME: usize = 8 + UC_SIZE + 128;
+        let fp_room = self.fpstate.len().next_multiple_of(64);
+        let mut buf = vec![0u8; 64 + fp_room + FRAME];
+        let base = buf.as_ptr() as usize;
+        let fp = base.next_multiple_of(64) - base;
+        let uc = fp + fp_room + 8;
+        buf[fp..fp + self.fpstate.len()].copy_from_slice(&self.fpstate);
+        let fp_addr = if self.fpstate.is_empty() { 0 } else { (base + fp) as u64 };
+        let mut put = |at: usize, v: u64| buf[uc + at..uc + at + 8].copy_from_slice(&v.to_le_bytes());
+        put(0, self.uc_flags);
+        put(16, altstack.ss_sp as u64);
+        put(24, altstack.ss_flags as u32 as u64);
+        put(32, altstack.ss_size as u64);
+        for (i, &r) in self.gregs.iter().enumerate() {
+            put(40 + 8 * i, r as u64);
+        }
+        put(40 + 8 * 23, fp_addr);
+        put(40 + 256, host_mask(self.guest_mask));
+        (buf, uc)
+    }
+}
+
+/// Starts a pthread running `thread_main` with every signal blocked (it
+/// inherits this thread's mask for the moment of its creation).
+fn create_host_thread(start: Arc<ThreadStart>) -> Result<(), Errno> {
+    let all = !0u64;
+    let mut old = 0u64;
+    // SAFETY: blocks every signal on this thread for the creation, then
+    // puts the mask back; the attribute object is ours.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, &all as *const u64 as u64, &mut old as *mut u64 as u64, 8, 0, 0],
+        );
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+        libc::pthread_attr_init(attr.as_mut_ptr());
+        libc::pthread_attr_setstacksize(attr.as_mut_ptr(), HOST_STACK);
+        libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
+        let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        let arg = Arc::into_raw(start) as *mut libc::c_void;
+        let r = libc::pthread_create(thread.as_mut_ptr(), attr.as_ptr(), thread_main, arg);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, &old as *const u64 as u64, 0, 8, 0, 0],
+        );
+        if r != 0 {
+            drop(Arc::from_raw(arg as *const ThreadStart));
+            return Err(Errno(libc::EAGAIN));
+        }
+    }
+    Ok(())
+}
+
+/// The host thread of a new guest thread: set up, run the guest, clean up.
+extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: the reference `create_host_thread` gave away for this thread.
+    let start = unsafe { Arc::from_raw(arg as *const ThreadStart) };
+    let state = match ThreadState::new_for_current_thread(start.guest_mask) {
+        Ok(s) => s,
+        Err(e) => {
+            start.report(-e.raw_os_error().unwrap_or(libc::ENOMEM));
+            return std::ptr::null_mut();
+        }
+    };
+    if let Err(e) = unshare(start.flags).and_then(|_| crate::sud::arm()) {
+        // SAFETY: this thread's region, which nothing else knows of.
+        unsafe { ThreadState::release(state) };
+        start.report(-e.0);
+        return std::ptr::null_mut();
+    }
+    let tid = state.tid.get();
+    start.report(tid);
+    start.wait_for_go();
+    if start.flags & CLONE_CHILD_SETTID != 0 {
+        let _ = guest::write_val(start.child_tid, &tid);
+    }
+    if start.flags & CLONE_CHILD_CLEARTID != 0 {
+        state.clear_child_tid.set(start.child_tid);
+    }
+    state.guest_fs.set(start.guest_fs);
+    let mut altstack = signals::NO_ALTSTACK;
+    // SAFETY: reads this thread's alternate stack (the region's).
+    unsafe { libc::sigaltstack(std::ptr::null(), &mut altstack) };
+    let (frame, uc) = start.frame(altstack);
+    let guest_fs = start.guest_fs;
+    drop(start);
+
+    let mut leave = LeaveGuest { rsp: 0 };
+    state.leave.set(Some(NonNull::from(&mut leave)));
+    // SAFETY: resumes the guest from a frame built for this very thread,
+    // with dispatch armed and its region in place; returns once the guest
+    // thread has exited (emu_leave_thread with the same `leave`).
+    let _code = unsafe { signals::emu_enter_thread(&mut leave.rsp, frame[uc..].as_ptr(), guest_fs) };
+    drop(frame);
+    // SAFETY: the guest thread is gone and this thread is back on its own
+    // stack, off the region's.
+    unsafe { super::exit::finish(state) };
+    std::ptr::null_mut()
+}
+
+/// Gives the new thread what the clone did not share with its parent.
+fn unshare(flags: u64) -> Result<(), Errno> {
+    let own = [CLONE_FS, CLONE_FILES, CLONE_SYSVSEM].iter().filter(|&&f| flags & f == 0).fold(0, |a, f| a | f);
+    if own == 0 {
+        return Ok(());
+    }
+    // SAFETY: unshare of this thread's own attributes.
+    sys::result(unsafe { sys::syscall6(libc::SYS_unshare as u64, [own, 0, 0, 0, 0, 0]) }).map(|_| ())
+}
+
+/// Sleeps while `*word == expected` (a private futex of emu's own).
+pub(crate) fn futex_wait(word: *const u32, expected: u32) {
+    // SAFETY: a futex wait on a word of emu's; spurious wake-ups are fine.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_futex as u64,
+            [word as u64, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64, expected as u64, 0, 0, 0],
+        )
+    };
+}
+
+pub(crate) fn futex_wake(word: *const u32) {
+    // SAFETY: wakes waiters on a word of emu's.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_futex as u64,
+            [word as u64, (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64, i32::MAX as u64, 0, 0, 0],
+        )
+    };
+}
