@@ -130,7 +130,7 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
         // It does not come back to be counted.
         stats.record(slot, &Ok(0), crate::stats::now());
     }
-    let mut result = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(&p.hooks, &mut call) };
+    let mut result = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(p.hooks, &mut call) };
     if result == Err(Errno(NOT_RUN)) {
         // A signal came before the host call was made: the guest takes it,
         // then executes its `syscall` again.

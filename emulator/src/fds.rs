@@ -45,6 +45,33 @@ pub fn register(fd: i32) {
     log::warn!("too many private descriptors: fd {fd} is not hidden from the guest");
 }
 
+/// emu's descriptor bookkeeping at one moment (see `lifecycle::vfork`).
+pub struct Snapshot {
+    private: [i32; SLOTS],
+    reserve: [i32; 2],
+    log: i32,
+}
+
+pub fn snapshot() -> Snapshot {
+    Snapshot {
+        private: std::array::from_fn(|i| PRIVATE[i].load(Ordering::Acquire)),
+        reserve: std::array::from_fn(|i| RESERVE[i].load(Ordering::Acquire)),
+        log: crate::log::fd(),
+    }
+}
+
+/// Puts back what `snapshot` saw, after a vfork child with a table of its
+/// own changed the (shared) bookkeeping for its table.
+pub fn restore(s: Snapshot) {
+    for (slot, fd) in PRIVATE.iter().zip(s.private) {
+        slot.store(fd, Ordering::Release);
+    }
+    for (slot, fd) in RESERVE.iter().zip(s.reserve) {
+        slot.store(fd, Ordering::Release);
+    }
+    crate::log::set_fd(s.log);
+}
+
 fn unregister(fd: i32) {
     for slot in &PRIVATE {
         let _ = slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Relaxed);

@@ -7,23 +7,30 @@ use crate::memory::GuestMemory;
 use crate::personality::Personality;
 use crate::signals::GuestActions;
 use crate::stats::Stats;
+use crate::threads::ThreadGroup;
 use crate::trace::Tracer;
 use abi_tables::Table;
 use loader::FileStamp;
+use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+/// The process: what its threads share. A `CLONE_VM` child that is not a
+/// thread (vfork, posix_spawn) has a `Process` of its own that shares the
+/// memory map with its parent's (the same address space) and, unless it
+/// shares them too (CLONE_SIGHAND), not the signal dispositions
+/// (see `for_vfork_child`).
 pub struct Process {
     pub personality: &'static dyn Personality,
     pub table: &'static Table,
     /// One per call of the table, in the table's order.
-    pub calls: Box<[CallSlot]>,
-    memory: Mutex<GuestMemory>,
-    pub signals: GuestActions,
+    pub calls: &'static [CallSlot],
+    memory: &'static Mutex<GuestMemory>,
+    pub signals: &'static GuestActions,
     pub tracer: Option<Tracer>,
     pub stats: Option<Stats>,
-    pub hooks: Vec<Box<dyn Hook>>,
+    pub hooks: &'static [Box<dyn Hook>],
     /// The guest executable, as `/proc/self/exe` should name it.
     pub exe: PathBuf,
     /// The executable's file as it was loaded, to tell a guest that crashes
@@ -33,16 +40,23 @@ pub struct Process {
     /// How the guest was started, to start the next image the same way (execve).
     pub relaunch: crate::lifecycle::Relaunch,
     /// Numbers nobody's table knows, already reported (bit per number < 64 * 64).
-    unknown_reported: [AtomicU64; 64],
+    unknown_reported: &'static [AtomicU64; 64],
+    /// The guest's threads, and who reports the end of the process.
+    pub group: ThreadGroup,
 }
 
 static PROCESS: OnceLock<Process> = OnceLock::new();
+
+thread_local! {
+    /// The process of a vfork child, while it runs on the (suspended)
+    /// parent thread's emu TLS; `None` everywhere else.
+    static VFORK_CHILD: Cell<Option<&'static Process>> = const { Cell::new(None) };
+}
 
 /// Lowest and highest guest addresses: the arena. Kept apart from `PROCESS`
 /// so that checks need no lock.
 static ARENA_FLOOR: AtomicU64 = AtomicU64::new(0);
 static ARENA_CEILING: AtomicU64 = AtomicU64::new(0);
-static SELF_PID: AtomicI32 = AtomicI32::new(0);
 
 pub struct ProcessParts {
     pub personality: &'static dyn Personality,
@@ -60,23 +74,24 @@ pub struct ProcessParts {
 }
 
 /// Publishes the process state; called once, before any handler can run.
+/// What a vfork child shares with it lives for the whole process.
 pub fn init(parts: ProcessParts) -> &'static Process {
     ARENA_FLOOR.store(parts.memory.space.floor(), Ordering::Relaxed);
     ARENA_CEILING.store(parts.memory.space.ceiling(), Ordering::Relaxed);
-    refresh_pid();
     let p = Process {
         personality: parts.personality,
         table: parts.table,
-        calls: parts.calls,
-        memory: Mutex::new(parts.memory),
-        signals: GuestActions::inherited(parts.watch_deaths),
+        calls: Box::leak(parts.calls),
+        memory: Box::leak(Box::new(Mutex::new(parts.memory))),
+        signals: Box::leak(Box::new(GuestActions::inherited(parts.watch_deaths))),
         tracer: parts.tracer,
         stats: parts.stats,
-        hooks: parts.hooks,
+        hooks: Box::leak(parts.hooks.into_boxed_slice()),
         exe: parts.exe,
         exe_stamp: parts.exe_stamp,
         relaunch: parts.relaunch,
-        unknown_reported: std::array::from_fn(|_| AtomicU64::new(0)),
+        unknown_reported: Box::leak(Box::new(std::array::from_fn(|_| AtomicU64::new(0)))),
+        group: ThreadGroup::new(),
     };
     if PROCESS.set(p).is_err() {
         panic!("the process state is set up twice");
@@ -84,13 +99,24 @@ pub fn init(parts: ProcessParts) -> &'static Process {
     process()
 }
 
-/// The process state. Only valid once the guest is being set up.
+/// The process state of the calling thread. Only valid once the guest is
+/// being set up.
 pub fn process() -> &'static Process {
+    if let Some(child) = VFORK_CHILD.with(Cell::get) {
+        return child;
+    }
     PROCESS.get().expect("emulator state used before it was set up")
 }
 
 pub fn try_process() -> Option<&'static Process> {
-    PROCESS.get()
+    VFORK_CHILD.with(Cell::get).or_else(|| PROCESS.get())
+}
+
+/// Makes `child` (or, with `None`, the parent again) the process of the
+/// calling host thread: a vfork child runs on its suspended parent's emu
+/// TLS, so this is where its process is told apart.
+pub fn enter_vfork_child(child: Option<&'static Process>) {
+    VFORK_CHILD.with(|c| c.set(child));
 }
 
 /// Whether `[addr, addr + len)` is guest arena memory.
@@ -110,16 +136,47 @@ pub fn arena_ceiling() -> u64 {
     ARENA_CEILING.load(Ordering::Relaxed)
 }
 
-/// This process's pid (changes in a fork child: see `refresh_pid`).
+/// The calling thread's process id (a fork's or vfork's child has its own).
 pub fn self_pid() -> i32 {
-    SELF_PID.load(Ordering::Relaxed)
-}
-
-pub fn refresh_pid() {
-    SELF_PID.store(crate::sys::getpid(), Ordering::Relaxed);
+    crate::sys::getpid()
 }
 
 impl Process {
+    /// The process of a `CLONE_VM` child that is not a thread: the same
+    /// memory map, table, hooks and report flags; its own signal
+    /// dispositions unless it shares them (CLONE_SIGHAND); its own trace
+    /// and statistics handles and thread group. The parent frees it (and
+    /// its dispositions) once the child has exec'd or exited.
+    pub fn for_vfork_child(&self, share_sighand: bool) -> Process {
+        Process {
+            personality: self.personality,
+            table: self.table,
+            calls: self.calls,
+            memory: self.memory,
+            signals: if share_sighand { self.signals } else { Box::leak(Box::new(self.signals.copy())) },
+            tracer: self.tracer.as_ref().map(Tracer::copy),
+            stats: self.stats.as_ref().map(Stats::copy),
+            hooks: self.hooks,
+            exe: self.exe.clone(),
+            exe_stamp: self.exe_stamp,
+            relaunch: self.relaunch.clone(),
+            unknown_reported: self.unknown_reported,
+            group: ThreadGroup::new(),
+        }
+    }
+
+    /// Frees what `for_vfork_child` made for a child that is gone.
+    ///
+    /// # Safety
+    /// `child` came from `for_vfork_child` of `self` (boxed and leaked), and
+    /// nothing uses it any more.
+    pub unsafe fn free_vfork_child(&self, child: &'static Process) {
+        let child = Box::from_raw(child as *const Process as *mut Process);
+        if !std::ptr::eq(child.signals, self.signals) {
+            drop(Box::from_raw(child.signals as *const GuestActions as *mut GuestActions));
+        }
+    }
+
     pub fn memory(&self) -> MutexGuard<'_, GuestMemory> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -110,6 +110,16 @@ impl Stats {
         }
     }
 
+    /// The statistics of a vfork child: the same counters.
+    pub fn copy(&self) -> Self {
+        Stats {
+            fd: AtomicI32::new(self.fd.load(Ordering::Relaxed)),
+            header: self.header,
+            counters: self.counters,
+            owner: self.owner,
+        }
+    }
+
     pub fn fd_moved(&self, old: i32, new: i32) {
         let _ = self.fd.compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed);
     }

@@ -41,7 +41,9 @@ fn transfer(nr: i64, local: u64, remote: u64, len: usize) -> Result<(), Errno> {
     let r = unsafe {
         sys::syscall6(
             nr as u64,
-            [process::self_pid() as u64, &local_iov as *const _ as u64, 1, &remote_iov as *const _ as u64, 1, 0],
+            // The calling thread: always this address space, whichever
+            // process (a vfork child's too) the thread belongs to.
+            [sys::gettid() as u64, &local_iov as *const _ as u64, 1, &remote_iov as *const _ as u64, 1, 0],
         )
     };
     match sys::result(r) {

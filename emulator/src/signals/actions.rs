@@ -11,7 +11,7 @@
 
 use super::{bit, entry, RESERVED, UNCATCHABLE};
 use crate::sys::{self, Errno};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub const NSIG: usize = 64;
@@ -34,12 +34,53 @@ pub struct GuestAction {
     pub restorer: u64,
 }
 
+/// One disposition, read without a lock by a sequence count: a writer
+/// (under `write_lock`) makes `seq` odd, stores the fields, makes it even
+/// again; a reader retries until it has read all four between the same
+/// even count. So a reader never sees the new handler with the old flags.
+/// A reader never runs on a thread inside a writer (writers are system
+/// calls; a signal that interrupts emu is only held), so it never waits
+/// for itself.
 #[derive(Default)]
 struct ActionSlot {
+    seq: AtomicU64,
     handler: AtomicU64,
     flags: AtomicU64,
     mask: AtomicU64,
     restorer: AtomicU64,
+}
+
+impl ActionSlot {
+    fn load(&self) -> GuestAction {
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 0 {
+                let action = GuestAction {
+                    handler: self.handler.load(Ordering::Relaxed),
+                    flags: self.flags.load(Ordering::Relaxed),
+                    mask: self.mask.load(Ordering::Relaxed),
+                    restorer: self.restorer.load(Ordering::Relaxed),
+                };
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == before {
+                    return action;
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Only under `write_lock`.
+    fn store(&self, a: GuestAction) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.handler.store(a.handler, Ordering::Relaxed);
+        self.flags.store(a.flags, Ordering::Relaxed);
+        self.mask.store(a.mask, Ordering::Relaxed);
+        self.restorer.store(a.restorer, Ordering::Relaxed);
+        self.seq.store(seq + 2, Ordering::Release);
+    }
 }
 
 /// The guest's dispositions, shared by its threads. Read without locking
@@ -72,7 +113,7 @@ impl GuestActions {
                 _ => host_handler(sig).unwrap_or(SIG_DFL),
             };
             if inherited == SIG_IGN {
-                actions.slots[sig as usize].handler.store(SIG_IGN, Ordering::Relaxed);
+                actions.slots[sig as usize].store(GuestAction { handler: SIG_IGN, ..Default::default() });
                 if sig == libc::SIGPIPE {
                     let _ = set_host_action(sig, SIG_IGN, 0, 0);
                 }
@@ -86,13 +127,22 @@ impl GuestActions {
     }
 
     pub fn get(&self, sig: i32) -> GuestAction {
-        let s = &self.slots[sig as usize];
-        GuestAction {
-            handler: s.handler.load(Ordering::Acquire),
-            flags: s.flags.load(Ordering::Relaxed),
-            mask: s.mask.load(Ordering::Relaxed),
-            restorer: s.restorer.load(Ordering::Relaxed),
+        self.slots[sig as usize].load()
+    }
+
+    /// A copy, for a vfork child that does not share its parent's
+    /// dispositions (the host's were copied by the kernel the same way).
+    pub fn copy(&self) -> Self {
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let copy = GuestActions {
+            slots: std::array::from_fn(|_| ActionSlot::default()),
+            write_lock: Mutex::new(()),
+            watch_deaths: self.watch_deaths,
+        };
+        for (from, to) in self.slots.iter().zip(&copy.slots) {
+            to.store(from.load());
         }
+        copy
     }
 
     /// Records a new disposition and sets the host's to match; returns the old one.
@@ -111,11 +161,7 @@ impl GuestActions {
             // runs; the guest's own mask applies once its handler is entered.
             _ => set_host_action(sig, emu_handler(), emu_handler_flags() | passed, !(RESERVED | UNCATCHABLE))?,
         }
-        let s = &self.slots[sig as usize];
-        s.flags.store(new.flags, Ordering::Relaxed);
-        s.mask.store(new.mask, Ordering::Relaxed);
-        s.restorer.store(new.restorer, Ordering::Relaxed);
-        s.handler.store(new.handler, Ordering::Release);
+        self.slots[sig as usize].store(new);
         Ok(old)
     }
 

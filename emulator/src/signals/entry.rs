@@ -59,6 +59,15 @@ extern "C" {
     /// See the assembly below; `threads::spawn` uses them.
     pub(crate) fn emu_enter_thread(leave: *mut u64, uc: *const u8, guest_fs: u64) -> i32;
     pub(crate) fn emu_leave_thread(leave: *const u64, code: i32) -> !;
+    /// See the assembly below; `lifecycle::vfork` uses it.
+    pub(crate) fn emu_clone_vm(
+        flags: u64,
+        stack: u64,
+        parent_tid: u64,
+        child_tid: u64,
+        child: extern "C" fn(*mut libc::c_void),
+        arg: *mut libc::c_void,
+    ) -> i64;
     static emu_touch_write: u8;
     static emu_touch_read: u8;
     static emu_touch_fault: u8;
@@ -391,6 +400,32 @@ core::arch::global_asm!(
     "    ret",
     ".size emu_leave_thread, .-emu_leave_thread",
 
+    // i64 emu_clone_vm(u64 flags, u64 stack, u64 ptid, u64 ctid,
+    //                  void (*child)(void *), void *arg): clone(2) of a
+    // child that shares this memory; it starts on `stack` (16-byte
+    // aligned) in child(arg), never touching the parent's stack. Returns
+    // the child's pid or -errno in the parent.
+    ".balign 16",
+    ".globl emu_clone_vm",
+    ".type emu_clone_vm,@function",
+    "emu_clone_vm:",
+    "    sub rsi, 16",
+    "    mov [rsi], r8",
+    "    mov [rsi + 8], r9",
+    "    mov r10, rcx",
+    "    xor r8d, r8d",
+    "    mov eax, {sys_clone}",
+    "    syscall",
+    "    test rax, rax",
+    "    jnz 13f",
+    "    pop rax",
+    "    pop rdi",
+    "    call rax",
+    "    ud2",
+    "13:",
+    "    ret",
+    ".size emu_clone_vm, .-emu_clone_vm",
+
     ".globl emu_trampolines_end",
     "emu_trampolines_end:",
     ".popsection",
@@ -402,6 +437,7 @@ core::arch::global_asm!(
     guest_fs = const offset_of!(ThreadState, guest_fs),
     handler = sym super::handle_signal,
     sys_arch_prctl = const libc::SYS_arch_prctl,
+    sys_clone = const libc::SYS_clone,
     sys_rt_sigreturn = const libc::SYS_rt_sigreturn,
     arch_set_fs = const crate::sys::ARCH_SET_FS,
     arch_get_fs = const crate::sys::ARCH_GET_FS,

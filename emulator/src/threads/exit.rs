@@ -28,10 +28,12 @@ pub struct ThreadGroup {
 
 const NONE: i32 = i32::MIN;
 
-pub static GROUP: ThreadGroup =
-    ThreadGroup { live: AtomicUsize::new(1), first_exit: AtomicI32::new(NONE), reported: AtomicBool::new(false) };
-
 impl ThreadGroup {
+    /// A process of one thread.
+    pub fn new() -> Self {
+        ThreadGroup { live: AtomicUsize::new(1), first_exit: AtomicI32::new(NONE), reported: AtomicBool::new(false) }
+    }
+
     pub(super) fn thread_starting(&self) {
         self.live.fetch_add(1, Ordering::AcqRel);
     }
@@ -60,13 +62,14 @@ pub fn exit_group(status: i32) -> ! {
 
 /// exit: the calling guest thread ends.
 pub fn exit_thread(thread: &'static ThreadState, status: i32) -> ! {
+    let group = &crate::process::process().group;
     let first = thread.leave.get().is_none();
     if first {
-        GROUP.first_exit.store(status, Ordering::Release);
+        group.first_exit.store(status, Ordering::Release);
     }
-    if GROUP.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+    if group.live.fetch_sub(1, Ordering::AcqRel) == 1 {
         // The last thread: the process ends, with its first thread's status.
-        let first_status = GROUP.first_exit.load(Ordering::Acquire);
+        let first_status = group.first_exit.load(Ordering::Acquire);
         exit_group(if first_status != NONE { first_status } else { status });
     }
     match thread.leave.get() {

@@ -16,9 +16,11 @@
 //! (`ThreadSignals::held`, the one field a nested handler writes).
 
 mod exit;
+mod resume;
 mod spawn;
 
-pub use exit::{exit_group, exit_thread, GROUP, ROBUST_HEAD_SIZE};
+pub use exit::{exit_group, exit_thread, ThreadGroup, ROBUST_HEAD_SIZE};
+pub use resume::Resume;
 pub use spawn::{spawn, ThreadRequest};
 
 use crate::signals::ThreadSignals;
@@ -79,6 +81,22 @@ impl ThreadState {
     /// signal stack. The caller is the thread that will run guest code, with
     /// `blocked` as the guest's signal mask.
     pub fn new_for_current_thread(blocked: u64) -> std::io::Result<&'static ThreadState> {
+        let (state, altstack) = ThreadState::allocate(blocked, sys::fs_base(), sys::gettid())?;
+        // SAFETY: a valid stack_t describing memory this thread owns until
+        // `release`.
+        if unsafe { libc::sigaltstack(&altstack, std::ptr::null_mut()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: the region just made, which nothing uses.
+            unsafe { ThreadState::free(state) };
+            return Err(e);
+        }
+        Ok(state)
+    }
+
+    /// Makes a region (state, guard page, alternate stack) for a thread
+    /// whose emu TLS is `host_fs`; returns its state and the alternate
+    /// stack that thread is to install.
+    pub fn allocate(blocked: u64, host_fs: u64, tid: i32) -> std::io::Result<(&'static ThreadState, libc::stack_t)> {
         // Out of the guest's resource limits (see `memory::own`).
         let region = crate::memory::own::map_region(REGION_SIZE, REGION_SIZE)?;
         let base = region.as_ptr();
@@ -97,20 +115,15 @@ impl ThreadState {
             ss_flags: 0,
             ss_size: REGION_SIZE - STATE_SIZE - GUARD_SIZE,
         };
-        // SAFETY: a valid stack_t describing memory this thread owns until
-        // `release`.
-        if unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) } != 0 {
-            return fail(std::io::Error::last_os_error());
-        }
         let state = base.cast::<ThreadState>();
         // SAFETY: the base of a fresh, writable, suitably aligned region that
         // nothing else refers to; it lives until `release`.
         unsafe {
             state.write(ThreadState {
-                host_fs: sys::fs_base(),
+                host_fs,
                 guest_fs: Cell::new(0),
                 magic: MAGIC,
-                tid: Cell::new(sys::gettid()),
+                tid: Cell::new(tid),
                 signals: ThreadSignals::new(blocked),
                 trace_line: RefCell::new(String::with_capacity(512)),
                 trace_resume: Cell::new((0, 0)),
@@ -119,7 +132,7 @@ impl ThreadState {
                 robust_list: Cell::new((0, 0)),
                 leave: Cell::new(None),
             });
-            Ok(&*state)
+            Ok((&*state, stack))
         }
     }
 
@@ -132,6 +145,14 @@ impl ThreadState {
     pub unsafe fn release(state: &'static ThreadState) {
         let disable = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
         libc::sigaltstack(&disable, std::ptr::null_mut());
+        ThreadState::free(state);
+    }
+
+    /// Unmaps a region no thread uses (any more).
+    ///
+    /// # Safety
+    /// No thread runs on the region or refers to `state` afterwards.
+    pub unsafe fn free(state: &'static ThreadState) {
         let region = NonNull::from(state).cast::<u8>();
         std::ptr::drop_in_place(region.cast::<ThreadState>().as_ptr());
         crate::memory::own::unmap_region(region, REGION_SIZE);

@@ -15,11 +15,11 @@
 //! which interrupted guest code, never emu's (see `signals`): pthread_create
 //! may lock and allocate there.
 
-use super::{LeaveGuest, ThreadState, GROUP};
+use super::{LeaveGuest, Resume, ThreadState};
 use crate::context::GuestContext;
 use crate::dispatch::Call;
 use crate::memory::guest;
-use crate::signals::{self, host_mask};
+use crate::signals;
 use crate::sys::{self, Errno, SysResult};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -96,12 +96,7 @@ struct ThreadStart {
     flags: u64,
     child_tid: u64,
     guest_fs: u64,
-    guest_mask: u64,
-    /// The parent's registers at its `syscall`, as the kernel saved them.
-    gregs: [i64; 23],
-    uc_flags: u64,
-    /// The parent's FPU state, in the kernel's format.
-    fpstate: Vec<u8>,
+    resume: Resume,
     /// The child's tid once it is ready (0: not yet; negative: -errno).
     tid: AtomicI32,
     /// Set by the parent once CLONE_PARENT_SETTID is written.
@@ -112,8 +107,9 @@ struct ThreadStart {
 pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
     check_flags(req.flags)?;
     let start = Arc::new(ThreadStart::capture(call.ctx, call.thread, &req));
-    GROUP.thread_starting();
-    if let Some(t) = &crate::process::process().tracer {
+    let p = crate::process::process();
+    p.group.thread_starting();
+    if let Some(t) = &p.tracer {
         t.several_processes();
     }
     let created = create_host_thread(start.clone());
@@ -122,7 +118,7 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
         Err(e) => -e.0,
     };
     if tid < 0 {
-        GROUP.thread_gone();
+        p.group.thread_gone();
         return Err(Errno(-tid));
     }
     if req.flags & CLONE_PARENT_SETTID != 0 {
@@ -136,26 +132,12 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
 
 impl ThreadStart {
     fn capture(ctx: &mut GuestContext, parent: &ThreadState, req: &ThreadRequest) -> ThreadStart {
-        let fpstate = match ctx.fpstate() {
-            // SAFETY: the kernel's fpstate of the parent's frame, `size` bytes long.
-            Some((fp, size)) => unsafe { std::slice::from_raw_parts(fp, size) }.to_vec(),
-            None => Vec::new(),
-        };
-        let mut gregs = ctx.ucontext().uc_mcontext.gregs;
-        // The child returns 0 from clone, on its own stack if it has one.
-        gregs[libc::REG_RAX as usize] = 0;
-        if req.stack != 0 {
-            gregs[libc::REG_RSP as usize] = req.stack as i64;
-        }
         let guest_fs = if req.flags & CLONE_SETTLS != 0 { req.tls } else { parent.guest_fs.get() };
         ThreadStart {
             flags: req.flags,
             child_tid: req.child_tid,
             guest_fs,
-            guest_mask: parent.signals.guest_blocked(),
-            gregs,
-            uc_flags: ctx.ucontext().uc_flags,
-            fpstate,
+            resume: Resume::clone_child(ctx, parent, req.stack),
             tid: AtomicI32::new(0),
             go: AtomicU32::new(0),
         }
@@ -181,32 +163,6 @@ impl ThreadStart {
         while self.go.load(Ordering::Acquire) == 0 {
             futex_wait(self.go.as_ptr(), 0);
         }
-    }
-
-    /// The rt_sigframe the child resumes the guest from: the parent's
-    /// registers, its FPU state, the guest's mask, the child's altstack.
-    /// Returns the buffer and the offset of the ucontext in it.
-    fn frame(&self, altstack: libc::stack_t) -> (Vec<u8>, usize) {
-        const UC_SIZE: usize = 304;
-        const FRAME: usize = 8 + UC_SIZE + 128;
-        let fp_room = self.fpstate.len().next_multiple_of(64);
-        let mut buf = vec![0u8; 64 + fp_room + FRAME];
-        let base = buf.as_ptr() as usize;
-        let fp = base.next_multiple_of(64) - base;
-        let uc = fp + fp_room + 8;
-        buf[fp..fp + self.fpstate.len()].copy_from_slice(&self.fpstate);
-        let fp_addr = if self.fpstate.is_empty() { 0 } else { (base + fp) as u64 };
-        let mut put = |at: usize, v: u64| buf[uc + at..uc + at + 8].copy_from_slice(&v.to_le_bytes());
-        put(0, self.uc_flags);
-        put(16, altstack.ss_sp as u64);
-        put(24, altstack.ss_flags as u32 as u64);
-        put(32, altstack.ss_size as u64);
-        for (i, &r) in self.gregs.iter().enumerate() {
-            put(40 + 8 * i, r as u64);
-        }
-        put(40 + 8 * 23, fp_addr);
-        put(40 + 256, host_mask(self.guest_mask));
-        (buf, uc)
     }
 }
 
@@ -246,7 +202,7 @@ fn create_host_thread(start: Arc<ThreadStart>) -> Result<(), Errno> {
 extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: the reference `create_host_thread` gave away for this thread.
     let start = unsafe { Arc::from_raw(arg as *const ThreadStart) };
-    let state = match ThreadState::new_for_current_thread(start.guest_mask) {
+    let state = match ThreadState::new_for_current_thread(start.resume.guest_mask) {
         Ok(s) => s,
         Err(e) => {
             start.report(-e.raw_os_error().unwrap_or(libc::ENOMEM));
@@ -272,7 +228,7 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     let mut altstack = signals::NO_ALTSTACK;
     // SAFETY: reads this thread's alternate stack (the region's).
     unsafe { libc::sigaltstack(std::ptr::null(), &mut altstack) };
-    let (frame, uc) = start.frame(altstack);
+    let (frame, uc) = start.resume.frame(altstack);
     let guest_fs = start.guest_fs;
     drop(start);
 

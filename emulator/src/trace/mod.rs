@@ -69,6 +69,11 @@ impl Tracer {
         Tracer { fd: AtomicI32::new(fd), string_limit, several: AtomicBool::new(several), shows_unknown }
     }
 
+    /// The tracer of a vfork child: the same output, which now names processes.
+    pub fn copy(&self) -> Self {
+        Tracer::new(self.fd(), self.string_limit, true, self.shows_unknown)
+    }
+
     pub fn shows_unknown(&self) -> bool {
         self.shows_unknown
     }
@@ -96,7 +101,8 @@ impl Tracer {
 
     fn prefix(&self, line: &mut String) {
         if self.several.load(Ordering::Relaxed) {
-            let _ = write!(line, "[pid {:>5}] ", crate::process::self_pid());
+            // strace -f names the thread (a process's first thread has its pid).
+            let _ = write!(line, "[pid {:>5}] ", sys::gettid());
         }
     }
 

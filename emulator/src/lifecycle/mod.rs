@@ -11,6 +11,8 @@ use crate::sys::{self, Errno, SysResult};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+mod vfork;
+
 /// clone3's flag to reset the child's handlers (not in the libc crate).
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
@@ -24,10 +26,10 @@ pub enum Ending {
 /// The trace's last line and the statistics, once for the process whichever
 /// of its threads ends it.
 fn report(ending: Ending) {
-    if !crate::threads::GROUP.first_to_report() {
+    let p = process();
+    if !p.group.first_to_report() {
         return;
     }
-    let p = process();
     if let Some(t) = &p.tracer {
         t.process_ended(ending);
     }
@@ -89,6 +91,15 @@ unsafe impl guest::Pod for CloneArgs {}
 /// while emu runs (load the child's FS, switch its stack) is done to the
 /// child's saved guest registers instead.
 pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
+    if req.flags & libc::CLONE_VM as u64 != 0 {
+        if req.flags & libc::CLONE_VFORK as u64 != 0 {
+            return vfork::vfork(call, req);
+        }
+        // A process sharing memory with its parent while both run: it
+        // would need emu TLS of its own, which only a thread has.
+        log::warn!("clone with CLONE_VM but neither CLONE_THREAD nor CLONE_VFORK is not supported: EINVAL");
+        return Err(Errno::EINVAL);
+    }
     // CLONE_CLEAR_SIGHAND would take emu's own handlers from the child: the
     // child resets the guest's instead.
     let host_flags = req.flags & !((libc::CLONE_SETTLS | libc::CLONE_VM) as u64 | CLONE_CLEAR_SIGHAND);
@@ -116,10 +127,9 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         return Ok(pid);
     }
     // The child: one thread, the process's first.
-    process::refresh_pid();
     call.thread.tid.set(sys::gettid());
     call.thread.leave.set(None);
-    crate::threads::GROUP.reset_after_fork();
+    p.group.reset_after_fork();
     if let Err(e) = crate::sud::arm() {
         log::error!("the child process cannot re-arm syscall dispatch: {e}");
         // SAFETY: ends the child, which cannot run its guest safely.
