@@ -100,25 +100,7 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         log::warn!("clone with CLONE_VM but neither CLONE_THREAD nor CLONE_VFORK is not supported: EINVAL");
         return Err(Errno::EINVAL);
     }
-    // CLONE_CLEAR_SIGHAND would take emu's own handlers from the child: the
-    // child resets the guest's instead.
-    let host_flags = req.flags & !((libc::CLONE_SETTLS | libc::CLONE_VM) as u64 | CLONE_CLEAR_SIGHAND);
-    // SAFETY: a fork-like clone: no shared memory, no new stack; the child
-    // continues here on its copy of this handler's stack.
-    let r = unsafe {
-        match req.clone3 {
-            Some(mut a) => {
-                a.flags = host_flags;
-                (a.stack, a.stack_size, a.tls) = (0, 0, 0);
-                sys::syscall6(
-                    libc::SYS_clone3 as u64,
-                    [&a as *const CloneArgs as u64, std::mem::size_of::<CloneArgs>() as u64, 0, 0, 0, 0],
-                )
-            }
-            None => sys::syscall6(libc::SYS_clone as u64, [host_flags, 0, req.parent_tid, req.child_tid, 0, 0]),
-        }
-    };
-    let pid = sys::result(r)?;
+    let pid = if plain_fork(&req) { fork_with_handlers(&req)? } else { raw_fork(&req)? };
     let p = process();
     if let Some(t) = &p.tracer {
         t.several_processes();
@@ -128,6 +110,9 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
     }
     // The child: one thread, the process's first.
     call.thread.tid.set(sys::gettid());
+    if req.flags & libc::CLONE_CHILD_CLEARTID as u64 != 0 {
+        call.thread.clear_child_tid.set(req.child_tid);
+    }
     call.thread.leave.set(None);
     p.group.reset_after_fork();
     if let Err(e) = crate::sud::arm() {
@@ -145,6 +130,86 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         call.ctx.set_rsp(req.stack);
     }
     Ok(0)
+}
+
+/// Flags a fork can have that emu carries out itself around the C
+/// library's fork(): the exit signal SIGCHLD, the tid words, a pidfd.
+const FORK_FLAGS: u64 = libc::SIGCHLD as u64
+    | libc::CLONE_CHILD_SETTID as u64
+    | libc::CLONE_CHILD_CLEARTID as u64
+    | libc::CLONE_PARENT_SETTID as u64
+    | libc::CLONE_PIDFD as u64
+    | libc::CLONE_SETTLS as u64
+    | CLONE_CLEAR_SIGHAND;
+
+/// Whether a fork-like clone is an ordinary fork (anything else, a
+/// namespace or another exit signal, is made with the raw clone).
+fn plain_fork(req: &ForkRequest) -> bool {
+    req.flags & !FORK_FLAGS == 0 && req.clone3.is_none_or(|a| a.set_tid_size == 0 && a.cgroup == 0)
+}
+
+/// fork through the C library, so that the locks of emu's memory
+/// allocator, which another of emu's threads may hold at this moment, are
+/// usable in the child (its fork handlers); and with emu's own locks held
+/// across it for the same reason. Then the clone's flags, as the kernel
+/// would: the parent's pid word and pidfd, the child's tid word.
+fn fork_with_handlers(req: &ForkRequest) -> Result<u64, Errno> {
+    let p = process();
+    let memory = p.memory();
+    let actions = p.signals.lock_for_fork();
+    // SAFETY: fork() in a handler that interrupted guest code, never emu's,
+    // on this thread (see `signals`): no lock of emu's is held here but the
+    // two just taken, which both processes release.
+    let pid = unsafe { libc::fork() };
+    drop(actions);
+    drop(memory);
+    if pid < 0 {
+        return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN)));
+    }
+    let pid = pid as u64;
+    if pid == 0 {
+        if req.flags & libc::CLONE_CHILD_SETTID as u64 != 0 {
+            let _ = guest::write_val(req.child_tid, &sys::gettid());
+        }
+        return Ok(0);
+    }
+    if req.flags & libc::CLONE_PARENT_SETTID as u64 != 0 {
+        let _ = guest::write_val(req.parent_tid, &(pid as i32));
+    }
+    if req.flags & libc::CLONE_PIDFD as u64 != 0 {
+        // SAFETY: a pidfd (close-on-exec, as clone makes it) for the child.
+        let fd = sys::result(unsafe { sys::syscall6(libc::SYS_pidfd_open as u64, [pid, 0, 0, 0, 0, 0]) })? as i32;
+        // clone3 has a field for it; clone(2) uses parent_tid.
+        let at = req.clone3.map_or(req.parent_tid, |a| a.pidfd);
+        let _ = guest::write_val(at, &fd);
+    }
+    Ok(pid)
+}
+
+/// A fork-like clone made by the kernel as the guest asked for it (minus
+/// what emu does itself). In a process with several threads, emu's
+/// allocator locks may then be held in the child: flags no ordinary fork
+/// uses come this way.
+fn raw_fork(req: &ForkRequest) -> Result<u64, Errno> {
+    // CLONE_CLEAR_SIGHAND would take emu's own handlers from the child: the
+    // child resets the guest's instead.
+    let host_flags = req.flags & !(libc::CLONE_SETTLS as u64 | CLONE_CLEAR_SIGHAND);
+    // SAFETY: a fork-like clone: no shared memory, no new stack; the child
+    // continues here on its copy of this handler's stack.
+    let r = unsafe {
+        match req.clone3 {
+            Some(mut a) => {
+                a.flags = host_flags;
+                (a.stack, a.stack_size, a.tls) = (0, 0, 0);
+                sys::syscall6(
+                    libc::SYS_clone3 as u64,
+                    [&a as *const CloneArgs as u64, std::mem::size_of::<CloneArgs>() as u64, 0, 0, 0, 0],
+                )
+            }
+            None => sys::syscall6(libc::SYS_clone as u64, [host_flags, 0, req.parent_tid, req.child_tid, 0, 0]),
+        }
+    };
+    sys::result(r)
 }
 
 /// What a new image needs to run under emu as this one does.

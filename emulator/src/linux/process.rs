@@ -96,16 +96,14 @@ pub fn fork(call: &mut Call) -> SysResult {
     lifecycle::fork(call, ForkRequest { flags: libc::SIGCHLD as u64, ..Default::default() })
 }
 
-/// vfork: the parent waits for the child's exec or exit, but the child
-/// works on a copy of the parent's memory (a real shared vfork would need
-/// the child to run on the parent's stack under emu).
+/// vfork: a child sharing the parent's memory until it execs or exits.
 pub fn vfork(call: &mut Call) -> SysResult {
-    lifecycle::fork(call, ForkRequest { flags: (libc::CLONE_VFORK | libc::SIGCHLD) as u64, ..Default::default() })
+    let flags = (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD) as u64;
+    lifecycle::fork(call, ForkRequest { flags, ..Default::default() })
 }
 
-/// clone: a thread (CLONE_THREAD), or a new process. CLONE_VM without
-/// CLONE_THREAD is posix_spawn's vfork-like child: it runs as a fork, on a
-/// copy of memory, on the stack the caller gave it.
+/// clone: a thread (CLONE_THREAD), or a new process (sharing the parent's
+/// memory until it execs with CLONE_VM|CLONE_VFORK, as posix_spawn's).
 pub fn clone(call: &mut Call) -> SysResult {
     let a = call.args;
     if a[0] & libc::CLONE_THREAD as u64 != 0 {

@@ -165,6 +165,12 @@ impl GuestActions {
         Ok(old)
     }
 
+    /// Holds the write lock across a fork, so that no other thread holds it
+    /// in the child.
+    pub fn lock_for_fork(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// After a fork with CLONE_CLEAR_SIGHAND: caught signals go back to SIG_DFL.
     pub fn reset_handlers(&self) {
         for sig in 1..=NSIG as i32 {
