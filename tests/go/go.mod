@@ -1,0 +1,3 @@
+module emu/tests
+
+go 1.19

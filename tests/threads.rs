@@ -1,0 +1,98 @@
+//! Multi-threaded guests: C pthreads (glibc and musl) and Go, each run
+//! natively and under emu, with the same output and status.
+
+mod support;
+use support::*;
+
+fn pthreads(scenario: &[&str]) -> [Outcome; 2] {
+    ["glibc", "musl"].map(|libc| assert_like_native(&Run::new(guest(&format!("threads-{libc}"))).args(scenario)))
+}
+
+#[test]
+fn a_thousand_threads_created_and_joined() {
+    for out in pthreads(&["many"]) {
+        assert_eq!(out.stdout, "1000 threads joined, sum 499500\n");
+    }
+}
+
+#[test]
+fn mutex_and_condition_variables() {
+    for out in pthreads(&["condvar"]) {
+        assert_eq!(out.stdout, "consumed 150015000 (expected 150015000)\n");
+    }
+}
+
+/// Signals sent to one thread (rt_tgsigqueueinfo), taken on that thread's
+/// alternate stack, or waited for by a thread that blocks them.
+#[test]
+fn thread_directed_signals_masks_and_altstacks() {
+    for out in pthreads(&["signals"]) {
+        assert_eq!(out.stdout, "thread 0: 1\nthread 1: 1\nthread 2: 102\nhandled: 1 1 0\n");
+    }
+}
+
+#[test]
+fn a_thread_exits_while_others_block() {
+    for out in pthreads(&["blocked"]) {
+        assert_eq!(out.stdout, "quick thread exited with 7 while three block\nread returned 1\nall joined\n");
+    }
+}
+
+#[test]
+fn exit_from_a_secondary_thread() {
+    for out in pthreads(&["exit_group"]) {
+        assert_eq!((out.status, out.stdout.as_str()), (42, "secondary thread calls exit(42)\n"));
+    }
+}
+
+#[test]
+fn fork_in_a_threaded_process() {
+    for out in pthreads(&["fork"]) {
+        assert_eq!(out.stdout, "child: malloc ok, thread returned 5\nparent: child exited 3\n");
+    }
+}
+
+#[test]
+fn exec_from_a_secondary_thread() {
+    let bb = busybox();
+    for out in pthreads(&["exec", bb.to_str().unwrap(), "echo", "exec'd from a thread"]) {
+        assert_eq!(out.stdout, "exec'd from a thread\n");
+    }
+}
+
+/// posix_spawn's child shares its parent's memory (CLONE_VM|CLONE_VFORK):
+/// the exec error it writes there reaches the parent.
+#[test]
+fn posix_spawn_of_a_missing_program() {
+    for out in pthreads(&["spawn"]) {
+        assert_eq!(
+            out.stdout,
+            "posix_spawn of a missing program: No such file or directory\nposix_spawn of busybox true: success, exit 0\n"
+        );
+    }
+}
+
+/// Go's runtime: threads for goroutines, timers, channels, os/exec with
+/// pipes and exit codes, os/signal, a recovered nil-pointer panic,
+/// asynchronous preemption (SIGURG to threads in guest code), TCP.
+#[test]
+fn go_runtime() {
+    let out = assert_like_native(&Run::new(guest("go-threads")));
+    assert!(out.stdout.contains("preemption: the loop was interrupted\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("signals: [interrupt user defined signal 1]\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("tcp: [echo: message 0 echo: message 1 echo: message 2]\n"), "{}", out.stdout);
+}
+
+/// Trace lines of threads carry the thread's id, as `strace -f` shows them.
+#[test]
+fn traced_threads_name_themselves() {
+    let out = Run::new(guest("threads-glibc")).args(["blocked"]).emu_options(["--trace=exit,write"]).under_emu();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let exits: Vec<&str> = out.stderr.lines().filter(|l| l.contains("exit(")).collect();
+    assert!(exits.len() >= 4, "{}", out.stderr);
+    for line in &exits {
+        assert!(line.starts_with("[pid ") && line.contains("] exit(0) ") && line.ends_with(" = ?"), "{line}");
+    }
+    assert!(out.stderr.ends_with("+++ exited with 0 +++\n"), "{}", out.stderr);
+    assert_eq!(out.stderr.matches("+++ exited").count(), 1, "{}", out.stderr);
+}
