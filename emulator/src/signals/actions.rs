@@ -149,6 +149,23 @@ impl GuestActions {
     pub fn set(&self, sig: i32, new: GuestAction) -> Result<GuestAction, Errno> {
         let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.get(sig);
+        self.set_host_for(sig, &new)?;
+        self.slots[sig as usize].store(new);
+        Ok(old)
+    }
+
+    /// Sets the host's disposition of `sig` to what the guest's is again,
+    /// after something else of the process's changed it: emu's own C
+    /// library installs its handlers for the first real-time signals when
+    /// emu starts its first thread (see `threads::spawn`).
+    pub fn reassert_host(&self, sig: i32) {
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.set_host_for(sig, &self.get(sig));
+    }
+
+    /// The host disposition that stands for the guest's `action`. Only
+    /// under `write_lock`.
+    fn set_host_for(&self, sig: i32, new: &GuestAction) -> Result<(), Errno> {
         let passed = new.flags & PASSED_TO_HOST;
         match new.handler {
             // emu keeps its handler for the signals it needs itself.
@@ -161,8 +178,7 @@ impl GuestActions {
             // runs; the guest's own mask applies once its handler is entered.
             _ => set_host_action(sig, emu_handler(), emu_handler_flags() | passed, !(RESERVED | UNCATCHABLE))?,
         }
-        self.slots[sig as usize].store(new);
-        Ok(old)
+        Ok(())
     }
 
     /// Holds the write lock across a fork, so that no other thread holds it

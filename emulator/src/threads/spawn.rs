@@ -108,6 +108,7 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
     check_flags(req.flags)?;
     let start = Arc::new(ThreadStart::capture(call.ctx, call.thread, &req));
     let p = crate::process::process();
+    prepare_c_library(p);
     p.group.thread_starting();
     if let Some(t) = &p.tracer {
         t.several_processes();
@@ -164,6 +165,31 @@ impl ThreadStart {
             futex_wait(self.go.as_ptr(), 0);
         }
     }
+}
+
+/// emu's C library sets up its threads machinery when the first thread is
+/// created: it installs its own handlers for the first two real-time
+/// signals (32 and 33, which are the guest's, and Go uses 33) in the
+/// process's dispositions. So the first time, a thread that does nothing
+/// is made and joined first, and the guest's dispositions of those signals
+/// are given back to the host; only then does the guest get its thread.
+fn prepare_c_library(p: &crate::process::Process) {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| {
+        extern "C" fn nothing(_: *mut libc::c_void) -> *mut libc::c_void {
+            std::ptr::null_mut()
+        }
+        // SAFETY: a thread that returns at once, joined.
+        unsafe {
+            let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+            if libc::pthread_create(thread.as_mut_ptr(), std::ptr::null(), nothing, std::ptr::null_mut()) == 0 {
+                libc::pthread_join(thread.assume_init(), std::ptr::null_mut());
+            }
+        }
+        for sig in [32, 33] {
+            p.signals.reassert_host(sig);
+        }
+    });
 }
 
 /// Starts a pthread running `thread_main` with every signal blocked (it
