@@ -1,8 +1,10 @@
 #!/bin/sh
-# emu's benchmark: per-call overhead, start-up time and peak memory, each
-# against the native run of the same program. Prints a Markdown report (the
-# README's figures come from it). Needs hyperfine, strace and GNU time
-# (./scripts/test installs them); qemu-x86_64 is measured when present.
+# emu's benchmark: per-call overhead (one thread, and as many busy threads
+# as cores), start-up time, peak memory, thread creation, and esbuild
+# bundling three.js, each against the native run of the same program.
+# Prints a Markdown report (the README's figures come from it). Needs
+# hyperfine, strace, GNU time and npm (./scripts/test installs them);
+# qemu-x86_64 is measured when present.
 #
 #   bench/run.sh [N]      N: calls in the per-call loop (default 1000000)
 set -eu
@@ -14,9 +16,22 @@ mkdir -p "$B"
 
 cargo build --release -q
 EMU=target/x86_64-unknown-linux-gnu/release/emu
-gcc -O2 -static -o "$B/getppid_loop" tests/guests/getppid_loop.c
+gcc -O2 -static -pthread -o "$B/getppid_loop" tests/guests/getppid_loop.c
 gcc -O2 -static -o "$B/hello" tests/guests/hello.c
-gcc -O2 -o "$B/sud_floor" bench/sud_floor.c
+gcc -O2 -pthread -o "$B/sud_floor" bench/sud_floor.c
+gcc -O2 -static -pthread -o "$B/thread_churn" bench/thread_churn.c
+CORES=$(nproc)
+
+# The packages tests/npm pins (esbuild for Linux and three.js), as the
+# tests install them.
+NPM=target/npm
+if ! cmp -s tests/npm/package-lock.json "$NPM/installed-lock.json"; then
+    mkdir -p "$NPM"
+    cp tests/npm/package.json tests/npm/package-lock.json "$NPM/"
+    (cd "$NPM" && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/npm/package-lock.json "$NPM/installed-lock.json"
+fi
+ESBUILD="$PWD/$NPM/node_modules/@esbuild/linux-x64/bin/esbuild"
 
 json() { echo "$B/$1.json"; }
 
@@ -30,23 +45,38 @@ mean() {
 }
 
 # Nanoseconds per call: the loop at N calls minus the loop at 0 calls.
+#   per_call NAME N COMMAND [THREADS]
 per_call() {
     name=$1
     n=$2
-    shift 2
-    full=$(mean "$name-$n" "$* $n")
-    empty=$(mean "$name-0" "$* 0")
+    command=$3
+    threads=${4:-}
+    full=$(mean "$name-$n" "$command $n $threads")
+    empty=$(mean "$name-0" "$command 0 $threads")
     python3 -c "import sys; print(round((float(sys.argv[1]) - float(sys.argv[2])) / int(sys.argv[3]) * 1e9))" "$full" "$empty" "$n"
 }
 
 native=$(per_call native "$N" "$B/getppid_loop")
 floor=$(per_call floor "$N" "$B/sud_floor")
 emu=$(per_call emu "$N" "$EMU $B/getppid_loop")
+# N calls on each of CORES threads at once: wall time per call.
+floor_busy=$(per_call floor-busy "$N" "$B/sud_floor" "$CORES")
+emu_busy=$(per_call emu-busy "$N" "$EMU $B/getppid_loop" "$CORES")
 strace_ns=$(RUNS=3 per_call strace "$N_STRACE" "strace -f -o /dev/null $B/getppid_loop")
 qemu=""
 if command -v qemu-x86_64 >/dev/null; then
     qemu=$(per_call qemu "$N" "qemu-x86_64 $B/getppid_loop")
 fi
+
+# Thread creation and join, microseconds per thread.
+CHURN=10000
+churn_native=$(mean churn-native "$B/thread_churn $CHURN")
+churn_emu=$(mean churn-emu "$EMU $B/thread_churn $CHURN")
+
+# esbuild bundling three.js, native and under emu in one hyperfine run.
+bundle="$ESBUILD three/src/Three.js --bundle --minify --sourcemap --outdir=$PWD/$B/esbuild --log-level=warning"
+(cd "$NPM/node_modules" && hyperfine -N --style none --warmup 3 --runs 20 --export-json "$OLDPWD/$(json esbuild)" \
+    "$bundle" "$OLDPWD/$EMU $bundle" >"$OLDPWD/$B/esbuild.log" 2>&1) || { cat "$B/esbuild.log" >&2; exit 1; }
 
 start_native=$(mean start-native "$B/hello")
 start_emu=$(mean start-emu "$EMU $B/hello")
@@ -63,7 +93,8 @@ rss() {
 rss_native=$(rss "$B/hello")
 rss_emu=$(rss "$EMU" "$B/hello")
 
-python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
+FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
+    ESBUILD_JSON=$(json esbuild) python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
 import sys
 native, floor, emu, strace = (int(x) for x in sys.argv[1:5])
 qemu = sys.argv[5]
@@ -81,6 +112,36 @@ for name, ns in rows:
     print(f"| {name} | {ns} | {ns / native:.1f}x | {ns / floor:.2f}x |")
 print()
 print(f"emu / floor = {emu / floor:.2f} (target: at most 1.25)")
+print()
+import json, os, statistics
+cores = int(os.environ["CORES"])
+floor_busy, emu_busy = int(os.environ["FLOOR_BUSY"]), int(os.environ["EMU_BUSY"])
+print(f"The same loop on {cores} threads at once (one per core), wall time per call:")
+print()
+print("| runner | ns per call | vs bare SUD floor |")
+print("| --- | ---: | ---: |")
+print(f"| bare SUD floor, {cores} threads | {floor_busy} | 1.00x |")
+print(f"| emu, {cores} threads | {emu_busy} | {emu_busy / floor_busy:.2f}x |")
+print()
+print(f"emu / floor with {cores} busy threads = {emu_busy / floor_busy:.2f} (target: at most 1.25)")
+print()
+churn = int(os.environ["CHURN"])
+churn_native, churn_emu = (float(os.environ[k]) / churn * 1e6 for k in ("CHURN_NATIVE", "CHURN_EMU"))
+print(f"| create and join a thread ({churn} one after another, bench/thread_churn.c) | us per thread |")
+print("| --- | ---: |")
+print(f"| native | {churn_native:.1f} |")
+print(f"| emu | {churn_emu:.1f} ({churn_emu / churn_native:.2f}x) |")
+print()
+runs = json.load(open(os.environ["ESBUILD_JSON"]))["results"]
+bundle_native, bundle_emu = (statistics.median(r["times"]) * 1e3 for r in runs)
+print(f"esbuild {os.path.basename(os.path.dirname(os.path.dirname(runs[0]['command'].split()[0])))} bundling three.js "
+      f"(--bundle --minify --sourcemap), median of {len(runs[0]['times'])} runs, one hyperfine run:")
+print()
+print("| runner | ms |")
+print("| --- | ---: |")
+print(f"| native | {bundle_native:.1f} |")
+print(f"| emu | {bundle_emu:.1f} |")
+print(f"| emu / native | {bundle_emu / bundle_native:.2f} (target: at most 1.15) |")
 print()
 print("| start-up of a static hello world | ms |")
 print("| --- | ---: |")

@@ -56,6 +56,41 @@ pub fn guests() -> &'static Path {
     })
 }
 
+/// Installs the npm packages tests/npm pins (its package-lock.json, with
+/// `npm ci`; again only when the lock file changed) into target/npm, and
+/// returns its node_modules.
+pub fn npm_packages() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = profile_dir().parent().unwrap().parent().unwrap().join("npm");
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = std::fs::File::create(dir.join(".lock")).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        let pinned = std::fs::read(repo().join("tests/npm/package-lock.json")).unwrap();
+        let installed = dir.join("installed-lock.json");
+        if std::fs::read(&installed).ok().as_ref() != Some(&pinned) {
+            for file in ["package.json", "package-lock.json"] {
+                std::fs::copy(repo().join("tests/npm").join(file), dir.join(file)).unwrap();
+            }
+            let result = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir)
+                .output()
+                .expect("running npm (is it installed? ./scripts/test installs everything the tests need)");
+            assert!(
+                result.status.success(),
+                "npm ci in {} failed:\n{}{}",
+                dir.display(),
+                String::from_utf8_lossy(&result.stdout),
+                String::from_utf8_lossy(&result.stderr)
+            );
+            std::fs::write(&installed, &pinned).unwrap();
+        }
+        dir.join("node_modules")
+    })
+}
+
 /// A guest built from tests/guests.
 pub fn guest(name: &str) -> PathBuf {
     let p = guests().join(name);
