@@ -96,3 +96,14 @@ fn traced_threads_name_themselves() {
     assert!(out.stderr.ends_with("+++ exited with 0 +++\n"), "{}", out.stderr);
     assert_eq!(out.stderr.matches("+++ exited").count(), 1, "{}", out.stderr);
 }
+
+/// `/proc/self/exe` and its other names (through the pid, through a
+/// thread's tid) name and open the program, read from a secondary thread.
+#[test]
+fn executable_links_from_a_thread() {
+    for (libc, out) in ["glibc", "musl"].iter().zip(pthreads(&["exe"])) {
+        let mut lines = out.stdout.lines();
+        assert_eq!(lines.next(), Some(format!("/proc/self/exe: threads-{libc}, ELF").as_str()));
+        assert_eq!(lines.filter(|l| l.ends_with(": the same, ELF")).count(), 6, "{}", out.stdout);
+    }
+}

@@ -8,6 +8,7 @@
  *   fork        fork while other threads run; the child has one thread
  *   exec        execve from a secondary thread (argv[2] is the program)
  *   spawn       posix_spawn of a missing program, from a threaded process
+ *   exe         the executable's /proc links, through a secondary thread's tid
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -291,6 +292,44 @@ static void spawn_missing(void) {
     pthread_join(t, NULL);
 }
 
+/* Every name of the executable's link, read and opened from a secondary
+ * thread: each must give the program (its path, then its ELF magic). */
+static void *exe_links(void *unused) {
+    (void)unused;
+    int pid = getpid(), tid = syscall(SYS_gettid);
+    char names[7][64], first[4096] = "";
+    snprintf(names[0], 64, "/proc/self/exe");
+    snprintf(names[1], 64, "/proc/thread-self/exe");
+    snprintf(names[2], 64, "/proc/%d/exe", pid);
+    snprintf(names[3], 64, "/proc/%d/exe", tid);
+    snprintf(names[4], 64, "/proc/self/task/%d/exe", tid);
+    snprintf(names[5], 64, "/proc/%d/task/%d/exe", pid, tid);
+    snprintf(names[6], 64, "/proc/%d/task/%d/exe", tid, pid);
+    for (int i = 0; i < 7; i++) {
+        char link[4096];
+        ssize_t n = readlink(names[i], link, sizeof link - 1);
+        link[n < 0 ? 0 : n] = 0;
+        if (i == 0)
+            strcpy(first, link);
+        char magic[4] = "";
+        FILE *f = fopen(names[i], "rb");
+        if (f) {
+            fread(magic, 1, 4, f);
+            fclose(f);
+        }
+        printf("%s: %s, %s\n", i == 3 ? "/proc/TID/exe" : i == 4 ? "/proc/self/task/TID/exe" : i >= 5 ? "/proc/ID/task/ID/exe" : i == 2 ? "/proc/PID/exe" : names[i],
+               n < 0 ? strerror(errno) : i == 0 ? strrchr(link, '/') + 1 : !strcmp(link, first) ? "the same" : link,
+               !memcmp(magic, "\177ELF", 4) ? "ELF" : "not ELF");
+    }
+    return NULL;
+}
+
+static void exe(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, exe_links, NULL);
+    pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2)
@@ -313,6 +352,8 @@ int main(int argc, char **argv) {
         exec_from_thread();
     } else if (!strcmp(what, "spawn"))
         spawn_missing();
+    else if (!strcmp(what, "exe"))
+        exe();
     else
         return 2;
     return 0;

@@ -6,7 +6,7 @@
 use crate::dispatch::Call;
 use crate::fds;
 use crate::memory::guest;
-use crate::process::{self, process};
+use crate::process::process;
 use crate::sys::{self, Errno, SysResult};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -403,11 +403,29 @@ fn hide_from_loader(var: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// Whether a path names this process's executable link.
+/// Whether a path names this process's executable link: `/proc/self/exe`,
+/// `/proc/thread-self/exe`, and through the pid or any thread's tid
+/// (`/proc/PID/exe`, `/proc/self/task/TID/exe`, `/proc/TID/task/TID/exe`).
 pub fn is_self_exe(path: &[u8]) -> bool {
-    path == b"/proc/self/exe"
-        || path == b"/proc/thread-self/exe"
-        || path == format!("/proc/{}/exe", process::self_pid()).as_bytes()
+    // One of this process's threads (the group leader's tid is the pid):
+    // signal 0 to it tells, with nothing sent.
+    let ours = |id: &[u8]| match id {
+        b"self" => true,
+        _ => std::str::from_utf8(id).ok().and_then(|s| s.parse::<i32>().ok()).is_some_and(|tid| {
+            tid > 0 && !id.starts_with(b"0") && {
+                // SAFETY: tgkill with signal 0 only checks that the thread exists.
+                unsafe { sys::syscall6(libc::SYS_tgkill as u64, [sys::getpid() as u64, tid as u64, 0, 0, 0, 0]) == 0 }
+            }
+        }),
+    };
+    let Some(rest) = path.strip_prefix(b"/proc/") else { return false };
+    let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
+    match parts.as_slice() {
+        [b"thread-self", b"exe"] => true,
+        [process, b"exe"] => ours(process),
+        [process, b"task", thread, b"exe"] => ours(process) && *thread != b"self" && ours(thread),
+        _ => false,
+    }
 }
 
 /// A NULL-terminated array of guest strings (argv).

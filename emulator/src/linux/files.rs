@@ -10,65 +10,73 @@ use crate::process::process;
 use crate::sys::{Errno, SysResult};
 use std::os::unix::ffi::OsStrExt;
 
-fn self_exe_link(dirfd: i32, path_ptr: u64, buf: u64, size: u64) -> Option<SysResult> {
+/// The guest's path, copied once: emu decides on this copy and the host
+/// call gets it too, so another guest thread rewriting the path meanwhile
+/// cannot make emu's decision wrong. `None` when the guest's pointer or
+/// string is bad: the host call then gets the guest's pointer and reports
+/// it (EFAULT, ENAMETOOLONG) as natively.
+fn copy_path(path_ptr: u64) -> Option<Vec<u8>> {
     let mut path = Vec::new();
     match guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path) {
-        Ok(true) => {}
-        _ => return None, // let the host report the bad path
+        Ok(true) => {
+            path.push(0);
+            Some(path)
+        }
+        _ => None,
     }
-    if !is_self_exe(&path) || (dirfd != libc::AT_FDCWD && !path.starts_with(b"/")) {
-        return None;
+}
+
+/// The path without its NUL.
+fn bytes(path: &[u8]) -> &[u8] {
+    &path[..path.len() - 1]
+}
+
+/// readlink and readlinkat: `/proc/self/exe` names the guest's executable.
+fn readlink_at(call: &mut Call, dirfd: i32, path_ptr: u64, buf: u64, size: u64) -> SysResult {
+    let Some(path) = copy_path(path_ptr) else {
+        return call.host_with(libc::SYS_readlinkat, [dirfd as u64, path_ptr, buf, size, 0, 0]);
+    };
+    if is_self_exe(bytes(&path)) {
+        if size as i64 <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        let exe = process().exe.as_os_str().as_bytes();
+        let n = exe.len().min(size as usize);
+        return guest::write(buf, &exe[..n]).map(|_| n as u64);
     }
-    if size as i64 <= 0 {
-        return Some(Err(Errno::EINVAL));
-    }
-    let exe = process().exe.as_os_str().as_bytes();
-    let n = exe.len().min(size as usize);
-    Some(guest::write(buf, &exe[..n]).map(|_| n as u64))
+    call.host_with(libc::SYS_readlinkat, [dirfd as u64, path.as_ptr() as u64, buf, size, 0, 0])
 }
 
 pub fn readlink(call: &mut Call) -> SysResult {
     let a = call.args;
-    match self_exe_link(libc::AT_FDCWD, a[0], a[1], a[2]) {
-        Some(r) => r,
-        None => call.host(libc::SYS_readlink),
-    }
+    readlink_at(call, libc::AT_FDCWD, a[0], a[1], a[2])
 }
 
 pub fn readlinkat(call: &mut Call) -> SysResult {
     let a = call.args;
-    match self_exe_link(a[0] as i32, a[1], a[2], a[3]) {
-        Some(r) => r,
-        None => call.host(libc::SYS_readlinkat),
-    }
+    readlink_at(call, a[0] as i32, a[1], a[2], a[3])
 }
 
-/// open and openat of `/proc/self/exe` open the guest's executable.
-fn self_exe_open(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mode: u64) -> Option<SysResult> {
-    let mut path = Vec::new();
-    if !matches!(guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path), Ok(true)) || !is_self_exe(&path) {
-        return None;
+/// open and openat: `/proc/self/exe` opens the guest's executable.
+fn open_at(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mode: u64) -> SysResult {
+    let Some(mut path) = copy_path(path_ptr) else {
+        return call.host_with(libc::SYS_openat, [dirfd as u64, path_ptr, flags, mode, 0, 0]);
+    };
+    if is_self_exe(bytes(&path)) {
+        path = process().exe.as_os_str().as_bytes().to_vec();
+        path.push(0);
     }
-    // An absolute path: the directory descriptor does not matter.
-    let _ = dirfd;
-    let exe = std::ffi::CString::new(process().exe.as_os_str().as_bytes()).ok()?;
-    Some(call.host_with(libc::SYS_openat, [libc::AT_FDCWD as u64, exe.as_ptr() as u64, flags, mode, 0, 0]))
+    call.host_with(libc::SYS_openat, [dirfd as u64, path.as_ptr() as u64, flags, mode, 0, 0])
 }
 
 pub fn open(call: &mut Call) -> SysResult {
     let a = call.args;
-    match self_exe_open(call, libc::AT_FDCWD, a[0], a[1], a[2]) {
-        Some(r) => r,
-        None => call.host(libc::SYS_open),
-    }
+    open_at(call, libc::AT_FDCWD, a[0], a[1], a[2])
 }
 
 pub fn openat(call: &mut Call) -> SysResult {
     let a = call.args;
-    match self_exe_open(call, a[0] as i32, a[1], a[2], a[3]) {
-        Some(r) => r,
-        None => call.host(libc::SYS_openat),
-    }
+    open_at(call, a[0] as i32, a[1], a[2], a[3])
 }
 
 pub fn close(call: &mut Call) -> SysResult {
