@@ -71,11 +71,30 @@ pub trait Personality: Sync + 'static {
     ) -> Result<(), Errno>;
 
     /// The guest's name of a host signal, for messages and traces.
-    fn signal_name(&self, sig: i32) -> String;
+    fn signal_name(&self, sig: i32) -> SignalName;
 
     /// The auxiliary vector a new image of this ABI finds on its stack.
     fn initial_auxv(&self, image: &Loaded) -> Vec<(u64, AuxValue)>;
 
     /// RDI and RDX at the entry point, given the initial stack pointer.
     fn entry_registers(&self, sp: u64) -> (u64, u64);
+}
+
+/// A signal's name as a personality spells it: `SIGSEGV`, or a prefix and
+/// a number (`SIGRT_3`, `SIG70`). Formatting it allocates nothing, since
+/// the report of a fault inside emu prints it from a handler that may have
+/// interrupted malloc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalName {
+    Named(&'static str),
+    Numbered(&'static str, i32),
+}
+
+impl std::fmt::Display for SignalName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalName::Named(name) => f.write_str(name),
+            SignalName::Numbered(prefix, n) => write!(f, "{prefix}{n}"),
+        }
+    }
 }

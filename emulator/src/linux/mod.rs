@@ -12,7 +12,7 @@ mod signal;
 mod structs;
 
 use crate::context::GuestContext;
-use crate::personality::{Handler, Implementation, Personality, StructDecoder};
+use crate::personality::{Handler, Implementation, Personality, SignalName, StructDecoder};
 use crate::signals::GuestAction;
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
@@ -124,7 +124,7 @@ impl Personality for Linux {
         signal::deliver(thread, sig, info, ctx, action)
     }
 
-    fn signal_name(&self, sig: i32) -> String {
+    fn signal_name(&self, sig: i32) -> SignalName {
         signal_name(sig)
     }
 
@@ -174,12 +174,12 @@ fn initial_auxv(image: &Loaded) -> Vec<(u64, AuxValue)> {
 const KERNEL_SIGRTMIN: i32 = 32;
 
 /// `SIGSEGV`, or `SIG42` for a number without a name.
-pub fn signal_name(sig: i32) -> String {
-    LINUX_X86_64.set_by_name("signal").and_then(|s| s.name_of(sig as i64)).map(|v| v.name.to_string()).unwrap_or_else(
-        || match sig {
-            KERNEL_SIGRTMIN => "SIGRTMIN".to_string(),
-            s if s > KERNEL_SIGRTMIN => format!("SIGRT_{}", s - KERNEL_SIGRTMIN),
-            s => format!("SIG{s}"),
-        },
-    )
+pub fn signal_name(sig: i32) -> SignalName {
+    let table: &'static Table = &LINUX_X86_64;
+    match table.set_by_name("signal").and_then(|s| s.name_of(sig as i64)) {
+        Some(v) => SignalName::Named(v.name.as_ref()),
+        None if sig == KERNEL_SIGRTMIN => SignalName::Named("SIGRTMIN"),
+        None if sig > KERNEL_SIGRTMIN => SignalName::Numbered("SIGRT_", sig - KERNEL_SIGRTMIN),
+        None => SignalName::Numbered("SIG", sig),
+    }
 }

@@ -153,7 +153,7 @@ fn sa_flags(flags: u64) -> String {
 
 /// `[INT TERM]`, or `~[...]` for the complement when most signals are in.
 fn signal_set(mask: u64) -> String {
-    let name = |sig: i32| super::signal_name(sig).trim_start_matches("SIG").to_string();
+    let name = |sig: i32| super::signal_name(sig).to_string().trim_start_matches("SIG").to_string();
     let (prefix, set) = if mask.count_ones() > 32 { ("~", !mask) } else { ("", mask) };
     let names: Vec<String> = (1..=64).filter(|s| set & (1u64 << (s - 1)) != 0).map(name).collect();
     format!("{prefix}[{}]", names.join(" "))
@@ -387,8 +387,11 @@ fn clone_args(addr: u64, w: &mut StructWriter) -> bool {
     if flags & libc::CLONE_PARENT_SETTID as u64 != 0 {
         w.text(format_args!(", parent_tid={parent_tid:#x}"));
     }
-    let sig =
-        if (1..=64).contains(&exit_signal) { super::signal_name(exit_signal as i32) } else { exit_signal.to_string() };
+    let sig = if (1..=64).contains(&exit_signal) {
+        super::signal_name(exit_signal as i32).to_string()
+    } else {
+        exit_signal.to_string()
+    };
     let stack = if stack == 0 { "NULL".to_string() } else { format!("{stack:#x}") };
     let size = if stack_size == 0 { "0".to_string() } else { format!("{stack_size:#x}") };
     w.text(format_args!(", exit_signal={sig}, stack={stack}, stack_size={size}"));

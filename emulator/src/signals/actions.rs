@@ -133,7 +133,7 @@ impl GuestActions {
     /// A copy, for a vfork child that does not share its parent's
     /// dispositions (the host's were copied by the kernel the same way).
     pub fn copy(&self) -> Self {
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock();
         let copy = GuestActions {
             slots: std::array::from_fn(|_| ActionSlot::default()),
             write_lock: Mutex::new(()),
@@ -145,9 +145,34 @@ impl GuestActions {
         copy
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The disposition of `sig` once no change of it by another thread is
+    /// half done: the host's disposition and the guest's record agree
+    /// again. A handler that finds SIG_DFL or SIG_IGN for a signal emu's
+    /// handler received asks this before it acts on it, since another
+    /// thread may be installing a handler right now. Only from a handler
+    /// that interrupted guest code (see the module docs of `signals`).
+    pub fn settled(&self, sig: i32) -> GuestAction {
+        let _guard = self.lock();
+        self.get(sig)
+    }
+
+    /// For a process about to die of `sig`: the host's disposition of it
+    /// becomes SIG_DFL and stays so, as the write lock is never given back:
+    /// no other thread's rt_sigaction can install a handler between now and
+    /// the signal's arrival (it waits for the end of the process).
+    pub fn default_until_death(&self, sig: i32) {
+        let guard = self.lock();
+        let _ = set_host_action(sig, SIG_DFL, 0, 0);
+        std::mem::forget(guard);
+    }
+
     /// Records a new disposition and sets the host's to match; returns the old one.
     pub fn set(&self, sig: i32, new: GuestAction) -> Result<GuestAction, Errno> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock();
         let old = self.get(sig);
         self.set_host_for(sig, &new)?;
         self.slots[sig as usize].store(new);
@@ -159,7 +184,7 @@ impl GuestActions {
     /// library installs its handlers for the first real-time signals when
     /// emu starts its first thread (see `threads::spawn`).
     pub fn reassert_host(&self, sig: i32) {
-        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock();
         let _ = self.set_host_for(sig, &self.get(sig));
     }
 
@@ -184,7 +209,7 @@ impl GuestActions {
     /// Holds the write lock across a fork, so that no other thread holds it
     /// in the child.
     pub fn lock_for_fork(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write_lock.lock().unwrap_or_else(|e| e.into_inner())
+        self.lock()
     }
 
     /// After a fork with CLONE_CLEAR_SIGHAND: caught signals go back to SIG_DFL.

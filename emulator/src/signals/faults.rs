@@ -34,7 +34,10 @@ pub fn on_fault(
             p.personality.signal_name(sig),
             describe_fault(sig, info)
         );
-        // Let the fault happen again with the default action, for a core dump at the spot.
+        // Let the fault happen again with the default action, for a core
+        // dump at the spot. Without the dispositions' lock: this thread may
+        // hold it. Should another thread give the host emu's handler back
+        // meanwhile, the fault comes here again and does this again.
         let _ = set_host_action(sig, SIG_DFL, 0, 0);
         return;
     }
@@ -73,7 +76,10 @@ fn deliver_or_die(
     report: impl FnOnce() -> String,
 ) {
     let p = process();
-    let action = p.signals.get(sig);
+    let mut action = p.signals.get(sig);
+    if action.handler <= SIG_IGN {
+        action = p.signals.settled(sig);
+    }
     if action.handler > SIG_IGN && !thread.signals.blocks(sig) {
         deliver(thread, sig, info, ctx);
         return;
@@ -93,31 +99,45 @@ fn deliver_or_die(
     die_by_default(sig);
 }
 
-/// What kind of fault, at which address: `invalid write to 0x0`.
-pub fn describe_fault(sig: i32, info: &libc::siginfo_t) -> String {
+/// What kind of fault, at which address: `address 0x0 not mapped`.
+/// Formatting it allocates nothing: the report of a fault inside emu prints
+/// it from a handler that may have interrupted malloc.
+pub struct FaultDescription {
+    sig: i32,
+    code: i32,
+    addr: u64,
+}
+
+pub fn describe_fault(sig: i32, info: &libc::siginfo_t) -> FaultDescription {
     // SAFETY: si_addr is valid for the fault signals.
     let addr = unsafe { info.si_addr() } as u64;
-    let code = info.si_code;
-    let what = match (sig, code) {
-        (libc::SIGSEGV, 1) => return format!("address {addr:#x} not mapped"),
-        (libc::SIGSEGV, 2) => return format!("access to {addr:#x} not permitted"),
-        (libc::SIGSEGV, 0x80) => return "general protection fault".into(),
-        (libc::SIGBUS, 1) => "invalid address alignment",
-        (libc::SIGBUS, 2) => "nonexistent physical address",
-        (libc::SIGBUS, 3) => "object-specific hardware error",
-        (libc::SIGILL, 1) => return "illegal opcode".into(),
-        (libc::SIGILL, 2) => return "illegal operand".into(),
-        (libc::SIGILL, 5) => return "privileged opcode".into(),
-        (libc::SIGILL, _) => return "illegal instruction".into(),
-        (libc::SIGFPE, 1) => return "integer divide by zero".into(),
-        (libc::SIGFPE, 2) => return "integer overflow".into(),
-        (libc::SIGFPE, _) => return "floating-point exception".into(),
-        (libc::SIGTRAP, 1) => return "breakpoint".into(),
-        (libc::SIGTRAP, 2) => return "trace trap".into(),
-        (libc::SIGTRAP, _) => return "trap".into(),
-        _ => "fault",
-    };
-    format!("{what} at {addr:#x}")
+    FaultDescription { sig, code: info.si_code, addr }
+}
+
+impl std::fmt::Display for FaultDescription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addr = self.addr;
+        let what = match (self.sig, self.code) {
+            (libc::SIGSEGV, 1) => return write!(f, "address {addr:#x} not mapped"),
+            (libc::SIGSEGV, 2) => return write!(f, "access to {addr:#x} not permitted"),
+            (libc::SIGSEGV, 0x80) => return f.write_str("general protection fault"),
+            (libc::SIGBUS, 1) => "invalid address alignment",
+            (libc::SIGBUS, 2) => "nonexistent physical address",
+            (libc::SIGBUS, 3) => "object-specific hardware error",
+            (libc::SIGILL, 1) => return f.write_str("illegal opcode"),
+            (libc::SIGILL, 2) => return f.write_str("illegal operand"),
+            (libc::SIGILL, 5) => return f.write_str("privileged opcode"),
+            (libc::SIGILL, _) => return f.write_str("illegal instruction"),
+            (libc::SIGFPE, 1) => return f.write_str("integer divide by zero"),
+            (libc::SIGFPE, 2) => return f.write_str("integer overflow"),
+            (libc::SIGFPE, _) => return f.write_str("floating-point exception"),
+            (libc::SIGTRAP, 1) => return f.write_str("breakpoint"),
+            (libc::SIGTRAP, 2) => return f.write_str("trace trap"),
+            (libc::SIGTRAP, _) => return f.write_str("trap"),
+            _ => "fault",
+        };
+        write!(f, "{what} at {addr:#x}")
+    }
 }
 
 /// The instruction at a guest address, decoded: `mov dword ptr [rax],1`.

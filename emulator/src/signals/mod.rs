@@ -16,6 +16,40 @@
 //! the guest sets: a SUD trap while SIGSYS is blocked kills the process. When
 //! one of them arrives while the guest blocks it, it waits in the thread's
 //! state until the guest unblocks it.
+//!
+//! # Locks and allocation in handlers: the rule
+//!
+//! **Only a handler that interrupted guest code may take a lock or
+//! allocate. A handler that interrupted emu's own code (on that thread)
+//! only blocks and re-queues the signal (`hold`), recovers a probe of guest
+//! memory (`entry::touch_recovery`), or reports an internal error and lets
+//! the fault kill the process.**
+//!
+//! Why it is enough: a lock or malloc's arena is only ever held by emu's
+//! code, and guest code never runs inside emu's code on the same thread
+//! (emu returns to the guest only by leaving its handler). So a handler
+//! that interrupted guest code cannot be interrupting the holder of any lock
+//! on its own thread; a holder on another thread lets go without needing
+//! this one. The SIGSYS handler (every trapped call) and the delivery of a
+//! caught signal or fault raised by guest code are such handlers. What the
+//! rule costs: a signal that arrives while emu works for the guest waits,
+//! blocked, until emu hands the thread back (`hold`); the handler decides
+//! where it was (`in_guest`) from the FS base the entry found and the
+//! trampolines' addresses, never from a lock.
+//!
+//! The entry itself (entry.rs) touches nothing but the thread's own
+//! `ThreadState`, found from the alternate stack, until FS is emu's.
+//!
+//! # Held signals
+//!
+//! A held signal is queued again to the thread that caught it
+//! (rt_tgsigqueueinfo), whether it was sent to that thread or to the
+//! process: the kernel does not say which (kill gives SI_USER, but so does
+//! the kernel's SIGPIPE, to one thread), and the kernel had chosen this
+//! thread, which had it unblocked. The difference shows only if the call
+//! emu was making then blocks the signal (sigprocmask): it waits for this
+//! thread, where a process-directed signal would go to another thread that
+//! has it unblocked. The README lists it among the known differences.
 
 mod actions;
 mod entry;
@@ -154,7 +188,13 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
         thread.signals.defer(sig, info);
         return;
     }
-    let action = p.signals.get(sig);
+    let mut action = p.signals.get(sig);
+    if action.handler <= SIG_IGN {
+        // Not the guest's handler (a death emu watches for, or another
+        // thread changing the disposition this very moment): act on the
+        // settled one.
+        action = p.signals.settled(sig);
+    }
     match action.handler {
         SIG_IGN => {}
         // A death emu watches for (--trace, --stats): say so, then die of it.
@@ -165,12 +205,10 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
             crate::lifecycle::killed_by(sig);
             die_by_default(sig);
         }
-        // The guest reset the disposition while the signal was on its way:
-        // let the kernel apply the default action, once this handler returns.
-        SIG_DFL => {
-            let _ = set_host_action(sig, SIG_DFL, 0, 0);
-            requeue(sig, info, thread.tid.get());
-        }
+        // The guest reset the disposition while the signal was on its way
+        // (the host's is SIG_DFL by now): let the kernel apply the default
+        // action, once this handler returns.
+        SIG_DFL => requeue(sig, info, thread.tid.get()),
         _ => {
             if let Some(t) = &p.tracer {
                 t.signal(sig, info);
@@ -188,9 +226,11 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
     }
 }
 
-/// Ends the process the way the signal's default action would.
+/// Ends the process the way the signal's default action would. Only from a
+/// handler that interrupted guest code, or a call's handler: it takes the
+/// dispositions' lock for good.
 pub fn die_by_default(sig: i32) -> ! {
-    let _ = set_host_action(sig, SIG_DFL, 0, 0);
+    process().signals.default_until_death(sig);
     let unblock = bit(sig);
     // SAFETY: unblocks one signal of this thread and sends it to itself.
     unsafe {
