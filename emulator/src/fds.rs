@@ -10,13 +10,64 @@
 //! time, both find a free slot.
 
 use crate::sys::{self, Errno};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{fence, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 const SLOTS: usize = 6;
 static PRIVATE: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
 
 /// The reserve slots, also registered in `PRIVATE` while they are open.
 static RESERVE: [AtomicI32; 2] = [const { AtomicI32::new(-1) }; 2];
+
+/// Writes to emu's private descriptors in flight, counted by epoch: a
+/// writer counts itself in the current epoch's counter before it loads the
+/// descriptor's number and out after its write. `evacuate` re-points the
+/// number, starts a new epoch and waits for the old epoch's writers: once
+/// they are done, nobody can still write to the old number, which the guest
+/// is about to take. (Two counters, as in RCU, so that a steady stream of new
+/// writes cannot keep it waiting.) Atomics only: writers run in signal
+/// handlers, any of them.
+static EPOCH: AtomicUsize = AtomicUsize::new(0);
+static IN_FLIGHT: [AtomicUsize; 2] = [const { AtomicUsize::new(0) }; 2];
+
+/// One evacuation at a time (they flip the epoch). Taken only by a call's
+/// handler, and held across a fork.
+static EVACUATION: Mutex<()> = Mutex::new(());
+
+/// Writes `bytes` whole to the private descriptor `fd()` names at the time,
+/// safely against an evacuation of that descriptor by another thread.
+pub fn write_private(fd: impl FnOnce() -> i32, bytes: &[u8]) -> Result<(), Errno> {
+    let epoch = EPOCH.load(Ordering::Acquire) & 1;
+    IN_FLIGHT[epoch].fetch_add(1, Ordering::Relaxed);
+    // Pairs with the fence in `evacuate`: either it sees this writer
+    // counted, or this writer sees the new number.
+    fence(Ordering::SeqCst);
+    let r = sys::write_all(fd(), bytes);
+    IN_FLIGHT[epoch].fetch_sub(1, Ordering::Release);
+    r
+}
+
+fn wait_for_writers_of_the_old_numbers() {
+    fence(Ordering::SeqCst);
+    let old = EPOCH.fetch_add(1, Ordering::AcqRel) & 1;
+    while IN_FLIGHT[old].load(Ordering::Acquire) != 0 {
+        std::thread::yield_now();
+    }
+}
+
+/// Holds evacuations off across a fork, so that none is half done in the
+/// child.
+pub fn lock_for_fork() -> MutexGuard<'static, ()> {
+    EVACUATION.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// In the child of a fork, which has this thread only: the writes other
+/// threads had in flight are not the child's.
+pub fn forked() {
+    for count in &IN_FLIGHT {
+        count.store(0, Ordering::Relaxed);
+    }
+}
 
 /// Lowest number a private descriptor takes.
 fn floor() -> i32 {
@@ -93,10 +144,9 @@ pub fn open_reserve() {
 
 /// Runs `f` with the reserve slots closed, so that it can open descriptors
 /// even when the guest has filled the table; then takes the same numbers
-/// again (with dup3, which needs no free slot), unless `f` left them in use.
-///
-/// Single-threaded guests only: another guest thread could take a freed
-/// slot meanwhile (the threads work must revisit this).
+/// again if they are still free (another guest thread may have taken one
+/// meanwhile: F_DUPFD from that number then gives a higher free one, or
+/// none when the table is full, and never touches the guest's).
 pub fn with_reserve_freed<R>(f: impl FnOnce() -> R) -> R {
     let freed: Vec<i32> = RESERVE.iter().map(|s| s.swap(-1, Ordering::AcqRel)).filter(|&fd| fd >= 0).collect();
     for &fd in &freed {
@@ -106,14 +156,17 @@ pub fn with_reserve_freed<R>(f: impl FnOnce() -> R) -> R {
     }
     let r = f();
     for (slot, &fd) in RESERVE.iter().zip(&freed) {
-        // SAFETY: duplicates emu's log descriptor onto a number that was
-        // emu's; fails (EBUSY aside) only if something else took it.
+        // SAFETY: duplicates emu's log descriptor onto the lowest free
+        // number from the one that was emu's.
         let again = unsafe {
-            sys::syscall6(libc::SYS_dup3 as u64, [crate::log::fd() as u64, fd as u64, libc::O_CLOEXEC as u64, 0, 0, 0])
+            sys::syscall6(
+                libc::SYS_fcntl as u64,
+                [crate::log::fd() as u64, libc::F_DUPFD_CLOEXEC as u64, fd as u64, 0, 0, 0],
+            )
         };
-        if again == fd as i64 {
-            register(fd);
-            slot.store(fd, Ordering::Relaxed);
+        if again >= 0 {
+            register(again as i32);
+            slot.store(again as i32, Ordering::Relaxed);
         }
     }
     r
@@ -131,8 +184,10 @@ pub fn private() -> Vec<i32> {
 }
 
 /// Gets a private descriptor out of the way of a guest that wants its number
-/// (dup2 onto it): moves it elsewhere and tells its users.
+/// (dup2 onto it): moves it elsewhere, tells its users, and waits for the
+/// writes to the old number that other threads began.
 pub fn evacuate(fd: i32) -> Result<(), Errno> {
+    let _one_at_a_time = EVACUATION.lock().unwrap_or_else(|e| e.into_inner());
     if !is_private(fd) {
         return Ok(());
     }
@@ -178,6 +233,7 @@ pub fn evacuate(fd: i32) -> Result<(), Errno> {
     if let Some(s) = crate::process::try_process().and_then(|p| p.stats.as_ref()) {
         s.fd_moved(fd, new);
     }
+    wait_for_writers_of_the_old_numbers();
     close(fd);
     Ok(())
 }

@@ -7,7 +7,6 @@
 //! interleave. Records go to the emulator's private duplicate of stderr, so a
 //! guest that closes or redirects its fd 2 does not silence emu.
 
-use crate::sys;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicI32, Ordering};
 
@@ -52,7 +51,7 @@ impl log::Log for Logger {
             level => write!(line, "emu: {}: {}", level.as_str().to_ascii_lowercase(), record.args()),
         };
         line.finish();
-        let _ = sys::write_all(fd(), line.as_bytes());
+        let _ = crate::fds::write_private(fd, line.as_bytes());
     }
 
     fn flush(&self) {}

@@ -156,11 +156,11 @@ impl Stats {
         if sys::getpid() != self.owner {
             return;
         }
-        let out = match &p.tracer {
+        let out = || match &p.tracer {
             Some(t) => t.fd(),
             None => crate::log::fd(),
         };
-        let _ = sys::write_all(out, self.render(p).as_bytes());
+        let _ = crate::fds::write_private(out, self.render(p).as_bytes());
     }
 
     fn render(&self, p: &Process) -> String {

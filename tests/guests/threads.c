@@ -9,6 +9,9 @@
  *   exec        execve from a secondary thread (argv[2] is the program)
  *   spawn       posix_spawn of a missing program, from a threaded process
  *   exe         the executable's /proc links, through a secondary thread's tid
+ *   dup2_high   dup2 onto the highest descriptors again and again while another
+ *               thread makes calls (under emu --trace, emu's own descriptors
+ *               live there and move away: its writes must never reach the file)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -330,6 +333,34 @@ static void exe(void) {
     pthread_join(t, NULL);
 }
 
+static void *calls_until(void *stop) {
+    while (!atomic_load((atomic_int *)stop))
+        syscall(SYS_getppid);
+    return NULL;
+}
+
+static void dup2_high(void) {
+    char name[] = "/tmp/emu-dup2-high-XXXXXX";
+    int file = mkstemp(name);
+    unlink(name);
+    atomic_int stop = 0;
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, calls_until, &stop);
+    int moved = 0;
+    for (int round = 0; round < 1500; round++)
+        for (int fd = 1000; fd < 1024; fd++)
+            if (dup2(file, fd) == fd) {
+                moved++;
+                close(fd);
+            }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    printf("dup2 onto the high descriptors: %s; the file holds %ld bytes\n", moved == 1500 * 24 ? "all done" : "some failed",
+           (long)lseek(file, 0, SEEK_END));
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2)
@@ -354,6 +385,8 @@ int main(int argc, char **argv) {
         spawn_missing();
     else if (!strcmp(what, "exe"))
         exe();
+    else if (!strcmp(what, "dup2_high"))
+        dup2_high();
     else
         return 2;
     return 0;

@@ -109,6 +109,7 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         return Ok(pid);
     }
     // The child: one thread, the process's first.
+    fds::forked();
     call.thread.tid.set(sys::gettid());
     if req.flags & libc::CLONE_CHILD_CLEARTID as u64 != 0 {
         call.thread.clear_child_tid.set(req.child_tid);
@@ -157,10 +158,12 @@ fn fork_with_handlers(req: &ForkRequest) -> Result<u64, Errno> {
     let p = process();
     let memory = p.memory();
     let actions = p.signals.lock_for_fork();
+    let evacuation = fds::lock_for_fork();
     // SAFETY: fork() in a handler that interrupted guest code, never emu's,
     // on this thread (see `signals`): no lock of emu's is held here but the
-    // two just taken, which both processes release.
+    // three just taken, which both processes release.
     let pid = unsafe { libc::fork() };
+    drop(evacuation);
     drop(actions);
     drop(memory);
     if pid < 0 {

@@ -117,7 +117,7 @@ impl Tracer {
     }
 
     fn emit(&self, line: &str) {
-        let _ = sys::write_all(self.fd(), line.as_bytes());
+        let _ = crate::fds::write_private(|| self.fd(), line.as_bytes());
     }
 
     /// The call is about to be carried out: its name and the arguments it reads.
