@@ -42,16 +42,20 @@ impl Errno {
     /// guest's `syscall` instruction (SA_RESTART after a handler).
     pub const RESTART: Errno = Errno(-1);
 
-    /// The host's description, as strerror gives it.
+    /// The host's description, as strerror gives it in the C locale.
     pub fn description(self) -> &'static str {
         match self.0 {
             -2 => "(registers set by the handler)",
             -1 => "(restart)",
             _ => {
-                // SAFETY: strerror_r is not needed: glibc's strerror returns a
-                // pointer into a static table for every known errno, and this is
-                // only called with FS set to the emulator's.
-                let p = unsafe { libc::strerror(self.0) };
+                // glibc's untranslated description: a pointer into its static
+                // table, found without the locale's locks (strerror takes
+                // gettext's, which a fork could leave held in the child).
+                extern "C" {
+                    fn strerrordesc_np(errnum: libc::c_int) -> *const libc::c_char;
+                }
+                // SAFETY: glibc (2.32 and later) returns NULL or a static string.
+                let p = unsafe { strerrordesc_np(self.0) };
                 if p.is_null() {
                     return "Unknown error";
                 }
@@ -167,4 +171,23 @@ pub fn has_capability(cap: u32) -> bool {
     // SAFETY: capget fills `data`, two entries for version 3.
     let r = unsafe { syscall(libc::SYS_capget, &header as *const Header as u64, data.as_mut_ptr() as u64, 0) };
     r.is_ok() && cap < 64 && data[(cap / 32) as usize][0] & (1 << (cap % 32)) != 0
+}
+
+/// Held around emu's calls of localtime_r, whose C library lock a fork
+/// would leave held in the child if another thread were inside it: the
+/// fork takes this lock first (see `lifecycle`).
+static LOCAL_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The local time of `sec`, as localtime_r gives it.
+pub fn local_time(sec: i64) -> Option<libc::tm> {
+    let _guard = lock_local_time();
+    // SAFETY: an all-zero tm is valid to fill in.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r fills tm from a time_t.
+    let r = unsafe { libc::localtime_r(&sec, &mut tm) };
+    (!r.is_null()).then_some(tm)
+}
+
+pub fn lock_local_time() -> std::sync::MutexGuard<'static, ()> {
+    LOCAL_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -331,11 +331,9 @@ fn utimens(addr: u64, w: &mut StructWriter) -> bool {
 
 /// Local time as strace's sprinttime_nsec: `2020-01-01T04:31:40+0000`.
 fn date(sec: i64, nsec: i64) -> String {
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: localtime_r fills tm from a time_t.
-    if unsafe { libc::localtime_r(&sec, &mut tm) }.is_null() {
+    let Some(tm) = crate::sys::local_time(sec) else {
         return sec.to_string();
-    }
+    };
     let mut buf = [0u8; 64];
     let fmt = b"%Y-%m-%dT%H:%M:%S\0";
     // SAFETY: strftime writes at most buf.len() bytes.
