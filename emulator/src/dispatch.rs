@@ -159,6 +159,9 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
 /// `si_arch` of a SUD SIGSYS (the kernel's `_sigsys` union member).
+///
+/// # Safety
+/// `info` must be the siginfo of a SIGSYS, whose union holds `_sigsys`.
 unsafe fn sigsys_arch(info: &libc::siginfo_t) -> u32 {
     #[repr(C)]
     struct SigsysInfo {

@@ -105,7 +105,19 @@ pub fn process() -> &'static Process {
     if let Some(child) = VFORK_CHILD.with(Cell::get) {
         return child;
     }
-    PROCESS.get().expect("emulator state used before it was set up")
+    match PROCESS.get() {
+        Some(p) => p,
+        None => not_set_up(),
+    }
+}
+
+/// A bug: emu's state used before start-up made it. Reported without the
+/// panic machinery, which allocates (this may run in a signal handler).
+#[cold]
+fn not_set_up() -> ! {
+    log::error!("internal error: emulator state used before it was set up; please report it");
+    // SAFETY: ends the process at once.
+    unsafe { libc::abort() }
 }
 
 pub fn try_process() -> Option<&'static Process> {

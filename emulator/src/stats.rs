@@ -65,21 +65,14 @@ impl Stats {
         let len = Self::len(slots);
         // SAFETY: sizes the file of ours.
         sys::result(unsafe { sys::syscall6(libc::SYS_ftruncate as u64, [fd as u64, len as u64, 0, 0, 0, 0]) })?;
-        let s = Self::map(fd, slots, sys::getpid())?;
         // The fresh file is zeros: counters start at zero.
-        // SAFETY: the header is ours alone until the guest starts.
-        unsafe {
-            let h = s.header as *const Header as *mut Header;
-            (*h).magic = MAGIC;
-            (*h).slots = slots as u64;
-        }
-        Ok(s)
+        Self::map(fd, slots, sys::getpid(), true)
     }
 
     /// The counters of a parent, inherited through an execve (`--stats-fd`).
     /// `None` if the file is not one of ours or was made for another table.
     pub fn inherited(fd: i32, owner: i32, slots: usize) -> Option<Self> {
-        let s = Self::map(fd, slots, owner).ok()?;
+        let s = Self::map(fd, slots, owner, false).ok()?;
         (s.header.magic == MAGIC && s.header.slots == slots as u64).then(|| {
             crate::fds::register(fd);
             crate::fds::set_inheritable(&[fd], false);
@@ -91,7 +84,9 @@ impl Stats {
         std::mem::size_of::<Header>() + slots * std::mem::size_of::<Counter>()
     }
 
-    fn map(fd: i32, slots: usize, owner: i32) -> Result<Self, Errno> {
+    /// Maps the file; `fresh`: a new file, whose header is written here,
+    /// through the mapping's pointer, before any reference to it exists.
+    fn map(fd: i32, slots: usize, owner: i32, fresh: bool) -> Result<Self, Errno> {
         let len = Self::len(slots);
         // SAFETY: a shared mapping of our own memory file; it is never unmapped.
         let p = unsafe {
@@ -101,8 +96,14 @@ impl Stats {
             return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM)));
         }
         // SAFETY: the mapping holds a Header and `slots` Counters, all atomics
-        // or plain integers, and lives for the rest of the process.
+        // or plain integers, and lives for the rest of the process. A fresh
+        // header is nobody else's yet.
         unsafe {
+            if fresh {
+                let h = p as *mut Header;
+                (*h).magic = MAGIC;
+                (*h).slots = slots as u64;
+            }
             let header = &*(p as *const Header);
             let counters =
                 std::slice::from_raw_parts(p.cast::<u8>().add(std::mem::size_of::<Header>()) as *const Counter, slots);

@@ -52,9 +52,27 @@ fn affected(name: &str, start: u64, len: u64) -> Option<(u64, u64)> {
     start.checked_add(len).map(|_| (start, len))
 }
 
+/// The host's number of each call handled here, without a search of the
+/// table on every call (mprotect and madvise are hot for garbage
+/// collectors and JITs).
+fn host_number(name: &str) -> Option<i64> {
+    Some(match name {
+        "mprotect" => libc::SYS_mprotect,
+        "madvise" => libc::SYS_madvise,
+        "pkey_mprotect" => libc::SYS_pkey_mprotect,
+        "mlock" => libc::SYS_mlock,
+        "mlock2" => libc::SYS_mlock2,
+        "munlock" => libc::SYS_munlock,
+        "msync" => libc::SYS_msync,
+        "mseal" => libc::SYS_mseal,
+        "remap_file_pages" => libc::SYS_remap_file_pages,
+        _ => return None,
+    })
+}
+
 pub fn change_in_place(call: &mut Call) -> SysResult {
     let name = call.name();
-    let nr = super::host_number(name).ok_or(Errno::ENOSYS)? as i64;
+    let nr = host_number(name).ok_or(Errno::ENOSYS)?;
     let args = call.host_args();
     let (start, len) = (args[0], args[1]);
     let range = affected(name, start, len);

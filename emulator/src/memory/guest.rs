@@ -14,11 +14,17 @@ use crate::sys::{self, Errno};
 /// Implement only for `#[repr(C)]` types made of integers (and arrays of them).
 pub unsafe trait Pod: Copy + 'static {}
 
+// SAFETY: integers: every bit pattern is a value.
 unsafe impl Pod for u8 {}
+// SAFETY: as above.
 unsafe impl Pod for u16 {}
+// SAFETY: as above.
 unsafe impl Pod for u32 {}
+// SAFETY: as above.
 unsafe impl Pod for u64 {}
+// SAFETY: as above.
 unsafe impl Pod for i32 {}
+// SAFETY: as above.
 unsafe impl Pod for i64 {}
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
