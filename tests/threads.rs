@@ -124,3 +124,13 @@ fn trace_writes_never_reach_a_descriptor_the_guest_took() {
         assert!(out.stderr.contains("] getppid() "), "the calls are traced");
     }
 }
+
+/// 20,000 queued real-time signals, each with its number, sent to a thread
+/// busy in its own code and in calls (so many arrive while emu works for
+/// it and are held): each arrives exactly once.
+#[test]
+fn queued_signals_are_neither_lost_nor_duplicated() {
+    for out in pthreads(&["queued"]) {
+        assert_eq!(out.stdout, "20000 queued signals: 20000 arrived once, 0 lost, 0 more than once\n");
+    }
+}

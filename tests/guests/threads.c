@@ -9,6 +9,10 @@
  *   exec        execve from a secondary thread (argv[2] is the program)
  *   spawn       posix_spawn of a missing program, from a threaded process
  *   exe         the executable's /proc links, through a secondary thread's tid
+ *   queued      20,000 queued real-time signals, each with its number, sent by one
+ *               thread to another that is busy in its own code and in calls:
+ *               each must arrive exactly once (argv[2] "order": report arrivals
+ *               out of order too)
  *   dup2_high   dup2 onto the highest descriptors again and again while another
  *               thread makes calls (under emu --trace, emu's own descriptors
  *               live there and move away: its writes must never reach the file)
@@ -333,6 +337,72 @@ static void exe(void) {
     pthread_join(t, NULL);
 }
 
+#define QUEUED 20000
+static atomic_int arrived, out_of_order, last_value = -1;
+static unsigned char received[QUEUED];
+
+static void on_queued(int sig, siginfo_t *info, void *uc) {
+    (void)sig, (void)uc;
+    int v = info->si_value.sival_int;
+    if (v >= 0 && v < QUEUED)
+        received[v]++;
+    if (v < atomic_load(&last_value))
+        atomic_fetch_add(&out_of_order, 1);
+    atomic_store(&last_value, v);
+    atomic_fetch_add(&arrived, 1);
+}
+
+static atomic_int target_tid, target_stop;
+
+static void *busy_target(void *unused) {
+    (void)unused;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN + 1);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    atomic_store(&target_tid, syscall(SYS_gettid));
+    volatile unsigned long spin = 0;
+    while (!atomic_load(&target_stop)) {
+        for (int i = 0; i < 200; i++)
+            spin += i;
+        syscall(SYS_getppid);
+    }
+    return NULL;
+}
+
+static void queued(int report_order) {
+    struct sigaction sa = {.sa_sigaction = on_queued, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigaction(SIGRTMIN + 1, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN + 1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* only the target takes it */
+    pthread_t t;
+    pthread_create(&t, NULL, busy_target, NULL);
+    while (!atomic_load(&target_tid))
+        sched_yield();
+    for (int v = 0; v < QUEUED; v++) {
+        for (int waited = 0; v - atomic_load(&arrived) > 64 && waited < 10000; waited++)
+            usleep(100);
+        siginfo_t info = {.si_signo = SIGRTMIN + 1, .si_code = SI_QUEUE, .si_pid = getpid(), .si_uid = getuid()};
+        info.si_value.sival_int = v;
+        if (syscall(SYS_rt_tgsigqueueinfo, getpid(), target_tid, SIGRTMIN + 1, &info)) {
+            perror("rt_tgsigqueueinfo");
+            exit(1);
+        }
+    }
+    for (int waited = 0; atomic_load(&arrived) < QUEUED && waited < 10000; waited++)
+        usleep(1000);
+    atomic_store(&target_stop, 1);
+    pthread_join(t, NULL);
+    int once = 0, lost = 0, twice = 0;
+    for (int v = 0; v < QUEUED; v++)
+        once += received[v] == 1, lost += received[v] == 0, twice += received[v] > 1;
+    printf("%d queued signals: %d arrived once, %d lost, %d more than once\n", QUEUED, once, lost, twice);
+    if (report_order)
+        printf("out of order: %d\n", atomic_load(&out_of_order));
+}
+
 static void *calls_until(void *stop) {
     while (!atomic_load((atomic_int *)stop))
         syscall(SYS_getppid);
@@ -385,6 +455,8 @@ int main(int argc, char **argv) {
         spawn_missing();
     else if (!strcmp(what, "exe"))
         exe();
+    else if (!strcmp(what, "queued"))
+        queued(argc > 2 && !strcmp(argv[2], "order"));
     else if (!strcmp(what, "dup2_high"))
         dup2_high();
     else
