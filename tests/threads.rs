@@ -134,3 +134,14 @@ fn queued_signals_are_neither_lost_nor_duplicated() {
         assert_eq!(out.stdout, "20000 queued signals: 20000 arrived once, 0 lost, 0 more than once\n");
     }
 }
+
+/// Rust's std threads: named workers with thread-locals, a mutex and a
+/// channel, a panic caught by join, scoped threads, a child process.
+#[test]
+fn rust_std_threads() {
+    let out = assert_like_native(&Run::new(guest("rust-threads")));
+    assert_eq!(
+        out.stdout,
+        "16 threads, total 599994000000\npanic in a thread caught by join: true\nscoped: [0, 1, 4, 9]\ncommand: child\n"
+    );
+}
