@@ -145,3 +145,14 @@ fn rust_std_threads() {
         "16 threads, total 599994000000\npanic in a thread caught by join: true\nscoped: [0, 1, 4, 9]\ncommand: child\n"
     );
 }
+
+/// clone and clone3 with flag sets the kernel refuses get its answers; a
+/// thread made with CLONE_PIDFD gets a pidfd that is readable once it exits.
+#[test]
+fn clone_flags_answered_as_the_kernel_does() {
+    let out = assert_like_native(&Run::new(guest("clone_flags-glibc")));
+    assert_eq!(out.stdout.matches("Invalid argument").count(), 10, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .ends_with("clone3 thread with CLONE_PIDFD           made\nits pidfd: readable once it exited\n"));
+}

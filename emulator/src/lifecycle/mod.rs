@@ -91,6 +91,9 @@ unsafe impl guest::Pod for CloneArgs {}
 /// while emu runs (load the child's FS, switch its stack) is done to the
 /// child's saved guest registers instead.
 pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
+    if kernel_refuses(req.flags, req.clone3.is_none()) {
+        return Err(Errno::EINVAL);
+    }
     if req.flags & libc::CLONE_VM as u64 != 0 {
         if req.flags & libc::CLONE_VFORK as u64 != 0 {
             return vfork::vfork(call, req);
@@ -131,6 +134,22 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
         call.ctx.set_rsp(req.stack);
     }
     Ok(0)
+}
+
+/// The flag sets copy_process and kernel_clone refuse with EINVAL whatever
+/// else the call asks: emu answers them as the kernel does before it looks
+/// at what it supports itself. `legacy`: clone(2), whose CLONE_PIDFD and
+/// CLONE_PARENT_SETTID share one pointer.
+pub fn kernel_refuses(flags: u64, legacy: bool) -> bool {
+    let has = |f: i32| flags & f as u64 != 0;
+    (has(libc::CLONE_NEWNS) && has(libc::CLONE_FS))
+        || (has(libc::CLONE_NEWUSER) && has(libc::CLONE_FS))
+        || (has(libc::CLONE_THREAD) && !has(libc::CLONE_SIGHAND))
+        || (has(libc::CLONE_SIGHAND) && !has(libc::CLONE_VM))
+        || (has(libc::CLONE_SIGHAND) && flags & CLONE_CLEAR_SIGHAND != 0)
+        || (has(libc::CLONE_THREAD) && (has(libc::CLONE_NEWUSER) || has(libc::CLONE_NEWPID)))
+        || (has(libc::CLONE_PIDFD) && has(libc::CLONE_DETACHED))
+        || (legacy && has(libc::CLONE_PIDFD) && has(libc::CLONE_PARENT_SETTID))
 }
 
 /// Flags a fork can have that emu carries out itself around the C

@@ -107,7 +107,15 @@ pub fn vfork(call: &mut Call) -> SysResult {
 pub fn clone(call: &mut Call) -> SysResult {
     let a = call.args;
     if a[0] & libc::CLONE_THREAD as u64 != 0 {
-        let req = ThreadRequest { flags: a[0], stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4] };
+        let req = ThreadRequest {
+            flags: a[0],
+            stack: a[1],
+            parent_tid: a[2],
+            child_tid: a[3],
+            tls: a[4],
+            pidfd: a[2],
+            legacy: true,
+        };
         return threads::spawn(call, req);
     }
     lifecycle::fork(
@@ -152,6 +160,8 @@ pub fn clone3(call: &mut Call) -> SysResult {
             parent_tid: args.parent_tid,
             child_tid: args.child_tid,
             tls: args.tls,
+            pidfd: args.pidfd,
+            legacy: false,
         };
         return threads::spawn(call, req);
     }

@@ -34,6 +34,10 @@ pub struct ThreadRequest {
     pub parent_tid: u64,
     pub child_tid: u64,
     pub tls: u64,
+    /// Where CLONE_PIDFD puts the thread's pidfd (clone: `parent_tid`).
+    pub pidfd: u64,
+    /// clone(2) rather than clone3.
+    pub legacy: bool,
 }
 
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -46,6 +50,9 @@ const CLONE_SETTLS: u64 = libc::CLONE_SETTLS as u64;
 const CLONE_PARENT_SETTID: u64 = libc::CLONE_PARENT_SETTID as u64;
 const CLONE_CHILD_SETTID: u64 = libc::CLONE_CHILD_SETTID as u64;
 const CLONE_CHILD_CLEARTID: u64 = libc::CLONE_CHILD_CLEARTID as u64;
+const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
+/// pidfd_open's flag for a pidfd that names one thread (O_EXCL).
+const PIDFD_THREAD: u64 = libc::O_EXCL as u64;
 /// The exit signal's bits, and flags that mean nothing for a thread.
 const IGNORED: u64 = 0xff
     | libc::CLONE_DETACHED as u64
@@ -56,7 +63,7 @@ const IGNORED: u64 = 0xff
 /// What a guest thread may be created with: the thread flags glibc, musl,
 /// Go and Rust use. Without CLONE_FS, CLONE_FILES or CLONE_SYSVSEM the new
 /// thread gets its own copy (unshare); the rest (CLONE_VFORK, namespaces,
-/// CLONE_PIDFD, clone3's set_tid and cgroup) is refused with EINVAL.
+/// clone3's set_tid and cgroup) is refused with EINVAL.
 const SUPPORTED: u64 = CLONE_VM
     | CLONE_FS
     | CLONE_FILES
@@ -67,6 +74,7 @@ const SUPPORTED: u64 = CLONE_VM
     | CLONE_PARENT_SETTID
     | CLONE_CHILD_SETTID
     | CLONE_CHILD_CLEARTID
+    | CLONE_PIDFD
     | IGNORED;
 
 /// The host thread's own stack: emu's start and end of the thread run on it
@@ -74,14 +82,8 @@ const SUPPORTED: u64 = CLONE_VM
 const HOST_STACK: usize = 256 << 10;
 
 /// The kernel's checks on a thread's flags (copy_process), then emu's own.
-fn check_flags(flags: u64) -> Result<(), Errno> {
-    if flags & CLONE_SIGHAND == 0 || flags & CLONE_VM == 0 {
-        return Err(Errno::EINVAL);
-    }
-    if flags & (libc::CLONE_NEWUSER | libc::CLONE_NEWPID) as u64 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    if flags & libc::CLONE_PIDFD as u64 != 0 {
+fn check_flags(flags: u64, legacy: bool) -> Result<(), Errno> {
+    if crate::lifecycle::kernel_refuses(flags, legacy) {
         return Err(Errno::EINVAL);
     }
     if flags & !SUPPORTED != 0 {
@@ -99,13 +101,14 @@ struct ThreadStart {
     resume: Resume,
     /// The child's tid once it is ready (0: not yet; negative: -errno).
     tid: AtomicI32,
-    /// Set by the parent once CLONE_PARENT_SETTID is written.
+    /// WAIT until the parent has written the pidfd and the parent's tid
+    /// word; then GO, or ABANDON when the clone failed after all.
     go: AtomicU32,
 }
 
 /// clone with CLONE_THREAD: a new guest thread. Returns its tid.
 pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
-    check_flags(req.flags)?;
+    check_flags(req.flags, req.legacy)?;
     let start = Arc::new(ThreadStart::capture(call.ctx, call.thread, &req));
     let p = crate::process::process();
     prepare_c_library(p);
@@ -122,13 +125,41 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
         p.group.thread_gone();
         return Err(Errno(-tid));
     }
+    // The kernel writes the pidfd before the new task exists, and a bad
+    // pointer fails the clone: here the thread, made but not yet in the
+    // guest, is told to go away.
+    if req.flags & CLONE_PIDFD != 0 {
+        if let Err(e) = thread_pidfd(tid, req.pidfd) {
+            start.go.store(ABANDON, Ordering::Release);
+            futex_wake(start.go.as_ptr());
+            p.group.thread_gone();
+            return Err(e);
+        }
+    }
     if req.flags & CLONE_PARENT_SETTID != 0 {
         // As the kernel: a bad pointer is not the clone's error.
         let _ = guest::write_val(req.parent_tid, &tid);
     }
-    start.go.store(1, Ordering::Release);
+    start.go.store(GO, Ordering::Release);
     futex_wake(start.go.as_ptr());
     Ok(tid as u64)
+}
+
+/// Values of `ThreadStart::go`.
+const WAIT: u32 = 0;
+const GO: u32 = 1;
+const ABANDON: u32 = 2;
+
+/// A pidfd for the new thread (close-on-exec, as the kernel makes it),
+/// written where the guest asked; closed again if it cannot be.
+fn thread_pidfd(tid: i32, at: u64) -> Result<(), Errno> {
+    // SAFETY: opens a pidfd for a thread of this process.
+    let fd = sys::result(unsafe { sys::syscall6(libc::SYS_pidfd_open as u64, [tid as u64, PIDFD_THREAD, 0, 0, 0, 0]) })?
+        as i32;
+    guest::write_val(at, &fd).inspect_err(|_| {
+        // SAFETY: closes the descriptor just made, which the guest never saw.
+        unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+    })
 }
 
 impl ThreadStart {
@@ -140,7 +171,7 @@ impl ThreadStart {
             guest_fs,
             resume: Resume::clone_child(ctx, parent, req.stack),
             tid: AtomicI32::new(0),
-            go: AtomicU32::new(0),
+            go: AtomicU32::new(WAIT),
         }
     }
 
@@ -160,9 +191,13 @@ impl ThreadStart {
         futex_wake(self.tid.as_ptr().cast());
     }
 
-    fn wait_for_go(&self) {
-        while self.go.load(Ordering::Acquire) == 0 {
-            futex_wait(self.go.as_ptr(), 0);
+    /// Waits for the parent's word: whether the thread is to run the guest.
+    fn wait_for_go(&self) -> bool {
+        loop {
+            match self.go.load(Ordering::Acquire) {
+                WAIT => futex_wait(self.go.as_ptr(), WAIT),
+                word => return word == GO,
+            }
         }
     }
 }
@@ -243,7 +278,11 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     }
     let tid = state.tid.get();
     start.report(tid);
-    start.wait_for_go();
+    if !start.wait_for_go() {
+        // SAFETY: this thread's region, which the guest never saw.
+        unsafe { ThreadState::release(state) };
+        return std::ptr::null_mut();
+    }
     if start.flags & CLONE_CHILD_SETTID != 0 {
         let _ = guest::write_val(start.child_tid, &tid);
     }
