@@ -45,6 +45,21 @@ fn exit_from_a_secondary_thread() {
     }
 }
 
+/// The same under --stats and --trace: the process ends once, with one
+/// `+++ exited` line and one statistics table, which counts every thread's
+/// calls.
+#[test]
+fn exit_from_a_secondary_thread_reports_once() {
+    let out = Run::new(guest("threads-glibc")).args(["exit_group"]).emu_options(["--trace", "--stats"]).under_emu();
+    assert_eq!(out.status, 42, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("+++ exited with 42 +++").count(), 1, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("% time").count(), 1, "{}", out.stderr);
+    let clone3_lines = out.stderr.lines().filter(|l| l.contains("clone3(")).count();
+    let table_row = out.stderr.lines().find(|l| l.ends_with(" clone3")).expect("a clone3 row");
+    let counted: usize = table_row.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!((clone3_lines, counted), (5, 5), "{table_row}");
+}
+
 #[test]
 fn fork_in_a_threaded_process() {
     for out in pthreads(&["fork"]) {

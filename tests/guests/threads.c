@@ -4,7 +4,8 @@
  *   condvar     a producer/consumer queue over a mutex and condition variables
  *   signals     thread-directed signals, per-thread masks and altstacks
  *   blocked     a thread exits while others block in read, futex, nanosleep
- *   exit_group  exit() from a secondary thread while others block
+ *   exit_group  exit() from a secondary thread while others block in read,
+ *               futex, epoll_wait and a 30-second nanosleep
  *   fork        fork while other threads run; the child has one thread
  *   exec        execve from a secondary thread (argv[2] is the program)
  *   spawn       posix_spawn of a missing program, from a threaded process
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -224,12 +226,27 @@ static void *exits_the_process(void *arg) {
     return arg;
 }
 
+static void *block_epoll(void *arg) {
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    epoll_wait(ep, &ev, 1, -1);
+    return arg;
+}
+
+static void *block_long_sleep(void *arg) {
+    struct timespec ts = {30, 0};
+    nanosleep(&ts, NULL);
+    return arg;
+}
+
 static void exit_group_from_thread(void) {
     pipe(fds);
-    pthread_t t[3];
+    pthread_t t[5];
     pthread_create(&t[0], NULL, block_read, NULL);
     pthread_create(&t[1], NULL, block_futex, NULL);
-    pthread_create(&t[2], NULL, exits_the_process, NULL);
+    pthread_create(&t[2], NULL, block_epoll, NULL);
+    pthread_create(&t[3], NULL, block_long_sleep, NULL);
+    pthread_create(&t[4], NULL, exits_the_process, NULL);
     pthread_join(t[0], NULL);
     printf("not reached\n");
 }
