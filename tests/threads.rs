@@ -171,3 +171,12 @@ fn clone_flags_answered_as_the_kernel_does() {
         .stdout
         .ends_with("clone3 thread with CLONE_PIDFD           made\nits pidfd: readable once it exited\n"));
 }
+
+/// Faults raised by instructions in secondary threads (SIGSEGV, SIGFPE,
+/// SIGILL) go to the thread that raised them, while another thread runs.
+#[test]
+fn faults_go_to_the_thread_that_raised_them() {
+    for out in pthreads(&["faults"]) {
+        assert_eq!(out.stdout.matches("handled on the thread that raised it").count(), 3, "{}", out.stdout);
+    }
+}

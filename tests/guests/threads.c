@@ -14,6 +14,8 @@
  *               thread to another that is busy in its own code and in calls:
  *               each must arrive exactly once (argv[2] "order": report arrivals
  *               out of order too)
+ *   faults      SIGSEGV, SIGFPE and SIGILL raised in secondary threads, each
+ *               handled on the thread that raised it (while the others run)
  *   dup2_high   dup2 onto the highest descriptors again and again while another
  *               thread makes calls (under emu --trace, emu's own descriptors
  *               live there and move away: its writes must never reach the file)
@@ -21,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -420,6 +423,48 @@ static void queued(int report_order) {
         printf("out of order: %d\n", atomic_load(&out_of_order));
 }
 
+static _Thread_local sigjmp_buf fault_return;
+static _Thread_local int my_tid, handled_here;
+
+static void on_fault(int sig, siginfo_t *info, void *uc) {
+    (void)info, (void)uc;
+    handled_here = syscall(SYS_gettid) == my_tid ? sig : -1;
+    siglongjmp(fault_return, 1);
+}
+
+static void *faults_here(void *arg) {
+    int which = (int)(long)arg;
+    my_tid = syscall(SYS_gettid);
+    if (!sigsetjmp(fault_return, 1)) {
+        if (which == SIGSEGV)
+            *(volatile int *)16 = 1;
+        else if (which == SIGFPE)
+            __asm__ volatile("xor %%edx, %%edx\n\txor %%ecx, %%ecx\n\tmov $1, %%eax\n\tidivl %%ecx" ::: "eax", "ecx", "edx");
+        else
+            __asm__ volatile("ud2");
+    }
+    return (void *)(long)handled_here;
+}
+
+static void faults(void) {
+    struct sigaction sa = {.sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_NODEFER};
+    int sigs[] = {SIGSEGV, SIGFPE, SIGILL};
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &sa, NULL);
+    atomic_int stop = 0;
+    pthread_t busy_one, t[3];
+    pthread_create(&busy_one, NULL, busy, &stop);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, faults_here, (void *)(long)sigs[i]);
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        printf("%s: %s\n", strsignal(sigs[i]), (long)r == sigs[i] ? "handled on the thread that raised it" : "handled elsewhere");
+    }
+    atomic_store(&stop, 1);
+    pthread_join(busy_one, NULL);
+}
+
 static void *calls_until(void *stop) {
     while (!atomic_load((atomic_int *)stop))
         syscall(SYS_getppid);
@@ -472,6 +517,8 @@ int main(int argc, char **argv) {
         spawn_missing();
     else if (!strcmp(what, "exe"))
         exe();
+    else if (!strcmp(what, "faults"))
+        faults();
     else if (!strcmp(what, "queued"))
         queued(argc > 2 && !strcmp(argv[2], "order"));
     else if (!strcmp(what, "dup2_high"))
