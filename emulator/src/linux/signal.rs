@@ -206,6 +206,19 @@ const FRAME_SIZE: u64 = INFO_OFFSET + 128;
 const MCONTEXT_OFFSET: u64 = 40;
 const FPSTATE_PTR_OFFSET: u64 = MCONTEXT_OFFSET + 23 * 8;
 const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + 256;
+// The C library's ucontext_t starts as the kernel's does (its sigset and
+// FPU area are larger, after uc_sigmask's first word): the offsets above
+// are checked against it.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(libc::ucontext_t, uc_mcontext) as u64 == MCONTEXT_OFFSET);
+    assert!(
+        (offset_of!(libc::ucontext_t, uc_mcontext) + offset_of!(libc::mcontext_t, fpregs)) as u64 == FPSTATE_PTR_OFFSET
+    );
+    assert!(offset_of!(libc::ucontext_t, uc_sigmask) as u64 == SIGMASK_OFFSET);
+    assert!(offset_of!(libc::ucontext_t, uc_sigmask) as u64 + 8 == UC_SIZE);
+    assert!(size_of::<libc::siginfo_t>() as u64 == FRAME_SIZE - INFO_OFFSET);
+};
 const UC_FP_XSTATE: u64 = 1;
 const UC_SIGCONTEXT_SS: u64 = 2;
 const UC_STRICT_RESTORE_SS: u64 = 4;
