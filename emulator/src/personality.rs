@@ -74,10 +74,27 @@ pub trait Personality: Sync + 'static {
     fn signal_name(&self, sig: i32) -> SignalName;
 
     /// The auxiliary vector a new image of this ABI finds on its stack.
-    fn initial_auxv(&self, image: &Loaded) -> Vec<(u64, AuxValue)>;
+    fn initial_auxv(&self, image: &Loaded) -> InitialAuxv;
 
-    /// RDI and RDX at the entry point, given the initial stack pointer.
-    fn entry_registers(&self, sp: u64) -> (u64, u64);
+    /// The registers at the entry point, given the address of argc on the
+    /// initial stack.
+    fn entry_registers(&self, argc_at: u64) -> EntryRegisters;
+}
+
+/// The registers a new image starts with (the others are zero).
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRegisters {
+    pub rsp: u64,
+    pub rdi: u64,
+    pub rdx: u64,
+}
+
+/// The auxiliary vector of a new image, and the bytes on the stack its
+/// entries may point to (`AuxValue::Blob`).
+#[derive(Default)]
+pub struct InitialAuxv {
+    pub entries: Vec<(u64, AuxValue)>,
+    pub blobs: Vec<Vec<u8>>,
 }
 
 /// A signal's name as a personality spells it: `SIGSEGV`, or a prefix and

@@ -6,7 +6,7 @@ use crate::dispatch::{self, CallSlot};
 use crate::hooks::Hook;
 use crate::lifecycle::Relaunch;
 use crate::memory::GuestMemory;
-use crate::personality::Personality;
+use crate::personality::{InitialAuxv, Personality};
 use crate::process::{self, ProcessParts};
 use crate::signals::{self, GuestStart};
 use crate::stats::Stats;
@@ -16,7 +16,7 @@ use crate::{fds, sud, sys};
 use abi_tables::{Table, MAX_NUMBER};
 
 const _: () = assert!(MAX_NUMBER <= u16::MAX as u32, "a call's index is a u16");
-use loader::{AddressSpace, AuxValue, ExecLimits, GuestAbi, Layout, Loaded, ProgramBreak, StackContents, PAGE_SIZE};
+use loader::{AddressSpace, ExecLimits, GuestAbi, Layout, Loaded, ProgramBreak, StackContents, PAGE_SIZE};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
@@ -165,15 +165,23 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let mut random = [0u8; 16];
     // SAFETY: fills a buffer of ours.
     unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
-    let contents =
-        |auxv| StackContents { argv: &exec.argv, envp: &envp, execfn: &execfn, platform: b"x86_64", random, auxv };
-    let auxv_len = personality.initial_auxv(&Loaded::default()).len();
-    let placeholder = vec![(0, AuxValue::Value(0)); auxv_len];
-    let stack_size = contents(&placeholder).size();
-    let stack = loader::map_stack(&mut space, opts.stack_limit, stack_size, exec.program.image.exec_stack, &program)?;
+    // Sized before the image is mapped: the same entries and blobs, other values.
+    let sizing: InitialAuxv = personality.initial_auxv(&Loaded::default());
+    let mut contents = StackContents {
+        argv: &exec.argv,
+        envp: &envp,
+        execfn: &execfn,
+        platform: b"x86_64",
+        random,
+        blobs: &sizing.blobs,
+        auxv: &sizing.entries,
+    };
+    let stack =
+        loader::map_stack(&mut space, opts.stack_limit, contents.size(), exec.program.image.exec_stack, &program)?;
     let loaded = loader::map_exec(&exec, &mut space, Layout { program_base })?;
     let auxv = personality.initial_auxv(&loaded);
-    let sp = loader::build_initial_stack(&stack, &contents(&auxv));
+    (contents.blobs, contents.auxv) = (&auxv.blobs, &auxv.entries);
+    let sp = loader::build_initial_stack(&stack, &contents);
     // Named while the program is still reachable (it may be by a descriptor).
     let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
     let exe_stamp = exec.program.file.stamp;
@@ -236,8 +244,8 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         loaded.start,
         sp
     );
-    let (rdi, rdx) = personality.entry_registers(sp);
-    Ok(GuestStart { rip: loaded.start, rsp: sp, rdi, rdx, fs: 0 })
+    let entry = personality.entry_registers(sp);
+    Ok(GuestStart { rip: loaded.start, rsp: entry.rsp, rdi: entry.rdi, rdx: entry.rdx, fs: 0 })
 }
 
 /// The guest arena below the boundary: from the kernel's mmap_min_addr for

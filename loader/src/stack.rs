@@ -86,8 +86,12 @@ pub enum AuxValue {
     ExecFn,
     /// The platform string (AT_PLATFORM).
     Platform,
-    /// 16 random bytes (AT_RANDOM, FreeBSD's AT_CANARY).
+    /// 16 random bytes (AT_RANDOM).
     Random,
+    /// The address of `StackContents::blobs[i]` (FreeBSD's AT_CANARY and
+    /// AT_PAGESIZES), or its length in bytes.
+    Blob(usize),
+    BlobLen(usize),
 }
 
 /// What goes on a new stack.
@@ -97,6 +101,8 @@ pub struct StackContents<'a> {
     pub execfn: &'a [u8],
     pub platform: &'a [u8],
     pub random: [u8; 16],
+    /// Further bytes the auxiliary vector points to, each 8-byte aligned.
+    pub blobs: &'a [Vec<u8>],
     /// (type, value) pairs; AT_NULL is added.
     pub auxv: &'a [(u64, AuxValue)],
 }
@@ -110,7 +116,8 @@ impl StackContents<'_> {
             + 1
             + self.platform.len()
             + 1;
-        (8 + strings + 16 + 32 + 8 * self.table_words() + 16) as u64
+        let blobs: usize = self.blobs.iter().map(|b| b.len() + 8).sum();
+        (8 + strings + 16 + 32 + blobs + 8 * self.table_words() + 16) as u64
     }
 
     fn table_words(&self) -> usize {
@@ -132,6 +139,7 @@ pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> u64 {
     w.cursor &= !15;
     let platform = w.push_str(c.platform);
     let random = w.push_bytes(&c.random);
+    let blobs: Vec<u64> = c.blobs.iter().map(|b| w.push_aligned(b, 8)).collect();
 
     let sp = (w.cursor - table_words as u64 * 8) & !15;
     debug_assert!(sp >= stack.bottom, "the stack was sized for its contents");
@@ -148,6 +156,8 @@ pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> u64 {
             AuxValue::ExecFn => execfn,
             AuxValue::Platform => platform,
             AuxValue::Random => random,
+            AuxValue::Blob(i) => blobs[i],
+            AuxValue::BlobLen(i) => c.blobs[i].len() as u64,
         });
     }
     words.extend([0, 0]);
@@ -165,6 +175,14 @@ impl Writer {
     fn push_bytes(&mut self, bytes: &[u8]) -> u64 {
         self.cursor -= bytes.len() as u64;
         // SAFETY: the caller checked that everything pushed fits in the stack mapping.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.cursor as *mut u8, bytes.len()) };
+        self.cursor
+    }
+
+    /// Bytes starting at an `align`-aligned address.
+    fn push_aligned(&mut self, bytes: &[u8], align: u64) -> u64 {
+        self.cursor = (self.cursor - bytes.len() as u64) & !(align - 1);
+        // SAFETY: as above.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.cursor as *mut u8, bytes.len()) };
         self.cursor
     }

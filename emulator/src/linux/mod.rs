@@ -12,7 +12,9 @@ mod signal;
 mod structs;
 
 use crate::context::GuestContext;
-use crate::personality::{Handler, Implementation, Personality, SignalName, StructDecoder};
+use crate::personality::{
+    EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
+};
 use crate::signals::GuestAction;
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
@@ -128,13 +130,13 @@ impl Personality for Linux {
         signal_name(sig)
     }
 
-    fn initial_auxv(&self, image: &Loaded) -> Vec<(u64, AuxValue)> {
-        initial_auxv(image)
+    fn initial_auxv(&self, image: &Loaded) -> InitialAuxv {
+        InitialAuxv { entries: initial_auxv(image), blobs: Vec::new() }
     }
 
-    /// The x86-64 psABI: RDX holds a function for atexit (none), the stack pointer says the rest.
-    fn entry_registers(&self, _sp: u64) -> (u64, u64) {
-        (0, 0)
+    /// The x86-64 psABI: RSP at argc, RDX a function for atexit (none).
+    fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
+        EntryRegisters { rsp: argc_at, rdi: 0, rdx: 0 }
     }
 }
 
