@@ -7,14 +7,12 @@
 use crate::context::GuestContext;
 use crate::dispatch::Call;
 use crate::memory::guest;
-use crate::process::process;
-use crate::signals::{self, bit, host_mask, GuestAction, ThreadSignals, NO_ALTSTACK, SIG_DFL, UNCATCHABLE};
-use crate::sys::{self, Errno, SysResult};
+use crate::signals::delivery::{self, HandlerEntry, MaskChange};
+use crate::signals::{self, GuestAction};
+use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;
 
 const SIGSET_SIZE: u64 = 8;
-/// Bytes below the interrupted stack pointer a frame must not touch.
-const RED_ZONE: u64 = 128;
 const MINSIGSTKSZ: usize = 2048;
 
 /// `struct sigaction` as the kernel reads it.
@@ -41,20 +39,8 @@ pub fn rt_sigaction(call: &mut Call) -> SysResult {
     }
     let new: Option<KSigaction> = if act != 0 { Some(guest::read_val(act)?) } else { None };
     let sig = valid_signal(sig).ok_or(Errno::EINVAL)?;
-    if new.is_some() && bit(sig) & UNCATCHABLE != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let new = new.map(|k| GuestAction {
-        handler: k.handler,
-        flags: k.flags,
-        mask: k.mask & !UNCATCHABLE,
-        restorer: k.restorer,
-    });
-    let p = process();
-    let old = match new {
-        Some(a) => p.signals.set(sig, a)?,
-        None => p.signals.get(sig),
-    };
+    let new = new.map(|k| GuestAction { handler: k.handler, flags: k.flags, mask: k.mask, restorer: k.restorer });
+    let old = delivery::sigaction(sig, new)?;
     if oldact != 0 {
         let k = KSigaction { handler: old.handler, flags: old.flags, restorer: old.restorer, mask: old.mask };
         guest::write_val(oldact, &k)?;
@@ -67,28 +53,25 @@ pub fn rt_sigprocmask(call: &mut Call) -> SysResult {
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let old = call.thread.signals.guest_blocked();
-    if set != 0 {
-        let s: u64 = guest::read_val(set)?;
-        let new = match how as i32 {
-            libc::SIG_BLOCK => old | s,
-            libc::SIG_UNBLOCK => old & !s,
-            libc::SIG_SETMASK => s,
-            _ => return Err(Errno::EINVAL),
-        };
-        call.thread.signals.set_guest_mask(call.ctx, new);
-    }
+    let new = match set {
+        0 => None,
+        _ => Some(guest::read_val::<u64>(set)?),
+    };
+    let how = match how as i32 {
+        libc::SIG_BLOCK => MaskChange::Block,
+        libc::SIG_UNBLOCK => MaskChange::Unblock,
+        libc::SIG_SETMASK => MaskChange::Set,
+        _ if new.is_none() => MaskChange::Set,
+        _ => return Err(Errno::EINVAL),
+    };
+    let old = delivery::change_mask(call, how, new);
     if oldset != 0 {
         guest::write_val(oldset, &old)?;
     }
     Ok(0)
 }
 
-/// Runs a call that blocks with a temporary mask (given to the host without
-/// the signals emu needs). If a signal interrupts it, the guest resumes with
-/// the temporary mask still in place, so that the held signal is delivered
-/// at once, and the frame saves the old mask for the handler's return, as
-/// Linux's saved_sigmask does.
+/// A call that blocks with a temporary mask (`delivery::with_temporary_mask`).
 ///
 /// `set_mask` puts a host mask pointer into the host call's arguments. A
 /// call whose mask emu cannot take over (a wrong set size, a mask it cannot
@@ -112,15 +95,7 @@ fn with_temporary_mask(
         set_mask(&mut args, guest::for_host(mask_ptr, SIGSET_SIZE));
         return call.host_with(nr, args);
     };
-    let host = host_mask(temporary);
-    set_mask(&mut args, &host as *const u64 as u64);
-    let r = call.host_with(nr, args);
-    if r == Err(Errno::EINTR) && call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
-        let old = call.thread.signals.guest_blocked();
-        call.thread.signals.saved_mask.set(Some(old));
-        call.thread.signals.set_guest_mask(call.ctx, temporary);
-    }
-    r
+    delivery::with_temporary_mask(call, temporary, nr, args, set_mask)
 }
 
 pub fn rt_sigsuspend(call: &mut Call) -> SysResult {
@@ -156,41 +131,27 @@ pub fn pselect6(call: &mut Call) -> SysResult {
     })
 }
 
+/// Linux's `stack_t`: ss_sp, ss_flags (an int, padded), ss_size.
+fn stack_from(raw: [u64; 3]) -> libc::stack_t {
+    libc::stack_t { ss_sp: raw[0] as *mut _, ss_flags: raw[1] as u32 as i32, ss_size: raw[2] as usize }
+}
+
+fn stack_to(s: libc::stack_t) -> [u64; 3] {
+    [s.ss_sp as u64, s.ss_flags as u32 as u64, s.ss_size as u64]
+}
+
 pub fn sigaltstack(call: &mut Call) -> SysResult {
     let [ss, old_ss, ..] = call.args;
     let sp = call.ctx.rsp();
-    let current = call.thread.signals.altstack.get();
-    let on = call.thread.signals.on_altstack(sp);
+    let old = delivery::altstack_now(&call.thread.signals, sp);
     if ss != 0 {
-        let [ss_sp, flags, size]: [u64; 3] = guest::read_val(ss)?;
-        set_altstack(&call.thread.signals, sp, ss_sp, flags as u32 as i32, size)?;
+        let new = stack_from(guest::read_val(ss)?);
+        delivery::set_altstack(&call.thread.signals, sp, new, MINSIGSTKSZ)?;
     }
     if old_ss != 0 {
-        let flags = if on { libc::SS_ONSTACK } else { current.ss_flags };
-        let v: [u64; 3] = [current.ss_sp as u64, flags as u32 as u64, current.ss_size as u64];
-        guest::write_val(old_ss, &v)?;
+        guest::write_val(old_ss, &stack_to(old))?;
     }
     Ok(0)
-}
-
-/// The kernel's `do_sigaltstack` for a new stack: refused while running on
-/// the current one, checked, then recorded as the guest's.
-fn set_altstack(signals: &ThreadSignals, sp: u64, ss_sp: u64, flags: i32, size: u64) -> Result<(), Errno> {
-    if signals.on_altstack(sp) {
-        return Err(Errno::EPERM);
-    }
-    let mode = flags & !sys::SS_AUTODISARM;
-    if mode != 0 && mode != libc::SS_DISABLE && mode != libc::SS_ONSTACK {
-        return Err(Errno::EINVAL);
-    }
-    signals.altstack.set(if mode == libc::SS_DISABLE {
-        NO_ALTSTACK
-    } else if (size as usize) < MINSIGSTKSZ {
-        return Err(Errno::ENOMEM);
-    } else {
-        libc::stack_t { ss_sp: ss_sp as *mut _, ss_flags: flags & sys::SS_AUTODISARM, ss_size: size as usize }
-    });
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -224,10 +185,6 @@ const UC_SIGCONTEXT_SS: u64 = 2;
 const UC_STRICT_RESTORE_SS: u64 = 4;
 /// Flags a signal return may change (the kernel's FIX_EFLAGS).
 const USER_FLAGS: u64 = 0x0001 | 0x0004 | 0x0010 | 0x0040 | 0x0080 | 0x0100 | 0x0400 | 0x0800 | 0x10000 | 0x40000;
-const DF_TF_RF: u64 = 0x0400 | 0x0100 | 0x10000;
-/// The 64-bit user code and data selectors (`__USER_CS`, `__USER_DS`).
-const USER_CS: i64 = 0x33;
-const USER_DS: i64 = 0x2b;
 
 pub fn deliver(
     thread: &'static ThreadState,
@@ -236,14 +193,10 @@ pub fn deliver(
     ctx: &mut GuestContext,
     action: &GuestAction,
 ) -> Result<(), Errno> {
-    let sp = ctx.rsp();
-    let alt = thread.signals.altstack.get();
-    let use_alt = action.flags & libc::SA_ONSTACK as u64 != 0
-        && alt.ss_flags & libc::SS_DISABLE == 0
-        && alt.ss_size != 0
-        && !thread.signals.on_altstack(sp);
-    let mut top = if use_alt { alt.ss_sp as u64 + alt.ss_size as u64 } else { sp - RED_ZONE };
-
+    let site = delivery::frame_site(thread, ctx, action);
+    let mut top = site.top;
+    // The FPU state goes above the frame, 64-byte aligned, and the frame
+    // points at it.
     let (fp_host, fp_size) = ctx.fpstate().unwrap_or((std::ptr::null_mut(), 0));
     let mut fp_guest = 0;
     if !fp_host.is_null() {
@@ -254,58 +207,28 @@ pub fn deliver(
         guest::write(fp_guest, bytes)?;
     }
     let frame = ((top - FRAME_SIZE) & !15) - 8;
-    // As the kernel: a frame meant for the alternate stack that does not fit
-    // on it is not written below it.
-    if (use_alt || thread.signals.on_altstack(sp)) && !thread.signals.on_altstack(frame) {
-        return Err(Errno::ENOMEM);
-    }
+    delivery::check_fits(thread, ctx, &site, frame)?;
 
     let mut f = [0u8; FRAME_SIZE as usize];
     let put = |f: &mut [u8], at: u64, v: u64| f[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
     put(&mut f, 0, action.restorer);
     let xstate = if fp_size > 512 { UC_FP_XSTATE } else { 0 };
     put(&mut f, UC_OFFSET, xstate | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS);
-    put(&mut f, UC_OFFSET + 16, alt.ss_sp as u64);
-    let alt_flags = if thread.signals.on_altstack(sp) { libc::SS_ONSTACK } else { alt.ss_flags };
-    put(&mut f, UC_OFFSET + 24, alt_flags as u32 as u64);
-    put(&mut f, UC_OFFSET + 32, alt.ss_size as u64);
+    for (i, v) in stack_to(site.altstack).into_iter().enumerate() {
+        put(&mut f, UC_OFFSET + 16 + 8 * i as u64, v);
+    }
     for (i, &r) in ctx.ucontext().uc_mcontext.gregs.iter().enumerate() {
         put(&mut f, UC_OFFSET + MCONTEXT_OFFSET + 8 * i as u64, r as u64);
     }
     put(&mut f, UC_OFFSET + FPSTATE_PTR_OFFSET, fp_guest);
-    let saved_mask = thread.signals.saved_mask.take().unwrap_or(thread.signals.guest_blocked());
-    put(&mut f, UC_OFFSET + SIGMASK_OFFSET, saved_mask);
+    put(&mut f, UC_OFFSET + SIGMASK_OFFSET, delivery::mask_to_save(thread));
     // SAFETY: siginfo_t is 128 bytes of plain data.
     let info_bytes = unsafe { std::slice::from_raw_parts(info as *const _ as *const u8, 128) };
     f[INFO_OFFSET as usize..].copy_from_slice(info_bytes);
     guest::write(frame, &f)?;
 
-    if !fp_host.is_null() {
-        ctx.reset_fpstate();
-    }
-    ctx.set_rip(action.handler);
-    ctx.set_rsp(frame);
-    ctx.set_rdi(sig as u64);
-    ctx.set_rsi(frame + INFO_OFFSET);
-    ctx.set_rdx(frame + UC_OFFSET);
-    ctx.set_rax(0);
-    ctx.set_rflags(ctx.rflags() & !DF_TF_RF);
-    // The handler runs in 64-bit mode with the user data segment, whatever
-    // a sigreturn frame gave the interrupted code.
-    let segments = &mut ctx.ucontext().uc_mcontext.gregs[libc::REG_CSGSFS as usize];
-    *segments = (*segments & 0x0000_ffff_ffff_0000) | USER_CS | (USER_DS << 48);
-
-    let mut blocked = thread.signals.guest_blocked() | action.mask;
-    if action.flags & libc::SA_NODEFER as u64 == 0 {
-        blocked |= bit(sig);
-    }
-    thread.signals.set_guest_mask(ctx, blocked);
-    if use_alt && alt.ss_flags & sys::SS_AUTODISARM != 0 {
-        thread.signals.altstack.set(NO_ALTSTACK);
-    }
-    if action.flags & libc::SA_RESETHAND as u64 != 0 {
-        let _ = process().signals.set(sig, GuestAction { handler: SIG_DFL, ..Default::default() });
-    }
+    let entry = HandlerEntry { rsp: frame, rdi: sig as u64, rsi: frame + INFO_OFFSET, rdx: frame + UC_OFFSET };
+    delivery::enter_handler(thread, ctx, sig, action, &site, entry);
     Ok(())
 }
 
@@ -334,14 +257,12 @@ pub fn rt_sigreturn(call: &mut Call) -> SysResult {
         return Err(Errno::JUST_RETURN);
     }
     let get = |at: u64| u64::from_le_bytes(buf[at as usize..at as usize + 8].try_into().unwrap());
-    let mask = get(SIGMASK_OFFSET);
-    call.thread.signals.saved_mask.set(None);
-    call.thread.signals.set_guest_mask(call.ctx, mask);
+    delivery::restore_mask(call.thread, call.ctx, get(SIGMASK_OFFSET));
 
     // The altstack as it was at delivery (SS_AUTODISARM re-arms it here).
     // As the kernel's restore_altstack, an invalid one is ignored.
-    let (ss_sp, ss_flags, ss_size) = (get(16), get(24) as u32 as i32, get(32));
-    let _ = set_altstack(&call.thread.signals, call.ctx.rsp(), ss_sp, ss_flags, ss_size);
+    let recorded = stack_from([get(16), get(24), get(32)]);
+    let _ = delivery::set_altstack(&call.thread.signals, call.ctx.rsp(), recorded, MINSIGSTKSZ);
 
     let ctx = &mut call.ctx;
     let old_flags = ctx.rflags();

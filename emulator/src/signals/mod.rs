@@ -52,6 +52,7 @@
 //! has it unblocked. The README lists it among the known differences.
 
 mod actions;
+pub mod delivery;
 mod entry;
 mod faults;
 mod thread;
