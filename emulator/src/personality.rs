@@ -70,8 +70,19 @@ pub trait Personality: Sync + 'static {
         action: &GuestAction,
     ) -> Result<(), Errno>;
 
+    /// The guest's number of a host signal. Signal numbers are kept in
+    /// host terms inside emu; they cross here.
+    fn signal_to_guest(&self, host: i32) -> i32 {
+        host
+    }
+
+    /// The name of a guest signal number, for traces.
+    fn guest_signal_name(&self, guest: i32) -> SignalName;
+
     /// The guest's name of a host signal, for messages and traces.
-    fn signal_name(&self, sig: i32) -> SignalName;
+    fn signal_name(&self, host: i32) -> SignalName {
+        self.guest_signal_name(self.signal_to_guest(host))
+    }
 
     /// The auxiliary vector a new image of this ABI finds on its stack.
     fn initial_auxv(&self, image: &Loaded) -> InitialAuxv;

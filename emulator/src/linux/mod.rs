@@ -126,7 +126,7 @@ impl Personality for Linux {
         signal::deliver(thread, sig, info, ctx, action)
     }
 
-    fn signal_name(&self, sig: i32) -> SignalName {
+    fn guest_signal_name(&self, sig: i32) -> SignalName {
         signal_name(sig)
     }
 
@@ -181,6 +181,7 @@ pub fn signal_name(sig: i32) -> SignalName {
     match table.set_by_name("signal").and_then(|s| s.name_of(sig as i64)) {
         Some(v) => SignalName::Named(v.name.as_ref()),
         None if sig == KERNEL_SIGRTMIN => SignalName::Named("SIGRTMIN"),
+        None if sig > 64 => SignalName::Numbered("", sig),
         None if sig > KERNEL_SIGRTMIN => SignalName::Numbered("SIGRT_", sig - KERNEL_SIGRTMIN),
         None => SignalName::Numbered("SIG", sig),
     }

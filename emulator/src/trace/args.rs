@@ -231,7 +231,7 @@ pub fn format_arg(out: &mut String, env: &ArgEnv, i: usize) {
         ArgKind::Mode => mode(out, v),
         // strace names real-time signals too: SIGRTMIN, SIGRT_1 ...
         ArgKind::Signal => match as_int(v) {
-            s @ 1..=64 => out.push_str(&env.personality.signal_name(s as i32).to_string()),
+            s @ 1..=128 => out.push_str(&env.personality.guest_signal_name(s as i32).to_string()),
             s => {
                 let _ = write!(out, "{s}");
             }
