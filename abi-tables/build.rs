@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// The built-in tables: (file under abi-tables/, Rust identifier).
-const BUILTIN: &[(&str, &str)] = &[("linux-x86_64", "LINUX_X86_64")];
+const BUILTIN: &[(&str, &str)] = &[("linux-x86_64", "LINUX_X86_64"), ("freebsd-amd64", "FREEBSD_AMD64")];
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));

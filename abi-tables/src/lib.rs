@@ -24,7 +24,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 }
 
-pub use generated::{BUILTIN, LINUX_X86_64};
+pub use generated::{BUILTIN, FREEBSD_AMD64, LINUX_X86_64};
 
 /// A built-in table by name (`linux-x86_64`), or by a short alias (`linux`).
 pub fn builtin(name: &str) -> Option<&'static Table> {
