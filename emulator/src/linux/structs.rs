@@ -2,6 +2,8 @@
 
 use crate::memory::guest::{self, Pod};
 use crate::personality::StructDecoder;
+use crate::trace::common::{date, fdpair, file_mode, flag_names, itimerval, rusage, timespec, timeval};
+use crate::trace::common::{sockaddr_body, SockFamily};
 use crate::trace::StructWriter;
 
 pub fn decoder(name: &str) -> Option<StructDecoder> {
@@ -51,50 +53,6 @@ fn stat(addr: u64, w: &mut StructWriter) -> bool {
     true
 }
 
-/// C's "%#03o": 000, 007, 0644.
-fn octal(v: u32) -> String {
-    format!("{:0>3}", format!("0{v:o}"))
-}
-
-/// `S_IFREG|0644`, `S_IFDIR|S_ISVTX|0777`, as strace's print_symbolic_mode_t.
-fn file_mode(mode: u32) -> String {
-    let kind = match mode & libc::S_IFMT {
-        libc::S_IFREG => "S_IFREG",
-        libc::S_IFDIR => "S_IFDIR",
-        libc::S_IFCHR => "S_IFCHR",
-        libc::S_IFBLK => "S_IFBLK",
-        libc::S_IFIFO => "S_IFIFO",
-        libc::S_IFLNK => "S_IFLNK",
-        libc::S_IFSOCK => "S_IFSOCK",
-        _ => return octal(mode),
-    };
-    let mut s = format!("{kind}|");
-    for (bit, name) in [(libc::S_ISUID, "S_ISUID|"), (libc::S_ISGID, "S_ISGID|"), (libc::S_ISVTX, "S_ISVTX|")] {
-        if mode & bit != 0 {
-            s.push_str(name);
-        }
-    }
-    s + &octal(mode & 0o777)
-}
-
-fn timespec(addr: u64, w: &mut StructWriter) -> bool {
-    let Some([sec, nsec]) = read::<[i64; 2]>(addr) else { return false };
-    w.text(format_args!("{{tv_sec={sec}, tv_nsec={nsec}}}"));
-    true
-}
-
-fn timeval(addr: u64, w: &mut StructWriter) -> bool {
-    let Some([sec, usec]) = read::<[i64; 2]>(addr) else { return false };
-    w.text(format_args!("{{tv_sec={sec}, tv_usec={usec}}}"));
-    true
-}
-
-fn itimerval(addr: u64, w: &mut StructWriter) -> bool {
-    let Some([is, iu, vs, vu]) = read::<[i64; 4]>(addr) else { return false };
-    w.text(format_args!("{{it_interval={{tv_sec={is}, tv_usec={iu}}}, it_value={{tv_sec={vs}, tv_usec={vu}}}}}"));
-    true
-}
-
 fn rlim(v: u64) -> String {
     if v == u64::MAX {
         "RLIM64_INFINITY".into()
@@ -139,16 +97,7 @@ const SA_FLAGS: &[(u64, &str)] = &[
 ];
 
 fn sa_flags(flags: u64) -> String {
-    let mut parts: Vec<String> = SA_FLAGS.iter().filter(|(b, _)| flags & b != 0).map(|(_, n)| n.to_string()).collect();
-    let rest = flags & !SA_FLAGS.iter().fold(0, |m, (b, _)| m | b);
-    if rest != 0 {
-        parts.push(format!("{rest:#x}"));
-    }
-    if parts.is_empty() {
-        "0".into()
-    } else {
-        parts.join("|")
-    }
+    flag_names(flags, SA_FLAGS)
 }
 
 /// `[INT TERM]`, or `~[...]` for the complement when most signals are in.
@@ -192,15 +141,6 @@ fn stack(addr: u64, w: &mut StructWriter) -> bool {
     true
 }
 
-fn rusage(addr: u64, w: &mut StructWriter) -> bool {
-    let Some(r) = read::<[i64; 18]>(addr) else { return false };
-    w.text(format_args!(
-        "{{ru_utime={{tv_sec={}, tv_usec={}}}, ru_stime={{tv_sec={}, tv_usec={}}}, ...}}",
-        r[0], r[1], r[2], r[3]
-    ));
-    true
-}
-
 fn sysinfo(addr: u64, w: &mut StructWriter) -> bool {
     // uptime, loads[3], totalram, freeram, sharedram, bufferram, totalswap,
     // freeswap, procs (u16, padded), totalhigh, freehigh, mem_unit (u32).
@@ -220,38 +160,13 @@ fn tms(addr: u64, w: &mut StructWriter) -> bool {
 
 fn sockaddr(addr: u64, w: &mut StructWriter) -> bool {
     let Some(family) = read::<u16>(addr) else { return false };
-    match family as i32 {
-        libc::AF_UNIX => {
-            let Some(raw) = read::<[u8; 108]>(addr + 2) else { return false };
-            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-            w.text(format_args!("{{sa_family=AF_UNIX, sun_path="));
-            w.quoted(&raw[..end]);
-            w.text(format_args!("}}"));
-        }
-        libc::AF_INET => {
-            let Some(raw) = read::<[u8; 6]>(addr + 2) else { return false };
-            let port = u16::from_be_bytes([raw[0], raw[1]]);
-            w.text(format_args!(
-                "{{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"{}.{}.{}.{}\")}}",
-                raw[2], raw[3], raw[4], raw[5]
-            ));
-        }
-        libc::AF_INET6 => {
-            let Some(raw) = read::<[u8; 22]>(addr + 2) else { return false };
-            let port = u16::from_be_bytes([raw[0], raw[1]]);
-            let ip = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&raw[6..22]).unwrap());
-            w.text(format_args!("{{sa_family=AF_INET6, sin6_port=htons({port}), sin6_addr=\"{ip}\"}}"));
-        }
-        f => w.text(format_args!("{{sa_family={f}, ...}}")),
-    }
-    true
-}
-
-/// pipe's two descriptors: `[3, 4]`.
-fn fdpair(addr: u64, w: &mut StructWriter) -> bool {
-    let Some([a, b]) = read::<[i32; 2]>(addr) else { return false };
-    w.text(format_args!("[{a}, {b}]"));
-    true
+    let family = match family as i32 {
+        libc::AF_UNIX => SockFamily::Unix { path_max: 108 },
+        libc::AF_INET => SockFamily::Inet,
+        libc::AF_INET6 => SockFamily::Inet6,
+        f => SockFamily::Other(f as u32),
+    };
+    sockaddr_body(addr, family, w)
 }
 
 /// wait4's status, when a child was reported: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
@@ -327,26 +242,6 @@ fn utimens(addr: u64, w: &mut StructWriter) -> bool {
     };
     w.text(format_args!("[{}, {}]", one(t[0], t[1]), one(t[2], t[3])));
     true
-}
-
-/// Local time as strace's sprinttime_nsec: `2020-01-01T04:31:40+0000`.
-fn date(sec: i64, nsec: i64) -> String {
-    let Some(tm) = crate::sys::local_time(sec) else {
-        return sec.to_string();
-    };
-    let mut buf = [0u8; 64];
-    let fmt = b"%Y-%m-%dT%H:%M:%S\0";
-    // SAFETY: strftime writes at most buf.len() bytes.
-    let n = unsafe {
-        libc::strftime(buf.as_mut_ptr() as *mut libc::c_char, buf.len(), fmt.as_ptr() as *const libc::c_char, &tm)
-    };
-    let mut s = String::from_utf8_lossy(&buf[..n]).into_owned();
-    if nsec != 0 {
-        s.push_str(&format!(".{nsec:09}"));
-    }
-    let off = tm.tm_gmtoff;
-    s.push_str(&format!("{}{:02}{:02}", if off < 0 { '-' } else { '+' }, off.abs() / 3600, off.abs() % 3600 / 60));
-    s
 }
 
 /// getdents/getdents64: the address and how many entries the call returned.

@@ -15,6 +15,7 @@
 //! (`exit_group`) is written when it is entered, with `= ?`.
 
 mod args;
+pub mod common;
 pub mod quote;
 
 pub use args::flags;
