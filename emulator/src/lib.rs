@@ -39,6 +39,7 @@ mod cli;
 mod context;
 mod dispatch;
 mod fds;
+mod files;
 mod hooks;
 mod lifecycle;
 mod linux;

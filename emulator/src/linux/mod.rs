@@ -4,7 +4,6 @@
 //! arena, signal handlers, the FS base, syscall dispatch itself) or what
 //! must show the guest rather than emu (`/proc/self/exe`, execve).
 
-mod files;
 mod in_place;
 mod memory;
 mod process;
@@ -12,6 +11,7 @@ mod signal;
 mod structs;
 
 use crate::context::GuestContext;
+use crate::files;
 use crate::personality::{
     EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
 };

@@ -1,6 +1,7 @@
-//! File calls that must show the guest rather than the emulator: the
-//! executable `/proc/self/exe` names and opens, and descriptors that are
-//! emu's own.
+//! File calls that must show the guest rather than the emulator, whatever
+//! its personality: the executable `/proc/self/exe` names and opens, and
+//! descriptors that are emu's own. The host calls are Linux's; a
+//! personality whose flags differ translates them before it calls in.
 
 use crate::dispatch::Call;
 use crate::fds;
