@@ -4,7 +4,6 @@
 //! arena, signal handlers, the FS base, syscall dispatch itself) or what
 //! must show the guest rather than emu (`/proc/self/exe`, execve).
 
-mod in_place;
 mod memory;
 mod process;
 mod signal;
@@ -12,6 +11,7 @@ mod structs;
 
 use crate::context::GuestContext;
 use crate::files;
+use crate::memory::in_place;
 use crate::personality::{
     EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
 };

@@ -5,6 +5,7 @@
 //! translates its own flags before calling them.
 
 pub mod guest;
+pub mod in_place;
 pub mod own;
 
 use crate::process::process;

@@ -70,10 +70,16 @@ fn host_number(name: &str) -> Option<i64> {
     })
 }
 
+/// The Linux call of the table, with the guest's arguments.
 pub fn change_in_place(call: &mut Call) -> SysResult {
-    let name = call.name();
-    let nr = host_number(name).ok_or(Errno::ENOSYS)?;
     let args = call.host_args();
+    change_in_place_as(call.name(), args)
+}
+
+/// The host call `name` (one of the calls above, by its Linux name) with
+/// these arguments, in host terms.
+pub fn change_in_place_as(name: &str, args: [u64; 6]) -> SysResult {
+    let nr = host_number(name).ok_or(Errno::ENOSYS)?;
     let (start, len) = (args[0], args[1]);
     let range = affected(name, start, len);
     match range {
