@@ -66,8 +66,16 @@ fn mutate(original: &[u8], rng: &mut Rng) -> Vec<u8> {
             }
         }
     }
+    // The Linux kernel runs an ELF whatever its EI_OSABI says; emu runs one
+    // marked FreeBSD (9) under its FreeBSD personality, which a Linux
+    // program's calls mean something else to: mutants keep their brand.
+    if m[7] == ELFOSABI_FREEBSD {
+        m[7] = original[7];
+    }
     m
 }
+
+const ELFOSABI_FREEBSD: u8 = 9;
 
 /// How a run ended: refused by execve, or a status (128 + signal when
 /// killed), with what it wrote.

@@ -245,3 +245,24 @@ fn deaths_by_sigterm_and_abort_are_traced() {
         );
     }
 }
+
+/// A trace written to a pipe whose reader has gone: emu's writes fail, and
+/// the SIGPIPE they raise is emu's, never the guest's (which handles
+/// SIGPIPE and counts them in its exit status).
+#[test]
+fn a_closed_trace_pipe_sends_the_guest_no_sigpipe() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(emu())
+        .args(["--trace"])
+        .arg(guest("handles_sigpipe-glibc"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    // The reader is gone now; the guest goes on making traced calls.
+    let status = child.wait().unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(status.code(), Some(0), "the guest got SIGPIPEs: {status:?}");
+}

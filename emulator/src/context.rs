@@ -2,7 +2,9 @@
 //! frame of an emu handler. Whatever a handler writes here is what the thread
 //! resumes with after rt_sigreturn.
 
-use libc::{ucontext_t, REG_EFL, REG_R10, REG_R8, REG_R9, REG_RAX, REG_RDI, REG_RDX, REG_RIP, REG_RSI, REG_RSP};
+use libc::{
+    ucontext_t, REG_EFL, REG_R10, REG_R8, REG_R9, REG_RAX, REG_RCX, REG_RDI, REG_RDX, REG_RIP, REG_RSI, REG_RSP,
+};
 
 pub struct GuestContext<'a> {
     uc: &'a mut ucontext_t,
@@ -30,6 +32,7 @@ impl<'a> GuestContext<'a> {
     reg!(rdi, set_rdi, REG_RDI);
     reg!(rsi, set_rsi, REG_RSI);
     reg!(rdx, set_rdx, REG_RDX);
+    reg!(rcx, set_rcx, REG_RCX);
     reg!(r10, set_r10, REG_R10);
     reg!(r8, set_r8, REG_R8);
     reg!(r9, set_r9, REG_R9);

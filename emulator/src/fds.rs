@@ -44,7 +44,26 @@ pub fn write_private(fd: impl FnOnce() -> i32, bytes: &[u8]) -> Result<(), Errno
     fence(Ordering::SeqCst);
     let r = sys::write_all(fd(), bytes);
     IN_FLIGHT[epoch].fetch_sub(1, Ordering::Release);
+    if r == Err(Errno::EPIPE) {
+        take_own_sigpipe();
+    }
     r
+}
+
+/// A write of emu's to a pipe nobody reads raised SIGPIPE at this thread,
+/// where it waits, blocked by the handler emu writes from: it is emu's, not
+/// the guest's, and is taken here before the guest could get it (a guest
+/// that handles SIGPIPE would otherwise get one for every trace line).
+fn take_own_sigpipe() {
+    let set: u64 = 1 << (libc::SIGPIPE - 1);
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: dequeues a pending SIGPIPE, if any, without waiting.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_sigtimedwait as u64,
+            [&set as *const u64 as u64, 0, &zero as *const _ as u64, 8, 0, 0],
+        )
+    };
 }
 
 fn wait_for_writers_of_the_old_numbers() {

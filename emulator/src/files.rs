@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 /// cannot make emu's decision wrong. `None` when the guest's pointer or
 /// string is bad: the host call then gets the guest's pointer and reports
 /// it (EFAULT, ENAMETOOLONG) as natively.
-fn copy_path(path_ptr: u64) -> Option<Vec<u8>> {
+pub(crate) fn copy_path(path_ptr: u64) -> Option<Vec<u8>> {
     let mut path = Vec::new();
     match guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path) {
         Ok(true) => {
@@ -59,7 +59,7 @@ pub fn readlinkat(call: &mut Call) -> SysResult {
 }
 
 /// open and openat: `/proc/self/exe` opens the guest's executable.
-fn open_at(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mode: u64) -> SysResult {
+pub(crate) fn open_at(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mode: u64) -> SysResult {
     let Some(mut path) = copy_path(path_ptr) else {
         return call.host_with(libc::SYS_openat, [dirfd as u64, path_ptr, flags, mode, 0, 0]);
     };

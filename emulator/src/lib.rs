@@ -40,6 +40,7 @@ mod context;
 mod dispatch;
 mod fds;
 mod files;
+mod freebsd;
 mod hooks;
 mod lifecycle;
 mod linux;

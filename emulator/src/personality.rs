@@ -15,7 +15,7 @@ use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;
 use crate::trace::StructWriter;
 use abi_tables::{Syscall, Table, MAX_ARGS};
-use loader::{AuxValue, Loaded};
+use loader::{AddressSpace, AuxValue, Loaded};
 
 /// Carries out one call of a personality.
 pub type Handler = fn(&mut Call) -> SysResult;
@@ -70,6 +70,12 @@ pub trait Personality: Sync + 'static {
         action: &GuestAction,
     ) -> Result<(), Errno>;
 
+    /// Host signals (a mask) whose default action on the guest's kernel is
+    /// to ignore them where Linux's ends the process.
+    fn default_ignored(&self) -> u64 {
+        0
+    }
+
     /// The guest's number of a host signal. Signal numbers are kept in
     /// host terms inside emu; they cross here.
     fn signal_to_guest(&self, host: i32) -> i32 {
@@ -86,6 +92,13 @@ pub trait Personality: Sync + 'static {
 
     /// The auxiliary vector a new image of this ABI finds on its stack.
     fn initial_auxv(&self, image: &Loaded) -> InitialAuxv;
+
+    /// Maps what guests of this ABI find in their address space besides
+    /// their image and stack (FreeBSD's signal trampoline), once the image is
+    /// mapped.
+    fn prepare_address_space(&self, _space: &mut AddressSpace) -> Result<(), String> {
+        Ok(())
+    }
 
     /// The registers at the entry point, given the address of argc on the
     /// initial stack.

@@ -83,7 +83,7 @@ pub fn init(parts: ProcessParts) -> &'static Process {
         table: parts.table,
         calls: Box::leak(parts.calls),
         memory: Box::leak(Box::new(Mutex::new(parts.memory))),
-        signals: Box::leak(Box::new(GuestActions::inherited(parts.watch_deaths))),
+        signals: Box::leak(Box::new(GuestActions::inherited(parts.watch_deaths, parts.personality.default_ignored()))),
         tracer: parts.tracer,
         stats: parts.stats,
         hooks: Box::leak(parts.hooks.into_boxed_slice()),

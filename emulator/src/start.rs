@@ -91,13 +91,14 @@ pub struct StartOptions {
 fn personality_for(abi: GuestAbi) -> Option<&'static dyn Personality> {
     match abi {
         GuestAbi::Linux => Some(&crate::linux::LINUX),
-        GuestAbi::FreeBsd => None,
+        GuestAbi::FreeBsd => Some(&crate::freebsd::FREEBSD),
     }
 }
 
 fn personality_named(name: &str) -> Option<&'static dyn Personality> {
     match name {
         "linux" => Some(&crate::linux::LINUX),
+        "freebsd" => Some(&crate::freebsd::FREEBSD),
         _ => None,
     }
 }
@@ -179,6 +180,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let stack =
         loader::map_stack(&mut space, opts.stack_limit, contents.size(), exec.program.image.exec_stack, &program)?;
     let loaded = loader::map_exec(&exec, &mut space, Layout { program_base })?;
+    personality.prepare_address_space(&mut space).map_err(|m| StartError::new(126, m))?;
     let auxv = personality.initial_auxv(&loaded);
     (contents.blobs, contents.auxv) = (&auxv.blobs, &auxv.entries);
     let sp = loader::build_initial_stack(&stack, &contents);

@@ -11,6 +11,8 @@ use core::arch::asm;
 /// arch_prctl codes, SA_RESTORER and SS_AUTODISARM: kernel ABI values the libc crate does not export.
 pub const ARCH_SET_FS: i32 = 0x1002;
 pub const ARCH_GET_FS: i32 = 0x1003;
+pub const ARCH_SET_GS: i32 = 0x1001;
+pub const ARCH_GET_GS: i32 = 0x1004;
 pub const SA_RESTORER: i32 = 0x0400_0000;
 pub const SS_AUTODISARM: i32 = 1 << 31;
 
@@ -24,6 +26,9 @@ impl Errno {
     pub const ESRCH: Errno = Errno(libc::ESRCH);
     pub const EINTR: Errno = Errno(libc::EINTR);
     pub const EBADF: Errno = Errno(libc::EBADF);
+    pub const ENOTDIR: Errno = Errno(libc::ENOTDIR);
+    pub const ENOTTY: Errno = Errno(libc::ENOTTY);
+    pub const EPIPE: Errno = Errno(libc::EPIPE);
     pub const EMFILE: Errno = Errno(libc::EMFILE);
     pub const EAGAIN: Errno = Errno(libc::EAGAIN);
     pub const ENOMEM: Errno = Errno(libc::ENOMEM);

@@ -5,7 +5,7 @@ use crate::dispatch::Call;
 use crate::lifecycle::{self, CloneArgs, ForkRequest};
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};
-use crate::threads::{self, ThreadRequest};
+use crate::threads::{self, ThreadEntry, ThreadRequest};
 use loader::PAGE_SIZE;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -109,12 +109,13 @@ pub fn clone(call: &mut Call) -> SysResult {
     if a[0] & libc::CLONE_THREAD as u64 != 0 {
         let req = ThreadRequest {
             flags: a[0],
-            stack: a[1],
+            entry: ThreadEntry::CloneOf { stack: a[1] },
             parent_tid: a[2],
             child_tid: a[3],
             tls: a[4],
             pidfd: a[2],
             legacy: true,
+            tid_width: 4,
         };
         return threads::spawn(call, req);
     }
@@ -156,12 +157,13 @@ pub fn clone3(call: &mut Call) -> SysResult {
         }
         let req = ThreadRequest {
             flags: args.flags,
-            stack,
+            entry: ThreadEntry::CloneOf { stack },
             parent_tid: args.parent_tid,
             child_tid: args.child_tid,
             tls: args.tls,
             pidfd: args.pidfd,
             legacy: false,
+            tid_width: 4,
         };
         return threads::spawn(call, req);
     }

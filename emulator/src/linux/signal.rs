@@ -227,7 +227,13 @@ pub fn deliver(
     f[INFO_OFFSET as usize..].copy_from_slice(info_bytes);
     guest::write(frame, &f)?;
 
-    let entry = HandlerEntry { rsp: frame, rdi: sig as u64, rsi: frame + INFO_OFFSET, rdx: frame + UC_OFFSET };
+    let entry = HandlerEntry {
+        rip: action.handler,
+        rsp: frame,
+        rdi: sig as u64,
+        rsi: frame + INFO_OFFSET,
+        rdx: frame + UC_OFFSET,
+    };
     delivery::enter_handler(thread, ctx, sig, action, &site, entry);
     Ok(())
 }

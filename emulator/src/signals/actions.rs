@@ -91,6 +91,11 @@ pub struct GuestActions {
     /// With --trace or --stats, emu catches the signals whose default would
     /// kill the guest, so that its death is traced and its calls counted.
     watch_deaths: bool,
+    /// Host signals whose default action the guest's kernel gives as
+    /// "ignore" where Linux's ends the process (a FreeBSD SIGINFO travels
+    /// as SIGPWR): the host ignores them while the guest's disposition is
+    /// SIG_DFL.
+    default_ignored: u64,
 }
 
 impl GuestActions {
@@ -98,11 +103,12 @@ impl GuestActions {
     /// what it inherited (SIG_IGN survives execve; everything else is
     /// SIG_DFL). SIGPIPE is what emu's parent left, not what Rust's runtime
     /// set before `main`.
-    pub fn inherited(watch_deaths: bool) -> Self {
+    pub fn inherited(watch_deaths: bool, default_ignored: u64) -> Self {
         let actions = GuestActions {
             slots: std::array::from_fn(|_| ActionSlot::default()),
             write_lock: Mutex::new(()),
             watch_deaths,
+            default_ignored,
         };
         for sig in 1..=NSIG as i32 {
             if bit(sig) & (RESERVED | UNCATCHABLE) != 0 {
@@ -117,6 +123,8 @@ impl GuestActions {
                 if sig == libc::SIGPIPE {
                     let _ = set_host_action(sig, SIG_IGN, 0, 0);
                 }
+            } else if bit(sig) & default_ignored != 0 {
+                let _ = set_host_action(sig, SIG_IGN, 0, 0);
             } else if watch_deaths && default_kills(sig) {
                 let _ = set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE));
             } else if sig == libc::SIGPIPE {
@@ -138,6 +146,7 @@ impl GuestActions {
             slots: std::array::from_fn(|_| ActionSlot::default()),
             write_lock: Mutex::new(()),
             watch_deaths: self.watch_deaths,
+            default_ignored: self.default_ignored,
         };
         for (from, to) in self.slots.iter().zip(&copy.slots) {
             to.store(from.load());
@@ -195,6 +204,7 @@ impl GuestActions {
         match new.handler {
             // emu keeps its handler for the signals it needs itself.
             _ if bit(sig) & RESERVED != 0 => {}
+            SIG_DFL if bit(sig) & self.default_ignored != 0 => set_host_action(sig, SIG_IGN, 0, 0)?,
             SIG_DFL if self.watch_deaths && default_kills(sig) => {
                 set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE))?
             }
@@ -210,6 +220,11 @@ impl GuestActions {
     /// in the child.
     pub fn lock_for_fork(&self) -> std::sync::MutexGuard<'_, ()> {
         self.lock()
+    }
+
+    /// Whether the guest's kernel ends the process for `sig` left at SIG_DFL.
+    pub fn kills_by_default(&self, sig: i32) -> bool {
+        default_kills(sig) && bit(sig) & self.default_ignored == 0
     }
 
     /// After a fork with CLONE_CLEAR_SIGHAND: caught signals go back to SIG_DFL.

@@ -64,6 +64,8 @@ pub fn check_fits(thread: &ThreadState, ctx: &GuestContext, site: &FrameSite, fr
 /// The registers a handler starts with, as its ABI passes them.
 #[derive(Clone, Copy, Debug)]
 pub struct HandlerEntry {
+    /// The handler itself (Linux), or a trampoline that calls it (FreeBSD's sigcode).
+    pub rip: u64,
     pub rsp: u64,
     pub rdi: u64,
     pub rsi: u64,
@@ -86,7 +88,7 @@ pub fn enter_handler(
     if ctx.fpstate().is_some() {
         ctx.reset_fpstate();
     }
-    ctx.set_rip(action.handler);
+    ctx.set_rip(entry.rip);
     ctx.set_rsp(entry.rsp);
     ctx.set_rdi(entry.rdi);
     ctx.set_rsi(entry.rsi);

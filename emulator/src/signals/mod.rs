@@ -199,7 +199,7 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
     match action.handler {
         SIG_IGN => {}
         // A death emu watches for (--trace, --stats): say so, then die of it.
-        SIG_DFL if actions::default_kills(sig) => {
+        SIG_DFL if p.signals.kills_by_default(sig) => {
             if let Some(t) = &p.tracer {
                 t.signal(sig, info);
             }

@@ -55,6 +55,11 @@ impl ThreadGroup {
     }
 }
 
+/// Whether the calling thread is the process's only one left.
+pub fn is_last_thread() -> bool {
+    crate::process::process().group.live.load(Ordering::Acquire) == 1
+}
+
 /// exit_group: the whole process ends with `status`.
 pub fn exit_group(status: i32) -> ! {
     crate::lifecycle::exit_process(status)

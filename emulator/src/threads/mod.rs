@@ -19,9 +19,9 @@ mod exit;
 mod resume;
 mod spawn;
 
-pub use exit::{exit_group, exit_thread, ThreadGroup, ROBUST_HEAD_SIZE};
+pub use exit::{exit_group, exit_thread, is_last_thread, ThreadGroup, ROBUST_HEAD_SIZE};
 pub use resume::Resume;
-pub use spawn::{spawn, ThreadRequest};
+pub use spawn::{spawn, ThreadEntry, ThreadRequest};
 
 use crate::signals::ThreadSignals;
 use crate::sys;

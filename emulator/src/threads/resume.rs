@@ -33,6 +33,16 @@ impl Resume {
         Resume { gregs, uc_flags: ctx.ucontext().uc_flags, fpstate, guest_mask: parent.signals.guest_blocked() }
     }
 
+    /// A thread that starts by a call of `rip` with `arg` (in RDI) on
+    /// `rsp`, RBP 0, the other registers as the parent's were.
+    pub fn call(ctx: &mut GuestContext, parent: &ThreadState, rip: u64, rsp: u64, arg: u64) -> Resume {
+        let mut r = Resume::clone_child(ctx, parent, rsp);
+        r.gregs[libc::REG_RIP as usize] = rip as i64;
+        r.gregs[libc::REG_RDI as usize] = arg as i64;
+        r.gregs[libc::REG_RBP as usize] = 0;
+        r
+    }
+
     /// The rt_sigframe to resume from, with the new thread's `altstack`
     /// (rt_sigreturn installs it). Returns the buffer and the offset of the
     /// ucontext in it (where the stack pointer goes).

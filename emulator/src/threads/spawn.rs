@@ -25,12 +25,13 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// A clone that creates a thread, in Linux terms.
+/// A new guest thread, in Linux clone terms (a FreeBSD thr_new is put in
+/// them: CLONE_VM|CLONE_THREAD..., with its tid words).
 #[derive(Clone, Copy, Debug)]
 pub struct ThreadRequest {
     pub flags: u64,
-    /// The new thread's stack pointer (0: the parent's).
-    pub stack: u64,
+    /// Where the new thread starts.
+    pub entry: ThreadEntry,
     pub parent_tid: u64,
     pub child_tid: u64,
     pub tls: u64,
@@ -38,6 +39,19 @@ pub struct ThreadRequest {
     pub pidfd: u64,
     /// clone(2) rather than clone3.
     pub legacy: bool,
+    /// Bytes of the tid words CLONE_PARENT_SETTID and CLONE_CHILD_SETTID
+    /// write: 4 (Linux's pid_t), 8 (FreeBSD's long).
+    pub tid_width: usize,
+}
+
+/// The registers a new guest thread starts with.
+#[derive(Clone, Copy, Debug)]
+pub enum ThreadEntry {
+    /// Linux's clone child: the parent's registers at its `syscall`, RAX 0,
+    /// on `stack` (0: the parent's stack pointer).
+    CloneOf { stack: u64 },
+    /// FreeBSD's thr_new: `rip` called with `arg` in RDI, on `rsp`, RBP 0.
+    Call { rip: u64, rsp: u64, arg: u64 },
 }
 
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -136,9 +150,17 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
             return Err(e);
         }
     }
+    // Both tid words are written before the thread runs; as the kernel, a
+    // bad pointer is not the clone's error.
+    let write_tid = |at: u64| match req.tid_width {
+        8 => guest::write_val(at, &(tid as i64)),
+        _ => guest::write_val(at, &tid),
+    };
     if req.flags & CLONE_PARENT_SETTID != 0 {
-        // As the kernel: a bad pointer is not the clone's error.
-        let _ = guest::write_val(req.parent_tid, &tid);
+        let _ = write_tid(req.parent_tid);
+    }
+    if req.flags & CLONE_CHILD_SETTID != 0 {
+        let _ = write_tid(req.child_tid);
     }
     start.go.store(GO, Ordering::Release);
     futex_wake(start.go.as_ptr());
@@ -169,7 +191,10 @@ impl ThreadStart {
             flags: req.flags,
             child_tid: req.child_tid,
             guest_fs,
-            resume: Resume::clone_child(ctx, parent, req.stack),
+            resume: match req.entry {
+                ThreadEntry::CloneOf { stack } => Resume::clone_child(ctx, parent, stack),
+                ThreadEntry::Call { rip, rsp, arg } => Resume::call(ctx, parent, rip, rsp, arg),
+            },
             tid: AtomicI32::new(0),
             go: AtomicU32::new(WAIT),
         }
@@ -282,9 +307,6 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
         // SAFETY: this thread's region, which the guest never saw.
         unsafe { ThreadState::release(state) };
         return std::ptr::null_mut();
-    }
-    if start.flags & CLONE_CHILD_SETTID != 0 {
-        let _ = guest::write_val(start.child_tid, &tid);
     }
     if start.flags & CLONE_CHILD_CLEARTID != 0 {
         state.clear_child_tid.set(start.child_tid);

@@ -1,0 +1,96 @@
+//! FreeBSD's memory calls, over the core's placement in the guest arena:
+//! FreeBSD's mmap flags (MAP_ANON is 0x1000, MAP_GUARD, MAP_EXCL,
+//! MAP_32BIT, MAP_ALIGNED) and madvise advice as Linux's.
+
+use crate::dispatch::Call;
+use crate::memory::{self, in_place};
+use crate::sys::{Errno, SysResult};
+
+const MAP_SHARED: u64 = 0x1;
+const MAP_PRIVATE: u64 = 0x2;
+const MAP_FIXED: u64 = 0x10;
+const MAP_HASSEMAPHORE: u64 = 0x200;
+const MAP_STACK: u64 = 0x400;
+const MAP_NOSYNC: u64 = 0x800;
+const MAP_ANON: u64 = 0x1000;
+const MAP_GUARD: u64 = 0x2000;
+const MAP_EXCL: u64 = 0x4000;
+const MAP_NOCORE: u64 = 0x20000;
+const MAP_PREFAULT_READ: u64 = 0x40000;
+const MAP_32BIT: u64 = 0x80000;
+/// MAP_ALIGNED(n): log2 of the alignment in bits 24..31 (1: a superpage).
+const MAP_ALIGNMENT_MASK: u64 = 0xff00_0000;
+/// Flags that only tune FreeBSD's VM (or the alignment, which emu's
+/// placement does not offer): accepted and ignored.
+const IGNORED: u64 = MAP_HASSEMAPHORE | MAP_NOSYNC | MAP_NOCORE | MAP_PREFAULT_READ | MAP_ALIGNMENT_MASK;
+const KNOWN: u64 =
+    MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_STACK | MAP_ANON | MAP_GUARD | MAP_EXCL | MAP_32BIT | IGNORED;
+/// PROT_MAX(p) is p << 16: the most a later mprotect may grant.
+const PROT_MASK: u64 = 0x7;
+
+/// mmap(addr, len, prot, flags, fd, pos). As FreeBSD: an anonymous mapping
+/// needs fd -1 and offset 0; MAP_GUARD reserves inaccessible address
+/// space; MAP_EXCL with MAP_FIXED refuses to replace a mapping (ENOMEM).
+pub fn mmap(call: &mut Call) -> SysResult {
+    let [addr, len, prot, flags, fd, pos, ..] = call.args;
+    let (prot, flags, fd) = (prot & 0xffff_ffff, flags & 0xffff_ffff, fd as u32 as i32);
+    if flags & !KNOWN != 0 || (flags & MAP_EXCL != 0 && flags & MAP_FIXED == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let anon = flags & (MAP_ANON | MAP_STACK | MAP_GUARD) != 0;
+    if anon && (fd != -1 || pos != 0) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MAP_GUARD != 0 && (prot & PROT_MASK != 0 || flags & (MAP_SHARED | MAP_STACK) != 0) {
+        return Err(Errno::EINVAL);
+    }
+    let mut host = match flags & (MAP_SHARED | MAP_PRIVATE) {
+        MAP_SHARED => libc::MAP_SHARED,
+        _ => libc::MAP_PRIVATE,
+    } as u64;
+    if anon {
+        host |= libc::MAP_ANONYMOUS as u64;
+    }
+    if flags & MAP_GUARD != 0 {
+        host |= libc::MAP_NORESERVE as u64;
+    }
+    if flags & MAP_FIXED != 0 {
+        host |= if flags & MAP_EXCL != 0 { libc::MAP_FIXED_NOREPLACE } else { libc::MAP_FIXED } as u64;
+    }
+    if flags & MAP_32BIT != 0 {
+        host |= libc::MAP_32BIT as u64;
+    }
+    let fd = if anon { -1i64 as u64 } else { fd as i64 as u64 };
+    match memory::mmap(addr, len, prot & PROT_MASK, host, fd, pos) {
+        Err(Errno::EEXIST) => Err(Errno::ENOMEM),
+        r => r,
+    }
+}
+
+pub fn munmap(call: &mut Call) -> SysResult {
+    memory::munmap(call.args[0], call.args[1])
+}
+
+pub fn mprotect(call: &mut Call) -> SysResult {
+    let [addr, len, prot, ..] = call.args;
+    in_place::change_in_place_as("mprotect", [addr, len, prot & PROT_MASK, 0, 0, 0])
+}
+
+/// madvise: FreeBSD's advice as Linux's; the ones that only tune FreeBSD's
+/// VM (MADV_NOSYNC, MADV_AUTOSYNC, MADV_PROTECT) change nothing here.
+pub fn madvise(call: &mut Call) -> SysResult {
+    let [addr, len, advice, ..] = call.args;
+    let host = match advice as u32 {
+        0 => libc::MADV_NORMAL,
+        1 => libc::MADV_RANDOM,
+        2 => libc::MADV_SEQUENTIAL,
+        3 => libc::MADV_WILLNEED,
+        4 => libc::MADV_DONTNEED,
+        5 => libc::MADV_FREE,
+        8 => libc::MADV_DONTDUMP,
+        9 => libc::MADV_DODUMP,
+        6 | 7 | 10 => libc::MADV_NORMAL,
+        _ => return Err(Errno::EINVAL),
+    };
+    in_place::change_in_place_as("madvise", [addr, len, host as u64, 0, 0, 0])
+}

@@ -1,0 +1,282 @@
+//! The FreeBSD amd64 personality: static FreeBSD programs (Go's, first)
+//! run on Linux.
+//!
+//! FreeBSD's calling convention differs from Linux's in its result (the
+//! carry flag says an error, RAX holds a positive errno, RDX a second
+//! value), its indirect calls (`syscall` and `__syscall` take the number
+//! in RDI) and arguments past the sixth (on the stack). Its numbers differ
+//! (errno from 35 up, signals from 7 up, flags and structures almost
+//! everywhere), so a call passes straight through only when its arguments
+//! mean the same on Linux (`SAME_AS_LINUX`); the others have a translator
+//! here, by subject: files, memory, signals, threads, time, sysctl.
+//!
+//! Numbers inside emu stay in host terms: errno and signals are translated
+//! where they cross (`numbers`), flags and structures in each translator.
+
+mod files;
+mod image;
+mod memory;
+mod numbers;
+mod process;
+mod signal;
+mod structs;
+mod sysctl;
+mod thread;
+mod time;
+
+use crate::context::GuestContext;
+use crate::dispatch::Call;
+use crate::memory::guest;
+use crate::personality::{
+    EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
+};
+use crate::process::process;
+use crate::signals::GuestAction;
+use crate::sys::{Errno, SysResult};
+use crate::threads::ThreadState;
+use abi_tables::{Syscall, Table, FREEBSD_AMD64, MAX_ARGS};
+use loader::{AddressSpace, Loaded};
+
+pub struct FreeBsd;
+
+pub static FREEBSD: FreeBsd = FreeBsd;
+
+/// FreeBSD calls whose arguments and result mean what the Linux call of
+/// the second name's do (errno aside, which `set_return` translates).
+const SAME_AS_LINUX: &[(&str, &str)] = &[
+    ("read", "read"),
+    ("write", "write"),
+    ("readv", "readv"),
+    ("writev", "writev"),
+    ("pread", "pread64"),
+    ("pwrite", "pwrite64"),
+    ("preadv", "preadv"),
+    ("pwritev", "pwritev"),
+    ("lseek", "lseek"),
+    ("fsync", "fsync"),
+    ("fdatasync", "fdatasync"),
+    ("ftruncate", "ftruncate"),
+    ("truncate", "truncate"),
+    ("dup", "dup"),
+    ("getpid", "getpid"),
+    ("getppid", "getppid"),
+    ("getuid", "getuid"),
+    ("geteuid", "geteuid"),
+    ("getgid", "getgid"),
+    ("getegid", "getegid"),
+    ("getpgrp", "getpgrp"),
+    ("getpgid", "getpgid"),
+    ("getsid", "getsid"),
+    ("setsid", "setsid"),
+    ("setpgid", "setpgid"),
+    ("setuid", "setuid"),
+    ("setgid", "setgid"),
+    ("getgroups", "getgroups"),
+    ("sched_yield", "sched_yield"),
+    ("chdir", "chdir"),
+    ("fchdir", "fchdir"),
+    ("umask", "umask"),
+    ("chmod", "chmod"),
+    ("fchmod", "fchmod"),
+    ("chown", "chown"),
+    ("fchown", "fchown"),
+    ("lchown", "lchown"),
+    ("link", "link"),
+    ("unlink", "unlink"),
+    ("symlink", "symlink"),
+    ("rename", "rename"),
+    ("mkdir", "mkdir"),
+    ("rmdir", "rmdir"),
+    ("flock", "flock"),
+    ("sync", "sync"),
+    ("getrusage", "getrusage"),
+    ("gettimeofday", "gettimeofday"),
+    ("setitimer", "setitimer"),
+    ("getitimer", "getitimer"),
+    ("getrandom", "getrandom"),
+    ("nanosleep", "nanosleep"),
+    ("access", "access"),
+    ("renameat", "renameat"),
+    ("mkdirat", "mkdirat"),
+    ("symlinkat", "symlinkat"),
+    ("listen", "listen"),
+    ("shutdown", "shutdown"),
+];
+
+/// The FreeBSD calls emu carries out itself, by name.
+const EMULATED: &[(&str, Handler)] = &[
+    ("syscall", indirect),
+    ("__syscall", indirect),
+    ("exit", process::exit),
+    ("fork", process::fork),
+    ("vfork", process::vfork),
+    ("execve", process::execve),
+    ("wait4", process::wait4),
+    ("wait6", process::wait6),
+    ("issetugid", process::issetugid),
+    ("getrlimit", process::getrlimit),
+    ("setrlimit", process::setrlimit),
+    ("cpuset_getaffinity", process::cpuset_getaffinity),
+    ("kill", signal::kill),
+    ("sigaction", signal::sigaction),
+    ("sigprocmask", signal::sigprocmask),
+    ("sigaltstack", signal::sigaltstack),
+    ("sigreturn", signal::sigreturn),
+    ("sigsuspend", signal::sigsuspend),
+    ("thr_new", thread::thr_new),
+    ("thr_self", thread::thr_self),
+    ("thr_exit", thread::thr_exit),
+    ("thr_kill", thread::thr_kill),
+    ("_umtx_op", thread::umtx_op),
+    ("sysarch", thread::sysarch),
+    ("__sysctl", sysctl::sysctl),
+    ("__sysctlbyname", sysctl::sysctlbyname),
+    ("clock_gettime", time::clock_gettime),
+    ("clock_getres", time::clock_getres),
+    ("clock_nanosleep", time::clock_nanosleep),
+    ("mmap", memory::mmap),
+    ("munmap", memory::munmap),
+    ("mprotect", memory::mprotect),
+    ("madvise", memory::madvise),
+    ("open", files::open),
+    ("openat", files::openat),
+    ("close", crate::files::close),
+    ("dup2", files::dup2),
+    ("fcntl", files::fcntl),
+    ("pipe2", files::pipe2),
+    ("ioctl", files::ioctl),
+    ("fstat", files::fstat),
+    ("fstatat", files::fstatat),
+    ("fstatfs", files::fstatfs),
+    ("statfs", files::statfs),
+    ("getdirentries", files::getdirentries),
+    ("readlink", files::readlink),
+    ("readlinkat", files::readlinkat),
+    ("eaccess", files::access),
+    ("faccessat", files::faccessat),
+    ("unlinkat", files::unlinkat),
+    ("__getcwd", files::getcwd),
+    ("utimensat", files::utimensat),
+];
+
+/// Host number of a Linux call, by name.
+fn linux_number(name: &str) -> Option<u64> {
+    abi_tables::LINUX_X86_64.call_by_name(name).map(|c| c.number as u64)
+}
+
+/// syscall(2) and __syscall(2): the call whose number is the first argument.
+/// The dispatcher has already looked it up (see `syscall_args`); getting
+/// here means the inner number was itself 0 or 198.
+fn indirect(_call: &mut Call) -> SysResult {
+    Err(Errno::ENOSYS)
+}
+
+const SYS_SYSCALL: u64 = 0;
+const SYS___SYSCALL: u64 = 198;
+/// The carry flag, which says a call failed.
+const CARRY: u64 = 1;
+
+impl Personality for FreeBsd {
+    fn name(&self) -> &'static str {
+        "freebsd"
+    }
+
+    fn default_table(&self) -> &'static Table {
+        &FREEBSD_AMD64
+    }
+
+    fn implementation(&self, call: &Syscall) -> Option<Implementation> {
+        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == call.name) {
+            return Some(Implementation::Emulated(*f));
+        }
+        let (_, linux) = SAME_AS_LINUX.iter().find(|(n, _)| *n == call.name)?;
+        linux_number(linux).map(Implementation::Host)
+    }
+
+    /// The number and arguments: `syscall` and `__syscall` take the real
+    /// number in RDI and shift the rest; arguments past the registers are
+    /// read from the stack (above the return address of the libc stub) only
+    /// for calls the table gives that many.
+    fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]) {
+        let r = ctx.syscall_args();
+        let (number, regs): (u64, &[u64]) = match ctx.rax() {
+            SYS_SYSCALL => (r[0] as u32 as u64, &r[1..]),
+            SYS___SYSCALL => (r[0], &r[1..]),
+            n => (n, &r[..]),
+        };
+        let mut args = [0u64; MAX_ARGS];
+        args[..regs.len()].copy_from_slice(regs);
+        let wanted = process().slot(number).map_or(0, |s| s.call.args.len());
+        for (i, arg) in args.iter_mut().enumerate().take(wanted).skip(regs.len()) {
+            let at = ctx.rsp() + 8 * (1 + i - regs.len()) as u64;
+            *arg = guest::read_val(at).unwrap_or(0);
+        }
+        (number, args)
+    }
+
+    fn set_return(&self, ctx: &mut GuestContext, result: SysResult) {
+        match result {
+            Ok(v) => {
+                ctx.set_rax(v);
+                ctx.set_rflags(ctx.rflags() & !CARRY);
+            }
+            Err(e) => {
+                ctx.set_rax(self.errno_to_guest(e) as u64);
+                ctx.set_rflags(ctx.rflags() | CARRY);
+            }
+        }
+    }
+
+    fn errno_to_guest(&self, host: Errno) -> i32 {
+        numbers::errno_to_guest(host.0)
+    }
+
+    fn errno_from_guest(&self, guest: i32) -> Errno {
+        Errno(numbers::errno_from_guest(guest))
+    }
+
+    fn struct_decoder(&self, name: &str) -> Option<StructDecoder> {
+        structs::decoder(name)
+    }
+
+    fn deliver_signal(
+        &self,
+        thread: &'static ThreadState,
+        sig: i32,
+        info: &libc::siginfo_t,
+        ctx: &mut GuestContext,
+        action: &GuestAction,
+    ) -> Result<(), Errno> {
+        signal::deliver(thread, sig, info, ctx, action)
+    }
+
+    fn default_ignored(&self) -> u64 {
+        (1..=64).filter(|&h| numbers::ignored_by_default_on_guest(h)).fold(0, |m, h| m | 1u64 << (h - 1))
+    }
+
+    fn signal_to_guest(&self, host: i32) -> i32 {
+        numbers::signal_to_guest(host)
+    }
+
+    fn guest_signal_name(&self, sig: i32) -> SignalName {
+        let table: &'static Table = &FREEBSD_AMD64;
+        match table.set_by_name("signal").and_then(|s| s.name_of(sig as i64)) {
+            Some(v) => SignalName::Named(v.name.as_ref()),
+            None if sig == 65 => SignalName::Named("SIGRTMIN"),
+            None if (66..=126).contains(&sig) => SignalName::Numbered("SIGRTMIN+", sig - 65),
+            None => SignalName::Numbered("", sig),
+        }
+    }
+
+    fn initial_auxv(&self, image: &Loaded) -> InitialAuxv {
+        image::initial_auxv(image)
+    }
+
+    fn prepare_address_space(&self, space: &mut AddressSpace) -> Result<(), String> {
+        image::map_sigcode(space)
+    }
+
+    fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
+        image::entry_registers(argc_at)
+    }
+}

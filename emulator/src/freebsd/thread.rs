@@ -1,0 +1,308 @@
+//! FreeBSD's threads: thr_new on the core's thread start (a call of the
+//! start function on the given stack, the TLS base in FS, the tid words
+//! written before the thread runs), thr_self, thr_exit (its state word),
+//! thr_kill, the FS base through sysarch, and _umtx_op's waits and wakes
+//! on Linux futexes.
+
+use super::signal;
+use crate::dispatch::Call;
+use crate::memory::guest;
+use crate::sys::{self, Errno, SysResult};
+use crate::threads::{self, ThreadEntry, ThreadRequest};
+
+/// struct thr_param (sys/thr.h), 104 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct ThrParam {
+    start_func: u64,
+    arg: u64,
+    stack_base: u64,
+    stack_size: u64,
+    tls_base: u64,
+    tls_size: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    flags: u32,
+    pad: u32,
+    rtp: u64,
+    spare: [u64; 3],
+}
+// SAFETY: integers only.
+unsafe impl guest::Pod for ThrParam {}
+
+/// The top of FreeBSD's user address space: a TLS base must lie below it.
+const VM_MAXUSER_ADDRESS: u64 = 0x8000_0000_0000;
+
+/// thr_new(param, param_size): a smaller structure is allowed (the rest is
+/// zero). The new thread starts in `start_func(arg)` with RSP 16-byte
+/// aligned minus a zero return address, FS = tls_base, the caller's
+/// signal mask and no alternate stack; 0 is returned, the tid goes to the
+/// tid words.
+pub fn thr_new(call: &mut Call) -> SysResult {
+    let [param, size, ..] = call.args;
+    let size = size as u32 as i32;
+    if size < 0 || size as usize > std::mem::size_of::<ThrParam>() {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; std::mem::size_of::<ThrParam>()];
+    guest::read(param, &mut raw[..size as usize])?;
+    // SAFETY: ThrParam is plain integers and every byte is initialised.
+    let p: ThrParam = unsafe { std::mem::transmute(raw) };
+    if p.rtp != 0 {
+        // A real-time priority is not emu's to give.
+        return Err(Errno::EPERM);
+    }
+    if p.tls_base >= VM_MAXUSER_ADDRESS {
+        return Err(Errno::EINVAL);
+    }
+    let rsp = (p.stack_base.wrapping_add(p.stack_size) & !15).wrapping_sub(8);
+    guest::write_val(rsp, &0u64)?;
+    let mut flags = (libc::CLONE_VM
+        | libc::CLONE_FS
+        | libc::CLONE_FILES
+        | libc::CLONE_SIGHAND
+        | libc::CLONE_THREAD
+        | libc::CLONE_SYSVSEM
+        | libc::CLONE_SETTLS) as u64;
+    if p.parent_tid != 0 {
+        flags |= libc::CLONE_PARENT_SETTID as u64;
+    }
+    if p.child_tid != 0 {
+        flags |= libc::CLONE_CHILD_SETTID as u64;
+    }
+    let req = ThreadRequest {
+        flags,
+        entry: ThreadEntry::Call { rip: p.start_func, rsp, arg: p.arg },
+        parent_tid: p.parent_tid,
+        child_tid: p.child_tid,
+        tls: p.tls_base,
+        pidfd: 0,
+        legacy: false,
+        tid_width: 8,
+    };
+    threads::spawn(call, req).map(|_| 0)
+}
+
+pub fn thr_self(call: &mut Call) -> SysResult {
+    guest::write_val(call.args[0], &(call.thread.tid.get() as i64))?;
+    Ok(0)
+}
+
+/// thr_exit(state): 1 is stored to the state word (a long) and its waiters
+/// woken; then the thread ends, unless it is the last one: FreeBSD returns
+/// to it then, and its C library calls exit.
+pub fn thr_exit(call: &mut Call) -> SysResult {
+    let state = call.args[0];
+    if state != 0 && guest::write_val(state, &1i64).is_ok() {
+        wake(state, i32::MAX, true);
+    }
+    if threads::is_last_thread() {
+        return Ok(0);
+    }
+    threads::exit_thread(call.thread, 0)
+}
+
+/// thr_kill(id, sig): one thread of the process, or every other (-1).
+pub fn thr_kill(call: &mut Call) -> SysResult {
+    let [id, sig, ..] = call.args;
+    let sig = signal::host_signal_or_zero(sig)?;
+    match id as i64 {
+        -1 => {
+            let me = call.thread.tid.get();
+            let mut sent = false;
+            for tid in threads_of_this_process() {
+                if tid != me {
+                    let _ = signal::to_thread(tid, sig);
+                    sent = true;
+                }
+            }
+            if sent {
+                Ok(0)
+            } else {
+                Err(Errno(libc::ESRCH))
+            }
+        }
+        tid if tid > 0 && tid <= i32::MAX as i64 => signal::to_thread(tid as i32, sig),
+        _ => Err(Errno(libc::ESRCH)),
+    }
+}
+
+fn threads_of_this_process() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+const AMD64_GET_FSBASE: u32 = 128;
+const AMD64_SET_FSBASE: u32 = 129;
+const AMD64_GET_GSBASE: u32 = 130;
+const AMD64_SET_GSBASE: u32 = 131;
+
+/// sysarch(op, parms): the FS base is the guest's own (emu keeps it, and
+/// loads it on the way back to the guest); GS is left to the host.
+pub fn sysarch(call: &mut Call) -> SysResult {
+    let [op, parms, ..] = call.args;
+    match op as u32 {
+        AMD64_SET_FSBASE => {
+            let base: u64 = guest::read_val(parms)?;
+            if base >= VM_MAXUSER_ADDRESS {
+                return Err(Errno::EINVAL);
+            }
+            call.thread.guest_fs.set(base);
+            Ok(0)
+        }
+        AMD64_GET_FSBASE => guest::write_val(parms, &call.thread.guest_fs.get()).map(|_| 0),
+        AMD64_SET_GSBASE => {
+            let base: u64 = guest::read_val(parms)?;
+            if base >= VM_MAXUSER_ADDRESS {
+                return Err(Errno::EINVAL);
+            }
+            call.host_with(libc::SYS_arch_prctl, [sys::ARCH_SET_GS as u64, base, 0, 0, 0, 0])
+        }
+        AMD64_GET_GSBASE => {
+            let mut base = 0u64;
+            call.host_with(libc::SYS_arch_prctl, [sys::ARCH_GET_GS as u64, &mut base as *mut u64 as u64, 0, 0, 0, 0])?;
+            guest::write_val(parms, &base).map(|_| 0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// _umtx_op
+
+const UMTX_OP_WAIT: u32 = 2;
+const UMTX_OP_WAKE: u32 = 3;
+const UMTX_OP_WAIT_UINT: u32 = 11;
+const UMTX_OP_WAIT_UINT_PRIVATE: u32 = 15;
+const UMTX_OP_WAKE_PRIVATE: u32 = 16;
+const UMTX_OP_NWAKE_PRIVATE: u32 = 21;
+/// Flags or-ed into the operation by 32-bit callers.
+const UMTX_OP_FLAGS: u32 = 0xc000_0000;
+const UMTX_ABSTIME: u32 = 1;
+
+/// When a wait ends: never, after a while, or at a time of a clock.
+enum Deadline {
+    Never,
+    After(libc::timespec),
+    At(libc::timespec, libc::clockid_t),
+}
+
+/// The timeout of a wait: `uaddr2` points at a timespec (relative) or, when
+/// `uaddr1` (its size) says it is larger, at a `struct _umtx_time`
+/// {timeout, flags, clockid}.
+fn deadline(size: u64, at: u64) -> Result<Deadline, Errno> {
+    if at == 0 {
+        return Ok(Deadline::Never);
+    }
+    let (ts, flags, clock): ([i64; 2], u32, u32) = if size <= 16 {
+        (guest::read_val(at)?, 0, 0)
+    } else {
+        let raw: [u64; 3] = guest::read_val(at)?;
+        ([raw[0] as i64, raw[1] as i64], raw[2] as u32, (raw[2] >> 32) as u32)
+    };
+    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+        return Err(Errno::EINVAL);
+    }
+    let ts = libc::timespec { tv_sec: ts[0], tv_nsec: ts[1] };
+    if flags & UMTX_ABSTIME == 0 {
+        return Ok(Deadline::After(ts));
+    }
+    let clock = super::time::clock_to_host(clock as i32).ok_or(Errno::EINVAL)?;
+    Ok(Deadline::At(ts, clock))
+}
+
+const FUTEX_BITSET_MATCH_ANY: u64 = 0xffff_ffff;
+
+/// Waits while the 32-bit word at `addr` holds `expected`. As FreeBSD's
+/// do_wait: a changed value or a wake is success, the deadline ETIMEDOUT, a
+/// signal EINTR.
+fn wait(call: &mut Call, addr: u64, expected: u32, deadline: Deadline, private: bool) -> SysResult {
+    let private_flag = if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
+    let r = match deadline {
+        Deadline::Never => {
+            call.host_with(libc::SYS_futex, [addr, (libc::FUTEX_WAIT | private_flag) as u64, expected as u64, 0, 0, 0])
+        }
+        Deadline::After(ts) => call.host_with(
+            libc::SYS_futex,
+            [addr, (libc::FUTEX_WAIT | private_flag) as u64, expected as u64, &ts as *const _ as u64, 0, 0],
+        ),
+        Deadline::At(ts, clock) => {
+            let realtime = if clock == libc::CLOCK_REALTIME { libc::FUTEX_CLOCK_REALTIME } else { 0 };
+            call.host_with(
+                libc::SYS_futex,
+                [
+                    addr,
+                    (libc::FUTEX_WAIT_BITSET | private_flag | realtime) as u64,
+                    expected as u64,
+                    &ts as *const _ as u64,
+                    0,
+                    FUTEX_BITSET_MATCH_ANY,
+                ],
+            )
+        }
+    };
+    match r {
+        Ok(_) | Err(Errno::EAGAIN) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Wakes up to `n` waiters on `addr`: FreeBSD's keys do not tell private
+/// from shared waits apart as Linux's do, so both kinds are woken.
+fn wake(addr: u64, n: i32, shared_too: bool) {
+    let n = n.max(0) as u64;
+    let mut ops = vec![libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG];
+    if shared_too {
+        ops.push(libc::FUTEX_WAKE);
+    }
+    for op in ops {
+        // SAFETY: wakes waiters on a guest address; no memory is touched.
+        unsafe { sys::syscall6(libc::SYS_futex as u64, [addr, op as u64, n, 0, 0, 0]) };
+    }
+}
+
+/// _umtx_op(obj, op, val, uaddr1, uaddr2): the waits and wakes a program's
+/// own synchronisation uses (Go's runtime, FreeBSD's libthr for its
+/// simplest paths). The mutex, condition variable, rwlock and semaphore
+/// operations of libthr are not carried out yet (ENOSYS).
+pub fn umtx_op(call: &mut Call) -> SysResult {
+    let [obj, op, val, uaddr1, uaddr2, ..] = call.args;
+    let op = op as u32 & !UMTX_OP_FLAGS;
+    if matches!(op, UMTX_OP_WAIT | UMTX_OP_WAIT_UINT | UMTX_OP_WAIT_UINT_PRIVATE) && obj % 4 != 0 {
+        return Err(Errno::EFAULT);
+    }
+    match op {
+        UMTX_OP_WAIT => {
+            let deadline = deadline(uaddr1, uaddr2)?;
+            let current: u64 = guest::read_val(obj)?;
+            if current != val {
+                return Ok(0);
+            }
+            // The low half of the long, which a change of the whole is
+            // nearly always a change of too.
+            wait(call, obj, val as u32, deadline, false)
+        }
+        UMTX_OP_WAIT_UINT | UMTX_OP_WAIT_UINT_PRIVATE => {
+            let deadline = deadline(uaddr1, uaddr2)?;
+            let _: u32 = guest::read_val(obj)?;
+            wait(call, obj, val as u32, deadline, op == UMTX_OP_WAIT_UINT_PRIVATE)
+        }
+        UMTX_OP_WAKE | UMTX_OP_WAKE_PRIVATE => {
+            wake(obj, val.min(i32::MAX as u64) as i32, true);
+            Ok(0)
+        }
+        UMTX_OP_NWAKE_PRIVATE => {
+            // obj: an array of `val` addresses, each woken completely.
+            for i in 0..val.min(1 << 16) {
+                let addr: u64 = guest::read_val(obj + 8 * i)?;
+                wake(addr, i32::MAX, true);
+            }
+            Ok(0)
+        }
+        _ => {
+            log::debug!("_umtx_op operation {op} is not carried out: ENOSYS");
+            Err(Errno::ENOSYS)
+        }
+    }
+}
