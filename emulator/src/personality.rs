@@ -93,6 +93,12 @@ pub trait Personality: Sync + 'static {
     /// The auxiliary vector a new image of this ABI finds on its stack.
     fn initial_auxv(&self, image: &Loaded) -> InitialAuxv;
 
+    /// A lock of the personality's own to hold across a fork (see
+    /// `lifecycle`), so that the child finds its state whole.
+    fn hold_for_fork(&self) -> Option<Box<dyn std::any::Any>> {
+        None
+    }
+
     /// Maps what guests of this ABI find in their address space besides
     /// their image and stack (FreeBSD's signal trampoline), once the image is
     /// mapped.

@@ -15,6 +15,7 @@
 
 mod files;
 mod image;
+mod kqueue;
 mod memory;
 mod numbers;
 mod process;
@@ -140,7 +141,11 @@ const EMULATED: &[(&str, Handler)] = &[
     ("madvise", memory::madvise),
     ("open", files::open),
     ("openat", files::openat),
-    ("close", crate::files::close),
+    ("close", kqueue::close_fd),
+    ("kqueue", kqueue::kqueue),
+    ("kqueuex", kqueue::kqueuex),
+    ("kevent", kqueue::kevent),
+    ("freebsd11_kevent", kqueue::freebsd11_kevent),
     ("dup2", files::dup2),
     ("fcntl", files::fcntl),
     ("pipe2", files::pipe2),
@@ -272,11 +277,32 @@ impl Personality for FreeBsd {
         image::initial_auxv(image)
     }
 
+    fn hold_for_fork(&self) -> Option<Box<dyn std::any::Any>> {
+        Some(Box::new(kqueue::lock_for_fork()))
+    }
+
     fn prepare_address_space(&self, space: &mut AddressSpace) -> Result<(), String> {
         image::map_sigcode(space)
     }
 
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
         image::entry_registers(argc_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_tables::Support;
+
+    /// The built-in table says a call is supported (or partly) exactly when
+    /// the personality carries it out.
+    #[test]
+    fn table_and_implementations_agree() {
+        for call in FREEBSD_AMD64.calls.iter() {
+            let implemented = FREEBSD.implementation(call).is_some();
+            let claimed = matches!(call.support, Support::Supported | Support::Partial { .. });
+            assert_eq!(claimed, implemented, "{}: table says {:?}", call.name, call.support);
+        }
     }
 }

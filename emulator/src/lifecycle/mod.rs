@@ -178,6 +178,7 @@ fn fork_with_handlers(req: &ForkRequest) -> Result<u64, Errno> {
     let memory = p.memory();
     let actions = p.signals.lock_for_fork();
     let evacuation = fds::lock_for_fork();
+    let personality = p.personality.hold_for_fork();
     let local_time = sys::lock_local_time();
     // SAFETY: fork() in a handler that interrupted guest code, never emu's,
     // on this thread (see `signals`): no lock of emu's is held here but the
@@ -186,6 +187,7 @@ fn fork_with_handlers(req: &ForkRequest) -> Result<u64, Errno> {
     // emu calls it only under `local_time`.
     let pid = unsafe { libc::fork() };
     drop(local_time);
+    drop(personality);
     drop(evacuation);
     drop(actions);
     drop(memory);

@@ -1,0 +1,550 @@
+//! kqueue and kevent on epoll.
+//!
+//! A kqueue is an epoll descriptor, so it is a real descriptor of the
+//! guest's (select, close, exec's close-on-exec act on it as on any). What
+//! epoll does not know is kept beside it, per kqueue: its knotes, by
+//! (ident, filter), with their flags, fflags and udata. A descriptor
+//! watched for reading and writing has one epoll registration (epoll allows
+//! one per descriptor) whose events are the union of its knotes', edge
+//! triggered when all of them are EV_CLEAR. EVFILT_TIMER is a timerfd and
+//! EVFILT_USER an eventfd of emu's, registered in the same epoll; both are
+//! closed with their knote. EVFILT_SIGNAL, EVFILT_PROC, EVFILT_VNODE and the
+//! other filters are refused (EINVAL in the knote's EV_ERROR).
+//!
+//! Both layouts of `struct kevent` are served: FreeBSD 12's (64 bytes,
+//! kevent 560) and FreeBSD 11's (32 bytes, kevent 363, which Go 1.19's
+//! runtime calls).
+//!
+//! Locking: the kqueues' table and each kqueue are locked only in the
+//! handler of a call (which interrupted guest code, see `signals`), never
+//! across the wait; fork takes the table's lock (`lock_for_fork`).
+
+use super::numbers;
+use crate::dispatch::Call;
+use crate::memory::guest;
+use crate::sys::{self, Errno, SysResult};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+const EVFILT_READ: i16 = -1;
+const EVFILT_WRITE: i16 = -2;
+const EVFILT_TIMER: i16 = -7;
+const EVFILT_USER: i16 = -11;
+
+const EV_ADD: u16 = 0x1;
+const EV_DELETE: u16 = 0x2;
+const EV_ENABLE: u16 = 0x4;
+const EV_DISABLE: u16 = 0x8;
+const EV_ONESHOT: u16 = 0x10;
+const EV_CLEAR: u16 = 0x20;
+const EV_RECEIPT: u16 = 0x40;
+const EV_DISPATCH: u16 = 0x80;
+const EV_ERROR: u16 = 0x4000;
+const EV_EOF: u16 = 0x8000;
+
+const NOTE_SECONDS: u32 = 0x1;
+const NOTE_MSECONDS: u32 = 0x2;
+const NOTE_USECONDS: u32 = 0x4;
+const NOTE_NSECONDS: u32 = 0x8;
+const NOTE_ABSTIME: u32 = 0x10;
+const NOTE_TRIGGER: u32 = 0x0100_0000;
+const NOTE_FFCTRLMASK: u32 = 0xc000_0000;
+const NOTE_FFLAGSMASK: u32 = 0x00ff_ffff;
+const NOTE_FFAND: u32 = 0x4000_0000;
+const NOTE_FFOR: u32 = 0x8000_0000;
+const NOTE_FFCOPY: u32 = 0xc000_0000;
+
+/// One change or event, in either layout.
+#[derive(Clone, Copy, Debug, Default)]
+struct Kevent {
+    ident: u64,
+    filter: i16,
+    flags: u16,
+    fflags: u32,
+    data: i64,
+    udata: u64,
+}
+
+/// The layout of `struct kevent`: 64 bytes (FreeBSD 12) or 32 (11).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Current,
+    Freebsd11,
+}
+
+impl Layout {
+    fn size(self) -> u64 {
+        match self {
+            Layout::Current => 64,
+            Layout::Freebsd11 => 32,
+        }
+    }
+
+    fn read(self, at: u64) -> Result<Kevent, Errno> {
+        let w: [u64; 4] = guest::read_val(at)?;
+        Ok(Kevent {
+            ident: w[0],
+            filter: w[1] as u16 as i16,
+            flags: (w[1] >> 16) as u16,
+            fflags: (w[1] >> 32) as u32,
+            data: w[2] as i64,
+            udata: w[3],
+        })
+    }
+
+    fn write(self, at: u64, k: &Kevent) -> Result<(), Errno> {
+        let mut w = [0u64; 8];
+        w[0] = k.ident;
+        w[1] = k.filter as u16 as u64 | (k.flags as u64) << 16 | (k.fflags as u64) << 32;
+        w[2] = k.data as u64;
+        w[3] = k.udata;
+        match self {
+            Layout::Current => guest::write_val(at, &w),
+            Layout::Freebsd11 => guest::write_val(at, &[w[0], w[1], w[2], w[3]]),
+        }
+    }
+}
+
+/// A registered knote.
+struct Knote {
+    flags: u16,
+    fflags: u32,
+    udata: u64,
+    enabled: bool,
+    /// The timerfd or eventfd behind an EVFILT_TIMER or EVFILT_USER knote.
+    backing: Option<i32>,
+    /// EVFILT_USER: triggered and not yet reported (or cleared).
+    triggered: bool,
+}
+
+/// epoll data words: which knote (or descriptor) an event is for.
+const TAG_FD: u64 = 0;
+const TAG_TIMER: u64 = 1 << 62;
+const TAG_USER: u64 = 2 << 62;
+const TAG_MASK: u64 = 3 << 62;
+
+#[derive(Default)]
+struct Kqueue {
+    knotes: HashMap<(u64, i16), Knote>,
+}
+
+type Registry = Mutex<HashMap<i32, Arc<Mutex<Kqueue>>>>;
+
+fn registry() -> &'static Registry {
+    static KQUEUES: OnceLock<Registry> = OnceLock::new();
+    KQUEUES.get_or_init(Default::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held across a fork, so that the child's table is whole.
+pub(super) fn lock_for_fork() -> impl std::any::Any {
+    lock(registry())
+}
+
+fn kqueue_of(fd: i32) -> Result<Arc<Mutex<Kqueue>>, Errno> {
+    lock(registry()).get(&fd).cloned().ok_or(Errno::EBADF)
+}
+
+/// kqueue(): an epoll descriptor (close-on-exec is the guest's to ask:
+/// FreeBSD's kqueue has none).
+pub fn kqueue(call: &mut Call) -> SysResult {
+    let fd = call.host_with(libc::SYS_epoll_create1, [0; 6])? as i32;
+    lock(registry()).insert(fd, Default::default());
+    Ok(fd as u64)
+}
+
+/// kqueuex(flags): KQUEUE_CLOEXEC (1) only.
+pub fn kqueuex(call: &mut Call) -> SysResult {
+    let flags = call.args[0] as u32;
+    if flags & !1 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let cloexec = if flags & 1 != 0 { libc::EPOLL_CLOEXEC as u64 } else { 0 };
+    let fd = call.host_with(libc::SYS_epoll_create1, [cloexec, 0, 0, 0, 0, 0])? as i32;
+    lock(registry()).insert(fd, Default::default());
+    Ok(fd as u64)
+}
+
+fn epoll_ctl(epfd: i32, op: i32, fd: i32, events: u32, data: u64) -> Result<(), Errno> {
+    let ev = libc::epoll_event { events, u64: data };
+    // SAFETY: epoll_ctl reads an epoll_event of ours.
+    sys::result(unsafe {
+        sys::syscall6(libc::SYS_epoll_ctl as u64, [epfd as u64, op as u64, fd as u64, &ev as *const _ as u64, 0, 0])
+    })
+    .map(|_| ())
+}
+
+fn close(fd: i32) {
+    // SAFETY: closes a descriptor emu made for a knote.
+    unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+}
+
+/// The epoll registration of descriptor `fd` after its knotes changed.
+fn sync_fd(epfd: i32, kq: &Kqueue, fd: u64) -> Result<(), Errno> {
+    let mut events = 0u32;
+    let mut all_clear = true;
+    let mut any = false;
+    for filter in [EVFILT_READ, EVFILT_WRITE] {
+        if let Some(k) = kq.knotes.get(&(fd, filter)) {
+            if k.enabled {
+                any = true;
+                events |= if filter == EVFILT_READ { libc::EPOLLIN | libc::EPOLLRDHUP } else { libc::EPOLLOUT } as u32;
+                all_clear &= k.flags & (EV_CLEAR | EV_DISPATCH | EV_ONESHOT) != 0;
+            }
+        }
+    }
+    let fd = fd as i32;
+    if !any {
+        return match epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0) {
+            Err(Errno::ENOENT) => Ok(()),
+            r => r,
+        };
+    }
+    if all_clear {
+        events |= libc::EPOLLET as u32;
+    }
+    match epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, events, TAG_FD | fd as u64) {
+        Err(Errno::ENOENT) => epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, events, TAG_FD | fd as u64),
+        r => r,
+    }
+}
+
+/// An EVFILT_TIMER period in nanoseconds, from its data and unit flags.
+fn timer_period(k: &Kevent) -> Result<i64, Errno> {
+    if k.data < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let unit = match k.fflags & (NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS) {
+        NOTE_SECONDS => 1_000_000_000,
+        NOTE_USECONDS => 1_000,
+        NOTE_NSECONDS => 1,
+        0 | NOTE_MSECONDS => 1_000_000,
+        _ => return Err(Errno::EINVAL),
+    };
+    Ok(k.data.saturating_mul(unit))
+}
+
+fn arm_timer(tfd: i32, k: &Kevent) -> Result<(), Errno> {
+    let ns = timer_period(k)?.max(1);
+    let ts = |ns: i64| libc::timespec { tv_sec: ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000 };
+    let periodic = k.flags & EV_ONESHOT == 0 && k.fflags & NOTE_ABSTIME == 0;
+    let spec = libc::itimerspec { it_interval: if periodic { ts(ns) } else { ts(0) }, it_value: ts(ns) };
+    let flags = if k.fflags & NOTE_ABSTIME != 0 { libc::TFD_TIMER_ABSTIME } else { 0 };
+    // SAFETY: arms a timerfd of emu's from an itimerspec of ours.
+    sys::result(unsafe {
+        sys::syscall6(libc::SYS_timerfd_settime as u64, [tfd as u64, flags as u64, &spec as *const _ as u64, 0, 0, 0])
+    })
+    .map(|_| ())
+}
+
+/// Applies one change to a kqueue.
+fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
+    let key = (c.ident, c.filter);
+    match c.filter {
+        EVFILT_READ | EVFILT_WRITE => {
+            let fd = c.ident as i32;
+            if c.ident > i32::MAX as u64 || crate::fds::is_private(fd) {
+                return Err(Errno::EBADF);
+            }
+        }
+        EVFILT_TIMER | EVFILT_USER => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    if c.flags & EV_ADD != 0 {
+        let existing = kq.knotes.remove(&key);
+        let mut k = Knote {
+            flags: c.flags & !(EV_ADD | EV_ENABLE | EV_RECEIPT),
+            fflags: c.fflags,
+            udata: c.udata,
+            enabled: c.flags & EV_DISABLE == 0,
+            backing: existing.as_ref().and_then(|e| e.backing),
+            triggered: existing.as_ref().is_some_and(|e| e.triggered),
+        };
+        match c.filter {
+            EVFILT_TIMER => {
+                let tfd = match k.backing {
+                    Some(t) => t,
+                    None => {
+                        // SAFETY: a timerfd of emu's, close-on-exec.
+                        let t = sys::result(unsafe {
+                            sys::syscall6(
+                                libc::SYS_timerfd_create as u64,
+                                [
+                                    libc::CLOCK_MONOTONIC as u64,
+                                    (libc::TFD_CLOEXEC | libc::TFD_NONBLOCK) as u64,
+                                    0,
+                                    0,
+                                    0,
+                                    0,
+                                ],
+                            )
+                        })? as i32;
+                        if let Err(e) =
+                            epoll_ctl(epfd, libc::EPOLL_CTL_ADD, t, libc::EPOLLIN as u32, TAG_TIMER | c.ident)
+                        {
+                            close(t);
+                            return Err(e);
+                        }
+                        t
+                    }
+                };
+                k.backing = Some(tfd);
+                k.flags |= EV_CLEAR;
+                arm_timer(tfd, c)?;
+            }
+            EVFILT_USER => {
+                if k.backing.is_none() {
+                    // SAFETY: an eventfd of emu's, close-on-exec.
+                    let e = sys::result(unsafe {
+                        sys::syscall6(
+                            libc::SYS_eventfd2 as u64,
+                            [0, (libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) as u64, 0, 0, 0, 0],
+                        )
+                    })? as i32;
+                    if let Err(err) = epoll_ctl(epfd, libc::EPOLL_CTL_ADD, e, libc::EPOLLIN as u32, TAG_USER | c.ident)
+                    {
+                        close(e);
+                        return Err(err);
+                    }
+                    k.backing = Some(e);
+                }
+                k.fflags = existing.map_or(0, |e| e.fflags);
+                user_fflags(&mut k, c.fflags);
+            }
+            _ => {}
+        }
+        kq.knotes.insert(key, k);
+    } else {
+        let k = kq.knotes.get_mut(&key).ok_or(Errno::ENOENT)?;
+        if c.flags & EV_DELETE != 0 {
+            let k = kq.knotes.remove(&key).unwrap();
+            if let Some(b) = k.backing {
+                close(b);
+            }
+        } else {
+            if c.flags & EV_ENABLE != 0 {
+                k.enabled = true;
+            }
+            if c.flags & EV_DISABLE != 0 {
+                k.enabled = false;
+            }
+            if c.filter == EVFILT_USER {
+                user_fflags(k, c.fflags);
+            }
+        }
+    }
+    if let Some(k) = kq.knotes.get(&key) {
+        if c.filter == EVFILT_USER && k.triggered {
+            if let Some(e) = k.backing {
+                // SAFETY: makes emu's eventfd readable, so that epoll reports it.
+                unsafe { sys::syscall6(libc::SYS_write as u64, [e as u64, &1u64 as *const u64 as u64, 8, 0, 0, 0]) };
+            }
+        }
+    }
+    if matches!(c.filter, EVFILT_READ | EVFILT_WRITE) {
+        sync_fd(epfd, kq, c.ident)?;
+    }
+    Ok(())
+}
+
+/// EVFILT_USER's fflags: NOTE_FFAND/FFOR/FFCOPY on the low 24 bits, and
+/// NOTE_TRIGGER.
+fn user_fflags(k: &mut Knote, fflags: u32) {
+    let value = fflags & NOTE_FFLAGSMASK;
+    k.fflags = match fflags & NOTE_FFCTRLMASK {
+        NOTE_FFAND => k.fflags & value,
+        NOTE_FFOR => k.fflags | value,
+        NOTE_FFCOPY => value,
+        _ => k.fflags,
+    };
+    if fflags & NOTE_TRIGGER != 0 {
+        k.triggered = true;
+    }
+}
+
+/// The epoll wait's timeout: NULL waits for ever.
+fn timeout(at: u64) -> Result<Option<libc::timespec>, Errno> {
+    if at == 0 {
+        return Ok(None);
+    }
+    let [sec, nsec]: [i64; 2] = guest::read_val(at)?;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some(libc::timespec { tv_sec: sec, tv_nsec: nsec }))
+}
+
+/// The kevents one epoll event stands for (a descriptor's read and write
+/// knotes, a timer's expirations, a user event), as the knotes' flags say.
+fn events_for(epfd: i32, kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>) {
+    let data = ev.u64;
+    let (tag, ident) = (data & TAG_MASK, data & !TAG_MASK);
+    let bits = ev.events;
+    let mut report = |kq: &mut Kqueue, filter: i16, data: i64, eof: bool| -> Option<()> {
+        let k = kq.knotes.get_mut(&(ident, filter))?;
+        if !k.enabled {
+            return None;
+        }
+        let mut flags = k.flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH);
+        if eof {
+            flags |= EV_EOF;
+        }
+        out.push(Kevent { ident, filter, flags, fflags: k.fflags, data, udata: k.udata });
+        if k.flags & EV_DISPATCH != 0 {
+            k.enabled = false;
+        }
+        if k.flags & EV_ONESHOT != 0 {
+            let k = kq.knotes.remove(&(ident, filter)).unwrap();
+            if let Some(b) = k.backing {
+                close(b);
+            }
+        }
+        Some(())
+    };
+    match tag {
+        TAG_FD => {
+            let hup = bits & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
+            if bits & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0 {
+                let mut n = 0i32;
+                // SAFETY: FIONREAD writes an int of ours; a descriptor it does not fit leaves 0.
+                unsafe {
+                    sys::syscall6(libc::SYS_ioctl as u64, [ident, libc::FIONREAD, &mut n as *mut i32 as u64, 0, 0, 0])
+                };
+                report(kq, EVFILT_READ, n as i64, bits & (libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0);
+            }
+            if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                report(kq, EVFILT_WRITE, 0, hup && bits & libc::EPOLLOUT as u32 == 0);
+            }
+            let _ = sync_fd(epfd, kq, ident);
+        }
+        TAG_TIMER => {
+            let Some(tfd) = kq.knotes.get(&(ident, EVFILT_TIMER)).and_then(|k| k.backing) else { return };
+            let mut count = 0u64;
+            // SAFETY: reads the expirations of emu's timerfd into a u64 of ours.
+            let r = unsafe {
+                sys::syscall6(libc::SYS_read as u64, [tfd as u64, &mut count as *mut u64 as u64, 8, 0, 0, 0])
+            };
+            if r == 8 && count > 0 {
+                report(kq, EVFILT_TIMER, count as i64, false);
+            }
+        }
+        TAG_USER => {
+            let Some(k) = kq.knotes.get_mut(&(ident, EVFILT_USER)) else { return };
+            if !k.triggered {
+                return;
+            }
+            if let Some(e) = k.backing {
+                let mut v = 0u64;
+                // SAFETY: drains emu's eventfd.
+                unsafe { sys::syscall6(libc::SYS_read as u64, [e as u64, &mut v as *mut u64 as u64, 8, 0, 0, 0]) };
+            }
+            if k.flags & EV_CLEAR != 0 {
+                k.triggered = false;
+            }
+            let still = k.triggered;
+            report(kq, EVFILT_USER, 0, false);
+            if still {
+                if let Some(Some(e)) = kq.knotes.get(&(ident, EVFILT_USER)).map(|k| k.backing) {
+                    // SAFETY: keeps emu's eventfd readable while the event stays triggered.
+                    unsafe {
+                        sys::syscall6(libc::SYS_write as u64, [e as u64, &1u64 as *const u64 as u64, 8, 0, 0, 0])
+                    };
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn kevent_with(call: &mut Call, layout: Layout) -> SysResult {
+    let [kq_fd, changes, nchanges, events, nevents, timeout_at, ..] = call.args;
+    let epfd = kq_fd as i32;
+    let (nchanges, nevents) = (nchanges as u32 as i32, nevents as u32 as i32);
+    if nchanges < 0 || nevents < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let kq = kqueue_of(epfd)?;
+    let timeout = timeout(timeout_at)?;
+    let size = layout.size();
+    let mut placed = 0u64;
+    // The changes, in order; an error goes into the event list while there
+    // is room (EV_RECEIPT asks for one on success too), else fails the call.
+    for i in 0..nchanges as u64 {
+        let c = layout.read(changes + i * size)?;
+        let r = apply(epfd, &mut lock(&kq), &c);
+        let error = match r {
+            Ok(()) if c.flags & EV_RECEIPT != 0 => Some(0),
+            Ok(()) => None,
+            Err(e) => Some(numbers::errno_to_guest(e.0)),
+        };
+        if let Some(errno) = error {
+            if placed < nevents as u64 {
+                let out = Kevent { flags: EV_ERROR, data: errno as i64, ..c };
+                layout.write(events + placed * size, &out)?;
+                placed += 1;
+            } else if let Err(e) = r {
+                return Err(e);
+            }
+        }
+    }
+    if placed > 0 || nevents == 0 {
+        return Ok(placed);
+    }
+    let want = (nevents as usize).min(256);
+    // SAFETY: zeroes are valid epoll_events for the kernel to fill.
+    let mut ready: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; want];
+    let ts_ptr = timeout.as_ref().map_or(0, |t| t as *const _ as u64);
+    loop {
+        let n = call
+            .host_with(libc::SYS_epoll_pwait2, [epfd as u64, ready.as_mut_ptr() as u64, want as u64, ts_ptr, 0, 8])?
+            as usize;
+        let mut out = Vec::new();
+        {
+            let mut guard = lock(&kq);
+            for ev in &ready[..n] {
+                events_for(epfd, &mut guard, ev, &mut out);
+            }
+        }
+        out.truncate(nevents as usize);
+        for (i, k) in out.iter().enumerate() {
+            layout.write(events + i as u64 * size, k)?;
+        }
+        // Events all knotes had been disabled or deleted for: wait again,
+        // unless the caller asked not to wait.
+        if !out.is_empty() || n == 0 || timeout.is_some() {
+            return Ok(out.len() as u64);
+        }
+    }
+}
+
+pub fn kevent(call: &mut Call) -> SysResult {
+    kevent_with(call, Layout::Current)
+}
+
+pub fn freebsd11_kevent(call: &mut Call) -> SysResult {
+    kevent_with(call, Layout::Freebsd11)
+}
+
+/// A kqueue descriptor closed by the guest: its knotes go with it.
+pub fn closed(fd: i32) {
+    if let Some(kq) = lock(registry()).remove(&fd) {
+        for (_, k) in lock(&kq).knotes.drain() {
+            if let Some(b) = k.backing {
+                close(b);
+            }
+        }
+    }
+}
+
+/// FreeBSD's close: the guarded close of the core, then the kqueue's state.
+pub fn close_fd(call: &mut Call) -> SysResult {
+    let fd = call.args[0] as i32;
+    let r = crate::files::close(call);
+    if r.is_ok() {
+        closed(fd);
+    }
+    r
+}
