@@ -485,8 +485,8 @@ fn kevent_with(call: &mut Call, layout: Layout) -> SysResult {
                 let out = Kevent { flags: EV_ERROR, data: errno as i64, ..c };
                 layout.write(events + placed * size, &out)?;
                 placed += 1;
-            } else if let Err(e) = r {
-                return Err(e);
+            } else {
+                r?;
             }
         }
     }
