@@ -17,6 +17,7 @@ mod files;
 mod image;
 mod kqueue;
 mod memory;
+mod net;
 mod numbers;
 mod process;
 mod signal;
@@ -162,6 +163,20 @@ const EMULATED: &[(&str, Handler)] = &[
     ("unlinkat", files::unlinkat),
     ("__getcwd", files::getcwd),
     ("utimensat", files::utimensat),
+    ("socket", net::socket),
+    ("socketpair", net::socketpair),
+    ("bind", net::bind),
+    ("connect", net::connect),
+    ("accept", net::accept),
+    ("accept4", net::accept4),
+    ("getsockname", net::getsockname),
+    ("getpeername", net::getpeername),
+    ("sendto", net::sendto),
+    ("recvfrom", net::recvfrom),
+    ("sendmsg", net::sendmsg),
+    ("recvmsg", net::recvmsg),
+    ("setsockopt", net::setsockopt),
+    ("getsockopt", net::getsockopt),
 ];
 
 /// Host number of a Linux call, by name.
