@@ -13,7 +13,9 @@ use crate::sys::{self, Errno};
 use std::sync::atomic::{fence, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-const SLOTS: usize = 6;
+/// emu's stderr, the trace, the statistics, two reserve slots, and two
+/// per FreeBSD kqueue (see `freebsd::kqueue`).
+const SLOTS: usize = 32;
 static PRIVATE: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
 
 /// The reserve slots, also registered in `PRIVATE` while they are open.
@@ -140,6 +142,13 @@ pub fn restore(s: Snapshot) {
         slot.store(fd, Ordering::Release);
     }
     crate::log::set_fd(s.log);
+}
+
+/// Closes a private descriptor emu no longer needs.
+pub fn release(fd: i32) {
+    unregister(fd);
+    // SAFETY: closes a descriptor of emu's own.
+    unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
 }
 
 fn unregister(fd: i32) {

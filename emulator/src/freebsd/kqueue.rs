@@ -3,12 +3,13 @@
 //! A kqueue is an epoll descriptor, so it is a real descriptor of the
 //! guest's (select, close, exec's close-on-exec act on it as on any). What
 //! epoll does not know is kept beside it, per kqueue: its knotes, by
-//! (ident, filter), with their flags, fflags and udata. A descriptor
-//! watched for reading and writing has one epoll registration (epoll allows
-//! one per descriptor) whose events are the union of its knotes', edge
-//! triggered when all of them are EV_CLEAR. EVFILT_TIMER is a timerfd and
-//! EVFILT_USER an eventfd of emu's, registered in the same epoll; both are
-//! closed with their knote. EVFILT_SIGNAL, EVFILT_PROC, EVFILT_VNODE and the
+//! (ident, filter), with their flags, fflags and udata. Read and write
+//! knotes live in two epolls of emu's own nested in the kqueue's, one per
+//! filter: epoll takes one registration per descriptor, and a single one
+//! for both would report reading whenever writing changes (with EV_EOF,
+//! which Go's poller takes for "writable" too). EVFILT_TIMER is a timerfd
+//! and EVFILT_USER an eventfd of emu's, registered in the kqueue's epoll;
+//! both are closed with their knote. EVFILT_SIGNAL, EVFILT_PROC, EVFILT_VNODE and the
 //! other filters are refused (EINVAL in the knote's EV_ERROR).
 //!
 //! Both layouts of `struct kevent` are served: FreeBSD 12's (64 bytes,
@@ -117,15 +118,55 @@ struct Knote {
     triggered: bool,
 }
 
-/// epoll data words: which knote (or descriptor) an event is for.
+/// epoll data words: which knote (or nested epoll) an event is for.
 const TAG_FD: u64 = 0;
 const TAG_TIMER: u64 = 1 << 62;
 const TAG_USER: u64 = 2 << 62;
+const TAG_NESTED: u64 = 3 << 62;
 const TAG_MASK: u64 = 3 << 62;
 
-#[derive(Default)]
 struct Kqueue {
     knotes: HashMap<(u64, i16), Knote>,
+    /// The nested epolls of the read and write knotes (emu's private descriptors).
+    read_ep: i32,
+    write_ep: i32,
+}
+
+impl Kqueue {
+    /// A kqueue on the epoll `epfd`, with its nested epolls.
+    fn new(epfd: i32) -> Result<Kqueue, Errno> {
+        let nested = || -> Result<i32, Errno> {
+            // SAFETY: a new epoll of emu's.
+            let fd = sys::result(unsafe {
+                sys::syscall6(libc::SYS_epoll_create1 as u64, [libc::EPOLL_CLOEXEC as u64, 0, 0, 0, 0, 0])
+            })? as i32;
+            let high = crate::fds::make_private(fd);
+            close(fd);
+            let high = high?;
+            if let Err(e) = epoll_ctl(epfd, libc::EPOLL_CTL_ADD, high, libc::EPOLLIN as u32, TAG_NESTED | high as u64) {
+                crate::fds::release(high);
+                return Err(e);
+            }
+            Ok(high)
+        };
+        let read_ep = nested()?;
+        let write_ep = nested().inspect_err(|_| crate::fds::release(read_ep))?;
+        Ok(Kqueue { knotes: HashMap::new(), read_ep, write_ep })
+    }
+}
+
+/// When the last user of a closed kqueue lets go, its descriptors of
+/// emu's, and its knotes', go too.
+impl Drop for Kqueue {
+    fn drop(&mut self) {
+        for (_, k) in self.knotes.drain() {
+            if let Some(b) = k.backing {
+                close(b);
+            }
+        }
+        crate::fds::release(self.read_ep);
+        crate::fds::release(self.write_ep);
+    }
 }
 
 type Registry = Mutex<HashMap<i32, Arc<Mutex<Kqueue>>>>;
@@ -148,12 +189,20 @@ fn kqueue_of(fd: i32) -> Result<Arc<Mutex<Kqueue>>, Errno> {
     lock(registry()).get(&fd).cloned().ok_or(Errno::EBADF)
 }
 
+/// A new kqueue on epoll flags `flags`.
+fn create(call: &mut Call, flags: u64) -> SysResult {
+    let fd = call.host_with(libc::SYS_epoll_create1, [flags, 0, 0, 0, 0, 0])? as i32;
+    let kq = Kqueue::new(fd).inspect_err(|_| close(fd))?;
+    // A kqueue that had this number (its descriptor closed some other way,
+    // by dup2 say) is replaced.
+    lock(registry()).insert(fd, Arc::new(Mutex::new(kq)));
+    Ok(fd as u64)
+}
+
 /// kqueue(): an epoll descriptor (close-on-exec is the guest's to ask:
 /// FreeBSD's kqueue has none).
 pub fn kqueue(call: &mut Call) -> SysResult {
-    let fd = call.host_with(libc::SYS_epoll_create1, [0; 6])? as i32;
-    lock(registry()).insert(fd, Default::default());
-    Ok(fd as u64)
+    create(call, 0)
 }
 
 /// kqueuex(flags): KQUEUE_CLOEXEC (1) only.
@@ -163,9 +212,7 @@ pub fn kqueuex(call: &mut Call) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let cloexec = if flags & 1 != 0 { libc::EPOLL_CLOEXEC as u64 } else { 0 };
-    let fd = call.host_with(libc::SYS_epoll_create1, [cloexec, 0, 0, 0, 0, 0])? as i32;
-    lock(registry()).insert(fd, Default::default());
-    Ok(fd as u64)
+    create(call, cloexec)
 }
 
 fn epoll_ctl(epfd: i32, op: i32, fd: i32, events: u32, data: u64) -> Result<(), Errno> {
@@ -182,32 +229,23 @@ fn close(fd: i32) {
     unsafe { sys::syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
 }
 
-/// The epoll registration of descriptor `fd` after its knotes changed.
-fn sync_fd(epfd: i32, kq: &Kqueue, fd: u64) -> Result<(), Errno> {
-    let mut events = 0u32;
-    let mut all_clear = true;
-    let mut any = false;
-    for filter in [EVFILT_READ, EVFILT_WRITE] {
-        if let Some(k) = kq.knotes.get(&(fd, filter)) {
-            if k.enabled {
-                any = true;
-                events |= if filter == EVFILT_READ { libc::EPOLLIN | libc::EPOLLRDHUP } else { libc::EPOLLOUT } as u32;
-                all_clear &= k.flags & (EV_CLEAR | EV_DISPATCH | EV_ONESHOT) != 0;
-            }
-        }
-    }
-    let fd = fd as i32;
-    if !any {
-        return match epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0) {
-            Err(Errno::ENOENT) => Ok(()),
+/// The nested epoll registration of a read or write knote after it changed.
+fn sync_fd(kq: &Kqueue, fd: u64, filter: i16) -> Result<(), Errno> {
+    let (ep, events) = match filter {
+        EVFILT_READ => (kq.read_ep, (libc::EPOLLIN | libc::EPOLLRDHUP) as u32),
+        _ => (kq.write_ep, libc::EPOLLOUT as u32),
+    };
+    let fd_num = fd as i32;
+    let Some(k) = kq.knotes.get(&(fd, filter)).filter(|k| k.enabled) else {
+        return match epoll_ctl(ep, libc::EPOLL_CTL_DEL, fd_num, 0, 0) {
+            Err(Errno::ENOENT) | Err(Errno::EBADF) => Ok(()),
             r => r,
         };
-    }
-    if all_clear {
-        events |= libc::EPOLLET as u32;
-    }
-    match epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, events, TAG_FD | fd as u64) {
-        Err(Errno::ENOENT) => epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, events, TAG_FD | fd as u64),
+    };
+    let edge = k.flags & (EV_CLEAR | EV_DISPATCH | EV_ONESHOT) != 0;
+    let events = events | if edge { libc::EPOLLET as u32 } else { 0 };
+    match epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd_num, events, TAG_FD | fd) {
+        Err(Errno::ENOENT) => epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd_num, events, TAG_FD | fd),
         r => r,
     }
 }
@@ -345,7 +383,7 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
         }
     }
     if matches!(c.filter, EVFILT_READ | EVFILT_WRITE) {
-        sync_fd(epfd, kq, c.ident)?;
+        sync_fd(kq, c.ident, c.filter)?;
     }
     Ok(())
 }
@@ -377,48 +415,70 @@ fn timeout(at: u64) -> Result<Option<libc::timespec>, Errno> {
     Ok(Some(libc::timespec { tv_sec: sec, tv_nsec: nsec }))
 }
 
-/// The kevents one epoll event stands for (a descriptor's read and write
-/// knotes, a timer's expirations, a user event), as the knotes' flags say.
-fn events_for(epfd: i32, kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>) {
+/// Reports one knote's event (and uses up a one-shot or dispatch knote).
+fn report(kq: &mut Kqueue, ident: u64, filter: i16, data: i64, eof: bool, out: &mut Vec<Kevent>) {
+    let Some(k) = kq.knotes.get_mut(&(ident, filter)) else { return };
+    if !k.enabled {
+        return;
+    }
+    let mut flags = k.flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH);
+    if eof {
+        flags |= EV_EOF;
+    }
+    out.push(Kevent { ident, filter, flags, fflags: k.fflags, data, udata: k.udata });
+    let used_up = k.flags & (EV_DISPATCH | EV_ONESHOT) != 0;
+    if k.flags & EV_DISPATCH != 0 {
+        k.enabled = false;
+    }
+    if k.flags & EV_ONESHOT != 0 {
+        let k = kq.knotes.remove(&(ident, filter)).unwrap();
+        if let Some(b) = k.backing {
+            close(b);
+        }
+    }
+    // Only a knote that changed is registered again: a modification makes
+    // epoll look at the descriptor afresh, and report it again.
+    if used_up && matches!(filter, EVFILT_READ | EVFILT_WRITE) {
+        let _ = sync_fd(kq, ident, filter);
+    }
+}
+
+/// The ready events of a nested epoll, without waiting.
+fn harvest(ep: i32) -> Vec<libc::epoll_event> {
+    // SAFETY: zeroes are valid epoll_events for the kernel to fill.
+    let mut ready: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; 256];
+    // SAFETY: fills the events of emu's epoll into a buffer of ours.
+    let n = unsafe {
+        sys::syscall6(libc::SYS_epoll_wait as u64, [ep as u64, ready.as_mut_ptr() as u64, ready.len() as u64, 0, 0, 0])
+    };
+    ready.truncate(n.max(0) as usize);
+    ready
+}
+
+/// The kevents one event of the kqueue's epoll stands for: the ready read
+/// or write knotes of a nested epoll, a timer's expirations, a user event.
+fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>) {
     let data = ev.u64;
     let (tag, ident) = (data & TAG_MASK, data & !TAG_MASK);
-    let bits = ev.events;
-    let mut report = |kq: &mut Kqueue, filter: i16, data: i64, eof: bool| -> Option<()> {
-        let k = kq.knotes.get_mut(&(ident, filter))?;
-        if !k.enabled {
-            return None;
-        }
-        let mut flags = k.flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH);
-        if eof {
-            flags |= EV_EOF;
-        }
-        out.push(Kevent { ident, filter, flags, fflags: k.fflags, data, udata: k.udata });
-        if k.flags & EV_DISPATCH != 0 {
-            k.enabled = false;
-        }
-        if k.flags & EV_ONESHOT != 0 {
-            let k = kq.knotes.remove(&(ident, filter)).unwrap();
-            if let Some(b) = k.backing {
-                close(b);
-            }
-        }
-        Some(())
-    };
     match tag {
-        TAG_FD => {
-            let hup = bits & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
-            if bits & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0 {
+        TAG_NESTED if ident as i32 == kq.read_ep => {
+            for e in harvest(kq.read_ep) {
+                let fd = e.u64 & !TAG_MASK;
                 let mut n = 0i32;
                 // SAFETY: FIONREAD writes an int of ours; a descriptor it does not fit leaves 0.
                 unsafe {
-                    sys::syscall6(libc::SYS_ioctl as u64, [ident, libc::FIONREAD, &mut n as *mut i32 as u64, 0, 0, 0])
+                    sys::syscall6(libc::SYS_ioctl as u64, [fd, libc::FIONREAD, &mut n as *mut i32 as u64, 0, 0, 0])
                 };
-                report(kq, EVFILT_READ, n as i64, bits & (libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0);
+                let eof = e.events & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
+                report(kq, fd, EVFILT_READ, n as i64, eof, out);
             }
-            if bits & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-                report(kq, EVFILT_WRITE, 0, hup && bits & libc::EPOLLOUT as u32 == 0);
+        }
+        TAG_NESTED if ident as i32 == kq.write_ep => {
+            for e in harvest(kq.write_ep) {
+                let fd = e.u64 & !TAG_MASK;
+                let eof = e.events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+                report(kq, fd, EVFILT_WRITE, 0, eof, out);
             }
-            let _ = sync_fd(epfd, kq, ident);
         }
         TAG_TIMER => {
             let Some(tfd) = kq.knotes.get(&(ident, EVFILT_TIMER)).and_then(|k| k.backing) else { return };
@@ -428,7 +488,7 @@ fn events_for(epfd: i32, kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<
                 sys::syscall6(libc::SYS_read as u64, [tfd as u64, &mut count as *mut u64 as u64, 8, 0, 0, 0])
             };
             if r == 8 && count > 0 {
-                report(kq, EVFILT_TIMER, count as i64, false);
+                report(kq, ident, EVFILT_TIMER, count as i64, false, out);
             }
         }
         TAG_USER => {
@@ -444,15 +504,11 @@ fn events_for(epfd: i32, kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<
             if k.flags & EV_CLEAR != 0 {
                 k.triggered = false;
             }
-            let still = k.triggered;
-            report(kq, EVFILT_USER, 0, false);
-            if still {
-                if let Some(Some(e)) = kq.knotes.get(&(ident, EVFILT_USER)).map(|k| k.backing) {
-                    // SAFETY: keeps emu's eventfd readable while the event stays triggered.
-                    unsafe {
-                        sys::syscall6(libc::SYS_write as u64, [e as u64, &1u64 as *const u64 as u64, 8, 0, 0, 0])
-                    };
-                }
+            let (still, backing) = (k.triggered, k.backing);
+            report(kq, ident, EVFILT_USER, 0, false, out);
+            if let (true, Some(e)) = (still, backing) {
+                // SAFETY: keeps emu's eventfd readable while the event stays triggered.
+                unsafe { sys::syscall6(libc::SYS_write as u64, [e as u64, &1u64 as *const u64 as u64, 8, 0, 0, 0]) };
             }
         }
         _ => {}
@@ -505,7 +561,7 @@ fn kevent_with(call: &mut Call, layout: Layout) -> SysResult {
         {
             let mut guard = lock(&kq);
             for ev in &ready[..n] {
-                events_for(epfd, &mut guard, ev, &mut out);
+                events_for(&mut guard, ev, &mut out);
             }
         }
         out.truncate(nevents as usize);
@@ -530,13 +586,9 @@ pub fn freebsd11_kevent(call: &mut Call) -> SysResult {
 
 /// A kqueue descriptor closed by the guest: its knotes go with it.
 pub fn closed(fd: i32) {
-    if let Some(kq) = lock(registry()).remove(&fd) {
-        for (_, k) in lock(&kq).knotes.drain() {
-            if let Some(b) = k.backing {
-                close(b);
-            }
-        }
-    }
+    // Dropped here, or by the last thread still in kevent on it.
+    let kq = lock(registry()).remove(&fd);
+    drop(kq);
 }
 
 /// FreeBSD's close: the guarded close of the core, then the kqueue's state.
