@@ -419,12 +419,45 @@ fn tcsets(call: &mut Call, fd: i32, data: u64, when: u32) -> SysResult {
 // ---------------------------------------------------------------------------
 // stat, statfs, getdirentries
 
+/// FreeBSD's dev_t (sys/types.h makedev) from a major and minor number.
+fn freebsd_dev(major: u32, minor: u32) -> u64 {
+    let (major, minor) = (major as u64, minor as u64);
+    ((major & 0xffff_ff00) << 32) | ((major & 0xff) << 8) | ((minor & 0xff00) << 24) | (minor & 0xffff_00ff)
+}
+
+/// A FreeBSD dev_t as Linux's.
+fn dev_to_host(dev: u64) -> u64 {
+    let major = ((dev >> 32) & 0xffff_ff00) | ((dev >> 8) & 0xff);
+    let minor = ((dev >> 24) & 0xff00) | (dev & 0xffff_00ff);
+    libc::makedev(major as u32, minor as u32)
+}
+
+/// mknodat(fd, path, mode, dev), mkfifo and mkfifoat on Linux's mknodat.
+fn mknod_at(call: &mut Call, dirfd: u64, path: u64, mode: u64, dev: u64) -> SysResult {
+    call.host_with(libc::SYS_mknodat, [dirfd as i32 as u64, path, mode as u32 as u64, dev_to_host(dev), 0, 0])
+}
+
+pub fn mknodat(call: &mut Call) -> SysResult {
+    let [fd, path, mode, dev, ..] = call.args;
+    mknod_at(call, fd, path, mode, dev)
+}
+
+pub fn mkfifo(call: &mut Call) -> SysResult {
+    let [path, mode, ..] = call.args;
+    mknod_at(call, libc::AT_FDCWD as u64, path, (mode & 0o7777) | libc::S_IFIFO as u64, 0)
+}
+
+pub fn mkfifoat(call: &mut Call) -> SysResult {
+    let [fd, path, mode, ..] = call.args;
+    mknod_at(call, fd, path, (mode & 0o7777) | libc::S_IFIFO as u64, 0)
+}
+
 /// FreeBSD 12's `struct stat` (224 bytes) from the host's statx.
 fn stat_to_guest(s: &libc::statx) -> [u8; 224] {
     let mut out = [0u8; 224];
     let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
-    let dev = libc::makedev(s.stx_dev_major, s.stx_dev_minor);
-    let rdev = libc::makedev(s.stx_rdev_major, s.stx_rdev_minor);
+    let dev = freebsd_dev(s.stx_dev_major, s.stx_dev_minor);
+    let rdev = freebsd_dev(s.stx_rdev_major, s.stx_rdev_minor);
     put(0, &dev.to_le_bytes());
     put(8, &s.stx_ino.to_le_bytes());
     put(16, &(s.stx_nlink as u64).to_le_bytes());

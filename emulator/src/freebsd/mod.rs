@@ -20,6 +20,7 @@ mod memory;
 mod net;
 mod numbers;
 mod process;
+mod route;
 mod signal;
 mod structs;
 mod sysctl;
@@ -163,6 +164,9 @@ const EMULATED: &[(&str, Handler)] = &[
     ("unlinkat", files::unlinkat),
     ("__getcwd", files::getcwd),
     ("utimensat", files::utimensat),
+    ("mknodat", files::mknodat),
+    ("mkfifo", files::mkfifo),
+    ("mkfifoat", files::mkfifoat),
     ("socket", net::socket),
     ("socketpair", net::socketpair),
     ("bind", net::bind),
@@ -177,6 +181,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("recvmsg", net::recvmsg),
     ("setsockopt", net::setsockopt),
     ("getsockopt", net::getsockopt),
+    ("sendfile", net::sendfile),
 ];
 
 /// Host number of a Linux call, by name.

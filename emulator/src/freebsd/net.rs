@@ -457,3 +457,49 @@ pub fn getsockopt(call: &mut Call) -> SysResult {
     }
     Ok(0)
 }
+
+/// sendfile(fd, s, offset, nbytes, hdtr, sbytes, flags): the headers of
+/// `struct sf_hdtr` written first, then the file from `offset` (nbytes 0:
+/// to its end) with Linux's sendfile, then the trailers; the count sent
+/// goes to *sbytes, also when a non-blocking socket stops it (EAGAIN).
+pub fn sendfile(call: &mut Call) -> SysResult {
+    let [fd, s, offset, nbytes, hdtr, sbytes, ..] = call.args;
+    let (fd, s) = (fd as u32 as u64, s as u32 as u64);
+    let [headers, hdr_cnt, trailers, trl_cnt]: [u64; 4] = if hdtr != 0 { guest::read_val(hdtr)? } else { [0; 4] };
+    let mut sent = 0u64;
+    let result = (|| -> Result<(), Errno> {
+        if headers != 0 && hdr_cnt as i32 > 0 {
+            let iov = guest::for_host(headers, 16 * hdr_cnt);
+            sent += call.host_with(libc::SYS_writev, [s, iov, hdr_cnt as u32 as u64, 0, 0, 0])?;
+        }
+        let mut off = offset as i64;
+        let mut body = 0u64;
+        loop {
+            let want = if nbytes == 0 { 1 << 30 } else { nbytes - body };
+            if want == 0 {
+                break;
+            }
+            let n = call.host_with(libc::SYS_sendfile, [s, fd, &mut off as *mut i64 as u64, want, 0, 0])?;
+            if n == 0 {
+                break;
+            }
+            body += n;
+            sent += n;
+        }
+        if trailers != 0 && trl_cnt as i32 > 0 {
+            let iov = guest::for_host(trailers, 16 * trl_cnt);
+            sent += call.host_with(libc::SYS_writev, [s, iov, trl_cnt as u32 as u64, 0, 0, 0])?;
+        }
+        Ok(())
+    })();
+    if sbytes != 0 {
+        guest::write_val(sbytes, &sent)?;
+    }
+    match result {
+        Ok(()) => Ok(0),
+        // As FreeBSD: a partial send is success unless the socket would
+        // block or a signal came, which are reported with *sbytes set.
+        Err(e) if sent == 0 || e == Errno::EAGAIN || e == Errno::EINTR => Err(e),
+        Err(_) => Ok(0),
+    }
+}

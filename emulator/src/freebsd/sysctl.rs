@@ -1,7 +1,8 @@
 //! FreeBSD's sysctl, for the names programs ask: every name emu answers is
 //! in `NODES`, with its MIB and where its value comes from (the host's
-//! real value where one exists). The name-to-MIB query ({0, 3}) resolves
-//! them; anything else is ENOENT, and writes are refused (EPERM).
+//! real value where one exists), and the routing table's interface list
+//! (`route`). The name-to-MIB query ({0, 3}) resolves them; anything else
+//! is ENOENT, and writes are refused (EPERM).
 
 use super::image::OSRELDATE;
 use crate::dispatch::Call;
@@ -150,6 +151,10 @@ fn lookup(mib: &[i32], new: &[u8]) -> Result<Vec<u8>, Errno> {
         let name = name.trim_end_matches('\0');
         let node = NODES.iter().find(|n| n.name == name).ok_or(Errno::ENOENT)?;
         return Ok(node.mib.iter().flat_map(|v| v.to_le_bytes()).collect());
+    }
+    // The routing table's interface list: CTL_NET, PF_ROUTE, 0, af, what, index.
+    if let [4, 17, 0, af, kind @ (super::route::NET_RT_IFLIST | super::route::NET_RT_IFMALIST), index] = *mib {
+        return Ok(super::route::rib(kind, af, index));
     }
     let node = match mib {
         [1, 14, 12, pid] if *pid == -1 || *pid == crate::sys::getpid() => {
