@@ -28,7 +28,7 @@ NPM=target/npm
 if ! cmp -s tests/npm/package-lock.json "$NPM/installed-lock.json"; then
     mkdir -p "$NPM"
     cp tests/npm/package.json tests/npm/package-lock.json "$NPM/"
-    (cd "$NPM" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$NPM" && npm ci --force --no-audit --no-fund --loglevel=error)
     cp tests/npm/package-lock.json "$NPM/installed-lock.json"
 fi
 ESBUILD="$PWD/$NPM/node_modules/@esbuild/linux-x64/bin/esbuild"

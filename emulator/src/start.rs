@@ -92,6 +92,7 @@ fn personality_for(abi: GuestAbi) -> Option<&'static dyn Personality> {
     match abi {
         GuestAbi::Linux => Some(&crate::linux::LINUX),
         GuestAbi::FreeBsd => Some(&crate::freebsd::FREEBSD),
+        GuestAbi::Other(_) => None,
     }
 }
 
@@ -143,13 +144,14 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         Some(t) => personality_named(&t.personality)
             .ok_or_else(|| StartError::new(2, format!("{}: no personality named `{}`", t.source, t.personality)))?,
         None => personality_for(exec.program.image.abi).ok_or_else(|| {
+            let abi = exec.program.image.abi;
+            let brand = match abi {
+                GuestAbi::Other(n) => format!(" (EI_OSABI {n})"),
+                _ => String::new(),
+            };
             StartError::new(
                 126,
-                format!(
-                    "{}: cannot execute: {} binaries are not supported yet",
-                    program.display(),
-                    exec.program.image.abi.name()
-                ),
+                format!("{}: cannot execute: {} binaries{brand} are not supported", program.display(), abi.name()),
             )
         })?,
     };

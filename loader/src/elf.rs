@@ -30,6 +30,8 @@ const NT_ABI_TAG: u32 = 1;
 pub enum GuestAbi {
     Linux,
     FreeBsd,
+    /// Another system's brand (EI_OSABI), which emu has no personality for.
+    Other(u8),
 }
 
 impl GuestAbi {
@@ -37,9 +39,25 @@ impl GuestAbi {
         match self {
             GuestAbi::Linux => "linux",
             GuestAbi::FreeBsd => "freebsd",
+            GuestAbi::Other(1) => "HP-UX",
+            GuestAbi::Other(2) => "NetBSD",
+            GuestAbi::Other(6) => "Solaris",
+            GuestAbi::Other(7) => "AIX",
+            GuestAbi::Other(8) => "IRIX",
+            GuestAbi::Other(10) => "Tru64",
+            GuestAbi::Other(12) => "OpenBSD",
+            GuestAbi::Other(13) => "OpenVMS",
+            GuestAbi::Other(17) => "CloudABI",
+            GuestAbi::Other(_) => "other systems'",
         }
     }
 }
+
+/// EI_OSABI values of other systems, which Linux runs as its own but emu
+/// refuses: their calls would mean something else. (SYSV, 0, and GNU, 3,
+/// are Linux's; values no system uses are taken as Linux's too, as the
+/// kernel does.)
+const OTHER_SYSTEMS: [u8; 9] = [1, 2, 6, 7, 8, 10, 12, 13, 17];
 
 /// e_type, as far as loading goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +278,7 @@ fn headers(
     }
     let abi = match (ehdr[7], abi_from_notes) {
         (ELFOSABI_FREEBSD, _) | (_, Some(GuestAbi::FreeBsd)) => GuestAbi::FreeBsd,
+        (osabi, None) if OTHER_SYSTEMS.contains(&osabi) => GuestAbi::Other(osabi),
         // Linux runs whatever the brand says; so does emu, as Linux.
         _ => GuestAbi::Linux,
     };

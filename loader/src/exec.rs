@@ -5,7 +5,7 @@
 //! happens before the kernel's point of no return: each error is one the
 //! guest's execve returns.
 
-use crate::elf::{self, ElfImage};
+use crate::elf::{self, ElfImage, GuestAbi};
 use crate::error::LoadError;
 use crate::file::{exec_access, ExecFile, Source};
 use crate::script::{self, BadShebang};
@@ -121,6 +121,14 @@ pub fn prepare(filename: &[u8], argv: Vec<Vec<u8>>, envp: &[Vec<u8>], limits: Ex
         let shebang = match script::parse(&head) {
             None => {
                 let image = elf::read_program(&file, &head, &here)?;
+                if image.abi == GuestAbi::FreeBsd && image.interpreter.is_some() {
+                    return Err(LoadError::refused(
+                        &here,
+                        libc::ENOEXEC,
+                        "a dynamically linked FreeBSD program needs FreeBSD's run-time linker (ld-elf.so.1) and \
+                         libraries, which emu does not have: run a static build",
+                    ));
+                }
                 let interpreter = match &image.interpreter {
                     Some(name) => Some(open_interpreter(name)?),
                     None => None,

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod elf;
+pub mod gotest;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -74,7 +75,7 @@ pub fn npm_packages() -> &'static Path {
                 std::fs::copy(repo().join("tests/npm").join(file), dir.join(file)).unwrap();
             }
             let result = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .args(["ci", "--force", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(&dir)
                 .output()
                 .expect("running npm (is it installed? ./scripts/test installs everything the tests need)");

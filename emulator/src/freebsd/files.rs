@@ -619,9 +619,14 @@ pub fn getdirentries(call: &mut Call) -> SysResult {
             call.host_with(libc::SYS_lseek, [fd, off as u64, libc::SEEK_SET as u64, 0, 0, 0])?;
         }
     }
-    guest::write(buf, &out)?;
-    if basep != 0 {
-        guest::write_val(basep, &base)?;
+    // A buffer the guest cannot be given leaves the directory where it was.
+    let written = guest::write(buf, &out).and_then(|_| match basep {
+        0 => Ok(()),
+        _ => guest::write_val(basep, &base),
+    });
+    if let Err(e) = written {
+        let _ = call.host_with(libc::SYS_lseek, [fd, base, libc::SEEK_SET as u64, 0, 0, 0]);
+        return Err(e);
     }
     Ok(out.len() as u64)
 }

@@ -443,10 +443,12 @@ fn report(kq: &mut Kqueue, ident: u64, filter: i16, data: i64, eof: bool, out: &
     }
 }
 
-/// The ready events of a nested epoll, without waiting.
-fn harvest(ep: i32) -> Vec<libc::epoll_event> {
+/// At most `max` ready events of a nested epoll, without waiting (the
+/// others stay ready there, and the nested epoll stays ready in the
+/// kqueue's, for the next call).
+fn harvest(ep: i32, max: usize) -> Vec<libc::epoll_event> {
     // SAFETY: zeroes are valid epoll_events for the kernel to fill.
-    let mut ready: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; 256];
+    let mut ready: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; max.clamp(1, 256)];
     // SAFETY: fills the events of emu's epoll into a buffer of ours.
     let n = unsafe {
         sys::syscall6(libc::SYS_epoll_wait as u64, [ep as u64, ready.as_mut_ptr() as u64, ready.len() as u64, 0, 0, 0])
@@ -456,13 +458,14 @@ fn harvest(ep: i32) -> Vec<libc::epoll_event> {
 }
 
 /// The kevents one event of the kqueue's epoll stands for: the ready read
-/// or write knotes of a nested epoll, a timer's expirations, a user event.
-fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>) {
+/// or write knotes of a nested epoll (as many as `room` allows), a timer's
+/// expirations, a user event.
+fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>, room: usize) {
     let data = ev.u64;
     let (tag, ident) = (data & TAG_MASK, data & !TAG_MASK);
     match tag {
         TAG_NESTED if ident as i32 == kq.read_ep => {
-            for e in harvest(kq.read_ep) {
+            for e in harvest(kq.read_ep, room) {
                 let fd = e.u64 & !TAG_MASK;
                 let mut n = 0i32;
                 // SAFETY: FIONREAD writes an int of ours; a descriptor it does not fit leaves 0.
@@ -474,7 +477,7 @@ fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>) {
             }
         }
         TAG_NESTED if ident as i32 == kq.write_ep => {
-            for e in harvest(kq.write_ep) {
+            for e in harvest(kq.write_ep, room) {
                 let fd = e.u64 & !TAG_MASK;
                 let eof = e.events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
                 report(kq, fd, EVFILT_WRITE, 0, eof, out);
@@ -560,11 +563,16 @@ fn kevent_with(call: &mut Call, layout: Layout) -> SysResult {
         let mut out = Vec::new();
         {
             let mut guard = lock(&kq);
+            // Events that do not fit are left where they are: the nested
+            // epolls, timerfds and eventfds stay ready for the next call.
             for ev in &ready[..n] {
-                events_for(&mut guard, ev, &mut out);
+                let room = nevents as usize - out.len();
+                if room == 0 {
+                    break;
+                }
+                events_for(&mut guard, ev, &mut out, room);
             }
         }
-        out.truncate(nevents as usize);
         for (i, k) in out.iter().enumerate() {
             layout.write(events + i as u64 * size, k)?;
         }

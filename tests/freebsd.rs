@@ -1,0 +1,204 @@
+//! FreeBSD programs under emu: Go programs and Go's own test binaries built
+//! with GOOS=freebsd print what their Linux builds print natively; the
+//! esbuild release for FreeBSD bundles three.js byte for byte as the Linux
+//! release does; bad FreeBSD input ends with EFAULT, ENOSYS or one line.
+
+mod support;
+use support::*;
+
+use std::path::PathBuf;
+
+/// The Linux build (natively) and the FreeBSD build (under emu) of a Go
+/// program of tests/go.
+fn go_program_like_linux(name: &str) -> Outcome {
+    let native = Run::new(guest(&format!("go-{name}"))).env("EMU_TEST_VARIABLE", "yes").native();
+    let emulated = Run::new(guest(&format!("gofreebsd-{name}"))).env("EMU_TEST_VARIABLE", "yes").under_emu();
+    assert_eq!(
+        (emulated.status, &emulated.stdout),
+        (native.status, &native.stdout),
+        "{name}: the FreeBSD build under emu differs from the Linux build\n--- emu stderr:\n{}",
+        emulated.stderr
+    );
+    emulated
+}
+
+/// Goroutines on many threads (thr_new, _umtx_op), timers (kqueue), os/exec
+/// of another FreeBSD program with pipes and exit codes (fork, execve,
+/// wait6), os/signal (SIGINT, SIGUSR1), a recovered nil dereference
+/// (SIGSEGV through the sigcode and sigreturn), preemption (SIGURG by
+/// thr_kill), TCP over loopback.
+#[test]
+fn go_threads_program() {
+    let out = go_program_like_linux("threads");
+    assert!(out.stdout.contains("preemption: the loop was interrupted"), "{}", out.stdout);
+}
+
+/// Files and directories (create, rename, stat, readdir, symlink, chmod, a
+/// FIFO), UDP over loopback, os.Executable, runtime.NumCPU, the environment.
+#[test]
+fn go_files_program() {
+    let out = go_program_like_linux("files");
+    assert!(out.stdout.ends_with("done\n"), "{}", out.stdout);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
+
+fn go_test_like_linux(package: &str) {
+    let name = package.replace('/', "_");
+    let (linux, freebsd) = (guest(&format!("gostd-{name}.test")), guest(&format!("gostd-freebsd-{name}.test")));
+    gotest::same_results(package, &linux, &freebsd, true);
+}
+
+macro_rules! go_tests {
+    ($($test:ident => $package:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                go_test_like_linux($package);
+            }
+        )*
+    };
+}
+
+go_tests! {
+    go_test_strconv => "strconv",
+    go_test_strings => "strings",
+    go_test_bytes => "bytes",
+    go_test_sort => "sort",
+    go_test_sync => "sync",
+    go_test_time => "time",
+    go_test_io => "io",
+    go_test_bufio => "bufio",
+    go_test_os => "os",
+    go_test_os_exec => "os/exec",
+    go_test_os_signal => "os/signal",
+    go_test_net => "net",
+    go_test_encoding_json => "encoding/json",
+    go_test_path_filepath => "path/filepath",
+}
+
+fn esbuild(os: &str) -> PathBuf {
+    npm_packages().join(format!("@esbuild/{os}-x64/bin/esbuild"))
+}
+
+#[test]
+fn esbuild_version() {
+    let native = Run::new(esbuild("linux")).args(["--version"]).native();
+    let emulated = Run::new(esbuild("freebsd")).args(["--version"]).under_emu();
+    assert_eq!(emulated, native);
+    assert_eq!(native.stdout, "0.28.2\n");
+}
+
+/// The FreeBSD release under emu and the Linux release natively bundle
+/// three.js, minified, into the same bytes.
+#[test]
+fn esbuild_bundles_three_as_the_linux_release() {
+    let dir = scratch("freebsd-esbuild");
+    let bundle = |binary: PathBuf, out: &str, under_emu: bool| {
+        let run = Run::new(binary)
+            .args(["three/src/Three.js", "--bundle", "--minify", "--log-level=warning"])
+            .args([format!("--outfile={}", dir.join(out).display())])
+            .dir(npm_packages());
+        let outcome = if under_emu { run.under_emu() } else { run.native() };
+        assert_eq!((outcome.status, outcome.stderr.as_str()), (0, ""), "{out}");
+        std::fs::read(dir.join(out)).unwrap()
+    };
+    let native = bundle(esbuild("linux"), "linux.js", false);
+    let emulated = bundle(esbuild("freebsd"), "freebsd.js", true);
+    assert!(native.len() > 300_000);
+    assert!(emulated == native, "the FreeBSD release's bundle differs from the Linux release's");
+}
+
+/// Bad pointers to calls emu translates fail with EFAULT, as FreeBSD's
+/// kernel fails them; calls emu does not carry out return ENOSYS and are
+/// reported once each.
+#[test]
+fn bad_calls_fail_as_on_freebsd() {
+    let out = Run::new(guest("gofreebsd-badcalls")).under_emu();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    let mut checked = 0;
+    for line in lines.by_ref() {
+        if line.starts_with("-- calls emu does not") {
+            break;
+        }
+        if !line.starts_with("--") {
+            assert!(line.ends_with(": bad address"), "{line}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 34);
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(
+        rest,
+        [
+            "kldload: function not implemented",
+            "kldload again: function not implemented",
+            "jail_attach: function not implemented",
+            "done"
+        ]
+    );
+    assert_eq!(
+        out.stderr,
+        "emu: unsupported system call kldload (304): returning ENOSYS\n\
+         emu: unsupported system call jail_attach (436): returning ENOSYS\n"
+    );
+}
+
+/// A FreeBSD program with a PT_INTERP: emu has no FreeBSD run-time linker.
+#[test]
+fn dynamic_freebsd_program_is_refused() {
+    use support::elf::{code, Elf, Phdr};
+    let dir = scratch("freebsd-dynamic");
+    let mut bytes = Elf::new(2, 0x400100)
+        .phdr(Phdr::load(5, 0, 0x400000, 0x1000, 0x1000))
+        .interp(0x200, b"/libexec/ld-elf.so.1")
+        .at(0x100, &code::exit(0))
+        .len(0x1000)
+        .bytes();
+    bytes[7] = 9; // ELFOSABI_FREEBSD
+    let path = dir.join("dynamic");
+    write_file(&path, &bytes, 0o755);
+    let out = Run::new(&path).under_emu();
+    assert_eq!(out.status, 126);
+    assert!(
+        out.stderr.starts_with(&format!("emu: {}: ", path.display()))
+            && out.stderr.contains("FreeBSD's run-time linker")
+            && out.stderr.lines().count() == 1,
+        "{}",
+        out.stderr
+    );
+}
+
+/// A program branded for a system emu has no personality for (NetBSD).
+#[test]
+fn unknown_brand_is_refused() {
+    use support::elf::{code, Elf, Phdr};
+    let dir = scratch("freebsd-brand");
+    let mut bytes = Elf::new(2, 0x400100)
+        .phdr(Phdr::load(5, 0, 0x400000, 0x1000, 0x1000))
+        .at(0x100, &code::exit(0))
+        .len(0x1000)
+        .bytes();
+    bytes[7] = 2; // ELFOSABI_NETBSD
+    let path = dir.join("netbsd");
+    write_file(&path, &bytes, 0o755);
+    let out = Run::new(&path).under_emu();
+    assert_eq!(out.status, 126);
+    assert_eq!(
+        out.stderr,
+        format!("emu: {}: cannot execute: NetBSD binaries (EI_OSABI 2) are not supported\n", path.display())
+    );
+}
+
+/// FreeBSD guests are traced in FreeBSD's names and spellings.
+#[test]
+fn traces_use_freebsd_names() {
+    let out =
+        Run::new(guest("gofreebsd-files")).emu_options(["--trace=__sysctl,sigaction,mmap,thr_new,openat"]).under_emu();
+    assert_eq!(out.status, 0);
+    let has = |s: &str| out.stderr.lines().any(|l| l.contains(s));
+    assert!(has("sigaction(SIGUSR1, {sa_handler=0x"), "{}", out.stderr);
+    assert!(has("MAP_PRIVATE|MAP_ANON, -1, 0) = 0x"), "{}", out.stderr);
+    assert!(has("thr_new({start_func=0x"), "{}", out.stderr);
+    assert!(has("O_RDONLY|O_CLOEXEC") || has("O_WRONLY|O_CREAT|O_EXCL|O_APPEND|O_CLOEXEC"), "{}", out.stderr);
+}
