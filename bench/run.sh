@@ -1,7 +1,10 @@
 #!/bin/sh
 # emu's benchmark: per-call overhead (one thread, and as many busy threads
 # as cores), start-up time, peak memory, thread creation, and esbuild
-# bundling three.js, each against the native run of the same program.
+# bundling three.js, each against the native run of the same program; and
+# the FreeBSD personality: the same Go call loop built for FreeBSD and for
+# Linux under emu, and esbuild's FreeBSD release under emu against its
+# Linux release natively.
 # Prints a Markdown report (the README's figures come from it). Needs
 # hyperfine, strace, GNU time and npm (./scripts/test installs them);
 # qemu-x86_64 is measured when present.
@@ -21,6 +24,10 @@ gcc -O2 -static -o "$B/hello" tests/guests/hello.c
 gcc -O2 -pthread -o "$B/sud_floor" bench/sud_floor.c
 gcc -O2 -static -pthread -o "$B/thread_churn" bench/thread_churn.c
 CORES=$(nproc)
+for os in linux freebsd; do
+    (cd bench/go && GOCACHE="$PWD/../../$B/go-cache" GOOS=$os GOARCH=amd64 CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+        go build -o "../../$B/getppid-$os" ./getppid)
+done
 
 # The packages tests/npm pins (esbuild for Linux and three.js), as the
 # tests install them.
@@ -32,6 +39,7 @@ if ! cmp -s tests/npm/package-lock.json "$NPM/installed-lock.json"; then
     cp tests/npm/package-lock.json "$NPM/installed-lock.json"
 fi
 ESBUILD="$PWD/$NPM/node_modules/@esbuild/linux-x64/bin/esbuild"
+ESBUILD_FREEBSD="$PWD/$NPM/node_modules/@esbuild/freebsd-x64/bin/esbuild"
 
 json() { echo "$B/$1.json"; }
 
@@ -68,6 +76,16 @@ if command -v qemu-x86_64 >/dev/null; then
     qemu=$(per_call qemu "$N" "qemu-x86_64 $B/getppid_loop")
 fi
 
+# The FreeBSD personality's translation: the same Go loop for both ABIs.
+go_linux=$(per_call emu-go-linux "$N" "$EMU $B/getppid-linux")
+go_freebsd=$(per_call emu-go-freebsd "$N" "$EMU $B/getppid-freebsd")
+
+# esbuild's FreeBSD release under emu against its Linux release natively.
+bundle_min="three/src/Three.js --bundle --minify --outdir=$PWD/$B/esbuild-freebsd --log-level=warning"
+(cd "$NPM/node_modules" && hyperfine -N --style none --warmup 3 --runs 20 --export-json "$OLDPWD/$(json esbuild-freebsd)" \
+    "$ESBUILD $bundle_min" "$OLDPWD/$EMU $ESBUILD_FREEBSD $bundle_min" >"$OLDPWD/$B/esbuild-freebsd.log" 2>&1) ||
+    { cat "$B/esbuild-freebsd.log" >&2; exit 1; }
+
 # Thread creation and join, microseconds per thread.
 CHURN=10000
 churn_native=$(mean churn-native "$B/thread_churn $CHURN")
@@ -93,7 +111,8 @@ rss() {
 rss_native=$(rss "$B/hello")
 rss_emu=$(rss "$EMU" "$B/hello")
 
-FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
+GO_LINUX=$go_linux GO_FREEBSD=$go_freebsd ESBUILD_FREEBSD_JSON=$(json esbuild-freebsd) \
+    FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
     ESBUILD_JSON=$(json esbuild) python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
 import sys
 native, floor, emu, strace = (int(x) for x in sys.argv[1:5])
@@ -142,6 +161,24 @@ print("| --- | ---: |")
 print(f"| native | {bundle_native:.1f} |")
 print(f"| emu | {bundle_emu:.1f} |")
 print(f"| emu / native | {bundle_emu / bundle_native:.2f} (target: at most 1.15) |")
+print()
+go_linux, go_freebsd = int(os.environ["GO_LINUX"]), int(os.environ["GO_FREEBSD"])
+print("The FreeBSD personality: a Go loop of getppid() calls (bench/go/getppid), built for each ABI, under emu:")
+print()
+print("| build | ns per call under emu |")
+print("| --- | ---: |")
+print(f"| GOOS=linux | {go_linux} |")
+print(f"| GOOS=freebsd | {go_freebsd} ({go_freebsd / go_linux:.2f}x; target: at most 1.10) |")
+print()
+runs = json.load(open(os.environ["ESBUILD_FREEBSD_JSON"]))["results"]
+linux_native, freebsd_emu = (statistics.median(r["times"]) * 1e3 for r in runs)
+print(f"esbuild bundling three.js (--bundle --minify), median of {len(runs[0]['times'])} runs, one hyperfine run:")
+print()
+print("| runner | ms |")
+print("| --- | ---: |")
+print(f"| Linux release, native | {linux_native:.1f} |")
+print(f"| FreeBSD release, emu | {freebsd_emu:.1f} |")
+print(f"| FreeBSD under emu / Linux native | {freebsd_emu / linux_native:.2f} (target: at most 1.15) |")
 print()
 print("| start-up of a static hello world | ms |")
 print("| --- | ---: |")

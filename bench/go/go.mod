@@ -1,0 +1,3 @@
+module emu/bench
+
+go 1.19
