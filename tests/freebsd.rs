@@ -202,3 +202,24 @@ fn traces_use_freebsd_names() {
     assert!(has("thr_new({start_func=0x"), "{}", out.stderr);
     assert!(has("O_RDONLY|O_CLOEXEC") || has("O_WRONLY|O_CREAT|O_EXCL|O_APPEND|O_CLOEXEC"), "{}", out.stderr);
 }
+
+/// FreeBSD calls Go's library does not make, made directly, answered as
+/// FreeBSD answers them.
+#[test]
+fn calls_go_does_not_make() {
+    let out = Run::new(guest("gofreebsd-calls")).under_emu();
+    assert_eq!((out.status, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "__realpathat: errno 0, resolves the link: true\n\
+         __realpathat into 4 bytes: file name too long\n\
+         sigpending holds SIGUSR2: true\n\
+         sigtimedwait: 31 errno 0, si_signo 31, si_code 0x10007\n\
+         sigtimedwait with nothing pending: resource temporarily unavailable\n\
+         sigwait: returned 0, signal 31\n\
+         cpuset_getaffinity then setaffinity with it: errno 0, errno 0\n\
+         minherit INHERIT_NONE: errno 0; INHERIT_SHARE: invalid argument\n\
+         getresuid agrees with getuid/geteuid: true\n\
+         seteuid to itself: errno 0\n"
+    );
+}

@@ -630,3 +630,31 @@ pub fn getdirentries(call: &mut Call) -> SysResult {
     }
     Ok(out.len() as u64)
 }
+
+/// __realpathat(fd, path, buf, size, flags): the path with every symbolic
+/// link resolved, as the kernel names the file it opens (through
+/// /proc/self/fd of an O_PATH descriptor); ENAMETOOLONG when it does not
+/// fit with its NUL.
+pub fn realpathat(call: &mut Call) -> SysResult {
+    let [fd, path, buf, size, flags, ..] = call.args;
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let opened =
+        call.host_with(libc::SYS_openat, [fd as i32 as u64, path, (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0, 0])?;
+    let link = format!("/proc/self/fd/{opened}\0");
+    let mut name = vec![0u8; libc::PATH_MAX as usize];
+    let n = call.host_with(
+        libc::SYS_readlinkat,
+        [libc::AT_FDCWD as u64, link.as_ptr() as u64, name.as_mut_ptr() as u64, name.len() as u64, 0, 0],
+    );
+    let _ = call.host_with(libc::SYS_close, [opened, 0, 0, 0, 0, 0]);
+    let n = n? as usize;
+    name.truncate(n);
+    name.push(0);
+    if name.len() > size as usize {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    guest::write(buf, &name)?;
+    Ok(0)
+}

@@ -94,3 +94,16 @@ pub fn madvise(call: &mut Call) -> SysResult {
     };
     in_place::change_in_place_as("madvise", [addr, len, host as u64, 0, 0, 0])
 }
+
+/// minherit(addr, len, inherit): what a fork gives the child of the range,
+/// as Linux's madvise says it: INHERIT_SHARE (0) is not Linux's to give.
+pub fn minherit(call: &mut Call) -> SysResult {
+    let [addr, len, inherit, ..] = call.args;
+    let advice = match inherit as u32 {
+        1 => libc::MADV_DOFORK,     // INHERIT_COPY
+        2 => libc::MADV_DONTFORK,   // INHERIT_NONE
+        3 => libc::MADV_WIPEONFORK, // INHERIT_ZERO
+        _ => return Err(Errno::EINVAL),
+    };
+    in_place::change_in_place_as("madvise", [addr, len, advice as u64, 0, 0, 0])
+}

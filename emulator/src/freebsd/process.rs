@@ -268,3 +268,27 @@ pub fn cpuset_getaffinity(call: &mut Call) -> SysResult {
     guest::write(mask, &out)?;
     Ok(0)
 }
+
+/// cpuset_setaffinity(level, which, id, setsize, mask): for a thread or a
+/// process (id -1: the caller), on sched_setaffinity.
+pub fn cpuset_setaffinity(call: &mut Call) -> SysResult {
+    let [level, which, id, size, mask, ..] = call.args;
+    if !matches!(level as u32, 1..=3) {
+        return Err(Errno::EINVAL);
+    }
+    let tid = match (which as u32 as u64, id as i64) {
+        (CPU_WHICH_TID | CPU_WHICH_PID, -1) => 0,
+        (CPU_WHICH_TID | CPU_WHICH_PID, id) => id as u64,
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut set = vec![0u8; (size as usize).min(1 << 16)];
+    guest::read(mask, &mut set)?;
+    set.resize(set.len().next_multiple_of(8).max(8), 0);
+    call.host_with(libc::SYS_sched_setaffinity, [tid, set.len() as u64, set.as_ptr() as u64, 0, 0, 0]).map(|_| 0)
+}
+
+/// seteuid and setegid: setresuid/setresgid with only the effective id.
+pub fn seteuid(call: &mut Call) -> SysResult {
+    let nr = if call.name() == "seteuid" { libc::SYS_setresuid } else { libc::SYS_setresgid };
+    call.host_with(nr, [u32::MAX as u64, call.args[0] as u32 as u64, u32::MAX as u64, 0, 0, 0])
+}

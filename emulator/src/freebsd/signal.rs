@@ -438,3 +438,60 @@ pub fn to_thread(tid: i32, sig: i32) -> SysResult {
         sys::syscall6(libc::SYS_tgkill as u64, [sys::getpid() as u64, tid as u64, sig as u64, 0, 0, 0])
     })
 }
+
+/// sigpending(set): the thread's and the process's pending signals, in
+/// FreeBSD's numbering (those emu holds for the guest are pending too).
+pub fn sigpending(call: &mut Call) -> SysResult {
+    let mut host = 0u64;
+    call.host_with(libc::SYS_rt_sigpending, [&mut host as *mut u64 as u64, 8, 0, 0, 0, 0])?;
+    write_set(call.args[0], host)?;
+    Ok(0)
+}
+
+/// The wait of sigtimedwait, sigwaitinfo and sigwait: a signal of `set`
+/// taken from the pending ones (within `timeout`, if one is given).
+fn wait_for(call: &mut Call, set: u64, timeout: u64) -> Result<libc::siginfo_t, Errno> {
+    let host = crate::signals::host_mask(read_set(set)?);
+    let ts = if timeout == 0 {
+        None
+    } else {
+        let [sec, nsec]: [i64; 2] = guest::read_val(timeout)?;
+        Some(libc::timespec { tv_sec: sec, tv_nsec: nsec })
+    };
+    // SAFETY: zeroes are a valid siginfo for the kernel to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let ts_ptr = ts.as_ref().map_or(0, |t| t as *const _ as u64);
+    call.host_with(
+        libc::SYS_rt_sigtimedwait,
+        [&host as *const u64 as u64, &mut info as *mut _ as u64, ts_ptr, 8, 0, 0],
+    )?;
+    Ok(info)
+}
+
+/// sigtimedwait(set, info, timeout) and sigwaitinfo(set, info): the signal
+/// number (FreeBSD's), its siginfo in FreeBSD's layout.
+pub fn sigtimedwait(call: &mut Call) -> SysResult {
+    let [set, info_at, timeout, ..] = call.args;
+    let timeout = if call.name() == "sigwaitinfo" { 0 } else { timeout };
+    let info = wait_for(call, set, timeout)?;
+    if info_at != 0 {
+        guest::write(info_at, &siginfo_to_guest(&info))?;
+    }
+    Ok(numbers::signal_to_guest(info.si_signo) as u64)
+}
+
+/// sigwait(set, sig): FreeBSD returns the error as the call's value (the
+/// carry flag clear), and never EINTR.
+pub fn sigwait(call: &mut Call) -> SysResult {
+    let [set, sig_at, ..] = call.args;
+    loop {
+        match wait_for(call, set, 0) {
+            Ok(info) => {
+                let written = guest::write_val(sig_at, &numbers::signal_to_guest(info.si_signo));
+                return Ok(written.err().map_or(0, |e| numbers::errno_to_guest(e.0) as u64));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Ok(numbers::errno_to_guest(e.0) as u64),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//go:build freebsd
+
+// FreeBSD calls Go's standard library does not make, made directly:
+// __realpathat, sigtimedwait, sigwait, sigpending, cpuset_setaffinity,
+// minherit and the uid calls. Prints what it saw; tests/freebsd.rs knows
+// what FreeBSD answers.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+func realpath(dir string) {
+	target := filepath.Join(dir, "target")
+	os.WriteFile(target, nil, 0o600)
+	os.Symlink(target, filepath.Join(dir, "link"))
+	buf := make([]byte, 4096)
+	path, _ := syscall.BytePtrFromString(filepath.Join(dir, "link"))
+	_, _, e := syscall.Syscall6(574, ^uintptr(99), uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	n := 0
+	for n < len(buf) && buf[n] != 0 {
+		n++
+	}
+	resolved, _ := filepath.EvalSymlinks(filepath.Join(dir, "link"))
+	fmt.Printf("__realpathat: %v, resolves the link: %v\n", e, string(buf[:n]) == resolved)
+	_, _, e = syscall.Syscall6(574, ^uintptr(99), uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&buf[0])), 4, 0, 0)
+	fmt.Printf("__realpathat into 4 bytes: %v\n", e)
+}
+
+type sigset [4]uint32
+
+func (s *sigset) add(sig syscall.Signal) { s[(sig-1)/32] |= 1 << ((sig - 1) % 32) }
+
+func signals() {
+	// The mask and the signals are this thread's: stay on it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set sigset
+	set.add(syscall.SIGUSR2)
+	// Blocked (this thread), then sent to this very thread.
+	syscall.RawSyscall(340, 1, uintptr(unsafe.Pointer(&set)), 0)
+	tid := int64(0)
+	syscall.RawSyscall(432, uintptr(unsafe.Pointer(&tid)), 0, 0)
+	syscall.RawSyscall(433, uintptr(tid), uintptr(syscall.SIGUSR2), 0)
+	var pending sigset
+	syscall.RawSyscall(343, uintptr(unsafe.Pointer(&pending)), 0, 0)
+	fmt.Printf("sigpending holds SIGUSR2: %v\n", pending[0]&(1<<(syscall.SIGUSR2-1)) != 0)
+	var info [80]byte
+	timeout := [2]int64{5, 0}
+	sig, _, e := syscall.RawSyscall(345, uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&timeout)))
+	signo := *(*int32)(unsafe.Pointer(&info[0]))
+	code := *(*int32)(unsafe.Pointer(&info[8]))
+	fmt.Printf("sigtimedwait: %d %v, si_signo %d, si_code %#x\n", sig, e, signo, code)
+	timeout = [2]int64{0, 1000000}
+	_, _, e = syscall.RawSyscall(345, uintptr(unsafe.Pointer(&set)), 0, uintptr(unsafe.Pointer(&timeout)))
+	fmt.Printf("sigtimedwait with nothing pending: %v\n", e)
+	syscall.RawSyscall(433, uintptr(tid), uintptr(syscall.SIGUSR2), 0)
+	got := int32(0)
+	r, _, _ := syscall.RawSyscall(429, uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&got)), 0)
+	fmt.Printf("sigwait: returned %d, signal %d\n", r, got)
+}
+
+func misc() {
+	var mask [128]byte
+	_, _, e := syscall.RawSyscall6(487, 3, 2, ^uintptr(0), uintptr(len(mask)), uintptr(unsafe.Pointer(&mask)), 0)
+	_, _, e2 := syscall.RawSyscall6(488, 3, 2, ^uintptr(0), uintptr(len(mask)), uintptr(unsafe.Pointer(&mask)), 0)
+	fmt.Printf("cpuset_getaffinity then setaffinity with it: %v, %v\n", e, e2)
+	mem, _ := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	_, _, e = syscall.Syscall(250, uintptr(unsafe.Pointer(&mem[0])), 4096, 2)
+	_, _, e2 = syscall.Syscall(250, uintptr(unsafe.Pointer(&mem[0])), 4096, 0)
+	fmt.Printf("minherit INHERIT_NONE: %v; INHERIT_SHARE: %v\n", e, e2)
+	var r, eu, s uint32
+	syscall.RawSyscall(360, uintptr(unsafe.Pointer(&r)), uintptr(unsafe.Pointer(&eu)), uintptr(unsafe.Pointer(&s)))
+	fmt.Printf("getresuid agrees with getuid/geteuid: %v\n", int(r) == os.Getuid() && int(eu) == os.Geteuid())
+	_, _, e = syscall.RawSyscall(183, uintptr(os.Geteuid()), 0, 0)
+	fmt.Printf("seteuid to itself: %v\n", e)
+}
+
+func main() {
+	dir, _ := os.MkdirTemp("", "emu-calls-")
+	defer os.RemoveAll(dir)
+	realpath(dir)
+	signals()
+	misc()
+}
