@@ -223,3 +223,15 @@ fn calls_go_does_not_make() {
          seteuid to itself: errno 0\n"
     );
 }
+
+/// Signals are traced in FreeBSD's names: SIGUSR1 (30 there) sent by
+/// kill, a fault's SIGSEGV, SIGURG sent to a thread (SI_LWP).
+#[test]
+fn signal_lines_use_freebsd_names() {
+    let out = Run::new(guest("gofreebsd-threads")).emu_options(["--trace=kill"]).under_emu();
+    assert_eq!(out.status, 0);
+    let has = |s: &str| out.stderr.lines().any(|l| l.contains(s));
+    assert!(has("kill(") && has(", SIGUSR1) "), "{}", out.stderr);
+    assert!(has("--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid="), "{}", out.stderr);
+    assert!(has("--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---"), "{}", out.stderr);
+}

@@ -85,6 +85,13 @@ pub trait Personality: Sync + 'static {
     /// The name of a guest signal number, for traces.
     fn guest_signal_name(&self, guest: i32) -> SignalName;
 
+    /// The guest's name of a host signal's `si_code`, for the trace's
+    /// `--- SIG...` line. Linux's names by default; the kernel-made codes
+    /// (faults, SIGCHLD) have the same names on the other systems.
+    fn si_code_name(&self, sig: i32, code: i32) -> String {
+        crate::trace::siginfo::code_name(sig, code)
+    }
+
     /// The guest's name of a host signal, for messages and traces.
     fn signal_name(&self, host: i32) -> SignalName {
         self.guest_signal_name(self.signal_to_guest(host))

@@ -309,6 +309,14 @@ impl Personality for FreeBsd {
         }
     }
 
+    /// FreeBSD calls a signal sent to one thread (thr_kill) SI_LWP.
+    fn si_code_name(&self, sig: i32, code: i32) -> String {
+        match code {
+            libc::SI_TKILL => "SI_LWP".to_string(),
+            _ => crate::trace::siginfo::code_name(sig, code),
+        }
+    }
+
     fn initial_auxv(&self, image: &Loaded) -> InitialAuxv {
         image::initial_auxv(image)
     }

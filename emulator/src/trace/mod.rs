@@ -19,7 +19,7 @@ pub mod common;
 pub mod quote;
 
 pub use args::flags;
-mod siginfo;
+pub mod siginfo;
 
 use crate::dispatch::Call;
 use crate::lifecycle::Ending;
@@ -252,7 +252,7 @@ impl Tracer {
         let name = p.personality.signal_name(sig);
         let mut line = String::new();
         self.prefix(&mut line);
-        let _ = write!(line, "--- {name} {{si_signo={name}, si_code={}", siginfo::code_name(sig, info.si_code));
+        let _ = write!(line, "--- {name} {{si_signo={name}, si_code={}", p.personality.si_code_name(sig, info.si_code));
         siginfo::details(&mut line, sig, info);
         line.push_str("} ---\n");
         self.emit(&line);
