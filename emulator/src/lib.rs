@@ -46,6 +46,7 @@ mod lifecycle;
 mod linux;
 mod log;
 mod memory;
+mod personalities;
 mod personality;
 mod process;
 mod signals;

@@ -6,6 +6,7 @@ use crate::dispatch::{self, CallSlot};
 use crate::hooks::Hook;
 use crate::lifecycle::Relaunch;
 use crate::memory::GuestMemory;
+use crate::personalities;
 use crate::personality::{InitialAuxv, Personality};
 use crate::process::{self, ProcessParts};
 use crate::signals::{self, GuestStart};
@@ -87,23 +88,6 @@ pub struct StartOptions {
     pub restore_stack_limit: Option<Option<u64>>,
 }
 
-/// The personality for a guest ABI.
-fn personality_for(abi: GuestAbi) -> Option<&'static dyn Personality> {
-    match abi {
-        GuestAbi::Linux => Some(&crate::linux::LINUX),
-        GuestAbi::FreeBsd => Some(&crate::freebsd::FREEBSD),
-        GuestAbi::Other(_) => None,
-    }
-}
-
-fn personality_named(name: &str) -> Option<&'static dyn Personality> {
-    match name {
-        "linux" => Some(&crate::linux::LINUX),
-        "freebsd" => Some(&crate::freebsd::FREEBSD),
-        _ => None,
-    }
-}
-
 /// Loads and starts the guest. Returns only on failure.
 pub fn start(mut opts: StartOptions) -> StartError {
     match prepare(&mut opts) {
@@ -117,7 +101,7 @@ pub fn start(mut opts: StartOptions) -> StartError {
 }
 
 fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
-    signals::detect_fsgsbase();
+    sys::detect_fsgsbase();
     let boundary = sud::choose_boundary().map_err(|m| StartError::new(126, m))?;
 
     // The guest's environment is emu's, with what an exec'ing emu hid from
@@ -141,9 +125,9 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let exec = loader::prepare(&execfn, argv, &envp, limits)?;
     let program = exec.program.path.clone();
     let personality = match &opts.table {
-        Some(t) => personality_named(&t.personality)
+        Some(t) => personalities::named(&t.personality)
             .ok_or_else(|| StartError::new(2, format!("{}: no personality named `{}`", t.source, t.personality)))?,
-        None => personality_for(exec.program.image.abi).ok_or_else(|| {
+        None => personalities::for_abi(exec.program.image.abi).ok_or_else(|| {
             let abi = exec.program.image.abi;
             let brand = match abi {
                 GuestAbi::Other(n) => format!(" (EI_OSABI {n})"),
@@ -410,19 +394,4 @@ fn set_mask(mask: u64) {
             [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0],
         )
     };
-}
-
-/// A value of the auxiliary vector the kernel gave emu itself, as the kernel
-/// gave it. (glibc's getauxval(AT_HWCAP) answers with glibc's own platform
-/// bits on x86-64, not the kernel's.)
-pub fn host_auxv(key: u64) -> Option<u64> {
-    static AUXV: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
-    let auxv = AUXV.get_or_init(|| {
-        let raw = std::fs::read("/proc/self/auxv").unwrap_or_default();
-        raw.chunks_exact(16)
-            .map(|c| (u64::from_ne_bytes(c[..8].try_into().unwrap()), u64::from_ne_bytes(c[8..].try_into().unwrap())))
-            .take_while(|&(k, _)| k != 0)
-            .collect()
-    });
-    auxv.iter().find(|&&(k, _)| k == key).map(|&(_, v)| v)
 }

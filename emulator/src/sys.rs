@@ -147,9 +147,41 @@ pub fn getpid() -> i32 {
     unsafe { syscall(libc::SYS_getpid, 0, 0, 0) }.unwrap_or(0) as i32
 }
 
+/// Set at start-up when HWCAP2 says `rdfsbase`/`wrfsbase` are enabled; without
+/// them the signal trampolines (signals/entry.rs, which read this symbol)
+/// fall back to arch_prctl, from the exempt range.
+#[no_mangle]
+static EMU_HAVE_FSGSBASE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub fn have_fsgsbase() -> bool {
+    EMU_HAVE_FSGSBASE.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+pub fn detect_fsgsbase() {
+    const HWCAP2_FSGSBASE: u64 = 1 << 1;
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+    EMU_HAVE_FSGSBASE.store((hwcap2 & HWCAP2_FSGSBASE != 0) as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A value of the auxiliary vector the kernel gave emu itself, as the kernel
+/// gave it. (glibc's getauxval(AT_HWCAP) answers with glibc's own platform
+/// bits on x86-64, not the kernel's.)
+pub fn host_auxv(key: u64) -> Option<u64> {
+    static AUXV: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
+    let auxv = AUXV.get_or_init(|| {
+        let raw = std::fs::read("/proc/self/auxv").unwrap_or_default();
+        raw.chunks_exact(16)
+            .map(|c| (u64::from_ne_bytes(c[..8].try_into().unwrap()), u64::from_ne_bytes(c[8..].try_into().unwrap())))
+            .take_while(|&(k, _)| k != 0)
+            .collect()
+    });
+    auxv.iter().find(|&&(k, _)| k == key).map(|&(_, v)| v)
+}
+
 /// The current FS base, by `rdfsbase` when the kernel allows it.
 pub fn fs_base() -> u64 {
-    if crate::signals::have_fsgsbase() {
+    if have_fsgsbase() {
         let v: u64;
         // SAFETY: rdfsbase only reads the register; FSGSBASE is enabled (HWCAP2).
         unsafe { asm!("rdfsbase {}", out(reg) v, options(nomem, nostack, preserves_flags)) };

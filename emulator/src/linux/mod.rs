@@ -142,7 +142,7 @@ impl Personality for Linux {
 
 /// The Linux auxiliary vector, in the kernel's order.
 fn initial_auxv(image: &Loaded) -> Vec<(u64, AuxValue)> {
-    let host = |t: u64| crate::start::host_auxv(t).unwrap_or(0);
+    let host = |t: u64| crate::sys::host_auxv(t).unwrap_or(0);
     // SAFETY: plain getters.
     let (uid, euid, gid, egid) = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
     use AuxValue::*;

@@ -24,23 +24,10 @@
 
 use crate::threads::ThreadState;
 use std::mem::offset_of;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::AtomicU32;
 
-/// Set at start-up when HWCAP2 says `rdfsbase`/`wrfsbase` are enabled; without
-/// them the trampoline falls back to arch_prctl, from the exempt range.
-#[no_mangle]
-static EMU_HAVE_FSGSBASE: AtomicU8 = AtomicU8::new(0);
-
-pub fn have_fsgsbase() -> bool {
-    EMU_HAVE_FSGSBASE.load(Ordering::Relaxed) != 0
-}
-
-pub(crate) fn detect_fsgsbase() {
-    const HWCAP2_FSGSBASE: u64 = 1 << 1;
-    // SAFETY: getauxval only reads the process's auxiliary vector.
-    let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
-    EMU_HAVE_FSGSBASE.store((hwcap2 & HWCAP2_FSGSBASE != 0) as u8, Ordering::Relaxed);
-}
+// The trampolines test `EMU_HAVE_FSGSBASE` (defined in `sys`, the host
+// layer): with it they switch FS by `rdfsbase`/`wrfsbase`, else by arch_prctl.
 
 extern "C" {
     /// The `sa_handler` of every emu signal handler.
