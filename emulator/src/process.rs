@@ -55,8 +55,6 @@ thread_local! {
 
 /// Lowest and highest guest addresses: the arena. Kept apart from `PROCESS`
 /// so that checks need no lock.
-static ARENA_FLOOR: AtomicU64 = AtomicU64::new(0);
-static ARENA_CEILING: AtomicU64 = AtomicU64::new(0);
 
 pub struct ProcessParts {
     pub personality: &'static dyn Personality,
@@ -76,8 +74,7 @@ pub struct ProcessParts {
 /// Publishes the process state; called once, before any handler can run.
 /// What a vfork child shares with it lives for the whole process.
 pub fn init(parts: ProcessParts) -> &'static Process {
-    ARENA_FLOOR.store(parts.memory.space.floor(), Ordering::Relaxed);
-    ARENA_CEILING.store(parts.memory.space.ceiling(), Ordering::Relaxed);
+    crate::memory::arena::set(parts.memory.space.floor(), parts.memory.space.ceiling());
     let p = Process {
         personality: parts.personality,
         table: parts.table,
@@ -129,23 +126,6 @@ pub fn try_process() -> Option<&'static Process> {
 /// TLS, so this is where its process is told apart.
 pub fn enter_vfork_child(child: Option<&'static Process>) {
     VFORK_CHILD.with(|c| c.set(child));
-}
-
-/// Whether `[addr, addr + len)` is guest arena memory.
-pub fn in_guest_arena(addr: u64, len: u64) -> bool {
-    let (floor, ceiling) = (ARENA_FLOOR.load(Ordering::Relaxed), ARENA_CEILING.load(Ordering::Relaxed));
-    addr >= floor && addr.checked_add(len).is_some_and(|end| end <= ceiling)
-}
-
-/// The start of the guest arena.
-pub fn arena_floor() -> u64 {
-    ARENA_FLOOR.load(Ordering::Relaxed)
-}
-
-/// The end of the guest arena; the page there (under the boundary) is
-/// never mapped.
-pub fn arena_ceiling() -> u64 {
-    ARENA_CEILING.load(Ordering::Relaxed)
 }
 
 /// The calling thread's process id (a fork's or vfork's child has its own).

@@ -5,7 +5,7 @@
 //! The copies go through process_vm_readv/process_vm_writev on this process,
 //! which check the pages as the kernel checks a system call's buffer.
 
-use crate::process;
+use super::arena;
 use crate::sys::{self, Errno};
 
 /// Plain data that any bit pattern is a valid value of.
@@ -32,7 +32,7 @@ fn check(addr: u64, len: usize) -> Result<(), Errno> {
     if len == 0 {
         return Ok(());
     }
-    if process::in_guest_arena(addr, len as u64) {
+    if arena::contains(addr, len as u64) {
         Ok(())
     } else {
         Err(Errno::EFAULT)
@@ -67,7 +67,7 @@ const ALWAYS_FAULTS: u64 = 1 << 63;
 /// exactly as the guest's would), or one that faults in place of one into
 /// emu's memory.
 pub fn for_host(addr: u64, len: u64) -> u64 {
-    if process::in_guest_arena(addr, len) {
+    if arena::contains(addr, len) {
         addr
     } else {
         ALWAYS_FAULTS

@@ -9,8 +9,8 @@
 //! length, a zero length before the mappings. Whether a flag value is valid
 //! is asked of the host itself, on a page that is never mapped.
 
+use super::arena;
 use crate::dispatch::Call;
-use crate::process;
 use crate::sys::{self, Errno, SysResult};
 use loader::PAGE_SIZE;
 
@@ -31,7 +31,7 @@ fn unaligned(addr: u64) -> bool {
 
 /// A page of the arena that is never mapped: the one under the boundary.
 fn never_mapped() -> u64 {
-    process::arena_ceiling()
+    arena::ceiling()
 }
 
 fn host(nr: i64, args: [u64; 6]) -> SysResult {
@@ -83,7 +83,7 @@ pub fn change_in_place_as(name: &str, args: [u64; 6]) -> SysResult {
     let (start, len) = (args[0], args[1]);
     let range = affected(name, start, len);
     match range {
-        Some((from, size)) if size == 0 || process::in_guest_arena(from, size) => host(nr, args),
+        Some((from, size)) if size == 0 || arena::contains(from, size) => host(nr, args),
         _ => {
             log::debug!("{name} on {start:#x}+{len:#x}: not only guest memory");
             let verdict = unmapped(name, nr, args);
@@ -110,7 +110,7 @@ pub fn change_in_place_as(name: &str, args: [u64; 6]) -> SysResult {
 /// calls that stop at a hole (only if the range starts in the arena), the
 /// whole overlap for madvise, which carries on past holes.
 fn guest_part(name: &str, from: u64, size: u64) -> Option<(u64, u64)> {
-    let (floor, ceiling) = (process::arena_floor(), process::arena_ceiling());
+    let (floor, ceiling) = (arena::floor(), arena::ceiling());
     let end = from.saturating_add(size).min(ceiling);
     let start = if name == "madvise" { from.max(floor) } else { from };
     (start >= floor && start < end).then(|| (start, end - start))

@@ -4,6 +4,7 @@
 //! The operations here take Linux (host) flag values; a personality
 //! translates its own flags before calling them.
 
+pub mod arena;
 pub mod guest;
 pub mod in_place;
 pub mod own;

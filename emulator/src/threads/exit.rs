@@ -152,7 +152,7 @@ fn release_robust_list(head: u64, tid: u32) {
 /// The kernel's `handle_futex_death` for one futex word; `pending`: the
 /// one the thread was about to take or release.
 fn futex_death(word: u64, tid: u32, pending: bool) {
-    if word % 4 != 0 || !crate::process::in_guest_arena(word, 4) {
+    if word % 4 != 0 || !crate::memory::arena::contains(word, 4) {
         return;
     }
     // Only a word the guest may write (the same check a write would make),
