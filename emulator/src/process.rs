@@ -53,9 +53,7 @@ thread_local! {
     static VFORK_CHILD: Cell<Option<&'static Process>> = const { Cell::new(None) };
 }
 
-/// Lowest and highest guest addresses: the arena. Kept apart from `PROCESS`
-/// so that checks need no lock.
-
+/// What `init` makes the process from.
 pub struct ProcessParts {
     pub personality: &'static dyn Personality,
     pub table: &'static Table,
