@@ -90,6 +90,15 @@ pub fn forked() {
     }
 }
 
+/// Who else keeps a private descriptor's number (the tracer, the
+/// statistics), told when it moves: set once by the process's set-up, so
+/// that this module needs nothing of the layers above it.
+static MOVED: std::sync::OnceLock<fn(i32, i32)> = std::sync::OnceLock::new();
+
+pub fn on_move(tell: fn(old: i32, new: i32)) {
+    let _ = MOVED.set(tell);
+}
+
 /// Lowest number a private descriptor takes.
 fn floor() -> i32 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -255,11 +264,8 @@ pub fn evacuate(fd: i32) -> Result<(), Errno> {
     if crate::log::fd() == fd {
         crate::log::set_fd(new);
     }
-    if let Some(t) = crate::process::try_process().and_then(|p| p.tracer.as_ref()) {
-        t.fd_moved(fd, new);
-    }
-    if let Some(s) = crate::process::try_process().and_then(|p| p.stats.as_ref()) {
-        s.fd_moved(fd, new);
+    if let Some(tell) = MOVED.get() {
+        tell(fd, new);
     }
     wait_for_writers_of_the_old_numbers();
     close(fd);

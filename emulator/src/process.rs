@@ -73,6 +73,16 @@ pub struct ProcessParts {
 /// What a vfork child shares with it lives for the whole process.
 pub fn init(parts: ProcessParts) -> &'static Process {
     crate::memory::arena::set(parts.memory.space.floor(), parts.memory.space.ceiling());
+    crate::fds::on_move(|old, new| {
+        if let Some(p) = try_process() {
+            if let Some(t) = &p.tracer {
+                t.fd_moved(old, new);
+            }
+            if let Some(s) = &p.stats {
+                s.fd_moved(old, new);
+            }
+        }
+    });
     let p = Process {
         personality: parts.personality,
         table: parts.table,
