@@ -238,3 +238,15 @@ fn bytemuck(v: &mut [i32]) -> &mut [u8] {
     // SAFETY: ints have no invalid bit patterns and no padding.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v)) }
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/compat/freebsd-sysctl.md names exactly the nodes emu answers.
+    #[test]
+    fn the_documentation_lists_every_name() {
+        let page = include_str!("../../../docs/compat/freebsd-sysctl.md");
+        let documented: Vec<&str> = page.lines().filter_map(|l| l.strip_prefix("| `")?.split('`').next()).collect();
+        let answered: Vec<&str> = super::NODES.iter().map(|n| n.name).collect();
+        assert_eq!(documented, answered);
+    }
+}
