@@ -220,7 +220,8 @@ fn calls_go_does_not_make() {
          cpuset_getaffinity then setaffinity with it: errno 0, errno 0\n\
          minherit INHERIT_NONE: errno 0; INHERIT_SHARE: invalid argument\n\
          getresuid agrees with getuid/geteuid: true\n\
-         seteuid to itself: errno 0\n"
+         seteuid to itself: errno 0\n\
+         ps_strings below usrstack: true, argc true, argv[0] true\n"
     );
 }
 

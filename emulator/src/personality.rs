@@ -15,7 +15,7 @@ use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;
 use crate::trace::StructWriter;
 use abi_tables::{Syscall, Table, MAX_ARGS};
-use loader::{AddressSpace, AuxValue, Loaded};
+use loader::{AddressSpace, AuxValue, BuiltStack, Loaded};
 
 /// Carries out one call of a personality.
 pub type Handler = fn(&mut Call) -> SysResult;
@@ -112,6 +112,9 @@ pub trait Personality: Sync + 'static {
     fn prepare_address_space(&self, _space: &mut AddressSpace) -> Result<(), String> {
         Ok(())
     }
+
+    /// Told where the new image's stack is, once it is written.
+    fn stack_built(&self, _stack: &BuiltStack) {}
 
     /// The registers at the entry point, given the address of argc on the
     /// initial stack.

@@ -169,7 +169,9 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     personality.prepare_address_space(&mut space).map_err(|m| StartError::new(126, m))?;
     let auxv = personality.initial_auxv(&loaded);
     (contents.blobs, contents.auxv) = (&auxv.blobs, &auxv.entries);
-    let sp = loader::build_initial_stack(&stack, &contents);
+    let built = loader::build_initial_stack(&stack, &contents);
+    personality.stack_built(&built);
+    let sp = built.sp;
     // Named while the program is still reachable (it may be by a descriptor).
     let exe = std::fs::canonicalize(&program).unwrap_or(program.clone());
     let exe_stamp = exec.program.file.stamp;

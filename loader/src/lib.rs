@@ -24,4 +24,4 @@ pub use error::LoadError;
 pub use exec::{prepare, Exec, ExecLimits, Loadable};
 pub use file::{exec_access, ExecFile, FileStamp, Source};
 pub use map::{map_exec, Layout, Loaded, TASK_SIZE};
-pub use stack::{build_initial_stack, map_stack, AuxValue, GuestStack, StackContents};
+pub use stack::{build_initial_stack, map_stack, AuxValue, BuiltStack, GuestStack, StackContents};

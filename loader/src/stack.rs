@@ -92,6 +92,29 @@ pub enum AuxValue {
     /// AT_PAGESIZES), or its length in bytes.
     Blob(usize),
     BlobLen(usize),
+    /// argc and envc, and where argv[0] and envp[0] are (FreeBSD's
+    /// AT_ARGC, AT_ARGV, AT_ENVC, AT_ENVV).
+    Argc,
+    Argv,
+    Envc,
+    Envv,
+    /// A `struct ps_strings` the builder writes at the top of the stack:
+    /// argv, argc, envp, envc (FreeBSD's AT_PS_STRINGS, kern.ps_strings).
+    PsStrings,
+    /// The top of the stack mapping (FreeBSD's AT_USRSTACKBASE).
+    StackTop,
+}
+
+/// The size of FreeBSD's `struct ps_strings`.
+const PS_STRINGS_SIZE: u64 = 32;
+
+/// Where the builder put what the auxiliary vector may point to.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltStack {
+    /// The stack pointer to start with: the address of argc.
+    pub sp: u64,
+    pub ps_strings: u64,
+    pub top: u64,
 }
 
 /// What goes on a new stack.
@@ -117,7 +140,7 @@ impl StackContents<'_> {
             + self.platform.len()
             + 1;
         let blobs: usize = self.blobs.iter().map(|b| b.len() + 8).sum();
-        (8 + strings + 16 + 32 + blobs + 8 * self.table_words() + 16) as u64
+        (8 + PS_STRINGS_SIZE as usize + strings + 16 + 32 + blobs + 8 * self.table_words() + 16) as u64
     }
 
     fn table_words(&self) -> usize {
@@ -129,10 +152,14 @@ impl StackContents<'_> {
 /// `c`) and returns the stack pointer to start the guest with (pointing at
 /// argc, 16-byte aligned). The layout is the kernel's: the executable's
 /// name at the top, then the environment and argument strings, the
-/// platform string, the random bytes, and the tables.
-pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> u64 {
+/// platform string, the random bytes, and the tables. (When the auxiliary
+/// vector asks for a `struct ps_strings`, it goes at the very top, as
+/// FreeBSD puts it.)
+pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> BuiltStack {
     let table_words = c.table_words();
+    let wants_ps_strings = c.auxv.iter().any(|(_, v)| matches!(v, AuxValue::PsStrings));
     let mut w = Writer { cursor: stack.top - 8 };
+    let ps_strings = if wants_ps_strings { w.push_aligned(&[0; PS_STRINGS_SIZE as usize], 8) } else { 0 };
     let execfn = w.push_str(c.execfn);
     let envp: Vec<u64> = c.envp.iter().rev().map(|s| w.push_str(s)).collect::<Vec<_>>().into_iter().rev().collect();
     let argv: Vec<u64> = c.argv.iter().rev().map(|s| w.push_str(s)).collect::<Vec<_>>().into_iter().rev().collect();
@@ -149,6 +176,7 @@ pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> u64 {
     words.push(0);
     words.extend(&envp);
     words.push(0);
+    let (argv_at, envp_at) = (sp + 8, sp + 8 * (2 + c.argv.len() as u64));
     for &(key, value) in c.auxv {
         words.push(key);
         words.push(match value {
@@ -158,13 +186,24 @@ pub fn build_initial_stack(stack: &GuestStack, c: &StackContents) -> u64 {
             AuxValue::Random => random,
             AuxValue::Blob(i) => blobs[i],
             AuxValue::BlobLen(i) => c.blobs[i].len() as u64,
+            AuxValue::Argc => c.argv.len() as u64,
+            AuxValue::Argv => argv_at,
+            AuxValue::Envc => c.envp.len() as u64,
+            AuxValue::Envv => envp_at,
+            AuxValue::PsStrings => ps_strings,
+            AuxValue::StackTop => stack.top,
         });
     }
     words.extend([0, 0]);
     // SAFETY: [sp, sp + 8 * words) lies below the strings, inside the stack
     // mapping, which is writable and the loader's alone until the guest starts.
     unsafe { std::ptr::copy_nonoverlapping(words.as_ptr(), sp as *mut u64, words.len()) };
-    sp
+    if wants_ps_strings {
+        let ps = [argv_at, c.argv.len() as u64, envp_at, c.envp.len() as u64];
+        // SAFETY: the 32 bytes reserved for it at the top of the stack mapping.
+        unsafe { std::ptr::copy_nonoverlapping(ps.as_ptr(), ps_strings as *mut u64, ps.len()) };
+    }
+    BuiltStack { sp, ps_strings, top: stack.top }
 }
 
 struct Writer {

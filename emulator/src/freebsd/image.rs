@@ -5,7 +5,7 @@
 
 use super::numbers;
 use crate::personality::{EntryRegisters, InitialAuxv};
-use loader::{AddressSpace, AuxValue, Loaded, PAGE_SIZE};
+use loader::{AddressSpace, AuxValue, BuiltStack, Loaded, PAGE_SIZE};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The FreeBSD version emu answers as (kern.osreldate, AT_OSRELDATE): 14.2.
@@ -27,6 +27,13 @@ const AT_PAGESIZES: u64 = 20;
 const AT_PAGESIZESLEN: u64 = 21;
 const AT_STACKPROT: u64 = 23;
 const AT_EHDRFLAGS: u64 = 24;
+const AT_ARGC: u64 = 28;
+const AT_ARGV: u64 = 29;
+const AT_ENVC: u64 = 30;
+const AT_ENVV: u64 = 31;
+const AT_PS_STRINGS: u64 = 32;
+const AT_USRSTACKBASE: u64 = 35;
+const AT_USRSTACKLIM: u64 = 36;
 
 /// The page sizes amd64 offers (4 KiB, 2 MiB, 1 GiB).
 const PAGESIZES: [u64; 3] = [4096, 2 << 20, 1 << 30];
@@ -59,9 +66,42 @@ pub fn initial_auxv(image: &Loaded) -> InitialAuxv {
             (AT_PAGESIZES, Blob(1)),
             (AT_PAGESIZESLEN, BlobLen(1)),
             (AT_STACKPROT, Value((libc::PROT_READ | libc::PROT_WRITE) as u64)),
+            (AT_ARGC, Argc),
+            (AT_ARGV, Argv),
+            (AT_ENVC, Envc),
+            (AT_ENVV, Envv),
+            (AT_PS_STRINGS, PsStrings),
+            (AT_USRSTACKBASE, StackTop),
+            (AT_USRSTACKLIM, Value(stack_limit())),
         ],
         blobs: vec![canary, pagesizes],
     }
+}
+
+/// RLIMIT_STACK's soft value (FreeBSD's RLIM_INFINITY for none).
+fn stack_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: fills a rlimit of ours.
+    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) };
+    lim.rlim_cur.min(i64::MAX as u64)
+}
+
+/// Where the stack's top and `struct ps_strings` are, for kern.usrstack
+/// and kern.ps_strings.
+static USRSTACK: AtomicU64 = AtomicU64::new(0);
+static PS_STRINGS: AtomicU64 = AtomicU64::new(0);
+
+pub fn stack_built(stack: &BuiltStack) {
+    USRSTACK.store(stack.top, Ordering::Relaxed);
+    PS_STRINGS.store(stack.ps_strings, Ordering::Relaxed);
+}
+
+pub fn usrstack() -> u64 {
+    USRSTACK.load(Ordering::Relaxed)
+}
+
+pub fn ps_strings() -> u64 {
+    PS_STRINGS.load(Ordering::Relaxed)
 }
 
 /// exec_setregs: RDI at argc, RSP 8 bytes off 16-byte alignment, as after a call.

@@ -329,6 +329,10 @@ impl Personality for FreeBsd {
         image::map_sigcode(space)
     }
 
+    fn stack_built(&self, stack: &loader::BuiltStack) {
+        image::stack_built(stack)
+    }
+
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
         image::entry_registers(argc_at)
     }

@@ -57,6 +57,8 @@ const NODES: &[Node] = &[
     Node { name: "kern.iov_max", mib: &[1, 35], value: || Some(Value::Int(1024)) },
     Node { name: "kern.arandom", mib: &[1, 37], value: arandom },
     Node { name: "kern.proc.pathname", mib: &[1, 14, 12], value: pathname },
+    Node { name: "kern.ps_strings", mib: &[1, 32], value: || Some(Value::Long(super::image::ps_strings())) },
+    Node { name: "kern.usrstack", mib: &[1, 33], value: || Some(Value::Long(super::image::usrstack())) },
     Node { name: "kern.ipc.somaxconn", mib: &[1, 30, 3], value: somaxconn },
     Node { name: "kern.ipc.soacceptqueue", mib: &[1, 30, 0x1001], value: somaxconn },
     Node { name: "kern.smp.maxcpus", mib: &[1, 0x1000, 0x1001], value: || Some(Value::Int(1024)) },

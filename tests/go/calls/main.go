@@ -81,10 +81,40 @@ func misc() {
 	fmt.Printf("seteuid to itself: %v\n", e)
 }
 
+// kern.ps_strings names the struct ps_strings at the stack's top: the
+// arguments the program was started with.
+func psStrings() {
+	long := func(mib ...int32) (uintptr, error) {
+		var v uintptr
+		size := unsafe.Sizeof(v)
+		_, _, e := syscall.Syscall6(202, uintptr(unsafe.Pointer(&mib[0])), uintptr(len(mib)),
+			uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&size)), 0, 0)
+		if e != 0 {
+			return 0, e
+		}
+		return v, nil
+	}
+	at, err := long(1, 32)   // kern.ps_strings
+	top, err2 := long(1, 33) // kern.usrstack
+	if err != nil || err2 != nil {
+		fmt.Println("ps_strings:", err, err2)
+		return
+	}
+	ps := (*[4]uintptr)(unsafe.Pointer(uintptr(at)))
+	argv := (*[64]*byte)(unsafe.Pointer(ps[0]))
+	argc := int(ps[1])
+	first := ""
+	for p := argv[0]; *p != 0; p = (*byte)(unsafe.Add(unsafe.Pointer(p), 1)) {
+		first += string(*p)
+	}
+	fmt.Printf("ps_strings below usrstack: %v, argc %v, argv[0] %v\n", at < top, argc == len(os.Args), first == os.Args[0])
+}
+
 func main() {
 	dir, _ := os.MkdirTemp("", "emu-calls-")
 	defer os.RemoveAll(dir)
 	realpath(dir)
 	signals()
 	misc()
+	psStrings()
 }
