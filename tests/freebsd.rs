@@ -221,7 +221,9 @@ fn calls_go_does_not_make() {
          minherit INHERIT_NONE: errno 0; INHERIT_SHARE: invalid argument\n\
          getresuid agrees with getuid/geteuid: true\n\
          seteuid to itself: errno 0\n\
-         ps_strings below usrstack: true, argc true, argv[0] true\n"
+         ps_strings below usrstack: true, argc true, argv[0] true\n\
+         rfork(RFPROC|RFFDG): errno 0, child exited 7 (<nil>)\n\
+         rfork(RFMEM) alone: invalid argument\n"
     );
 }
 

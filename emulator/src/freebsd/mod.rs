@@ -120,6 +120,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("exit", process::exit),
     ("fork", process::fork),
     ("vfork", process::vfork),
+    ("rfork", process::rfork),
     ("execve", process::execve),
     ("wait4", process::wait4),
     ("wait6", process::wait6),

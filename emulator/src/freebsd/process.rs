@@ -292,3 +292,41 @@ pub fn seteuid(call: &mut Call) -> SysResult {
     let nr = if call.name() == "seteuid" { libc::SYS_setresuid } else { libc::SYS_setresgid };
     call.host_with(nr, [u32::MAX as u64, call.args[0] as u32 as u64, u32::MAX as u64, 0, 0, 0])
 }
+
+const RFFDG: u64 = 1 << 2;
+const RFPROC: u64 = 1 << 4;
+const RFMEM: u64 = 1 << 5;
+const RFTSIGZMB: u64 = 1 << 19;
+const RFSPAWN: u64 = 1 << 31;
+/// Flags that only tune what rfork shares and how, which emu accepts.
+const RFORK_QUIET: u64 = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 10 | 1 << 11 | 1 << 18; // RFNAMEG, RFENVG, RFNOTEG, RFC*G, RFHIGHPID
+
+/// rfork(flags), for the forms C libraries use: a new process (RFPROC) with
+/// its own descriptor table (RFFDG) or sharing it, with another exit signal
+/// (RFTSIGZMB); RFSPAWN, posix_spawn's, as vfork. A process sharing memory
+/// with a running parent (RFMEM without RFSPAWN), threads (RFTHREAD,
+/// RFSIGSHARE) and changes to the calling process (no RFPROC) are refused
+/// (EINVAL), as emu's clone refuses them.
+pub fn rfork(call: &mut Call) -> SysResult {
+    let f = call.args[0] as u32 as u64;
+    let exit_signal = if f & RFTSIGZMB != 0 {
+        numbers::signal_to_host(((f >> 20) & 0xff) as i32).ok_or(Errno::EINVAL)? as u64
+    } else {
+        libc::SIGCHLD as u64
+    };
+    let signal_bits = if f & RFTSIGZMB != 0 { 0xff << 20 | RFTSIGZMB } else { 0 };
+    let rest = f & !(RFFDG | RFPROC | RFSPAWN | RFORK_QUIET | signal_bits);
+    if f & RFSPAWN != 0 {
+        return fork_with(call, (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | exit_signal);
+    }
+    if f & RFPROC == 0 && f & !RFMEM == 0 {
+        // RFMEM without a new process means nothing: FreeBSD refuses it too.
+        return Err(Errno::EINVAL);
+    }
+    if f & RFPROC == 0 || rest != 0 {
+        log::warn!("rfork with flags {f:#x} is not supported: EINVAL");
+        return Err(Errno::EINVAL);
+    }
+    let files = if f & RFFDG == 0 { libc::CLONE_FILES as u64 } else { 0 };
+    fork_with(call, files | exit_signal)
+}

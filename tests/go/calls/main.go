@@ -117,4 +117,18 @@ func main() {
 	signals()
 	misc()
 	psStrings()
+	rfork()
+}
+
+// rfork(RFPROC|RFFDG): a child (RDX 1 there) that exits at once with 7.
+func rfork() {
+	pid, child, e := syscall.RawSyscall(251, 0x10|0x4, 0, 0)
+	if e == 0 && child == 1 {
+		syscall.RawSyscall(1, 7, 0, 0)
+	}
+	var ws syscall.WaitStatus
+	_, err := syscall.Wait4(int(pid), &ws, 0, nil)
+	fmt.Printf("rfork(RFPROC|RFFDG): %v, child exited %d (%v)\n", e, ws.ExitStatus(), err)
+	_, _, e = syscall.RawSyscall(251, 0x20, 0, 0)
+	fmt.Printf("rfork(RFMEM) alone: %v\n", e)
 }
