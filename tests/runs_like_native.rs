@@ -118,8 +118,9 @@ mod busybox_applets {
         assert_like_native(&Run::new(busybox()).args(args).stdin(stdin))
     }
 
-    fn fixture() -> std::path::PathBuf {
-        let d = scratch("busybox");
+    /// A directory of files for one test (tests run in parallel: each its own).
+    fn fixture(test: &str) -> std::path::PathBuf {
+        let d = scratch(&format!("busybox-{test}"));
         for (name, body) in [("b.txt", "banana\napple\ncherry\n"), ("a.txt", "one two three\n"), ("c d.txt", "")] {
             std::fs::write(d.join(name), body).unwrap();
         }
@@ -142,7 +143,7 @@ mod busybox_applets {
 
     #[test]
     fn cat() {
-        let d = fixture();
+        let d = fixture("cat");
         let out = applet(&["cat", d.join("b.txt").to_str().unwrap(), "-"], "from stdin\n");
         assert_eq!(out.stdout, "banana\napple\ncherry\nfrom stdin\n");
         let missing = applet(&["cat", "/nonexistent/emu"], "");
@@ -151,7 +152,7 @@ mod busybox_applets {
 
     #[test]
     fn ls() {
-        let d = fixture();
+        let d = fixture("ls");
         let out = applet(&["ls", "-la", "--full-time", d.to_str().unwrap()], "");
         assert!(out.stdout.contains("c d.txt"), "{}", out.stdout);
         applet(&["ls", "-1R", d.to_str().unwrap()], "");
@@ -165,7 +166,7 @@ mod busybox_applets {
 
     #[test]
     fn wc() {
-        let d = fixture();
+        let d = fixture("wc");
         let out = applet(&["wc", d.join("a.txt").to_str().unwrap(), d.join("b.txt").to_str().unwrap()], "");
         assert!(out.stdout.contains("total"));
     }
