@@ -117,6 +117,9 @@ pub struct Outcome {
     pub status: i32,
     pub stdout: String,
     pub stderr: String,
+    /// Killed for running past its limit: what its threads were doing then
+    /// (each one's state and, if it slept in a system call, which).
+    pub hung: Option<String>,
 }
 
 /// A command to run, natively or under emu.
@@ -130,6 +133,8 @@ pub struct Run {
     /// Start from an empty environment (then `env`).
     pub clear_env: bool,
     pub dir: Option<PathBuf>,
+    /// How long it may run before it is killed as hung (else `HANG`).
+    pub hang_limit: Option<Duration>,
 }
 
 /// Long enough for any guest here; only a hang reaches it.
@@ -180,6 +185,12 @@ impl Run {
         self
     }
 
+    /// Kill it as hung after `limit` rather than `HANG`.
+    pub fn hang_after(mut self, limit: Duration) -> Self {
+        self.hang_limit = Some(limit);
+        self
+    }
+
     pub fn native(&self) -> Outcome {
         let mut c = Command::new(&self.program);
         c.args(&self.args);
@@ -215,23 +226,25 @@ impl Run {
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let pid = child.id();
-        let started = Instant::now();
+        let pid = child.id() as i32;
+        let limit = self.hang_limit.unwrap_or(HANG);
+        // The watchdog is told when the child has been reaped: after that
+        // its pid may be another process's, which it must never kill.
+        let (reaped, reaped_rx) = std::sync::mpsc::channel::<()>();
         let watchdog = std::thread::spawn(move || {
-            while started.elapsed() < HANG {
-                std::thread::sleep(Duration::from_millis(200));
-                // SAFETY: signal 0 only checks that the process exists.
-                if unsafe { libc::kill(pid as i32, 0) } != 0 {
-                    return false;
-                }
+            if reaped_rx.recv_timeout(limit) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return None;
             }
-            // SAFETY: kills the hung child we started.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            true
+            let threads = describe_threads(pid);
+            // SAFETY: kills the hung child we started, not yet reaped (the
+            // waiting thread would have said so), so the pid is still its.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            Some(threads)
         });
         let out = child.wait_with_output().unwrap();
+        let _ = reaped.send(());
         let _ = feeder.join();
-        drop(watchdog);
+        let hung = watchdog.join().unwrap();
         let status = match (out.status.code(), out.status.signal()) {
             (Some(code), _) => code,
             (None, Some(sig)) => 128 + sig,
@@ -241,8 +254,28 @@ impl Run {
             status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            hung,
         }
     }
+}
+
+/// Each thread of process `pid`: its state letter, and the system call it
+/// sleeps in (from /proc/PID/task/TID/syscall: "running" when in user mode).
+fn describe_threads(pid: i32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "(gone)".into();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // The state follows the command name's closing parenthesis.
+        let state = stat.rsplit_once(") ").map_or("?", |(_, rest)| &rest[..1]).to_string();
+        let call = std::fs::read_to_string(dir.join("syscall")).unwrap_or_default();
+        let call = call.split_whitespace().next().unwrap_or("?").to_string();
+        out.push(format!("{} {state} {call}", task.file_name().to_string_lossy()));
+    }
+    out.join(", ")
 }
 
 /// Runs natively and under emu, and asserts both end the same way with the
