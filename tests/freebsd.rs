@@ -238,3 +238,53 @@ fn signal_lines_use_freebsd_names() {
     assert!(has("--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid="), "{}", out.stderr);
     assert!(has("--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---"), "{}", out.stderr);
 }
+
+/// libthr's synchronisation on _umtx_op (tests/go/umtx): mutexes of each
+/// kind with and without libthr's user-space fast paths, robust mutexes of
+/// a thread that ends, condition variables, rwlocks, semaphores, and the
+/// errors, as FreeBSD's kern_umtx.c answers them.
+#[test]
+fn umtx_synchronisation_like_freebsd() {
+    let out = Run::new(guest("gofreebsd-umtx")).under_emu();
+    assert_eq!((out.status, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "normal mutex, libthr's fast paths: total 12000, free afterwards true\n\
+         normal mutex, kernel only: total 12000, free afterwards true\n\
+         priority-inheriting mutex: total 12000, free afterwards true\n\
+         priority-protected mutex: total 12000, free afterwards true\n\
+         priority-protected mutex free is contested: true\n\
+         kernel lock of a free mutex: owner is the caller true\n\
+         its trylock again: device busy\n\
+         another thread's trylock: device busy\n\
+         another thread's unlock: operation not permitted\n\
+         another thread's lock for 20ms: operation timed out\n\
+         unlock of a free mutex: operation not permitted\n\
+         mutex wait on a free mutex: errno 0\n\
+         priority-inheriting mutex locked again by its owner: resource deadlock avoided\n\
+         priority-protected mutex with ceiling 40: invalid argument\n\
+         set ceiling 12: errno 0, old 3, now 12, free true\n\
+         set ceiling 32: invalid argument\n\
+         set ceiling of a normal mutex: invalid argument\n\
+         robust mutex of a thread that ended: previous owner died, owner is the caller true\n\
+         after an unlock as not consistent: state not recoverable\n\
+         robust lists with a size of 32: invalid argument\n\
+         condition variables: sum 2001000\n\
+         broadcast: 3 woken, has_waiters 0\n\
+         condition wait for 20ms: operation timed out, mutex released true\n\
+         condition wait with 1e9 nanoseconds: invalid argument, mutex still held true\n\
+         rwlock: a 3000, b 3000, a reader saw them differ false, state 0x0\n\
+         rwlock unlock of a free lock: operation not permitted\n\
+         write lock of a read-locked rwlock for 20ms: operation timed out\n\
+         rwlock state at the end: 0x0\n\
+         semaphore: 4000 taken, count 0\n\
+         semaphore wait for 20ms: operation timed out\n\
+         semaphore wait with a count: errno 0\n\
+         old semaphore wait, woken by a post: errno 0\n\
+         operation 0: operation not supported\n\
+         operation 29: invalid argument\n\
+         mutex lock at 0x1000: bad address\n\
+         condition signal at 0x1000: bad address\n\
+         mutex lock with a negative timeout: invalid argument\n"
+    );
+}

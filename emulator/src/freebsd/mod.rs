@@ -26,6 +26,7 @@ mod structs;
 mod sysctl;
 mod thread;
 mod time;
+mod umtx;
 
 use crate::context::GuestContext;
 use crate::dispatch::Call;
@@ -147,7 +148,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("thr_self", thread::thr_self),
     ("thr_exit", thread::thr_exit),
     ("thr_kill", thread::thr_kill),
-    ("_umtx_op", thread::umtx_op),
+    ("_umtx_op", umtx::umtx_op),
     ("sysarch", thread::sysarch),
     ("__sysctl", sysctl::sysctl),
     ("__sysctlbyname", sysctl::sysctlbyname),

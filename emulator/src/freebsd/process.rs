@@ -11,6 +11,7 @@ use crate::sys::{self, Errno, SysResult};
 
 /// exit(2) ends the process (FreeBSD's threads end with thr_exit).
 pub fn exit(call: &mut Call) -> SysResult {
+    super::umtx::thread_exiting(call.thread);
     crate::threads::exit_group(call.args[0] as i32 & 0xff)
 }
 
@@ -18,6 +19,10 @@ pub fn exit(call: &mut Call) -> SysResult {
 /// gets RDX = 0), whatever RAX says.
 fn fork_with(call: &mut Call, flags: u64) -> SysResult {
     let pid = lifecycle::fork(call, ForkRequest { flags, ..Default::default() })?;
+    if pid == 0 && flags & libc::CLONE_VM as u64 == 0 {
+        // A copy of the parent, with only this thread.
+        super::umtx::forget_sleepers();
+    }
     call.ctx.set_rdx(u64::from(pid == 0));
     Ok(pid)
 }

@@ -1,8 +1,7 @@
 //! FreeBSD's threads: thr_new on the core's thread start (a call of the
 //! start function on the given stack, the TLS base in FS, the tid words
 //! written before the thread runs), thr_self, thr_exit (its state word),
-//! thr_kill, the FS base through sysarch, and _umtx_op's waits and wakes
-//! on Linux futexes.
+//! thr_kill and the FS base through sysarch (_umtx_op is `umtx`).
 
 use super::signal;
 use crate::dispatch::Call;
@@ -88,13 +87,15 @@ pub fn thr_self(call: &mut Call) -> SysResult {
     Ok(0)
 }
 
-/// thr_exit(state): 1 is stored to the state word (a long) and its waiters
-/// woken; then the thread ends, unless it is the last one: FreeBSD returns
-/// to it then, and its C library calls exit.
+/// thr_exit(state): the robust mutexes the thread holds are released as
+/// its owner's death, 1 is stored to the state word (a long) and its
+/// waiters woken; then the thread ends, unless it is the last one: FreeBSD
+/// returns to it then, and its C library calls exit.
 pub fn thr_exit(call: &mut Call) -> SysResult {
+    super::umtx::thread_exiting(call.thread);
     let state = call.args[0];
     if state != 0 && guest::write_val(state, &1i64).is_ok() {
-        wake(state, i32::MAX, true);
+        super::umtx::wake_all(state);
     }
     if threads::is_last_thread() {
         return Ok(0);
@@ -165,144 +166,5 @@ pub fn sysarch(call: &mut Call) -> SysResult {
             guest::write_val(parms, &base).map(|_| 0)
         }
         _ => Err(Errno::EINVAL),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// _umtx_op
-
-const UMTX_OP_WAIT: u32 = 2;
-const UMTX_OP_WAKE: u32 = 3;
-const UMTX_OP_WAIT_UINT: u32 = 11;
-const UMTX_OP_WAIT_UINT_PRIVATE: u32 = 15;
-const UMTX_OP_WAKE_PRIVATE: u32 = 16;
-const UMTX_OP_NWAKE_PRIVATE: u32 = 21;
-/// Flags or-ed into the operation by 32-bit callers.
-const UMTX_OP_FLAGS: u32 = 0xc000_0000;
-const UMTX_ABSTIME: u32 = 1;
-
-/// When a wait ends: never, after a while, or at a time of a clock.
-enum Deadline {
-    Never,
-    After(libc::timespec),
-    At(libc::timespec, libc::clockid_t),
-}
-
-/// The timeout of a wait: `uaddr2` points at a timespec (relative) or, when
-/// `uaddr1` (its size) says it is larger, at a `struct _umtx_time`
-/// {timeout, flags, clockid}.
-fn deadline(size: u64, at: u64) -> Result<Deadline, Errno> {
-    if at == 0 {
-        return Ok(Deadline::Never);
-    }
-    let (ts, flags, clock): ([i64; 2], u32, u32) = if size <= 16 {
-        (guest::read_val(at)?, 0, 0)
-    } else {
-        let raw: [u64; 3] = guest::read_val(at)?;
-        ([raw[0] as i64, raw[1] as i64], raw[2] as u32, (raw[2] >> 32) as u32)
-    };
-    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-        return Err(Errno::EINVAL);
-    }
-    let ts = libc::timespec { tv_sec: ts[0], tv_nsec: ts[1] };
-    if flags & UMTX_ABSTIME == 0 {
-        return Ok(Deadline::After(ts));
-    }
-    let clock = super::time::clock_to_host(clock as i32).ok_or(Errno::EINVAL)?;
-    Ok(Deadline::At(ts, clock))
-}
-
-const FUTEX_BITSET_MATCH_ANY: u64 = 0xffff_ffff;
-
-/// Waits while the 32-bit word at `addr` holds `expected`. As FreeBSD's
-/// do_wait: a changed value or a wake is success, the deadline ETIMEDOUT, a
-/// signal EINTR.
-fn wait(call: &mut Call, addr: u64, expected: u32, deadline: Deadline, private: bool) -> SysResult {
-    let private_flag = if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
-    let r = match deadline {
-        Deadline::Never => {
-            call.host_with(libc::SYS_futex, [addr, (libc::FUTEX_WAIT | private_flag) as u64, expected as u64, 0, 0, 0])
-        }
-        Deadline::After(ts) => call.host_with(
-            libc::SYS_futex,
-            [addr, (libc::FUTEX_WAIT | private_flag) as u64, expected as u64, &ts as *const _ as u64, 0, 0],
-        ),
-        Deadline::At(ts, clock) => {
-            let realtime = if clock == libc::CLOCK_REALTIME { libc::FUTEX_CLOCK_REALTIME } else { 0 };
-            call.host_with(
-                libc::SYS_futex,
-                [
-                    addr,
-                    (libc::FUTEX_WAIT_BITSET | private_flag | realtime) as u64,
-                    expected as u64,
-                    &ts as *const _ as u64,
-                    0,
-                    FUTEX_BITSET_MATCH_ANY,
-                ],
-            )
-        }
-    };
-    match r {
-        Ok(_) | Err(Errno::EAGAIN) => Ok(0),
-        Err(e) => Err(e),
-    }
-}
-
-/// Wakes up to `n` waiters on `addr`: FreeBSD's keys do not tell private
-/// from shared waits apart as Linux's do, so both kinds are woken.
-fn wake(addr: u64, n: i32, shared_too: bool) {
-    let n = n.max(0) as u64;
-    let mut ops = vec![libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG];
-    if shared_too {
-        ops.push(libc::FUTEX_WAKE);
-    }
-    for op in ops {
-        // SAFETY: wakes waiters on a guest address; no memory is touched.
-        unsafe { sys::syscall6(libc::SYS_futex as u64, [addr, op as u64, n, 0, 0, 0]) };
-    }
-}
-
-/// _umtx_op(obj, op, val, uaddr1, uaddr2): the waits and wakes a program's
-/// own synchronisation uses (Go's runtime, FreeBSD's libthr for its
-/// simplest paths). The mutex, condition variable, rwlock and semaphore
-/// operations of libthr are not carried out yet (ENOSYS).
-pub fn umtx_op(call: &mut Call) -> SysResult {
-    let [obj, op, val, uaddr1, uaddr2, ..] = call.args;
-    let op = op as u32 & !UMTX_OP_FLAGS;
-    if matches!(op, UMTX_OP_WAIT | UMTX_OP_WAIT_UINT | UMTX_OP_WAIT_UINT_PRIVATE) && obj % 4 != 0 {
-        return Err(Errno::EFAULT);
-    }
-    match op {
-        UMTX_OP_WAIT => {
-            let deadline = deadline(uaddr1, uaddr2)?;
-            let current: u64 = guest::read_val(obj)?;
-            if current != val {
-                return Ok(0);
-            }
-            // The low half of the long, which a change of the whole is
-            // nearly always a change of too.
-            wait(call, obj, val as u32, deadline, false)
-        }
-        UMTX_OP_WAIT_UINT | UMTX_OP_WAIT_UINT_PRIVATE => {
-            let deadline = deadline(uaddr1, uaddr2)?;
-            let _: u32 = guest::read_val(obj)?;
-            wait(call, obj, val as u32, deadline, op == UMTX_OP_WAIT_UINT_PRIVATE)
-        }
-        UMTX_OP_WAKE | UMTX_OP_WAKE_PRIVATE => {
-            wake(obj, val.min(i32::MAX as u64) as i32, true);
-            Ok(0)
-        }
-        UMTX_OP_NWAKE_PRIVATE => {
-            // obj: an array of `val` addresses, each woken completely.
-            for i in 0..val.min(1 << 16) {
-                let addr: u64 = guest::read_val(obj + 8 * i)?;
-                wake(addr, i32::MAX, true);
-            }
-            Ok(0)
-        }
-        _ => {
-            log::debug!("_umtx_op operation {op} is not carried out: ENOSYS");
-            Err(Errno::ENOSYS)
-        }
     }
 }

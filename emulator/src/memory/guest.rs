@@ -173,3 +173,39 @@ pub fn read_cstr(addr: u64, max: usize, out: &mut Vec<u8>) -> Result<bool, Errno
     let mut next = [0u8; 1];
     Ok(read(at, &mut next).is_ok() && next[0] == 0)
 }
+
+/// The aligned 32-bit guest word at `addr`, read with one load as the
+/// guest's own code reads it (a synchronisation word other threads change
+/// under it): EFAULT outside the guest, misaligned or unreadable.
+pub fn load_u32(addr: u64) -> Result<u32, Errno> {
+    word_check(addr)?;
+    crate::signals::guest_load32(addr).ok_or(Errno::EFAULT)
+}
+
+/// Compare-and-swap on the aligned 32-bit guest word at `addr` with the
+/// guest's own `lock cmpxchg`: the value found (`new` was stored if it is
+/// `expected`); EFAULT as for `load_u32`, or if the page is read-only.
+pub fn cas_u32(addr: u64, expected: u32, new: u32) -> Result<u32, Errno> {
+    word_check(addr)?;
+    crate::signals::guest_cas32(addr, expected, new).ok_or(Errno::EFAULT)
+}
+
+/// Replaces the word at `addr` by `f(old)` atomically (a CAS loop), or
+/// leaves it when `f` says None. Returns the value it replaced or kept.
+pub fn update_u32(addr: u64, mut f: impl FnMut(u32) -> Option<u32>) -> Result<u32, Errno> {
+    let mut old = load_u32(addr)?;
+    while let Some(new) = f(old) {
+        match cas_u32(addr, old, new)? {
+            found if found == old => break,
+            found => old = found,
+        }
+    }
+    Ok(old)
+}
+
+fn word_check(addr: u64) -> Result<(), Errno> {
+    if addr % 4 != 0 {
+        return Err(Errno::EFAULT);
+    }
+    check(addr, 4)
+}

@@ -43,6 +43,11 @@ extern "C" {
     static emu_interruptible_syscall_insn: u8;
     static emu_interruptible_not_run: u8;
     fn emu_touch(addr: u64, write: u64) -> u64;
+    fn emu_guest_load32(addr: u64) -> u64;
+    fn emu_guest_cas32(addr: u64, expected: u32, new: u32) -> u64;
+    static emu_guest_load32_insn: u8;
+    static emu_guest_cas32_insn: u8;
+    static emu_guest_access_fault: u8;
     /// See the assembly below; `threads::spawn` uses them.
     pub(crate) fn emu_enter_thread(leave: *mut u64, uc: *const u8, guest_fs: u64) -> i32;
     pub(crate) fn emu_leave_thread(leave: *const u64, code: i32) -> !;
@@ -74,17 +79,49 @@ pub(crate) fn touch(addr: u64, write: bool) -> bool {
     unsafe { emu_touch(addr, write as u64) == 0 }
 }
 
-/// If a fault happened at one of `touch`'s accesses, where to resume.
+/// If a fault happened at one of the accesses of `touch`, `guest_load32`
+/// or `guest_cas32`, where to resume.
 pub(crate) fn touch_recovery(rip: u64) -> Option<u64> {
     // SAFETY: only the symbols' addresses are taken.
-    let (write, read, fault) = unsafe {
+    let (write, read, fault, load32, cas32, access_fault) = unsafe {
         (
             &emu_touch_write as *const u8 as u64,
             &emu_touch_read as *const u8 as u64,
             &emu_touch_fault as *const u8 as u64,
+            &emu_guest_load32_insn as *const u8 as u64,
+            &emu_guest_cas32_insn as *const u8 as u64,
+            &emu_guest_access_fault as *const u8 as u64,
         )
     };
-    (rip == write || rip == read).then_some(fault)
+    if rip == write || rip == read {
+        Some(fault)
+    } else {
+        (rip == load32 || rip == cas32).then_some(access_fault)
+    }
+}
+
+/// What `emu_guest_load32` and `emu_guest_cas32` return when the access
+/// faulted: no 32-bit value looks like it.
+const ACCESS_FAULTED: u64 = 1 << 32;
+
+/// Reads the 32-bit word at `addr` with one instruction, as the guest's own
+/// load would (an atomic read of an aligned word); None if it faults.
+/// The caller has checked that `addr` is guest memory.
+pub(crate) fn guest_load32(addr: u64) -> Option<u32> {
+    // SAFETY: one load from `addr`; a fault there is recovered by the fault
+    // handler, which resumes at emu_guest_access_fault.
+    let r = unsafe { emu_guest_load32(addr) };
+    (r != ACCESS_FAULTED).then_some(r as u32)
+}
+
+/// `lock cmpxchg` on the 32-bit word at `addr`, as the guest's own would:
+/// the value found (the swap happened if it equals `expected`), or None if
+/// the access faults. The caller has checked that `addr` is guest memory.
+pub(crate) fn guest_cas32(addr: u64, expected: u32, new: u32) -> Option<u32> {
+    // SAFETY: one locked read-modify-write of `addr`; a fault is recovered
+    // as for `guest_load32`.
+    let r = unsafe { emu_guest_cas32(addr, expected, new) };
+    (r != ACCESS_FAULTED).then_some(r as u32)
 }
 
 /// Alignment checking and the direction flag: emu's code runs with both clear.
@@ -334,6 +371,34 @@ core::arch::global_asm!(
     "    mov eax, 1",
     "    ret",
     ".size emu_touch, .-emu_touch",
+
+    // u64 emu_guest_load32(u64 addr) and
+    // u64 emu_guest_cas32(u64 addr, u32 expected, u32 new): one access to a
+    // guest word, as a guest instruction makes it (what a FreeBSD kernel's
+    // fueword32/casueword32 do); a fault resumes at emu_guest_access_fault
+    // (see `touch_recovery`), which returns 1 << 32.
+    ".balign 16",
+    ".globl emu_guest_load32",
+    ".type emu_guest_load32,@function",
+    "emu_guest_load32:",
+    ".globl emu_guest_load32_insn",
+    "emu_guest_load32_insn:",
+    "    mov eax, dword ptr [rdi]",
+    "    ret",
+    ".size emu_guest_load32, .-emu_guest_load32",
+    ".globl emu_guest_cas32",
+    ".type emu_guest_cas32,@function",
+    "emu_guest_cas32:",
+    "    mov eax, esi",
+    ".globl emu_guest_cas32_insn",
+    "emu_guest_cas32_insn:",
+    "    lock cmpxchg dword ptr [rdi], edx",
+    "    ret",
+    ".size emu_guest_cas32, .-emu_guest_cas32",
+    ".globl emu_guest_access_fault",
+    "emu_guest_access_fault:",
+    "    mov rax, 0x100000000",
+    "    ret",
 
     // i32 emu_enter_thread(LeaveGuest *leave, const void *uc, u64 guest_fs):
     // keeps this thread's callee-saved registers and stack pointer in

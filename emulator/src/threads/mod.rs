@@ -62,6 +62,10 @@ pub struct ThreadState {
     pub clear_child_tid: Cell<u64>,
     /// The guest's robust futex list (set_robust_list): its head and length.
     pub robust_list: Cell<(u64, u64)>,
+    /// FreeBSD's robust mutex lists (UMTX_OP_ROBUST_LISTS): the addresses of
+    /// the shared and private list heads and of the "inactive" pointer,
+    /// walked when the thread exits.
+    pub umtx_robust_lists: Cell<[u64; 3]>,
     /// How a thread emu started leaves the guest for good (see
     /// `lifecycle::exit_thread`); the process's first thread has none.
     pub(crate) leave: Cell<Option<NonNull<LeaveGuest>>>,
@@ -130,6 +134,7 @@ impl ThreadState {
                 trace_pid: Cell::new(0),
                 clear_child_tid: Cell::new(0),
                 robust_list: Cell::new((0, 0)),
+                umtx_robust_lists: Cell::new([0; 3]),
                 leave: Cell::new(None),
             });
             Ok((&*state, stack))
