@@ -223,7 +223,11 @@ fn calls_go_does_not_make() {
          seteuid to itself: errno 0\n\
          ps_strings below usrstack: true, argc true, argv[0] true\n\
          rfork(RFPROC|RFFDG): errno 0, child exited 7 (<nil>)\n\
-         rfork(RFMEM) alone: invalid argument\n"
+         rfork(RFMEM) alone: invalid argument\n\
+         mmap MAP_ALIGNED(21): errno 0, aligned true\n\
+         mmap MAP_ALIGNED(30): errno 0, aligned true\n\
+         mmap MAP_ALIGNED_SUPER of 4 MiB: errno 0, aligned true\n\
+         mmap MAP_ALIGNED(5): invalid argument\n"
     );
 }
 

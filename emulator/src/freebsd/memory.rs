@@ -20,23 +20,50 @@ const MAP_PREFAULT_READ: u64 = 0x40000;
 const MAP_32BIT: u64 = 0x80000;
 /// MAP_ALIGNED(n): log2 of the alignment in bits 24..31 (1: a superpage).
 const MAP_ALIGNMENT_MASK: u64 = 0xff00_0000;
-/// Flags that only tune FreeBSD's VM (or the alignment, which emu's
-/// placement does not offer): accepted and ignored.
-const IGNORED: u64 = MAP_HASSEMAPHORE | MAP_NOSYNC | MAP_NOCORE | MAP_PREFAULT_READ | MAP_ALIGNMENT_MASK;
-const KNOWN: u64 =
-    MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_STACK | MAP_ANON | MAP_GUARD | MAP_EXCL | MAP_32BIT | IGNORED;
+const MAP_ALIGNMENT_SHIFT: u64 = 24;
+const MAP_ALIGNED_SUPER: u64 = 1 << MAP_ALIGNMENT_SHIFT;
+/// amd64's superpage: 2 MiB.
+const SUPERPAGE: u64 = 2 << 20;
+/// Flags that only tune FreeBSD's VM: accepted and ignored.
+const IGNORED: u64 = MAP_HASSEMAPHORE | MAP_NOSYNC | MAP_NOCORE | MAP_PREFAULT_READ;
+const KNOWN: u64 = MAP_SHARED
+    | MAP_PRIVATE
+    | MAP_FIXED
+    | MAP_STACK
+    | MAP_ANON
+    | MAP_GUARD
+    | MAP_EXCL
+    | MAP_32BIT
+    | MAP_ALIGNMENT_MASK
+    | IGNORED;
 /// PROT_MAX(p) is p << 16: the most a later mprotect may grant.
 const PROT_MASK: u64 = 0x7;
 
+/// The alignment MAP_ALIGNED asks for, checked as FreeBSD's kern_mmap does
+/// (from a page to 2^63); a superpage when the mapping holds one.
+fn alignment(flags: u64, len: u64) -> Result<u64, Errno> {
+    match flags & MAP_ALIGNMENT_MASK {
+        0 => Ok(4096),
+        MAP_ALIGNED_SUPER => Ok(if len >= SUPERPAGE { SUPERPAGE } else { 4096 }),
+        a => match a >> MAP_ALIGNMENT_SHIFT {
+            shift @ 12..=63 => Ok(1 << shift),
+            _ => Err(Errno::EINVAL),
+        },
+    }
+}
+
 /// mmap(addr, len, prot, flags, fd, pos). As FreeBSD: an anonymous mapping
 /// needs fd -1 and offset 0; MAP_GUARD reserves inaccessible address
-/// space; MAP_EXCL with MAP_FIXED refuses to replace a mapping (ENOMEM).
+/// space; MAP_EXCL with MAP_FIXED refuses to replace a mapping (ENOMEM);
+/// MAP_ALIGNED places the mapping at a multiple of its alignment (a fixed
+/// one stays where it is asked to be, as FreeBSD's).
 pub fn mmap(call: &mut Call) -> SysResult {
     let [addr, len, prot, flags, fd, pos, ..] = call.args;
     let (prot, flags, fd) = (prot & 0xffff_ffff, flags & 0xffff_ffff, fd as u32 as i32);
     if flags & !KNOWN != 0 || (flags & MAP_EXCL != 0 && flags & MAP_FIXED == 0) {
         return Err(Errno::EINVAL);
     }
+    let align = alignment(flags, len)?;
     let anon = flags & (MAP_ANON | MAP_STACK | MAP_GUARD) != 0;
     if anon && (fd != -1 || pos != 0) {
         return Err(Errno::EINVAL);
@@ -61,7 +88,7 @@ pub fn mmap(call: &mut Call) -> SysResult {
         host |= libc::MAP_32BIT as u64;
     }
     let fd = if anon { -1i64 as u64 } else { fd as i64 as u64 };
-    match memory::mmap(addr, len, prot & PROT_MASK, host, fd, pos) {
+    match memory::mmap_aligned(addr, len, prot & PROT_MASK, host, fd, pos, align) {
         Err(Errno::EEXIST) => Err(Errno::ENOMEM),
         r => r,
     }

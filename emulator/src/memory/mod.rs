@@ -39,6 +39,13 @@ fn pages(len: u64) -> Result<u64, Errno> {
 
 /// mmap: a fixed mapping must lie in the arena; any other is placed there by emu.
 pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> SysResult {
+    mmap_aligned(addr, len, prot, flags, fd, off, PAGE_SIZE)
+}
+
+/// mmap with a placement aligned to `align` (a power of two; FreeBSD's
+/// MAP_ALIGNED): a fixed mapping is where it is asked to be, and a hint is
+/// taken only if aligned.
+pub fn mmap_aligned(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64, align: u64) -> SysResult {
     if len == 0 {
         return Err(Errno::EINVAL);
     }
@@ -60,13 +67,14 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Sy
     let below = (flags & libc::MAP_32BIT as u64 != 0).then_some(MAP_32BIT_LIMIT);
     let flags = (flags & !(libc::MAP_32BIT as u64)) | libc::MAP_FIXED_NOREPLACE as u64;
     // The hint is honoured when that range is free, as the kernel does.
-    let hint = page_up(addr).filter(|&h| h != 0 && mem.space.is_free(h, len_p) && below.is_none_or(|b| h + len_p <= b));
+    let hint = page_up(addr)
+        .filter(|&h| h != 0 && h % align == 0 && mem.space.is_free(h, len_p) && below.is_none_or(|b| h + len_p <= b));
     let mut candidate = hint;
     // Something emu does not know of may sit in a hole it picks (EEXIST): note it, pick again.
     for _ in 0..16 {
         let at = match candidate {
             Some(a) => a,
-            None => mem.space.find_free(len_p, PAGE_SIZE, below).ok_or(Errno::ENOMEM)?,
+            None => mem.space.find_free(len_p, align, below).ok_or(Errno::ENOMEM)?,
         };
         match host_mmap(at, len, prot, flags, fd, off) {
             Ok(r) => {

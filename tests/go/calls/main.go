@@ -2,8 +2,8 @@
 
 // FreeBSD calls Go's standard library does not make, made directly:
 // __realpathat, sigtimedwait, sigwait, sigpending, cpuset_setaffinity,
-// minherit and the uid calls. Prints what it saw; tests/freebsd.rs knows
-// what FreeBSD answers.
+// minherit, the uid calls, rfork and mmap with MAP_ALIGNED. Prints what it
+// saw; tests/freebsd.rs knows what FreeBSD answers.
 package main
 
 import (
@@ -118,6 +118,28 @@ func main() {
 	misc()
 	psStrings()
 	rfork()
+	aligned()
+}
+
+// mmap with MAP_ALIGNED(n) and MAP_ALIGNED_SUPER: placed at a multiple of
+// the alignment; an alignment below a page is refused.
+func aligned() {
+	const anonPrivate = 0x1000 | 0x2
+	mmap := func(length uintptr, alignment uintptr) (uintptr, syscall.Errno) {
+		addr, _, e := syscall.Syscall6(477, 0, length, 3, anonPrivate|alignment<<24, ^uintptr(0), 0)
+		if e == 0 {
+			syscall.Syscall(73, addr, length, 0)
+		}
+		return addr, e
+	}
+	for _, shift := range []uintptr{21, 30} {
+		addr, e := mmap(3*4096, shift)
+		fmt.Printf("mmap MAP_ALIGNED(%d): %v, aligned %v\n", shift, e, addr%(1<<shift) == 0)
+	}
+	addr, e := mmap(4<<20, 1)
+	fmt.Printf("mmap MAP_ALIGNED_SUPER of 4 MiB: %v, aligned %v\n", e, addr%(2<<20) == 0)
+	_, e = mmap(4096, 5)
+	fmt.Printf("mmap MAP_ALIGNED(5): %v\n", e)
 }
 
 // rfork(RFPROC|RFFDG): a child (RDX 1 there) that exits at once with 7.
