@@ -209,9 +209,7 @@ fn traces_use_freebsd_names() {
 fn calls_go_does_not_make() {
     let out = Run::new(guest("gofreebsd-calls")).under_emu();
     assert_eq!((out.status, out.stderr.as_str()), (0, ""));
-    assert_eq!(
-        out.stdout,
-        "__realpathat: errno 0, resolves the link: true\n\
+    let expected = "__realpathat: errno 0, resolves the link: true\n\
          __realpathat into 4 bytes: file name too long\n\
          sigpending holds SIGUSR2: true\n\
          sigtimedwait: 31 errno 0, si_signo 31, si_code 0x10007\n\
@@ -227,8 +225,30 @@ fn calls_go_does_not_make() {
          mmap MAP_ALIGNED(21): errno 0, aligned true\n\
          mmap MAP_ALIGNED(30): errno 0, aligned true\n\
          mmap MAP_ALIGNED_SUPER of 4 MiB: errno 0, aligned true\n\
-         mmap MAP_ALIGNED(5): invalid argument\n"
+         mmap MAP_ALIGNED(5): invalid argument\n";
+    // The login name: the user of the audit login uid, or empty.
+    let loginuid = std::fs::read_to_string("/proc/self/loginuid").unwrap_or_default();
+    let login = match loginuid.trim().parse::<u32>() {
+        Ok(uid) if uid != u32::MAX => {
+            let id = std::process::Command::new("id").args(["-nu", &uid.to_string()]).output().unwrap();
+            String::from_utf8(id.stdout).unwrap().trim().to_string()
+        }
+        _ => String::new(),
+    };
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (set, now, long) = if root {
+        ("errno 0", "emu-login", "invalid argument")
+    } else {
+        ("operation not permitted", login.as_str(), "operation not permitted")
+    };
+    let expected = format!(
+        "{expected}getlogin: errno 0, {login:?}\n\
+         getlogin without room for the NUL: result too large\n\
+         setlogin emu-login: {set}, now {now:?}\n\
+         setlogin of 40 bytes: {long}\n"
     );
+    assert_eq!(out.stdout, expected);
 }
 
 /// Signals are traced in FreeBSD's names: SIGUSR1 (30 there) sent by

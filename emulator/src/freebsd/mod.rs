@@ -16,6 +16,7 @@
 mod files;
 mod image;
 mod kqueue;
+mod login;
 mod memory;
 mod net;
 mod numbers;
@@ -141,6 +142,8 @@ const EMULATED: &[(&str, Handler)] = &[
     ("sigwait", signal::sigwait),
     ("cpuset_setaffinity", process::cpuset_setaffinity),
     ("seteuid", process::seteuid),
+    ("getlogin", login::getlogin),
+    ("setlogin", login::setlogin),
     ("setegid", process::seteuid),
     ("__realpathat", files::realpathat),
     ("minherit", memory::minherit),
@@ -324,7 +327,8 @@ impl Personality for FreeBsd {
     }
 
     fn hold_for_fork(&self) -> Option<Box<dyn std::any::Any>> {
-        Some(Box::new(kqueue::lock_for_fork()))
+        // In this order only: neither call holds one while taking the other.
+        Some(Box::new((kqueue::lock_for_fork(), login::lock_for_fork())))
     }
 
     fn prepare_address_space(&self, space: &mut AddressSpace) -> Result<(), String> {

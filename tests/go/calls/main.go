@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -119,6 +120,35 @@ func main() {
 	psStrings()
 	rfork()
 	aligned()
+	login()
+}
+
+// getlogin and setlogin: the name (its NUL must fit), a new one (root
+// only), and one too long.
+func login() {
+	get := func() (string, syscall.Errno) {
+		buf := make([]byte, 64)
+		_, _, e := syscall.Syscall(49, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+		n := 0
+		for n < len(buf) && buf[n] != 0 {
+			n++
+		}
+		return string(buf[:n]), e
+	}
+	name, e := get()
+	fmt.Printf("getlogin: %v, %q\n", e, name)
+	buf := make([]byte, 64)
+	_, _, e = syscall.Syscall(49, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(name)), 0)
+	fmt.Printf("getlogin without room for the NUL: %v\n", e)
+	set := func(name string) syscall.Errno {
+		p, _ := syscall.BytePtrFromString(name)
+		_, _, e := syscall.Syscall(50, uintptr(unsafe.Pointer(p)), 0, 0)
+		return e
+	}
+	e = set("emu-login")
+	name, _ = get()
+	fmt.Printf("setlogin emu-login: %v, now %q\n", e, name)
+	fmt.Printf("setlogin of 40 bytes: %v\n", set(strings.Repeat("x", 40)))
 }
 
 // mmap with MAP_ALIGNED(n) and MAP_ALIGNED_SUPER: placed at a multiple of
