@@ -263,7 +263,8 @@ fn signal_lines_use_freebsd_names() {
     assert!(has("--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---"), "{}", out.stderr);
 }
 
-/// libthr's synchronisation on _umtx_op (tests/go/umtx): mutexes of each
+/// thr_suspend, thr_wake and thr_set_name, and libthr's synchronisation on
+/// _umtx_op (tests/go/umtx): mutexes of each
 /// kind with and without libthr's user-space fast paths, robust mutexes of
 /// a thread that ends, condition variables, rwlocks, semaphores, and the
 /// errors, as FreeBSD's kern_umtx.c answers them.
@@ -273,7 +274,14 @@ fn umtx_synchronisation_like_freebsd() {
     assert_eq!((out.status, out.stderr.as_str()), (0, ""));
     assert_eq!(
         out.stdout,
-        "normal mutex, libthr's fast paths: total 12000, free afterwards true\n\
+        "thr_wake of itself: errno 0, then thr_suspend: errno 0\n\
+         thr_suspend for 0: operation timed out\n\
+         thr_suspend for 20ms: operation timed out\n\
+         thr_suspend for -1s: invalid argument\n\
+         thr_wake of a suspended thread: errno 0, its thr_suspend: errno 0\n\
+         thr_wake of no thread: no such process\n\
+         thr_set_name: errno 0; of no thread: no such process\n\
+         normal mutex, libthr's fast paths: total 12000, free afterwards true\n\
          normal mutex, kernel only: total 12000, free afterwards true\n\
          priority-inheriting mutex: total 12000, free afterwards true\n\
          priority-protected mutex: total 12000, free afterwards true\n\

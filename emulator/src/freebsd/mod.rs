@@ -151,6 +151,9 @@ const EMULATED: &[(&str, Handler)] = &[
     ("thr_self", thread::thr_self),
     ("thr_exit", thread::thr_exit),
     ("thr_kill", thread::thr_kill),
+    ("thr_suspend", thread::thr_suspend),
+    ("thr_wake", thread::thr_wake),
+    ("thr_set_name", thread::thr_set_name),
     ("_umtx_op", umtx::umtx_op),
     ("sysarch", thread::sysarch),
     ("__sysctl", sysctl::sysctl),
@@ -327,8 +330,8 @@ impl Personality for FreeBsd {
     }
 
     fn hold_for_fork(&self) -> Option<Box<dyn std::any::Any>> {
-        // In this order only: neither call holds one while taking the other.
-        Some(Box::new((kqueue::lock_for_fork(), login::lock_for_fork())))
+        // In this order only: no call holds one of them while taking another.
+        Some(Box::new((kqueue::lock_for_fork(), login::lock_for_fork(), thread::lock_for_fork())))
     }
 
     fn prepare_address_space(&self, space: &mut AddressSpace) -> Result<(), String> {

@@ -1,7 +1,12 @@
 //! FreeBSD's threads: thr_new on the core's thread start (a call of the
 //! start function on the given stack, the TLS base in FS, the tid words
 //! written before the thread runs), thr_self, thr_exit (its state word),
-//! thr_kill and the FS base through sysarch (_umtx_op is `umtx`).
+//! thr_kill, thr_suspend and thr_wake, thr_set_name, and the FS base
+//! through sysarch (_umtx_op is `umtx`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 
 use super::signal;
 use crate::dispatch::Call;
@@ -93,6 +98,7 @@ pub fn thr_self(call: &mut Call) -> SysResult {
 /// returns to it then, and its C library calls exit.
 pub fn thr_exit(call: &mut Call) -> SysResult {
     super::umtx::thread_exiting(call.thread);
+    forget_wake_mark(call.thread.tid.get());
     let state = call.args[0];
     if state != 0 && guest::write_val(state, &1i64).is_ok() {
         super::umtx::wake_all(state);
@@ -167,4 +173,121 @@ pub fn sysarch(call: &mut Call) -> SysResult {
         }
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// thr_wake's mark of each thread that was woken or suspended, by tid: the
+/// word its thr_suspend sleeps on (a futex), kept alive by whoever uses it
+/// (an Arc), so that a wake racing the thread's exit touches live memory.
+/// The lock is taken in system call handlers only (never a signal's) and
+/// held across fork.
+static WAKE_MARKS: Mutex<BTreeMap<i32, Arc<AtomicU32>>> = Mutex::new(BTreeMap::new());
+
+fn wake_marks() -> std::sync::MutexGuard<'static, BTreeMap<i32, Arc<AtomicU32>>> {
+    WAKE_MARKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wake_mark(tid: i32) -> Arc<AtomicU32> {
+    wake_marks().entry(tid).or_default().clone()
+}
+
+/// Held across a fork.
+pub(super) fn lock_for_fork() -> impl std::any::Any {
+    wake_marks()
+}
+
+/// A thread ends: its mark goes (a later thread with its tid starts
+/// without one).
+fn forget_wake_mark(tid: i32) {
+    wake_marks().remove(&tid);
+}
+
+/// thr_suspend(timeout): sleeps until a thr_wake of this thread (one that
+/// came before returns at once), the timeout (relative; {0, 0} only
+/// looks: ETIMEDOUT) or a signal (EINTR, or the call again after an
+/// SA_RESTART handler when there is no timeout), as kern_thr_suspend.
+pub fn thr_suspend(call: &mut Call) -> SysResult {
+    let timeout = match call.args[0] {
+        0 => None,
+        at => {
+            let [sec, nsec]: [i64; 2] = guest::read_val(at)?;
+            if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+                return Err(Errno::EINVAL);
+            }
+            Some(libc::timespec { tv_sec: sec, tv_nsec: nsec })
+        }
+    };
+    let mark = wake_mark(call.thread.tid.get());
+    if mark.swap(0, SeqCst) != 0 {
+        return Ok(0);
+    }
+    let deadline = match timeout {
+        Some(ts) if ts.tv_sec == 0 && ts.tv_nsec == 0 => return Err(Errno(libc::ETIMEDOUT)),
+        Some(ts) => {
+            let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: writes the timespec given.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+            let ns = now.tv_nsec + ts.tv_nsec;
+            Some(libc::timespec {
+                tv_sec: now.tv_sec.saturating_add(ts.tv_sec).saturating_add(ns / 1_000_000_000),
+                tv_nsec: ns % 1_000_000_000,
+            })
+        }
+        None => None,
+    };
+    let at = deadline.as_ref().map_or(0, |d| d as *const libc::timespec as u64);
+    let op = (libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG) as u64;
+    loop {
+        let word = Arc::as_ptr(&mark) as u64;
+        let r = call.host_with(libc::SYS_futex, [word, op, 0, at, 0, u32::MAX as u64]);
+        if mark.swap(0, SeqCst) != 0 {
+            return Ok(0);
+        }
+        match r {
+            Ok(_) | Err(Errno::EAGAIN) => continue,
+            Err(Errno(crate::signals::NOT_RUN)) if timeout.is_some() => return Err(Errno::EINTR),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// thr_wake(id): marks thread `id` of this process woken and wakes it if
+/// it is suspended; ESRCH for another process's or no thread.
+pub fn thr_wake(call: &mut Call) -> SysResult {
+    let id = call.args[0] as i64;
+    if id != call.thread.tid.get() as i64 {
+        if !(1..=i32::MAX as i64).contains(&id) {
+            return Err(Errno::ESRCH);
+        }
+        signal::to_thread(id as i32, 0)?;
+    }
+    let mark = wake_mark(id as i32);
+    mark.store(1, SeqCst);
+    let op = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
+    // SAFETY: wakes sleepers on a word `mark` keeps alive; touches nothing.
+    unsafe { sys::syscall6(libc::SYS_futex as u64, [Arc::as_ptr(&mark) as u64, op, 1, 0, 0, 0]) };
+    Ok(0)
+}
+
+/// MAXCOMLEN + 1: a FreeBSD thread name and its NUL.
+const THREAD_NAME_SIZE: usize = 20;
+
+/// thr_set_name(id, name): the name of thread `id` of this process (a
+/// longer one is cut, a null one is empty), which Linux keeps in 15 bytes
+/// (/proc/PID/task/TID/comm, what ps and top show).
+pub fn thr_set_name(call: &mut Call) -> SysResult {
+    let [id, name_at, ..] = call.args;
+    let mut name = Vec::new();
+    if name_at != 0 {
+        guest::read_cstr(name_at, THREAD_NAME_SIZE - 1, &mut name)?;
+    }
+    let id = id as i64;
+    if !(1..=i32::MAX as i64).contains(&id) {
+        return Err(Errno::ESRCH);
+    }
+    signal::to_thread(id as i32, 0)?;
+    name.truncate(15);
+    let path = format!("/proc/self/task/{id}/comm");
+    // A thread that ended meanwhile: as FreeBSD, the name went with it.
+    let _ = std::fs::write(path, &name);
+    Ok(0)
 }

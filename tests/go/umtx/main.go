@@ -1,6 +1,7 @@
 //go:build freebsd
 
-// FreeBSD's _umtx_op as libthr uses it, called directly: mutexes (normal,
+// FreeBSD's thread synchronisation calls, made directly: thr_suspend and
+// thr_wake, and _umtx_op as libthr uses it: mutexes (normal,
 // priority-inheriting, priority-protected, robust) with libthr's user-space
 // fast paths and without them, condition variables, rwlocks, semaphores
 // (both kinds), and the errors. Each check prints one line; tests/freebsd.rs
@@ -18,9 +19,12 @@ import (
 )
 
 const (
-	sysUmtxOp  = 454
-	sysThrSelf = 432
-	sysThrExit = 431
+	sysUmtxOp     = 454
+	sysThrSelf    = 432
+	sysThrExit    = 431
+	sysThrSuspend = 442
+	sysThrWake    = 443
+	sysThrSetName = 464
 
 	opMutexTrylock = 4
 	opMutexLock    = 5
@@ -448,7 +452,43 @@ func errors() {
 		umtx(unsafe.Pointer(m), opMutexLock, 0, unsafe.Sizeof(bad), uintptr(unsafe.Pointer(&bad))))
 }
 
+// thr_suspend and thr_wake: a wake before the suspend, one while it
+// sleeps, the timeouts; thr_set_name's errors.
+func suspendAndWake() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	suspend := func(ts *[2]int64) syscall.Errno {
+		_, _, e := syscall.Syscall(sysThrSuspend, uintptr(unsafe.Pointer(ts)), 0, 0)
+		return e
+	}
+	wake := func(id uint32) syscall.Errno {
+		_, _, e := syscall.Syscall(sysThrWake, uintptr(id), 0, 0)
+		return e
+	}
+	fmt.Printf("thr_wake of itself: %v, then thr_suspend: %v\n", wake(tid()), suspend(nil))
+	fmt.Printf("thr_suspend for 0: %v\n", suspend(&[2]int64{0, 0}))
+	fmt.Printf("thr_suspend for 20ms: %v\n", suspend(&[2]int64{0, 20_000_000}))
+	fmt.Printf("thr_suspend for -1s: %v\n", suspend(&[2]int64{-1, 0}))
+	sleeper := make(chan uint32)
+	result := make(chan syscall.Errno)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		sleeper <- tid()
+		result <- suspend(nil)
+	}()
+	id := <-sleeper
+	time.Sleep(20 * time.Millisecond)
+	fmt.Printf("thr_wake of a suspended thread: %v, its thr_suspend: %v\n", wake(id), <-result)
+	fmt.Printf("thr_wake of no thread: %v\n", wake(0x7ffffff0))
+	name, _ := syscall.BytePtrFromString("emu-umtx-test")
+	_, _, e := syscall.Syscall(sysThrSetName, uintptr(tid()), uintptr(unsafe.Pointer(name)), 0)
+	_, _, e2 := syscall.Syscall(sysThrSetName, 0x7ffffff0, uintptr(unsafe.Pointer(name)), 0)
+	fmt.Printf("thr_set_name: %v; of no thread: %v\n", e, e2)
+}
+
 func main() {
+	suspendAndWake()
 	mutexes()
 	robustMutex()
 	conditions()
