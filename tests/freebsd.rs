@@ -246,7 +246,11 @@ fn calls_go_does_not_make() {
         "{expected}getlogin: errno 0, {login:?}\n\
          getlogin without room for the NUL: result too large\n\
          setlogin emu-login: {set}, now {now:?}\n\
-         setlogin of 40 bytes: {long}\n"
+         setlogin of 40 bytes: {long}\n\
+         EVFILT_PROC of a child exiting with 5: 1 <nil>, ident is the child true, fflags 0x80000000, data 0x500, \
+         EV_EOF|EV_ONESHOT true\n\
+         then wait4: <nil>, exit status 5\n\
+         EVFILT_PROC of no process: no such process\n"
     );
     assert_eq!(out.stdout, expected);
 }

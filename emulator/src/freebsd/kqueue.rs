@@ -9,8 +9,10 @@
 //! for both would report reading whenever writing changes (with EV_EOF,
 //! which Go's poller takes for "writable" too). EVFILT_TIMER is a timerfd
 //! and EVFILT_USER an eventfd of emu's, registered in the kqueue's epoll;
-//! both are closed with their knote. EVFILT_SIGNAL, EVFILT_PROC, EVFILT_VNODE and the
-//! other filters are refused (EINVAL in the knote's EV_ERROR).
+//! both are closed with their knote. EVFILT_PROC is a pidfd (NOTE_EXIT
+//! only; its status for a child of this process). EVFILT_SIGNAL,
+//! EVFILT_VNODE and the other filters are refused (EINVAL in the knote's
+//! EV_ERROR).
 //!
 //! Both layouts of `struct kevent` are served: FreeBSD 12's (64 bytes,
 //! kevent 560) and FreeBSD 11's (32 bytes, kevent 363, which Go 1.19's
@@ -29,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 const EVFILT_READ: i16 = -1;
 const EVFILT_WRITE: i16 = -2;
+const EVFILT_PROC: i16 = -5;
 const EVFILT_TIMER: i16 = -7;
 const EVFILT_USER: i16 = -11;
 
@@ -42,6 +45,12 @@ const EV_RECEIPT: u16 = 0x40;
 const EV_DISPATCH: u16 = 0x80;
 const EV_ERROR: u16 = 0x4000;
 const EV_EOF: u16 = 0x8000;
+
+/// EVFILT_PROC: the process exited (data: its wait status). NOTE_FORK,
+/// NOTE_EXEC and NOTE_TRACK are accepted and never reported: a pidfd tells
+/// only of the exit.
+const NOTE_EXIT: u32 = 0x8000_0000;
+const NOTE_PCTRLMASK: u32 = 0xf000_0000;
 
 const NOTE_SECONDS: u32 = 0x1;
 const NOTE_MSECONDS: u32 = 0x2;
@@ -112,18 +121,21 @@ struct Knote {
     fflags: u32,
     udata: u64,
     enabled: bool,
-    /// The timerfd or eventfd behind an EVFILT_TIMER or EVFILT_USER knote.
+    /// The timerfd, eventfd or pidfd behind an EVFILT_TIMER, EVFILT_USER or
+    /// EVFILT_PROC knote.
     backing: Option<i32>,
     /// EVFILT_USER: triggered and not yet reported (or cleared).
     triggered: bool,
 }
 
-/// epoll data words: which knote (or nested epoll) an event is for.
+/// epoll data words: which knote (or nested epoll) an event is for, in the
+/// top three bits; the knote's ident below.
 const TAG_FD: u64 = 0;
-const TAG_TIMER: u64 = 1 << 62;
-const TAG_USER: u64 = 2 << 62;
-const TAG_NESTED: u64 = 3 << 62;
-const TAG_MASK: u64 = 3 << 62;
+const TAG_TIMER: u64 = 1 << 61;
+const TAG_USER: u64 = 2 << 61;
+const TAG_NESTED: u64 = 3 << 61;
+const TAG_PROC: u64 = 4 << 61;
+const TAG_MASK: u64 = 7 << 61;
 
 struct Kqueue {
     knotes: HashMap<(u64, i16), Knote>,
@@ -289,6 +301,8 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
             }
         }
         EVFILT_TIMER | EVFILT_USER => {}
+        EVFILT_PROC if c.ident > i32::MAX as u64 => return Err(Errno::ESRCH),
+        EVFILT_PROC => {}
         _ => return Err(Errno::EINVAL),
     }
     if c.flags & EV_ADD != 0 {
@@ -352,6 +366,23 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
                 k.fflags = existing.map_or(0, |e| e.fflags);
                 user_fflags(&mut k, c.fflags);
             }
+            EVFILT_PROC => {
+                if k.backing.is_none() {
+                    // SAFETY: a pidfd of emu's (close-on-exec); ESRCH for no process.
+                    let p =
+                        sys::result(unsafe { sys::syscall6(libc::SYS_pidfd_open as u64, [c.ident, 0, 0, 0, 0, 0]) })?
+                            as i32;
+                    // One report per arming: a disabled knote's pidfd stays
+                    // readable, and is armed again when it is enabled.
+                    let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+                    if let Err(err) = epoll_ctl(epfd, libc::EPOLL_CTL_ADD, p, events, TAG_PROC | c.ident) {
+                        close(p);
+                        return Err(err);
+                    }
+                    k.backing = Some(p);
+                }
+                k.fflags = c.fflags & NOTE_PCTRLMASK;
+            }
             _ => {}
         }
         kq.knotes.insert(key, k);
@@ -365,6 +396,10 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
         } else {
             if c.flags & EV_ENABLE != 0 {
                 k.enabled = true;
+                if let (EVFILT_PROC, Some(p)) = (c.filter, k.backing) {
+                    let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+                    epoll_ctl(epfd, libc::EPOLL_CTL_MOD, p, events, TAG_PROC | c.ident)?;
+                }
             }
             if c.flags & EV_DISABLE != 0 {
                 k.enabled = false;
@@ -425,6 +460,11 @@ fn report(kq: &mut Kqueue, ident: u64, filter: i16, data: i64, eof: bool, out: &
     if eof {
         flags |= EV_EOF;
     }
+    if filter == EVFILT_PROC {
+        // The exit ends the knote, as FreeBSD's filt_proc does.
+        flags |= EV_EOF | EV_ONESHOT;
+        k.flags |= EV_ONESHOT;
+    }
     out.push(Kevent { ident, filter, flags, fflags: k.fflags, data, udata: k.udata });
     let used_up = k.flags & (EV_DISPATCH | EV_ONESHOT) != 0;
     if k.flags & EV_DISPATCH != 0 {
@@ -455,6 +495,30 @@ fn harvest(ep: i32, max: usize) -> Vec<libc::epoll_event> {
     };
     ready.truncate(n.max(0) as usize);
     ready
+}
+
+/// The wait status (FreeBSD's) of the exited process behind `pidfd`, if it
+/// is a child of this process (left to be waited for); 0 for another's,
+/// which Linux does not tell.
+fn exit_status(pidfd: i32) -> i32 {
+    // SAFETY: zeroes are a valid siginfo for the kernel to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    const P_PIDFD: u64 = 3;
+    let options = (libc::WEXITED | libc::WNOWAIT | libc::WNOHANG) as u64;
+    // SAFETY: waitid fills a siginfo of ours; WNOWAIT leaves the child.
+    let r = unsafe {
+        sys::syscall6(libc::SYS_waitid as u64, [P_PIDFD, pidfd as u64, &mut info as *mut _ as u64, options, 0, 0])
+    };
+    // SAFETY: the child fields of a SIGCHLD siginfo (or zeros).
+    let (code, status) = unsafe { (info.si_code, info.si_status()) };
+    let linux = match code {
+        _ if r != 0 => return 0,
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_KILLED => status & 0x7f,
+        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+        _ => return 0,
+    };
+    super::process::status_to_guest(linux)
 }
 
 /// The kevents one event of the kqueue's epoll stands for: the ready read
@@ -493,6 +557,22 @@ fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>, ro
             if r == 8 && count > 0 {
                 report(kq, ident, EVFILT_TIMER, count as i64, false, out);
             }
+        }
+        TAG_PROC => {
+            let Some(k) = kq.knotes.get(&(ident, EVFILT_PROC)) else { return };
+            let (wants_exit, pidfd) = (k.fflags & NOTE_EXIT != 0, k.backing);
+            if !wants_exit {
+                // No event it asked for: the knote goes without a word.
+                if let Some(Knote { backing: Some(p), .. }) = kq.knotes.remove(&(ident, EVFILT_PROC)) {
+                    close(p);
+                }
+                return;
+            }
+            let status = pidfd.map_or(0, exit_status);
+            if let Some(k) = kq.knotes.get_mut(&(ident, EVFILT_PROC)) {
+                k.fflags = NOTE_EXIT;
+            }
+            report(kq, ident, EVFILT_PROC, status as i64, true, out);
         }
         TAG_USER => {
             let Some(k) = kq.knotes.get_mut(&(ident, EVFILT_USER)) else { return };

@@ -42,7 +42,7 @@ pub fn execve(call: &mut Call) -> SysResult {
 
 /// A Linux wait status as FreeBSD encodes it: the same layout, FreeBSD's
 /// signal numbers, and 0x13 for a continued child.
-fn status_to_guest(s: i32) -> i32 {
+pub(super) fn status_to_guest(s: i32) -> i32 {
     let sig = |h: i32| numbers::signal_to_guest(h);
     if s == 0xffff {
         0x13

@@ -2,8 +2,9 @@
 
 // FreeBSD calls Go's standard library does not make, made directly:
 // __realpathat, sigtimedwait, sigwait, sigpending, cpuset_setaffinity,
-// minherit, the uid calls, rfork and mmap with MAP_ALIGNED. Prints what it
-// saw; tests/freebsd.rs knows what FreeBSD answers.
+// minherit, the uid calls, rfork, mmap with MAP_ALIGNED, getlogin and
+// setlogin, kqueue's EVFILT_PROC. Prints what it saw; tests/freebsd.rs
+// knows what FreeBSD answers.
 package main
 
 import (
@@ -121,6 +122,37 @@ func main() {
 	rfork()
 	aligned()
 	login()
+	procEvents()
+}
+
+// kqueue's EVFILT_PROC: a forked child's exit (NOTE_EXIT, its wait status,
+// EV_EOF and EV_ONESHOT), and no process.
+func procEvents() {
+	kq, err := syscall.Kqueue()
+	if err != nil {
+		fmt.Printf("kqueue: %v\n", err)
+		return
+	}
+	defer syscall.Close(kq)
+	pid, child, e := syscall.RawSyscall(2, 0, 0, 0)
+	if e == 0 && child == 1 {
+		ts := [2]int64{0, 50_000_000}
+		syscall.RawSyscall(240, uintptr(unsafe.Pointer(&ts)), 0, 0)
+		syscall.RawSyscall(1, 5, 0, 0)
+	}
+	watch := []syscall.Kevent_t{{Ident: uint64(pid), Filter: syscall.EVFILT_PROC, Flags: syscall.EV_ADD,
+		Fflags: syscall.NOTE_EXIT}}
+	events := make([]syscall.Kevent_t, 1)
+	n, err := syscall.Kevent(kq, watch, events, nil)
+	ev := events[0]
+	fmt.Printf("EVFILT_PROC of a child exiting with 5: %d %v, ident is the child %v, fflags %#x, data %#x, EV_EOF|EV_ONESHOT %v\n",
+		n, err, ev.Ident == uint64(pid), ev.Fflags, ev.Data, ev.Flags&(syscall.EV_EOF|syscall.EV_ONESHOT) == syscall.EV_EOF|syscall.EV_ONESHOT)
+	var ws syscall.WaitStatus
+	_, err = syscall.Wait4(int(pid), &ws, 0, nil)
+	fmt.Printf("then wait4: %v, exit status %d\n", err, ws.ExitStatus())
+	watch[0].Ident = 0x7ffffff0
+	_, err = syscall.Kevent(kq, watch, nil, nil)
+	fmt.Printf("EVFILT_PROC of no process: %v\n", err)
 }
 
 // getlogin and setlogin: the name (its NUL must fit), a new one (root
