@@ -250,7 +250,10 @@ fn calls_go_does_not_make() {
          EVFILT_PROC of a child exiting with 5: 1 <nil>, ident is the child true, fflags 0x80000000, data 0x500, \
          EV_EOF|EV_ONESHOT true\n\
          then wait4: <nil>, exit status 5\n\
-         EVFILT_PROC of no process: no such process\n"
+         EVFILT_PROC of no process: no such process\n\
+         EVFILT_SIGNAL: SIGUSR1 ignored, sent twice: 2; SIGUSR2 caught, sent once: 1\n\
+         EVFILT_SIGNAL with nothing sent since: 0 <nil>\n\
+         EVFILT_SIGNAL of signal 200: invalid argument\n"
     );
     assert_eq!(out.stdout, expected);
 }

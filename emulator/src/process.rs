@@ -74,6 +74,7 @@ pub struct ProcessParts {
 pub fn init(parts: ProcessParts) -> &'static Process {
     crate::memory::arena::set(parts.memory.space.floor(), parts.memory.space.ceiling());
     crate::fds::on_move(|old, new| {
+        crate::signals::observe::fd_moved(old, new);
         if let Some(p) = try_process() {
             if let Some(t) = &p.tracer {
                 t.fd_moved(old, new);

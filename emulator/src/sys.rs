@@ -228,3 +228,27 @@ pub fn local_time(sec: i64) -> Option<libc::tm> {
 pub fn lock_local_time() -> std::sync::MutexGuard<'static, ()> {
     LOCAL_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Clock `clock`'s time now.
+pub fn clock_now(clock: libc::clockid_t) -> libc::timespec {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes the timespec given.
+    unsafe { libc::clock_gettime(clock, &mut t) };
+    t
+}
+
+/// a + b (both normalised), saturating.
+pub fn timespec_add(a: libc::timespec, b: libc::timespec) -> libc::timespec {
+    let ns = a.tv_nsec + b.tv_nsec;
+    libc::timespec {
+        tv_sec: a.tv_sec.saturating_add(b.tv_sec).saturating_add(ns / 1_000_000_000),
+        tv_nsec: ns % 1_000_000_000,
+    }
+}
+
+/// a - b, or zero if b is later.
+pub fn timespec_sub(a: libc::timespec, b: libc::timespec) -> libc::timespec {
+    let ns = |t: libc::timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
+    let d = (ns(a) - ns(b)).max(0);
+    libc::timespec { tv_sec: (d / 1_000_000_000).min(i64::MAX as i128) as i64, tv_nsec: (d % 1_000_000_000) as i64 }
+}

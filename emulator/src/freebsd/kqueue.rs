@@ -10,7 +10,9 @@
 //! which Go's poller takes for "writable" too). EVFILT_TIMER is a timerfd
 //! and EVFILT_USER an eventfd of emu's, registered in the kqueue's epoll;
 //! both are closed with their knote. EVFILT_PROC is a pidfd (NOTE_EXIT
-//! only; its status for a child of this process). EVFILT_SIGNAL,
+//! only; its status for a child of this process). EVFILT_SIGNAL counts
+//! the signal's arrivals through `signals::observe`, whose eventfd wakes
+//! the kqueue (a signal the guest blocks is counted when it unblocks it).
 //! EVFILT_VNODE and the other filters are refused (EINVAL in the knote's
 //! EV_ERROR).
 //!
@@ -25,6 +27,7 @@
 use super::numbers;
 use crate::dispatch::Call;
 use crate::memory::guest;
+use crate::signals::observe;
 use crate::sys::{self, Errno, SysResult};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -32,6 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 const EVFILT_READ: i16 = -1;
 const EVFILT_WRITE: i16 = -2;
 const EVFILT_PROC: i16 = -5;
+const EVFILT_SIGNAL: i16 = -6;
 const EVFILT_TIMER: i16 = -7;
 const EVFILT_USER: i16 = -11;
 
@@ -126,6 +130,19 @@ struct Knote {
     backing: Option<i32>,
     /// EVFILT_USER: triggered and not yet reported (or cleared).
     triggered: bool,
+    /// EVFILT_SIGNAL: the host signal watched, and how many of it had
+    /// arrived when it was last reported (see `signals::observe`).
+    signal: Option<(i32, u64)>,
+}
+
+/// A knote goes: its descriptor of emu's is closed, its signal unwatched.
+fn discard(k: Knote) {
+    if let Some(b) = k.backing {
+        close(b);
+    }
+    if let Some((sig, _)) = k.signal {
+        observe::unwatch(sig);
+    }
 }
 
 /// epoll data words: which knote (or nested epoll) an event is for, in the
@@ -135,6 +152,7 @@ const TAG_TIMER: u64 = 1 << 61;
 const TAG_USER: u64 = 2 << 61;
 const TAG_NESTED: u64 = 3 << 61;
 const TAG_PROC: u64 = 4 << 61;
+const TAG_SIGNAL: u64 = 5 << 61;
 const TAG_MASK: u64 = 7 << 61;
 
 struct Kqueue {
@@ -142,6 +160,9 @@ struct Kqueue {
     /// The nested epolls of the read and write knotes (emu's private descriptors).
     read_ep: i32,
     write_ep: i32,
+    /// The `observe` announcer that wakes the kqueue for its EVFILT_SIGNAL
+    /// knotes, once it has one.
+    announcer: Option<usize>,
 }
 
 impl Kqueue {
@@ -163,7 +184,7 @@ impl Kqueue {
         };
         let read_ep = nested()?;
         let write_ep = nested().inspect_err(|_| crate::fds::release(read_ep))?;
-        Ok(Kqueue { knotes: HashMap::new(), read_ep, write_ep })
+        Ok(Kqueue { knotes: HashMap::new(), read_ep, write_ep, announcer: None })
     }
 }
 
@@ -172,9 +193,10 @@ impl Kqueue {
 impl Drop for Kqueue {
     fn drop(&mut self) {
         for (_, k) in self.knotes.drain() {
-            if let Some(b) = k.backing {
-                close(b);
-            }
+            discard(k);
+        }
+        if let Some(slot) = self.announcer {
+            observe::release_announcer(slot);
         }
         crate::fds::release(self.read_ep);
         crate::fds::release(self.write_ep);
@@ -303,6 +325,10 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
         EVFILT_TIMER | EVFILT_USER => {}
         EVFILT_PROC if c.ident > i32::MAX as u64 => return Err(Errno::ESRCH),
         EVFILT_PROC => {}
+        EVFILT_SIGNAL if c.ident == 0 || c.ident > 128 || numbers::signal_to_host(c.ident as i32).is_none() => {
+            return Err(Errno::EINVAL)
+        }
+        EVFILT_SIGNAL => {}
         _ => return Err(Errno::EINVAL),
     }
     if c.flags & EV_ADD != 0 {
@@ -314,6 +340,7 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
             enabled: c.flags & EV_DISABLE == 0,
             backing: existing.as_ref().and_then(|e| e.backing),
             triggered: existing.as_ref().is_some_and(|e| e.triggered),
+            signal: existing.as_ref().and_then(|e| e.signal),
         };
         match c.filter {
             EVFILT_TIMER => {
@@ -383,16 +410,31 @@ fn apply(epfd: i32, kq: &mut Kqueue, c: &Kevent) -> Result<(), Errno> {
                 }
                 k.fflags = c.fflags & NOTE_PCTRLMASK;
             }
+            EVFILT_SIGNAL => {
+                if kq.announcer.is_none() {
+                    let (slot, fd) = observe::announcer()?;
+                    let tag = TAG_SIGNAL | slot as u64;
+                    if let Err(e) = epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, tag) {
+                        observe::release_announcer(slot);
+                        return Err(e);
+                    }
+                    kq.announcer = Some(slot);
+                }
+                if k.signal.is_none() {
+                    let sig = numbers::signal_to_host(c.ident as i32).ok_or(Errno::EINVAL)?;
+                    observe::watch(sig);
+                    k.signal = Some((sig, observe::occurrences(sig)));
+                }
+                // Counts since the last report, as FreeBSD's filt_signal.
+                k.flags |= EV_CLEAR;
+            }
             _ => {}
         }
         kq.knotes.insert(key, k);
     } else {
         let k = kq.knotes.get_mut(&key).ok_or(Errno::ENOENT)?;
         if c.flags & EV_DELETE != 0 {
-            let k = kq.knotes.remove(&key).unwrap();
-            if let Some(b) = k.backing {
-                close(b);
-            }
+            discard(kq.knotes.remove(&key).unwrap());
         } else {
             if c.flags & EV_ENABLE != 0 {
                 k.enabled = true;
@@ -471,10 +513,7 @@ fn report(kq: &mut Kqueue, ident: u64, filter: i16, data: i64, eof: bool, out: &
         k.enabled = false;
     }
     if k.flags & EV_ONESHOT != 0 {
-        let k = kq.knotes.remove(&(ident, filter)).unwrap();
-        if let Some(b) = k.backing {
-            close(b);
-        }
+        discard(kq.knotes.remove(&(ident, filter)).unwrap());
     }
     // Only a knote that changed is registered again: a modification makes
     // epoll look at the descriptor afresh, and report it again.
@@ -563,8 +602,8 @@ fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>, ro
             let (wants_exit, pidfd) = (k.fflags & NOTE_EXIT != 0, k.backing);
             if !wants_exit {
                 // No event it asked for: the knote goes without a word.
-                if let Some(Knote { backing: Some(p), .. }) = kq.knotes.remove(&(ident, EVFILT_PROC)) {
-                    close(p);
+                if let Some(k) = kq.knotes.remove(&(ident, EVFILT_PROC)) {
+                    discard(k);
                 }
                 return;
             }
@@ -573,6 +612,31 @@ fn events_for(kq: &mut Kqueue, ev: &libc::epoll_event, out: &mut Vec<Kevent>, ro
                 k.fflags = NOTE_EXIT;
             }
             report(kq, ident, EVFILT_PROC, status as i64, true, out);
+        }
+        TAG_SIGNAL => {
+            observe::drain(observe::announcer_fd(ident as usize));
+            // As many as there is room for; the others keep their counts
+            // for the next call (the announcer is written again for any
+            // new arrival, and `kevent_with` looks again while it has room).
+            let mut arrived = Vec::new();
+            let mut left = false;
+            for (&(ident, filter), k) in kq.knotes.iter_mut() {
+                if let (EVFILT_SIGNAL, true, Some((sig, seen))) = (filter, k.enabled, k.signal) {
+                    let now = observe::occurrences(sig);
+                    if now > seen && arrived.len() < room {
+                        k.signal = Some((sig, now));
+                        arrived.push((ident, (now - seen) as i64));
+                    } else if now > seen {
+                        left = true;
+                    }
+                }
+            }
+            for (ident, count) in arrived {
+                report(kq, ident, EVFILT_SIGNAL, count, false, out);
+            }
+            if left {
+                observe::announce_again(ident as usize);
+            }
         }
         TAG_USER => {
             let Some(k) = kq.knotes.get_mut(&(ident, EVFILT_USER)) else { return };
@@ -635,8 +699,12 @@ fn kevent_with(call: &mut Call, layout: Layout) -> SysResult {
     let want = (nevents as usize).min(256);
     // SAFETY: zeroes are valid epoll_events for the kernel to fill.
     let mut ready: Vec<libc::epoll_event> = vec![unsafe { std::mem::zeroed() }; want];
-    let ts_ptr = timeout.as_ref().map_or(0, |t| t as *const _ as u64);
+    // A wake that brings no event (a signal another knote counts, a knote
+    // disabled meanwhile) waits again, for what is left of the timeout.
+    let deadline = timeout.map(|t| sys::timespec_add(sys::clock_now(libc::CLOCK_MONOTONIC), t));
     loop {
+        let left = deadline.map(|d| sys::timespec_sub(d, sys::clock_now(libc::CLOCK_MONOTONIC)));
+        let ts_ptr = left.as_ref().map_or(0, |t| t as *const _ as u64);
         let n = call
             .host_with(libc::SYS_epoll_pwait2, [epfd as u64, ready.as_mut_ptr() as u64, want as u64, ts_ptr, 0, 8])?
             as usize;
@@ -656,9 +724,8 @@ fn kevent_with(call: &mut Call, layout: Layout) -> SysResult {
         for (i, k) in out.iter().enumerate() {
             layout.write(events + i as u64 * size, k)?;
         }
-        // Events all knotes had been disabled or deleted for: wait again,
-        // unless the caller asked not to wait.
-        if !out.is_empty() || n == 0 || timeout.is_some() {
+        let expired = left.is_some_and(|l| l.tv_sec == 0 && l.tv_nsec == 0);
+        if !out.is_empty() || n == 0 || expired {
             return Ok(out.len() as u64);
         }
     }

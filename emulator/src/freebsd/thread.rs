@@ -222,16 +222,7 @@ pub fn thr_suspend(call: &mut Call) -> SysResult {
     }
     let deadline = match timeout {
         Some(ts) if ts.tv_sec == 0 && ts.tv_nsec == 0 => return Err(Errno(libc::ETIMEDOUT)),
-        Some(ts) => {
-            let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: writes the timespec given.
-            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-            let ns = now.tv_nsec + ts.tv_nsec;
-            Some(libc::timespec {
-                tv_sec: now.tv_sec.saturating_add(ts.tv_sec).saturating_add(ns / 1_000_000_000),
-                tv_nsec: ns % 1_000_000_000,
-            })
-        }
+        Some(ts) => Some(sys::timespec_add(sys::clock_now(libc::CLOCK_MONOTONIC), ts)),
         None => None,
     };
     let at = deadline.as_ref().map_or(0, |d| d as *const libc::timespec as u64);

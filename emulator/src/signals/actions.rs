@@ -204,6 +204,15 @@ impl GuestActions {
         match new.handler {
             // emu keeps its handler for the signals it needs itself.
             _ if bit(sig) & RESERVED != 0 => {}
+            // A watched signal the kernel would discard: emu's handler counts
+            // it, then drops it. SA_RESTART: a call it interrupts goes on,
+            // as it would not have been interrupted; an ignored SIGCHLD
+            // still leaves no zombie.
+            SIG_IGN | SIG_DFL if super::observe::watched(sig) && self.ignores(sig, new.handler) => {
+                let no_zombies = if sig == libc::SIGCHLD && new.handler == SIG_IGN { libc::SA_NOCLDWAIT } else { 0 };
+                let flags = emu_handler_flags() | passed | (libc::SA_RESTART | no_zombies) as u64;
+                set_host_action(sig, emu_handler(), flags, !(RESERVED | UNCATCHABLE))?
+            }
             SIG_DFL if bit(sig) & self.default_ignored != 0 => set_host_action(sig, SIG_IGN, 0, 0)?,
             SIG_DFL if self.watch_deaths && default_kills(sig) => {
                 set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE))?
@@ -220,6 +229,19 @@ impl GuestActions {
     /// in the child.
     pub fn lock_for_fork(&self) -> std::sync::MutexGuard<'_, ()> {
         self.lock()
+    }
+
+    /// Whether the guest's kernel discards `sig` with disposition `handler`:
+    /// SIG_IGN, or a SIG_DFL whose action is to ignore it (not to stop).
+    pub fn ignores(&self, sig: i32, handler: u64) -> bool {
+        match handler {
+            SIG_IGN => true,
+            SIG_DFL => {
+                bit(sig) & self.default_ignored != 0
+                    || matches!(sig, libc::SIGCHLD | libc::SIGCONT | libc::SIGURG | libc::SIGWINCH)
+            }
+            _ => false,
+        }
     }
 
     /// Whether the guest's kernel ends the process for `sig` left at SIG_DFL.

@@ -55,6 +55,7 @@ mod actions;
 pub mod delivery;
 mod entry;
 mod faults;
+pub mod observe;
 mod thread;
 
 pub(crate) use actions::set_host_action;
@@ -189,15 +190,19 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
         thread.signals.defer(sig, info);
         return;
     }
+    observe::occurred(sig);
     let mut action = p.signals.get(sig);
     if action.handler <= SIG_IGN {
-        // Not the guest's handler (a death emu watches for, or another
-        // thread changing the disposition this very moment): act on the
-        // settled one.
+        // Not the guest's handler (a death emu watches for, a signal a
+        // kqueue counts, or another thread changing the disposition this
+        // very moment): act on the settled one.
         action = p.signals.settled(sig);
     }
     match action.handler {
         SIG_IGN => {}
+        // Received only to be counted (`observe`): the kernel would have
+        // discarded it.
+        SIG_DFL if p.signals.ignores(sig, SIG_DFL) => {}
         // A death emu watches for (--trace, --stats): say so, then die of it.
         SIG_DFL if p.signals.kills_by_default(sig) => {
             if let Some(t) = &p.tracer {

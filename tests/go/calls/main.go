@@ -3,17 +3,19 @@
 // FreeBSD calls Go's standard library does not make, made directly:
 // __realpathat, sigtimedwait, sigwait, sigpending, cpuset_setaffinity,
 // minherit, the uid calls, rfork, mmap with MAP_ALIGNED, getlogin and
-// setlogin, kqueue's EVFILT_PROC. Prints what it saw; tests/freebsd.rs
-// knows what FreeBSD answers.
+// setlogin, kqueue's EVFILT_PROC and EVFILT_SIGNAL. Prints what it saw;
+// tests/freebsd.rs knows what FreeBSD answers.
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -123,6 +125,53 @@ func main() {
 	aligned()
 	login()
 	procEvents()
+	signalEvents()
+}
+
+// kqueue's EVFILT_SIGNAL counts a signal's arrivals: an ignored one (which
+// stays ignored) and a caught one (which the handler gets too).
+func signalEvents() {
+	kq, err := syscall.Kqueue()
+	if err != nil {
+		fmt.Printf("kqueue: %v\n", err)
+		return
+	}
+	defer syscall.Close(kq)
+	signal.Ignore(syscall.SIGUSR1)
+	caught := make(chan os.Signal, 4)
+	signal.Notify(caught, syscall.SIGUSR2)
+	watch := []syscall.Kevent_t{
+		{Ident: uint64(syscall.SIGUSR1), Filter: syscall.EVFILT_SIGNAL, Flags: syscall.EV_ADD},
+		{Ident: uint64(syscall.SIGUSR2), Filter: syscall.EVFILT_SIGNAL, Flags: syscall.EV_ADD},
+	}
+	if _, err := syscall.Kevent(kq, watch, nil, nil); err != nil {
+		fmt.Printf("EVFILT_SIGNAL: %v\n", err)
+		return
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	syscall.Kill(os.Getpid(), syscall.SIGUSR2)
+	<-caught
+	counts := map[uint64]int64{}
+	events := make([]syscall.Kevent_t, 4)
+	timeout := syscall.NsecToTimespec(int64(time.Second))
+	for len(counts) < 2 || counts[uint64(syscall.SIGUSR1)] < 2 {
+		n, err := syscall.Kevent(kq, nil, events, &timeout)
+		if err != nil || n == 0 {
+			break
+		}
+		for _, ev := range events[:n] {
+			counts[ev.Ident] += ev.Data
+		}
+	}
+	fmt.Printf("EVFILT_SIGNAL: SIGUSR1 ignored, sent twice: %d; SIGUSR2 caught, sent once: %d\n",
+		counts[uint64(syscall.SIGUSR1)], counts[uint64(syscall.SIGUSR2)])
+	short := syscall.NsecToTimespec(int64(30 * time.Millisecond))
+	n, err := syscall.Kevent(kq, nil, events, &short)
+	fmt.Printf("EVFILT_SIGNAL with nothing sent since: %d %v\n", n, err)
+	bad := []syscall.Kevent_t{{Ident: 200, Filter: syscall.EVFILT_SIGNAL, Flags: syscall.EV_ADD}}
+	_, err = syscall.Kevent(kq, bad, nil, nil)
+	fmt.Printf("EVFILT_SIGNAL of signal 200: %v\n", err)
 }
 
 // kqueue's EVFILT_PROC: a forked child's exit (NOTE_EXIT, its wait status,

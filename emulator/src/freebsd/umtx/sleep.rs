@@ -92,38 +92,18 @@ impl Until {
         if absolute && clock == libc::CLOCK_MONOTONIC {
             return Until::Monotonic(ts);
         }
-        let remaining = if absolute { sub(ts, now(clock)) } else { ts };
-        Until::Monotonic(add(now(libc::CLOCK_MONOTONIC), remaining))
+        let remaining = if absolute { sys::timespec_sub(ts, sys::clock_now(clock)) } else { ts };
+        Until::Monotonic(sys::timespec_add(sys::clock_now(libc::CLOCK_MONOTONIC), remaining))
     }
 
     /// Time left, for a relative timeout's report after EINTR.
     pub fn remaining(&self) -> libc::timespec {
         match *self {
             Until::Forever => libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            Until::Monotonic(end) => sub(end, now(libc::CLOCK_MONOTONIC)),
-            Until::Realtime(end) => sub(end, now(libc::CLOCK_REALTIME)),
+            Until::Monotonic(end) => sys::timespec_sub(end, sys::clock_now(libc::CLOCK_MONOTONIC)),
+            Until::Realtime(end) => sys::timespec_sub(end, sys::clock_now(libc::CLOCK_REALTIME)),
         }
     }
-}
-
-fn now(clock: libc::clockid_t) -> libc::timespec {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: writes the timespec given.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts
-}
-
-fn add(a: libc::timespec, b: libc::timespec) -> libc::timespec {
-    let nsec = a.tv_nsec + b.tv_nsec;
-    let (carry, nsec) = (nsec / 1_000_000_000, nsec % 1_000_000_000);
-    libc::timespec { tv_sec: a.tv_sec.saturating_add(b.tv_sec).saturating_add(carry), tv_nsec: nsec }
-}
-
-/// a - b, or zero if b is later.
-fn sub(a: libc::timespec, b: libc::timespec) -> libc::timespec {
-    let ns = |t: libc::timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
-    let d = (ns(a) - ns(b)).max(0);
-    libc::timespec { tv_sec: (d / 1_000_000_000).min(i64::MAX as i128) as i64, tv_nsec: (d % 1_000_000_000) as i64 }
 }
 
 /// How a sleep ended, other than by a wake or a changed word.
