@@ -305,6 +305,9 @@ fn umtx_synchronisation_like_freebsd() {
          set ceiling 12: errno 0, old 3, now 12, free true\n\
          set ceiling 32: invalid argument\n\
          set ceiling of a normal mutex: invalid argument\n\
+         set ceiling of a dead owner's mutex: previous owner died\n\
+         set ceiling of a mutex not recoverable: state not recoverable\n\
+         lock of a mutex both priority-inheriting and -protected: invalid argument\n\
          robust mutex of a thread that ended: previous owner died, owner is the caller true\n\
          after an unlock as not consistent: state not recoverable\n\
          robust lists with a size of 32: invalid argument\n\
@@ -315,6 +318,7 @@ fn umtx_synchronisation_like_freebsd() {
          rwlock: a 3000, b 3000, a reader saw them differ false, state 0x0\n\
          rwlock unlock of a free lock: operation not permitted\n\
          write lock of a read-locked rwlock for 20ms: operation timed out\n\
+         then a second read lock: errno 0, state 0x2\n\
          rwlock state at the end: 0x0\n\
          semaphore: 4000 taken, count 0\n\
          semaphore wait for 20ms: operation timed out\n\

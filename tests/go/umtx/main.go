@@ -231,6 +231,13 @@ func mutexes() {
 	fmt.Printf("set ceiling 12: %v, old %d, now %d, free %v\n", e, old, pp.ceilings[0], pp.owner == contested)
 	fmt.Printf("set ceiling 32: %v\n", umtx(unsafe.Pointer(pp), opSetCeiling, 32, 0, 0))
 	fmt.Printf("set ceiling of a normal mutex: %v\n", umtx(unsafe.Pointer(m), opSetCeiling, 1, 0, 0))
+	dead := &umutex{flags: prioProtect | robust, owner: ownerDead}
+	fmt.Printf("set ceiling of a dead owner's mutex: %v\n", umtx(unsafe.Pointer(dead), opSetCeiling, 1, 0, 0))
+	dead.owner = ownerDead + 1
+	fmt.Printf("set ceiling of a mutex not recoverable: %v\n", umtx(unsafe.Pointer(dead), opSetCeiling, 1, 0, 0))
+	both := &umutex{flags: prioInherit | prioProtect}
+	fmt.Printf("lock of a mutex both priority-inheriting and -protected: %v\n",
+		umtx(unsafe.Pointer(both), opMutexLock, 0, 0, 0))
 }
 
 // A thread that ends holding a robust mutex on its robust list leaves it
@@ -382,6 +389,11 @@ func rwlocks() {
 		fmt.Printf("write lock of a read-locked rwlock for 20ms: %v\n", umtx(unsafe.Pointer(rw), opRwWrlock, 0, size, at))
 	})
 	wg.Wait()
+	// The writer that gave up keeps no reader out.
+	size, at = after(time.Second)
+	e := umtx(unsafe.Pointer(rw), opRwRdlock, 0, size, at)
+	fmt.Printf("then a second read lock: %v, state %#x\n", e, rw.state)
+	umtx(unsafe.Pointer(rw), opRwUnlock, 0, 0, 0)
 	umtx(unsafe.Pointer(rw), opRwUnlock, 0, 0, 0)
 	fmt.Printf("rwlock state at the end: %#x\n", rw.state)
 }

@@ -3,11 +3,12 @@
 //! pthread_cond, so only these words are the kernel's (c_spare is not).
 //!
 //! c_has_waiters is the futex word: a waiter makes it nonzero before it
-//! releases the mutex and sleeps on the value it saw; a signal changes it to
-//! another nonzero value before it wakes one, so that a waiter between its
-//! release and its sleep does not miss it; a broadcast makes it 0 and wakes
-//! all. 0 therefore still means "nobody waits", which libthr's signal and
-//! broadcast read to skip the system call.
+//! releases the mutex and sleeps on the value it saw; a signal or a
+//! broadcast changes it to another nonzero value before it wakes one or
+//! all, so that a waiter between its release and its sleep does not miss
+//! it. It goes back to 0 ("nobody waits", which libthr's signal and
+//! broadcast read to skip the system call) only when no thread is counted
+//! as a waiter (`settle`).
 
 use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, mutex, timespec, OnSignal, USYNC_PROCESS_SHARED};
@@ -34,7 +35,7 @@ pub fn wait(call: &mut Call, cv: u64, wflags: u32, m: u64, timeout_at: u64) -> S
     let absolute = wflags & CVWAIT_ABSTIME != 0;
     let timeout = if timeout_at != 0 { Some(timespec(guest::read_val(timeout_at)?, absolute)?) } else { None };
     let clock = if wflags & CVWAIT_CLOCKID != 0 {
-        let id = load_u32(cv + CLOCKID)?;
+        let id = load_u32(cv.wrapping_add(CLOCKID))?;
         if id >= CLOCK_THREAD_CPUTIME_ID {
             return Err(Errno::EINVAL);
         }
@@ -42,18 +43,39 @@ pub fn wait(call: &mut Call, cv: u64, wflags: u32, m: u64, timeout_at: u64) -> S
     } else {
         libc::CLOCK_REALTIME
     };
-    load_u32(cv + FLAGS)?;
+    load_u32(cv.wrapping_add(FLAGS))?;
     let until = timeout.map_or(Until::Forever, |ts| Until::new(ts, clock, absolute));
-    let _counted = Sleeper::new(cv);
+    let counted = Sleeper::new(cv);
     let seen = match update_u32(cv, |v| (v == 0).then_some(1))? {
         0 => 1,
         v => v,
     };
-    mutex::unlock(call, m, false)?;
-    match sleep::sleep(call, cv, seen, ANYONE, until, false) {
-        Ok(()) => Ok(0),
-        Err(why) => Err(interrupted(why, OnSignal::Eintr)),
+    let shared = load_u32(cv.wrapping_add(FLAGS))? & USYNC_PROCESS_SHARED != 0;
+    let result = match mutex::unlock(call, m, false) {
+        Ok(_) => match sleep::sleep(call, cv, seen, ANYONE, until, false) {
+            Ok(()) => Ok(0),
+            Err(why) => Err(interrupted(why, OnSignal::Eintr)),
+        },
+        Err(e) => Err(e),
+    };
+    drop(counted);
+    // The last waiter to leave (woken, timed out, interrupted) clears it.
+    settle(cv, shared)?;
+    result
+}
+
+/// c_has_waiters back to 0 if no thread is counted as a waiter; one that
+/// counted itself meanwhile may sleep on the value replaced, so every
+/// thread counted then is woken to look again.
+fn settle(cv: u64, shared: bool) -> Result<(), Errno> {
+    if sleepers(cv, shared) != 0 {
+        return Ok(());
     }
+    let v = load_u32(cv)?;
+    if v != 0 && cas_u32(cv, v, 0)? == v && sleepers(cv, shared) != 0 {
+        sleep::wake(cv, u32::MAX, ANYONE, false);
+    }
+    Ok(())
 }
 
 /// The next value of c_has_waiters after `v`: never 0.
@@ -63,29 +85,22 @@ fn next(v: u32) -> u32 {
 
 /// UMTX_OP_CV_SIGNAL: wakes one waiter.
 pub fn signal(cv: u64) -> SysResult {
-    let shared = load_u32(cv + FLAGS)? & USYNC_PROCESS_SHARED != 0;
-    let mut now = 0;
-    let before = update_u32(cv, |v| {
-        now = next(v);
-        (v != 0).then_some(now)
-    })?;
-    if before == 0 {
-        return Ok(0);
-    }
-    sleep::wake(cv, 1, ANYONE, false);
-    // Nobody left: back to 0, so that libthr skips the next call. A waiter
-    // counted by then may sleep on the value replaced: it looks again.
-    if sleepers(cv, shared) == 0 && cas_u32(cv, now, 0)? == now && sleepers(cv, shared) != 0 {
-        sleep::wake(cv, u32::MAX, ANYONE, false);
-    }
-    Ok(0)
+    wake(cv, 1)
 }
 
 /// UMTX_OP_CV_BROADCAST: wakes every waiter.
 pub fn broadcast(cv: u64) -> SysResult {
-    load_u32(cv + FLAGS)?;
-    if update_u32(cv, |v| (v != 0).then_some(0))? != 0 {
-        sleep::wake(cv, u32::MAX, ANYONE, false);
+    wake(cv, u32::MAX)
+}
+
+/// Wakes `n` waiters: a new value first, then the wake, then back to 0 if
+/// nobody is left.
+fn wake(cv: u64, n: u32) -> SysResult {
+    let shared = load_u32(cv.wrapping_add(FLAGS))? & USYNC_PROCESS_SHARED != 0;
+    if update_u32(cv, |v| (v != 0).then(|| next(v)))? == 0 {
+        return Ok(0);
     }
+    sleep::wake(cv, n, ANYONE, false);
+    settle(cv, shared)?;
     Ok(0)
 }

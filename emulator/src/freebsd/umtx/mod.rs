@@ -153,13 +153,15 @@ fn wait_on_word(call: &mut Call, obj: u64, val: u64, op: u32, timeout: Option<(U
     if obj % 4 != 0 {
         return Err(Errno::EFAULT);
     }
+    // An unsigned int is compared whole with the long `val`, as FreeBSD's
+    // do_wait does.
     let current = if op == UMTX_OP_WAIT { guest::read_val::<u64>(obj)? } else { guest::load_u32(obj)? as u64 };
-    let expected = if op == UMTX_OP_WAIT { val } else { val as u32 as u64 };
-    if current != expected {
+    if current != val {
         return Ok(0);
     }
-    // For a long, the futex compares its low half, which a change of the
-    // whole is nearly always a change of too.
+    // For a long, the futex compares its low half: a wake that comes
+    // between the comparison above and the sleep, after a change of the
+    // high half only, is missed (FreeBSD queues the waiter first).
     let private = op == UMTX_OP_WAIT_UINT_PRIVATE;
     match sleep::sleep(call, obj, val as u32, sleep::ANYONE, until(timeout), private) {
         Ok(()) => Ok(0),
@@ -181,9 +183,9 @@ pub fn umtx_op(call: &mut Call) -> SysResult {
             Ok(0)
         }
         UMTX_OP_NWAKE_PRIVATE => {
-            // obj: an array of `val` addresses, each woken completely.
-            for i in 0..val.min(1 << 16) {
-                let addr: u64 = guest::read_val(obj + 8 * i)?;
+            // obj: an array of `val` (an int) addresses, each woken completely.
+            for i in 0..(val as i32).max(0) as u64 {
+                let addr: u64 = guest::read_val(obj.wrapping_add(8 * i))?;
                 sleep::wake_both(addr, i32::MAX as u32);
             }
             Ok(0)

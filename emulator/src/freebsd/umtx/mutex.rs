@@ -23,7 +23,6 @@ const RB_OWNERDEAD: u32 = CONTESTED | 0x10;
 const RB_NOTRECOV: u32 = CONTESTED | 0x11;
 
 // m_flags.
-const ERROR_CHECK: u32 = 0x2;
 const PRIO_INHERIT: u32 = 0x4;
 const PRIO_PROTECT: u32 = 0x8;
 const ROBUST: u32 = 0x10;
@@ -47,8 +46,17 @@ pub enum Mode {
     Wait,
 }
 
+/// m_flags, refused (EINVAL) when they ask for both priority protocols.
+fn flags_of(m: u64) -> Result<u32, Errno> {
+    let flags = load_u32(m.wrapping_add(FLAGS))?;
+    if flags & (PRIO_INHERIT | PRIO_PROTECT) == PRIO_INHERIT | PRIO_PROTECT {
+        return Err(Errno::EINVAL);
+    }
+    Ok(flags)
+}
+
 pub fn lock(call: &mut Call, m: u64, mode: Mode, timeout: Option<(Until, bool)>) -> SysResult {
-    let flags = load_u32(m + FLAGS)?;
+    let flags = flags_of(m)?;
     let on_signal = match (timeout.is_some(), mode) {
         (true, _) => OnSignal::Eintr,
         (false, Mode::Wait) => OnSignal::AsHandlerSays,
@@ -98,7 +106,7 @@ fn lock_normal(call: &mut Call, m: u64, flags: u32, mode: Mode, until: Until, on
                 continue;
             }
         }
-        if (inheriting || flags & ERROR_CHECK != 0) && owner & !CONTESTED == id {
+        if inheriting && owner & !CONTESTED == id {
             return Err(Errno(libc::EDEADLK));
         }
         if mode == Mode::Try || (mode == Mode::Wait && inheriting) {
@@ -123,7 +131,7 @@ fn lock_normal(call: &mut Call, m: u64, flags: u32, mode: Mode, until: Until, on
 /// unlock comes here; the ceiling must be a real-time priority.
 fn lock_protected(call: &mut Call, m: u64, mode: Mode, until: Until, on_signal: OnSignal) -> SysResult {
     let id = owner_id(call);
-    if load_u32(m + CEILING)? > RTP_PRIO_MAX {
+    if load_u32(m.wrapping_add(CEILING))? > RTP_PRIO_MAX {
         return Err(Errno::EINVAL);
     }
     let mut pending = None;
@@ -138,11 +146,11 @@ fn lock_protected(call: &mut Call, m: u64, mode: Mode, until: Until, on_signal: 
             }
             continue;
         }
-        if owner == RB_NOTRECOV {
-            return Err(Errno(libc::ENOTRECOVERABLE));
-        }
         if mode != Mode::Lock {
             return Err(Errno(libc::EBUSY));
+        }
+        if owner == RB_NOTRECOV {
+            return Err(Errno(libc::ENOTRECOVERABLE));
         }
         if let Some(e) = pending {
             return Err(e);
@@ -161,12 +169,13 @@ pub fn unlock(call: &mut Call, m: u64, owner_died: bool) -> SysResult {
 }
 
 fn release(m: u64, id: u32, owner_died: bool) -> SysResult {
-    let flags = load_u32(m + FLAGS)?;
+    let flags = flags_of(m)?;
     let shared = flags & USYNC_PROCESS_SHARED != 0;
-    let free = if flags & NONCONSISTENT != 0 {
-        RB_NOTRECOV
-    } else if owner_died {
+    // kern_umtx.c's umtx_unlock_val.
+    let free = if owner_died {
         RB_OWNERDEAD
+    } else if flags & NONCONSISTENT != 0 {
+        RB_NOTRECOV
     } else if flags & PRIO_PROTECT != 0 {
         CONTESTED
     } else {
@@ -177,7 +186,7 @@ fn release(m: u64, id: u32, owner_died: bool) -> SysResult {
         if owner & !CONTESTED != id {
             return Err(Errno::EPERM);
         }
-        let restore = load_u32(m + RESTORE_CEILING)?;
+        let restore = load_u32(m.wrapping_add(RESTORE_CEILING))?;
         if restore != u32::MAX && restore > RTP_PRIO_MAX {
             return Err(Errno::EINVAL);
         }
@@ -199,7 +208,10 @@ fn release(m: u64, id: u32, owner_died: bool) -> SysResult {
         }
         // Several sleepers: the next owner's release must come here too.
         let free = if sleepers(m, shared) > 1 { free | CONTESTED } else { free };
-        if cas_u32(m, owner, free)? != owner {
+        let found = cas_u32(m, owner, free)?;
+        if found != owner {
+            // Someone else's value: the kernel still wakes one first.
+            sleep::wake(m, 1, ANYONE, false);
             return Err(Errno::EINVAL);
         }
         wake_after_release(m, free, shared);
@@ -216,19 +228,22 @@ fn wake_after_release(m: u64, free: u32, shared: bool) {
     sleep::wake(m, n, ANYONE, false);
 }
 
-/// UMTX_OP_MUTEX_WAKE: the old wake of a mutex released in user space.
+/// UMTX_OP_MUTEX_WAKE: the old wake of a mutex released in user space
+/// (do_wake_umutex).
 pub fn wake(m: u64) -> SysResult {
     let owner = load_u32(m)?;
-    if owner & !CONTESTED != 0 {
+    let dead = matches!(owner, RB_OWNERDEAD | RB_NOTRECOV);
+    if owner & !CONTESTED != 0 && !dead {
         return Ok(0);
     }
-    let shared = load_u32(m + FLAGS)? & USYNC_PROCESS_SHARED != 0;
+    let shared = load_u32(m.wrapping_add(FLAGS))? & USYNC_PROCESS_SHARED != 0;
     let count = sleepers(m, shared);
-    if count <= 1 && owner == CONTESTED {
-        cas_u32(m, CONTESTED, UNOWNED)?;
+    if count <= 1 && !dead && cas_u32(m, CONTESTED, UNOWNED)? & !CONTESTED != 0 {
+        // Taken meanwhile: its owner's release wakes.
+        return Ok(0);
     }
     if count != 0 {
-        sleep::wake(m, count.min(1), ANYONE, false);
+        sleep::wake(m, 1, ANYONE, false);
     }
     Ok(0)
 }
@@ -237,6 +252,9 @@ pub fn wake(m: u64) -> SysResult {
 /// released a contested mutex, puts the contested bit back if others still
 /// sleep, and wakes one if the mutex is free.
 pub fn wake2(m: u64, flags: u32) -> SysResult {
+    if flags & (PRIO_INHERIT | PRIO_PROTECT) == PRIO_INHERIT | PRIO_PROTECT {
+        return Err(Errno::EINVAL);
+    }
     let shared = flags & USYNC_PROCESS_SHARED != 0;
     // Read after user space's release: a thread sleeping on the word it
     // replaced counted itself before.
@@ -263,25 +281,36 @@ pub fn wake2(m: u64, flags: u32) -> SysResult {
 /// UMTX_OP_SET_CEILING(m, ceiling, old): the ceiling of a priority-
 /// protected mutex, changed while holding it (or taking it for a moment).
 pub fn set_ceiling(call: &mut Call, m: u64, ceiling: u64, old: u64) -> SysResult {
-    if load_u32(m + FLAGS)? & PRIO_PROTECT == 0 || ceiling > RTP_PRIO_MAX as u64 {
+    if flags_of(m)? & PRIO_PROTECT == 0 || ceiling > RTP_PRIO_MAX as u64 {
         return Err(Errno::EINVAL);
     }
     let id = owner_id(call);
+    let mut pending = None;
     let saved = loop {
-        let saved = load_u32(m + CEILING)?;
+        let saved = load_u32(m.wrapping_add(CEILING))?;
         let owner = cas_u32(m, CONTESTED, id | CONTESTED)?;
         if owner == CONTESTED {
-            guest::write_val(m + CEILING, &(ceiling as u32))?;
+            guest::write_val(m.wrapping_add(CEILING), &(ceiling as u32))?;
             update_u32(m, |_| Some(CONTESTED))?;
             break saved;
         }
+        if owner == RB_OWNERDEAD {
+            return Err(Errno(libc::EOWNERDEAD));
+        }
+        if owner == RB_NOTRECOV {
+            return Err(Errno(libc::ENOTRECOVERABLE));
+        }
         if owner & !CONTESTED == id {
-            guest::write_val(m + CEILING, &(ceiling as u32))?;
+            guest::write_val(m.wrapping_add(CEILING), &(ceiling as u32))?;
             break saved;
+        }
+        // A sleep a signal ended: one more try, then this.
+        if let Some(e) = pending {
+            return Err(e);
         }
         let _counted = Sleeper::new(m);
         if let Err(why) = sleep::sleep(call, m, owner, ANYONE, Until::Forever, false) {
-            return Err(interrupted(why, OnSignal::AsHandlerSays));
+            pending = Some(interrupted(why, OnSignal::AsHandlerSays));
         }
     };
     sleep::wake(m, u32::MAX, ANYONE, false);
@@ -315,8 +344,8 @@ pub fn thread_exiting(thread: &ThreadState) {
     let [shared_list, private_list, inactive_at] = thread.umtx_robust_lists.get();
     let id = thread.tid.get() as u32;
     let mut inactive = if inactive_at != 0 { guest::read_val::<u64>(inactive_at).unwrap_or(0) } else { 0 };
-    release_list(id, shared_list, &mut inactive, false);
-    release_list(id, private_list, &mut inactive, true);
+    release_list(id, shared_list, &mut inactive);
+    release_list(id, private_list, &mut inactive);
     if inactive != 0 {
         let _ = release_robust(id, inactive, true);
     }
@@ -324,8 +353,8 @@ pub fn thread_exiting(thread: &ThreadState) {
 
 /// One list, from the head pointer at `head`. The mutex `inactive` points
 /// at (being locked or unlocked when the thread ended) is not an error if
-/// someone else owns it; the private list is all like that.
-fn release_list(id: u32, head: u64, inactive: &mut u64, mut lenient: bool) {
+/// someone else owns it; any other stops the walk.
+fn release_list(id: u32, head: u64, inactive: &mut u64) {
     if head == 0 {
         return;
     }
@@ -334,8 +363,8 @@ fn release_list(id: u32, head: u64, inactive: &mut u64, mut lenient: bool) {
         if m == 0 {
             return;
         }
-        if m == *inactive {
-            lenient = true;
+        let lenient = m == *inactive;
+        if lenient {
             *inactive = 0;
         }
         match release_robust(id, m, lenient) {
@@ -348,8 +377,8 @@ fn release_list(id: u32, head: u64, inactive: &mut u64, mut lenient: bool) {
 
 /// Releases robust mutex `m` if `id` holds it; the next on its list.
 fn release_robust(id: u32, m: u64, lenient: bool) -> Result<u64, Errno> {
-    let next = guest::read_val::<u64>(m + RB_LNK)?;
-    if load_u32(m + FLAGS)? & ROBUST == 0 {
+    let next = guest::read_val::<u64>(m.wrapping_add(RB_LNK))?;
+    if load_u32(m.wrapping_add(FLAGS))? & ROBUST == 0 {
         return Err(Errno::EINVAL);
     }
     if load_u32(m)? & !CONTESTED != id {

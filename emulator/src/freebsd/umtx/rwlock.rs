@@ -27,7 +27,7 @@ const FLAGS: u64 = 4;
 
 /// UMTX_OP_RW_RDLOCK(rw, flags, size, timeout).
 pub fn rdlock(call: &mut Call, rw: u64, fflags: u32, timeout: Option<(Until, bool)>) -> SysResult {
-    let flags = load_u32(rw + FLAGS)?;
+    let flags = load_u32(rw.wrapping_add(FLAGS))?;
     let blocking = if (fflags | flags) & PREFER_READER != 0 { WRITE_OWNER } else { WRITE_OWNER | WRITE_WAITERS };
     let until = until(timeout);
     let mut pending = None;
@@ -59,7 +59,7 @@ pub fn rdlock(call: &mut Call, rw: u64, fflags: u32, timeout: Option<(Until, boo
 
 /// UMTX_OP_RW_WRLOCK(rw, 0, size, timeout).
 pub fn wrlock(call: &mut Call, rw: u64, timeout: Option<(Until, bool)>) -> SysResult {
-    let flags = load_u32(rw + FLAGS)?;
+    let flags = load_u32(rw.wrapping_add(FLAGS))?;
     let until = until(timeout);
     let held = WRITE_OWNER | MAX_READERS;
     let mut pending = None;
@@ -72,7 +72,7 @@ pub fn wrlock(call: &mut Call, rw: u64, timeout: Option<(Until, bool)>) -> SysRe
             }
         }
         if let Some(e) = pending {
-            wake_if_free(rw, flags)?;
+            writer_gives_up(rw, flags)?;
             return Err(e);
         }
         let _counted = Sleeper::new(rw);
@@ -89,7 +89,7 @@ pub fn wrlock(call: &mut Call, rw: u64, timeout: Option<(Until, bool)>) -> SysRe
 /// UMTX_OP_RW_UNLOCK: the write owner's, or one reader's; EPERM if the
 /// lock is not held.
 pub fn unlock(rw: u64) -> SysResult {
-    let flags = load_u32(rw + FLAGS)?;
+    let flags = load_u32(rw.wrapping_add(FLAGS))?;
     let state = load_u32(rw)?;
     let before = if state & WRITE_OWNER != 0 {
         update_u32(rw, |s| (s & WRITE_OWNER != 0).then_some(s & !WRITE_OWNER))?
@@ -102,6 +102,19 @@ pub fn unlock(rw: u64) -> SysResult {
     }
     wake_if_free(rw, flags)?;
     Ok(0)
+}
+
+/// A writer that waited gives up (timeout, signal): its write-waiters bit
+/// must not keep readers out. Unless the lock is write-owned, the bit goes
+/// and every sleeper is woken (a writer still waiting sets it again), as
+/// FreeBSD's last waiting writer wakes the readers.
+fn writer_gives_up(rw: u64, flags: u32) -> Result<(), Errno> {
+    let before = update_u32(rw, |s| (s & WRITE_WAITERS != 0 && s & WRITE_OWNER == 0).then_some(s & !WRITE_WAITERS))?;
+    if before & WRITE_WAITERS != 0 && before & WRITE_OWNER == 0 {
+        sleep::wake(rw, u32::MAX, WRITERS, false);
+        sleep::wake(rw, u32::MAX, READERS, false);
+    }
+    wake_if_free(rw, flags)
 }
 
 /// A free lock with waiters bits: takes a bit away and wakes its sleepers,

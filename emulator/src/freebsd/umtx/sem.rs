@@ -20,7 +20,7 @@ const UMTX_TIME_SIZE: u64 = 24;
 /// restarted after a handler: EINTR, and the time left is written after
 /// the `_umtx_time` if the caller's size leaves room for a timespec.
 pub fn sem2_wait(call: &mut Call, sem: u64, size: u64, at: u64) -> SysResult {
-    load_u32(sem + 4)?;
+    load_u32(sem.wrapping_add(4))?;
     let timeout = umtx_time(size, at)?;
     let relative = timeout.is_some_and(|(_, relative)| relative);
     let on_signal = if relative { OnSignal::Eintr } else { OnSignal::AsHandlerSays };
@@ -44,7 +44,7 @@ pub fn sem2_wait(call: &mut Call, sem: u64, size: u64, at: u64) -> SysResult {
 
 /// UMTX_OP_SEM2_WAKE, after user space raised the count.
 pub fn sem2_wake(sem: u64) -> SysResult {
-    let shared = load_u32(sem + 4)? & USYNC_PROCESS_SHARED != 0;
+    let shared = load_u32(sem.wrapping_add(4))? & USYNC_PROCESS_SHARED != 0;
     match sleepers(sem, shared) {
         0 => {}
         1 => {
@@ -71,15 +71,15 @@ const OLD_FLAGS: u64 = 8;
 /// UMTX_OP_SEM_WAIT(sem, 0, size, timeout): the semaphore of FreeBSD 9's
 /// libc.
 pub fn sem_wait(call: &mut Call, sem: u64, timeout: Option<(Until, bool)>) -> SysResult {
-    load_u32(sem + OLD_FLAGS)?;
+    load_u32(sem.wrapping_add(OLD_FLAGS))?;
     let relative = timeout.is_some_and(|(_, relative)| relative);
     let on_signal = if relative { OnSignal::Eintr } else { OnSignal::AsHandlerSays };
-    let _counted = Sleeper::new(sem + OLD_COUNT);
+    let _counted = Sleeper::new(sem.wrapping_add(OLD_COUNT));
     update_u32(sem, |w| (w == 0).then_some(1))?;
-    if load_u32(sem + OLD_COUNT)? != 0 {
+    if load_u32(sem.wrapping_add(OLD_COUNT))? != 0 {
         return Ok(0);
     }
-    match sleep::sleep(call, sem + OLD_COUNT, 0, ANYONE, until(timeout), false) {
+    match sleep::sleep(call, sem.wrapping_add(OLD_COUNT), 0, ANYONE, until(timeout), false) {
         Ok(()) => Ok(0),
         Err(why) => Err(interrupted(why, on_signal)),
     }
@@ -87,9 +87,9 @@ pub fn sem_wait(call: &mut Call, sem: u64, timeout: Option<(Until, bool)>) -> Sy
 
 /// UMTX_OP_SEM_WAKE.
 pub fn sem_wake(sem: u64) -> SysResult {
-    let shared = load_u32(sem + OLD_FLAGS)? & USYNC_PROCESS_SHARED != 0;
-    if sleepers(sem + OLD_COUNT, shared) != 0 {
-        sleep::wake(sem + OLD_COUNT, 1, ANYONE, false);
+    let shared = load_u32(sem.wrapping_add(OLD_FLAGS))? & USYNC_PROCESS_SHARED != 0;
+    if sleepers(sem.wrapping_add(OLD_COUNT), shared) != 0 {
+        sleep::wake(sem.wrapping_add(OLD_COUNT), 1, ANYONE, false);
     }
     Ok(0)
 }

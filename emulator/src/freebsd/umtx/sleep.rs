@@ -110,7 +110,7 @@ impl Until {
 pub enum Interrupted {
     TimedOut,
     /// A signal the guest catches; `restartable` when its handler has
-    /// SA_RESTART or it came before the sleep began (emu's `NOT_RUN`).
+    /// SA_RESTART.
     Signal {
         restartable: bool,
     },
@@ -139,7 +139,13 @@ pub fn sleep(
         Ok(_) | Err(Errno::EAGAIN) => Ok(()),
         Err(Errno(libc::ETIMEDOUT)) => Err(Interrupted::TimedOut),
         Err(Errno::EINTR) => Err(Interrupted::Signal { restartable: false }),
-        Err(Errno(NOT_RUN)) => Err(Interrupted::Signal { restartable: true }),
+        // The kernel restarted the sleep for an SA_RESTART handler, or the
+        // signal came before it began: the held signal's flags say which.
+        Err(Errno(NOT_RUN)) => {
+            let held = call.thread.signals.held.load(std::sync::atomic::Ordering::Acquire) as i32;
+            let flags = if held > 0 { crate::process::process().signals.get(held).flags } else { 0 };
+            Err(Interrupted::Signal { restartable: flags & libc::SA_RESTART as u64 != 0 })
+        }
         // EFAULT for a word that went away: the caller's next look says so.
         Err(_) => Ok(()),
     }
