@@ -253,7 +253,13 @@ fn calls_go_does_not_make() {
          EVFILT_PROC of no process: no such process\n\
          EVFILT_SIGNAL: SIGUSR1 ignored, sent twice: 2; SIGUSR2 caught, sent once: 1\n\
          EVFILT_SIGNAL with nothing sent since: 0 <nil>\n\
-         EVFILT_SIGNAL of signal 200: invalid argument\n"
+         EVFILT_SIGNAL of signal 200: invalid argument\n\
+         sigfastblock SETPTR: errno 0, again: device busy, misaligned: device busy\n\
+         sigfastblock UNBLOCK with nothing pending: device busy\n\
+         SIGWINCH while blocked: waits, word 0x11\n\
+         sigfastblock UNSETPTR while blocked: device busy\n\
+         sigfastblock UNBLOCK: errno 0, SIGWINCH delivered, word 0x0\n\
+         sigfastblock UNSETPTR: errno 0, again: invalid argument; command 9: invalid argument\n"
     );
     assert_eq!(out.stdout, expected);
 }

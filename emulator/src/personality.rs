@@ -70,6 +70,15 @@ pub trait Personality: Sync + 'static {
         action: &GuestAction,
     ) -> Result<(), Errno>;
 
+    /// Whether the guest holds off the asynchronous signals of `thread` by
+    /// itself, without its mask (FreeBSD's sigfastblock word): the signal
+    /// then stays pending until the personality lets it through. Called
+    /// from a handler that interrupted guest code, before a caught signal
+    /// is delivered; it may not wait.
+    fn defers_signals(&self, _thread: &ThreadState) -> bool {
+        false
+    }
+
     /// Host signals (a mask) whose default action on the guest's kernel is
     /// to ignore them where Linux's ends the process.
     fn default_ignored(&self) -> u64 {

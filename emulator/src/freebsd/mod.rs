@@ -140,6 +140,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("sigtimedwait", signal::sigtimedwait),
     ("sigwaitinfo", signal::sigtimedwait),
     ("sigwait", signal::sigwait),
+    ("sigfastblock", signal::sigfastblock),
     ("cpuset_setaffinity", process::cpuset_setaffinity),
     ("seteuid", process::seteuid),
     ("getlogin", login::getlogin),
@@ -297,6 +298,10 @@ impl Personality for FreeBsd {
         action: &GuestAction,
     ) -> Result<(), Errno> {
         signal::deliver(thread, sig, info, ctx, action)
+    }
+
+    fn defers_signals(&self, thread: &ThreadState) -> bool {
+        signal::fast_blocked(thread)
     }
 
     fn default_ignored(&self) -> u64 {

@@ -495,3 +495,72 @@ pub fn sigwait(call: &mut Call) -> SysResult {
         }
     }
 }
+
+// sigfastblock(2): a word of the thread's own that holds its asynchronous
+// signals off while it counts blocks (libthr and rtld use it around their
+// critical sections instead of sigprocmask).
+const SIGFASTBLOCK_SETPTR: u64 = 1;
+const SIGFASTBLOCK_UNBLOCK: u64 = 2;
+const SIGFASTBLOCK_UNSETPTR: u64 = 3;
+/// In the word: a signal waits for the UNBLOCK call.
+const SIGFASTBLOCK_PEND: u32 = 0x1;
+const SIGFASTBLOCK_FLAGS: u32 = 0xf;
+
+/// Whether `thread`'s word counts blocks; if so, marks a signal pending in
+/// it (SIGFASTBLOCK_PEND), so that the thread calls UNBLOCK when its count
+/// drops to 0. From a signal handler that interrupted guest code: one
+/// load and compare-and-swaps of the guest's word, which fault safely (an
+/// unreadable word lets the signal through).
+pub fn fast_blocked(thread: &ThreadState) -> bool {
+    let word = thread.signal_block_word.get();
+    if word == 0 {
+        return false;
+    }
+    guest::update_u32(word, |v| {
+        (v & !SIGFASTBLOCK_FLAGS != 0 && v & SIGFASTBLOCK_PEND == 0).then_some(v | SIGFASTBLOCK_PEND)
+    })
+    .is_ok_and(|v| v & !SIGFASTBLOCK_FLAGS != 0)
+}
+
+/// sigfastblock(cmd, ptr): SETPTR registers the thread's word (EBUSY if it
+/// has one, EINVAL if misaligned); UNBLOCK, once the count is 0 with a
+/// signal pending (else EBUSY), clears the word and lets the held signals
+/// through; UNSETPTR forgets a word that holds nothing (else EBUSY).
+pub fn sigfastblock(call: &mut Call) -> SysResult {
+    let [cmd, ptr, ..] = call.args;
+    let word = call.thread.signal_block_word.get();
+    match cmd {
+        SIGFASTBLOCK_SETPTR => {
+            if word != 0 {
+                return Err(Errno(libc::EBUSY));
+            }
+            if ptr % 4 != 0 || ptr == 0 {
+                return Err(Errno::EINVAL);
+            }
+            call.thread.signal_block_word.set(ptr);
+        }
+        SIGFASTBLOCK_UNBLOCK => {
+            if word == 0 {
+                return Err(Errno::EINVAL);
+            }
+            if guest::cas_u32(word, SIGFASTBLOCK_PEND, 0)? != SIGFASTBLOCK_PEND {
+                return Err(Errno(libc::EBUSY));
+            }
+            let mask = call.thread.signals.guest_blocked();
+            call.thread.signals.set_guest_mask(call.ctx, mask);
+        }
+        SIGFASTBLOCK_UNSETPTR => {
+            if word == 0 {
+                return Err(Errno::EINVAL);
+            }
+            if !matches!(guest::load_u32(word)?, 0 | SIGFASTBLOCK_PEND) {
+                return Err(Errno(libc::EBUSY));
+            }
+            call.thread.signal_block_word.set(0);
+            let mask = call.thread.signals.guest_blocked();
+            call.thread.signals.set_guest_mask(call.ctx, mask);
+        }
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(0)
+}

@@ -190,7 +190,6 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
         thread.signals.defer(sig, info);
         return;
     }
-    observe::occurred(sig);
     let mut action = p.signals.get(sig);
     if action.handler <= SIG_IGN {
         // Not the guest's handler (a death emu watches for, a signal a
@@ -198,6 +197,14 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
         // very moment): act on the settled one.
         action = p.signals.settled(sig);
     }
+    if action.handler > SIG_IGN && !faults::is_synchronous_fault(sig, info) && p.personality.defers_signals(thread) {
+        // Held off by the guest (sigfastblock): blocked where the guest
+        // resumes and queued again, until the personality unblocks it.
+        ctx.set_sigmask(ctx.sigmask() | bit(sig));
+        requeue(sig, info, thread.tid.get());
+        return;
+    }
+    observe::occurred(sig);
     match action.handler {
         SIG_IGN => {}
         // Received only to be counted (`observe`): the kernel would have

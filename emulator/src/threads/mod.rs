@@ -66,6 +66,9 @@ pub struct ThreadState {
     /// the shared and private list heads and of the "inactive" pointer,
     /// walked when the thread exits.
     pub umtx_robust_lists: Cell<[u64; 3]>,
+    /// FreeBSD's sigfastblock word (0: none): while it counts blocks, the
+    /// thread's asynchronous signals wait (`Personality::defers_signals`).
+    pub signal_block_word: Cell<u64>,
     /// How a thread emu started leaves the guest for good (see
     /// `lifecycle::exit_thread`); the process's first thread has none.
     pub(crate) leave: Cell<Option<NonNull<LeaveGuest>>>,
@@ -135,6 +138,7 @@ impl ThreadState {
                 clear_child_tid: Cell::new(0),
                 robust_list: Cell::new((0, 0)),
                 umtx_robust_lists: Cell::new([0; 3]),
+                signal_block_word: Cell::new(0),
                 leave: Cell::new(None),
             });
             Ok((&*state, stack))

@@ -3,8 +3,8 @@
 // FreeBSD calls Go's standard library does not make, made directly:
 // __realpathat, sigtimedwait, sigwait, sigpending, cpuset_setaffinity,
 // minherit, the uid calls, rfork, mmap with MAP_ALIGNED, getlogin and
-// setlogin, kqueue's EVFILT_PROC and EVFILT_SIGNAL. Prints what it saw;
-// tests/freebsd.rs knows what FreeBSD answers.
+// setlogin, kqueue's EVFILT_PROC and EVFILT_SIGNAL, sigfastblock. Prints
+// what it saw; tests/freebsd.rs knows what FreeBSD answers.
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -126,6 +127,47 @@ func main() {
 	login()
 	procEvents()
 	signalEvents()
+	fastBlock()
+}
+
+// sigfastblock: while the thread's word counts a block, a signal sent to
+// it waits (and the word says so); UNBLOCK lets it through.
+func fastBlock() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fastblock := func(cmd uintptr, p unsafe.Pointer) syscall.Errno {
+		_, _, e := syscall.Syscall(573, cmd, uintptr(p), 0)
+		return e
+	}
+	got := make(chan os.Signal, 1)
+	signal.Notify(got, syscall.SIGWINCH)
+	defer signal.Stop(got)
+	words := make([]uint32, 2)
+	word := &words[0]
+	fmt.Printf("sigfastblock SETPTR: %v, again: %v, misaligned: %v\n", fastblock(1, unsafe.Pointer(word)),
+		fastblock(1, unsafe.Pointer(word)), fastblock(1, unsafe.Add(unsafe.Pointer(word), 2)))
+	fmt.Printf("sigfastblock UNBLOCK with nothing pending: %v\n", fastblock(2, nil))
+	atomic.StoreUint32(word, 0x10)
+	tid := int64(0)
+	syscall.RawSyscall(432, uintptr(unsafe.Pointer(&tid)), 0, 0)
+	syscall.RawSyscall(433, uintptr(tid), uintptr(syscall.SIGWINCH), 0)
+	select {
+	case <-got:
+		fmt.Println("SIGWINCH while blocked: delivered")
+	case <-time.After(100 * time.Millisecond):
+		fmt.Printf("SIGWINCH while blocked: waits, word %#x\n", atomic.LoadUint32(word))
+	}
+	fmt.Printf("sigfastblock UNSETPTR while blocked: %v\n", fastblock(3, nil))
+	atomic.StoreUint32(word, 0x1)
+	e := fastblock(2, nil)
+	select {
+	case <-got:
+		fmt.Printf("sigfastblock UNBLOCK: %v, SIGWINCH delivered, word %#x\n", e, atomic.LoadUint32(word))
+	case <-time.After(5 * time.Second):
+		fmt.Printf("sigfastblock UNBLOCK: %v, SIGWINCH still waits\n", e)
+	}
+	fmt.Printf("sigfastblock UNSETPTR: %v, again: %v; command 9: %v\n", fastblock(3, nil), fastblock(3, nil),
+		fastblock(9, nil))
 }
 
 // kqueue's EVFILT_SIGNAL counts a signal's arrivals: an ignored one (which
