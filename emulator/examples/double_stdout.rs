@@ -5,15 +5,15 @@
 //!
 //!     cargo run --example double_stdout -- ./guest args...
 
-use emulator::{Emulator, GuestCall, Hook, SysResult};
+use emulator::{Emulator, GuestCall, Hook, Outcome};
 
 struct DoubleStdout;
 
 impl Hook for DoubleStdout {
-    fn syscall(&self, call: &mut GuestCall) -> SysResult {
+    fn syscall(&self, call: &mut GuestCall) -> Outcome {
         let to_stdout = matches!(call.name(), "write" | "writev") && call.arg(0) == 1;
         let first = call.forward();
-        if to_stdout && first.is_ok() {
+        if to_stdout && first.succeeded() {
             let _ = call.forward();
         }
         first

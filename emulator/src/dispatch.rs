@@ -8,9 +8,10 @@
 
 use crate::context::GuestContext;
 use crate::hooks;
+use crate::outcome::Outcome;
 use crate::personality::Implementation;
 use crate::process::{process, Process};
-use crate::signals::{self, NOT_RUN};
+use crate::signals;
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;
 use abi_tables::{RetKind, Support, Syscall, MAX_ARGS};
@@ -55,11 +56,19 @@ pub struct Call<'a, 'u> {
     pub args: [u64; MAX_ARGS],
     pub ctx: &'a mut GuestContext<'u>,
     pub thread: &'static ThreadState,
+    /// A second value to return, for a personality that has a register
+    /// for it (`Retval::rdx`).
+    second: Option<u64>,
 }
 
 impl Call<'_, '_> {
     pub fn name(&self) -> &'static str {
         self.slot.name()
+    }
+
+    /// Returns `value` in the second return register too (FreeBSD's RDX).
+    pub fn set_second(&mut self, value: u64) {
+        self.second = Some(value);
     }
 
     /// The first six arguments, as a host call takes them.
@@ -80,8 +89,9 @@ impl Call<'_, '_> {
 }
 
 /// Carries out the call through the table, without hooks.
-pub fn execute(call: &mut Call) -> SysResult {
-    match call.slot.action {
+pub fn execute(call: &mut Call) -> Outcome {
+    call.second = None;
+    let result = match call.slot.action {
         Action::Run(Implementation::Host(nr)) => call.host(nr as i64),
         Action::Run(Implementation::Emulated(f)) => f(call),
         Action::Refuse(e) => Err(e),
@@ -91,7 +101,8 @@ pub fn execute(call: &mut Call) -> SysResult {
             }
             Err(Errno::ENOSYS)
         }
-    }
+    };
+    Outcome::from_handler(result, call.second.take())
 }
 
 /// A SIGSYS from Syscall User Dispatch: the guest executed `syscall` (or `int 0x80`).
@@ -116,10 +127,10 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
         if let Some(s) = &p.stats {
             s.record_unknown();
         }
-        p.personality.set_return(ctx, Err(Errno::ENOSYS));
+        p.personality.set_return(ctx, &Outcome::Error(Errno::ENOSYS));
         return;
     };
-    let mut call = Call { slot, number, args, ctx, thread };
+    let mut call = Call { slot, number, args, ctx, thread, second: None };
 
     let tracing = slot.traced && p.tracer.is_some();
     if tracing {
@@ -128,31 +139,26 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
     let started = p.stats.as_ref().map(|_| crate::stats::now());
     if let (Some(stats), true) = (&p.stats, slot.call.ret == RetKind::None) {
         // It does not come back to be counted.
-        stats.record(slot, &Ok(0), crate::stats::now());
+        stats.record(slot, &Outcome::value(0), crate::stats::now());
     }
-    let mut result = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(p.hooks, &mut call) };
-    if result == Err(Errno(NOT_RUN)) {
-        // A signal came before the host call was made: the guest takes it,
-        // then executes its `syscall` again.
-        result = Err(Errno::RESTART);
-    }
+    let outcome = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(p.hooks, &mut call) };
     if let (Some(stats), Some(started)) = (&p.stats, started) {
         // A call that starts again is counted when it is done.
-        if result != Err(Errno::RESTART) {
-            stats.record(slot, &result, started);
+        if outcome != Outcome::Restart {
+            stats.record(slot, &outcome, started);
         }
     }
     if tracing {
-        p.tracer.as_ref().unwrap().exit(&mut call, &result);
+        p.tracer.as_ref().unwrap().exit(&mut call, &outcome);
     }
-    match result {
-        Err(Errno::JUST_RETURN) => {}
-        Err(Errno::RESTART) => {
+    match outcome {
+        Outcome::JustReturn => {}
+        Outcome::Restart => {
             // Back to the `syscall` instruction, with the number it had.
             call.ctx.set_rip(call.ctx.rip() - 2);
             call.ctx.set_rax(orig_rax);
         }
-        r => p.personality.set_return(call.ctx, r),
+        o => p.personality.set_return(call.ctx, &o),
     }
 }
 

@@ -10,11 +10,15 @@
 
 use crate::dispatch::{self, Call};
 use crate::memory::guest;
-use crate::sys::{Errno, SysResult};
+use crate::outcome::Outcome;
+use crate::sys::Errno;
 
 pub trait Hook: Send + Sync + 'static {
-    /// Decides the result of one guest call.
-    fn syscall(&self, call: &mut GuestCall<'_, '_, '_>) -> SysResult;
+    /// Decides how one guest call ends: its values, its errno, or (as
+    /// `forward` may say) that it restarts after a signal handler or has
+    /// set the registers itself. A hook's own result converts from a
+    /// `SysResult` (`Ok(n).into()`).
+    fn syscall(&self, call: &mut GuestCall<'_, '_, '_>) -> Outcome;
 }
 
 /// A guest call as a hook sees it.
@@ -45,7 +49,7 @@ impl GuestCall<'_, '_, '_> {
     }
 
     /// Passes the call on: to the next hook, or to the table's implementation.
-    pub fn forward(&mut self) -> SysResult {
+    pub fn forward(&mut self) -> Outcome {
         match self.rest.split_first() {
             Some((next, rest)) => next.syscall(&mut GuestCall { call: self.call, rest }),
             None => dispatch::execute(self.call),
@@ -64,6 +68,6 @@ impl GuestCall<'_, '_, '_> {
 }
 
 /// Runs the hook chain for a call.
-pub(crate) fn run(hooks: &[Box<dyn Hook>], call: &mut Call) -> SysResult {
+pub(crate) fn run(hooks: &[Box<dyn Hook>], call: &mut Call) -> Outcome {
     GuestCall { call, rest: hooks }.forward()
 }

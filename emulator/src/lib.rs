@@ -46,6 +46,7 @@ mod lifecycle;
 mod linux;
 mod log;
 mod memory;
+mod outcome;
 mod personalities;
 mod personality;
 mod process;
@@ -58,6 +59,7 @@ mod threads;
 mod trace;
 
 pub use hooks::{GuestCall, Hook};
+pub use outcome::{Outcome, Retval};
 pub use sys::{Errno, SysResult};
 
 /// The emulator, with the hooks a program adds.

@@ -10,6 +10,7 @@
 
 use crate::context::GuestContext;
 use crate::dispatch::Call;
+use crate::outcome::Outcome;
 use crate::signals::GuestAction;
 use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;
@@ -47,8 +48,9 @@ pub trait Personality: Sync + 'static {
     /// The call number and arguments of a trapped `syscall`.
     fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]);
 
-    /// Writes a result back the way the guest's kernel returns it.
-    fn set_return(&self, ctx: &mut GuestContext, result: SysResult);
+    /// Writes a call's values or errno back the way the guest's kernel
+    /// returns them (the dispatcher itself handles Restart and JustReturn).
+    fn set_return(&self, ctx: &mut GuestContext, outcome: &Outcome);
 
     /// The guest's errno for a host errno, and back.
     fn errno_to_guest(&self, host: Errno) -> i32;

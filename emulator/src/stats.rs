@@ -8,8 +8,9 @@
 //! process emu was started as prints them.
 
 use crate::dispatch::{Action, CallSlot};
+use crate::outcome::Outcome;
 use crate::process::Process;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys::{self, Errno};
 use std::ffi::OsString;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -132,10 +133,10 @@ impl Stats {
         inherited.push(fd);
     }
 
-    pub fn record(&self, slot: &CallSlot, result: &SysResult, started: u64) {
+    pub fn record(&self, slot: &CallSlot, outcome: &Outcome, started: u64) {
         let c = &self.counters[slot.index as usize];
         c.calls.fetch_add(1, Ordering::Relaxed);
-        if matches!(result, Err(e) if e.0 > 0) {
+        if outcome.errno().is_some() {
             c.errors.fetch_add(1, Ordering::Relaxed);
         }
         c.nanos.fetch_add(now().saturating_sub(started), Ordering::Relaxed);
@@ -144,7 +145,7 @@ impl Stats {
     /// Counts the execve that started this image under an emu that traced its parent.
     pub fn record_exec(&self, p: &Process) {
         if let Some(slot) = p.calls.iter().find(|s| s.name() == "execve") {
-            self.record(slot, &Ok(0), now());
+            self.record(slot, &Outcome::value(0), now());
         }
     }
 

@@ -32,6 +32,7 @@ mod umtx;
 use crate::context::GuestContext;
 use crate::dispatch::Call;
 use crate::memory::guest;
+use crate::outcome::Outcome;
 use crate::personality::{
     EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
 };
@@ -264,16 +265,20 @@ impl Personality for FreeBsd {
         (number, args)
     }
 
-    fn set_return(&self, ctx: &mut GuestContext, result: SysResult) {
-        match result {
-            Ok(v) => {
-                ctx.set_rax(v);
+    fn set_return(&self, ctx: &mut GuestContext, outcome: &Outcome) {
+        match *outcome {
+            Outcome::Value(v) => {
+                ctx.set_rax(v.rax);
+                if let Some(rdx) = v.rdx {
+                    ctx.set_rdx(rdx);
+                }
                 ctx.set_rflags(ctx.rflags() & !CARRY);
             }
-            Err(e) => {
+            Outcome::Error(e) => {
                 ctx.set_rax(self.errno_to_guest(e) as u64);
                 ctx.set_rflags(ctx.rflags() | CARRY);
             }
+            Outcome::Restart | Outcome::JustReturn => {}
         }
     }
 

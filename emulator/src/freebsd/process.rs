@@ -16,14 +16,14 @@ pub fn exit(call: &mut Call) -> SysResult {
 }
 
 /// fork and vfork return twice; the child is told by RDX = 1 (the parent
-/// gets RDX = 0), whatever RAX says.
+/// gets RDX = 0), whatever RAX says: the second return value.
 fn fork_with(call: &mut Call, flags: u64) -> SysResult {
     let pid = lifecycle::fork(call, ForkRequest { flags, ..Default::default() })?;
     if pid == 0 && flags & libc::CLONE_VM as u64 == 0 {
         // A copy of the parent, with only this thread.
         super::umtx::forget_sleepers();
     }
-    call.ctx.set_rdx(u64::from(pid == 0));
+    call.set_second(u64::from(pid == 0));
     Ok(pid)
 }
 

@@ -377,7 +377,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
 
     if let Some(t) = &p.tracer {
         if call.slot.traced {
-            t.exit(call, &Ok(0));
+            t.exit(call, &crate::outcome::Outcome::value(0));
         }
     }
     fds::set_inheritable(&inherited, true);

@@ -12,11 +12,12 @@ mod structs;
 use crate::context::GuestContext;
 use crate::files;
 use crate::memory::in_place;
+use crate::outcome::Outcome;
 use crate::personality::{
     EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
 };
 use crate::signals::GuestAction;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys::{self, Errno};
 use crate::threads::ThreadState;
 use abi_tables::{Syscall, Table, LINUX_X86_64, MAX_ARGS};
 use loader::{AuxValue, Loaded, PAGE_SIZE};
@@ -99,8 +100,13 @@ impl Personality for Linux {
         (ctx.rax(), [a[0], a[1], a[2], a[3], a[4], a[5], 0, 0])
     }
 
-    fn set_return(&self, ctx: &mut GuestContext, result: SysResult) {
-        ctx.set_rax(sys::raw(result) as u64);
+    fn set_return(&self, ctx: &mut GuestContext, outcome: &Outcome) {
+        match *outcome {
+            // Linux has one return register.
+            Outcome::Value(v) => ctx.set_rax(v.rax),
+            Outcome::Error(e) => ctx.set_rax(sys::raw(Err(e)) as u64),
+            Outcome::Restart | Outcome::JustReturn => {}
+        }
     }
 
     fn errno_to_guest(&self, host: Errno) -> i32 {

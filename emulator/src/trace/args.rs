@@ -4,8 +4,9 @@
 use super::quote::quote;
 use super::StructWriter;
 use crate::memory::guest;
+use crate::outcome::{Outcome, Retval};
 use crate::personality::Personality;
-use crate::sys::{Errno, SysResult};
+use crate::sys::SysResult;
 use abi_tables::{ArgKind, RetKind, SetKind, Syscall, Table, ValueSet};
 use std::fmt::Write;
 
@@ -301,9 +302,9 @@ fn structure(out: &mut String, env: &ArgEnv, name: &str, addr: u64) {
 }
 
 /// Shows a return value: `3`, `0x7f0000`, `-1 ENOENT (No such file or directory)`.
-pub fn format_return(out: &mut String, table: &Table, personality: &dyn Personality, kind: RetKind, r: &SysResult) {
+pub fn format_return(out: &mut String, table: &Table, personality: &dyn Personality, kind: RetKind, r: &Outcome) {
     match r {
-        Ok(v) => {
+        Outcome::Value(Retval { rax: v, .. }) => {
             let _ = match kind {
                 RetKind::Hex | RetKind::Ptr => write!(out, "{v:#x}"),
                 RetKind::UInt => write!(out, "{v}"),
@@ -314,8 +315,10 @@ pub fn format_return(out: &mut String, table: &Table, personality: &dyn Personal
                 _ => write!(out, "{}", *v as i64),
             };
         }
-        Err(Errno::RESTART) => out.push_str("? ERESTARTSYS (To be restarted if SA_RESTART is set)"),
-        Err(e) => {
+        Outcome::Restart => out.push_str("? ERESTARTSYS (To be restarted if SA_RESTART is set)"),
+        // Shown from the registers by the caller.
+        Outcome::JustReturn => out.push('?'),
+        Outcome::Error(e) => {
             let guest = personality.errno_to_guest(*e);
             let named = table.set_by_name("errno").and_then(|s| s.name_of(guest as i64));
             match named {

@@ -23,6 +23,7 @@ pub mod siginfo;
 
 use crate::dispatch::Call;
 use crate::lifecycle::Ending;
+use crate::outcome::Outcome;
 use crate::process::process;
 use crate::sys::{self, SysResult};
 use abi_tables::RetKind;
@@ -169,7 +170,15 @@ impl Tracer {
     }
 
     /// The call returned: the arguments it filled, and its result.
-    pub fn exit(&self, call: &mut Call, result: &SysResult) {
+    pub fn exit(&self, call: &mut Call, outcome: &Outcome) {
+        // What the argument decoders go by: a call that did not succeed
+        // filled nothing.
+        let result: SysResult = match outcome {
+            Outcome::Value(v) => Ok(v.rax),
+            Outcome::Error(e) => Err(*e),
+            Outcome::Restart | Outcome::JustReturn => Err(crate::sys::Errno::EINTR),
+        };
+        let result = &result;
         let decl = call.slot.call;
         if decl.ret == RetKind::None {
             return;
@@ -206,21 +215,21 @@ impl Tracer {
         self.prefix_line(&mut line);
         pad(&mut line);
         line.push_str("= ");
-        match result {
+        match outcome {
             // sigreturn and the like: the value the guest resumes with.
-            Err(crate::sys::Errno::JUST_RETURN) => match call.ctx.rax() as i64 {
+            Outcome::JustReturn => match call.ctx.rax() as i64 {
                 v @ -4095..=-1 => args::format_return(
                     &mut line,
                     p.table,
                     p.personality,
                     RetKind::Int,
-                    &Err(crate::sys::Errno(-v as i32)),
+                    &Outcome::Error(crate::sys::Errno(-v as i32)),
                 ),
                 v => {
                     let _ = write!(line, "{v}");
                 }
             },
-            r => args::format_return(&mut line, p.table, p.personality, decl.ret, r),
+            o => args::format_return(&mut line, p.table, p.personality, decl.ret, o),
         }
         line.push('\n');
         self.emit(&line);
@@ -240,7 +249,13 @@ impl Tracer {
         );
         pad(&mut line);
         line.push_str("= ");
-        args::format_return(&mut line, p.table, p.personality, RetKind::Int, &Err(crate::sys::Errno::ENOSYS));
+        args::format_return(
+            &mut line,
+            p.table,
+            p.personality,
+            RetKind::Int,
+            &Outcome::Error(crate::sys::Errno::ENOSYS),
+        );
         line.push('\n');
         self.emit(&line);
     }
