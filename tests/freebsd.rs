@@ -259,7 +259,8 @@ fn calls_go_does_not_make() {
          SIGWINCH while blocked: waits, word 0x11\n\
          sigfastblock UNSETPTR while blocked: device busy\n\
          sigfastblock UNBLOCK: errno 0, SIGWINCH delivered, word 0x0\n\
-         sigfastblock UNSETPTR: errno 0, again: invalid argument; command 9: invalid argument\n"
+         sigfastblock UNSETPTR: errno 0, again: invalid argument; command 9: invalid argument\n\
+         pipe(): two descriptors true, read from the RAX one what went into the RDX one: \"through\"\n"
     );
     assert_eq!(out.stdout, expected);
 }

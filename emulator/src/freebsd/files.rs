@@ -167,7 +167,15 @@ pub fn pipe2(call: &mut Call) -> SysResult {
     if flags & !(O_NONBLOCK | O_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
-    call.host_with(libc::SYS_pipe2, [fds, open_flags_to_host(flags), 0, 0, 0, 0])
+    call.host_with(libc::SYS_pipe2, [guest::for_host(fds, 8), open_flags_to_host(flags), 0, 0, 0, 0])
+}
+
+/// FreeBSD 10's pipe(): the read end in RAX, the write end in RDX.
+pub fn freebsd10_pipe(call: &mut Call) -> SysResult {
+    let mut fds = [0i32; 2];
+    call.host_with(libc::SYS_pipe2, [fds.as_mut_ptr() as u64, 0, 0, 0, 0, 0])?;
+    call.set_second(fds[1] as u64);
+    Ok(fds[0] as u64)
 }
 
 // ---------------------------------------------------------------------------

@@ -177,6 +177,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("dup2", files::dup2),
     ("fcntl", files::fcntl),
     ("pipe2", files::pipe2),
+    ("freebsd10_pipe", files::freebsd10_pipe),
     ("ioctl", files::ioctl),
     ("fstat", files::fstat),
     ("fstatat", files::fstatat),

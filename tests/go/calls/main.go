@@ -3,8 +3,9 @@
 // FreeBSD calls Go's standard library does not make, made directly:
 // __realpathat, sigtimedwait, sigwait, sigpending, cpuset_setaffinity,
 // minherit, the uid calls, rfork, mmap with MAP_ALIGNED, getlogin and
-// setlogin, kqueue's EVFILT_PROC and EVFILT_SIGNAL, sigfastblock. Prints
-// what it saw; tests/freebsd.rs knows what FreeBSD answers.
+// setlogin, kqueue's EVFILT_PROC and EVFILT_SIGNAL, sigfastblock, FreeBSD
+// 10's pipe. Prints what it saw; tests/freebsd.rs knows what FreeBSD
+// answers.
 package main
 
 import (
@@ -128,6 +129,22 @@ func main() {
 	procEvents()
 	signalEvents()
 	fastBlock()
+	oldPipe()
+}
+
+// FreeBSD 10's pipe(), which returns its second descriptor in RDX.
+func oldPipe() {
+	r, w, e := syscall.RawSyscall(42, 0, 0, 0)
+	if e != 0 {
+		fmt.Printf("pipe(): %v\n", e)
+		return
+	}
+	syscall.Write(int(w), []byte("through"))
+	buf := make([]byte, 16)
+	n, _ := syscall.Read(int(r), buf)
+	fmt.Printf("pipe(): two descriptors %v, read from the RAX one what went into the RDX one: %q\n", r != w, buf[:n])
+	syscall.Close(int(r))
+	syscall.Close(int(w))
 }
 
 // sigfastblock: while the thread's word counts a block, a signal sent to
