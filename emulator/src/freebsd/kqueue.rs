@@ -20,6 +20,9 @@
 //! kevent 560) and FreeBSD 11's (32 bytes, kevent 363, which Go 1.19's
 //! runtime calls).
 //!
+//! As FreeBSD's, a kqueue is not inherited by the child of a fork that has
+//! a descriptor table of its own (`fork_child`).
+//!
 //! Locking: the kqueues' table and each kqueue are locked only in the
 //! handler of a call (which interrupted guest code, see `signals`), never
 //! across the wait; fork takes the table's lock (`lock_for_fork`).
@@ -744,6 +747,17 @@ pub fn closed(fd: i32) {
     // Dropped here, or by the last thread still in kevent on it.
     let kq = lock(registry()).remove(&fd);
     drop(kq);
+}
+
+/// In the child of a fork with a descriptor table of its own: FreeBSD's
+/// kqueues are not inherited, so their descriptors (and emu's behind them)
+/// are closed, and the numbers are free for the child's own.
+pub fn fork_child() {
+    let inherited: Vec<_> = lock(registry()).drain().collect();
+    for (fd, kq) in inherited {
+        close(fd);
+        drop(kq);
+    }
 }
 
 /// FreeBSD's close: the guarded close of the core, then the kqueue's state.

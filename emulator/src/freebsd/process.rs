@@ -22,6 +22,9 @@ fn fork_with(call: &mut Call, flags: u64) -> SysResult {
     if pid == 0 && flags & libc::CLONE_VM as u64 == 0 {
         // A copy of the parent, with only this thread.
         super::umtx::forget_sleepers();
+        if flags & libc::CLONE_FILES as u64 == 0 {
+            super::kqueue::fork_child();
+        }
     }
     call.set_second(u64::from(pid == 0));
     Ok(pid)

@@ -234,7 +234,8 @@ func signalEvents() {
 }
 
 // kqueue's EVFILT_PROC: a forked child's exit (NOTE_EXIT, its wait status,
-// EV_EOF and EV_ONESHOT), and no process.
+// EV_EOF and EV_ONESHOT), and no process. The child, which has no kqueue,
+// exits with 5.
 func procEvents() {
 	kq, err := syscall.Kqueue()
 	if err != nil {
@@ -244,9 +245,14 @@ func procEvents() {
 	defer syscall.Close(kq)
 	pid, child, e := syscall.RawSyscall(2, 0, 0, 0)
 	if e == 0 && child == 1 {
+		// A kqueue is not inherited: 5 if its descriptor is gone here.
+		code := uintptr(6)
+		if _, _, e := syscall.RawSyscall(92, uintptr(kq), 1, 0); e == syscall.EBADF {
+			code = 5
+		}
 		ts := [2]int64{0, 50_000_000}
 		syscall.RawSyscall(240, uintptr(unsafe.Pointer(&ts)), 0, 0)
-		syscall.RawSyscall(1, 5, 0, 0)
+		syscall.RawSyscall(1, code, 0, 0)
 	}
 	watch := []syscall.Kevent_t{{Ident: uint64(pid), Filter: syscall.EVFILT_PROC, Flags: syscall.EV_ADD,
 		Fflags: syscall.NOTE_EXIT}}
