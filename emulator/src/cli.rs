@@ -197,7 +197,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         hooks,
         relaunch: relaunch_options(&cli),
         program_fd: cli.exec_fd,
-        stack_limit: cli.guest_stack_limit.map_or_else(start::stack_limit, |l| l.0),
+        stack_limit: cli.guest_stack_limit.map_or_else(crate::sys::stack_limit, |l| l.0),
         restore_stack_limit: cli.guest_stack_limit.map(|l| l.0),
     });
     let status = fail(err.status, err.message);

@@ -6,87 +6,16 @@
 //! Per call, when neither tracing, statistics nor hooks are on, this is: one
 //! bounds-checked index into the table, one match, the host call.
 
+use crate::call::{Action, Call, Implementation};
 use crate::context::GuestContext;
 use crate::hooks;
 use crate::outcome::Outcome;
-use crate::personality::Implementation;
 use crate::process::{process, Process};
 use crate::signals;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys::Errno;
 use crate::threads::ThreadState;
-use abi_tables::{RetKind, Support, Syscall, MAX_ARGS};
+use abi_tables::{RetKind, Support, Syscall};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// What emu does for one call of the table, decided when the table is loaded.
-pub struct CallSlot {
-    pub call: &'static Syscall,
-    /// Position in the table (and in the statistics).
-    pub index: u16,
-    pub action: Action,
-    /// Shown by `--trace`.
-    pub traced: bool,
-    /// An unsupported call is reported once.
-    reported: AtomicBool,
-}
-
-#[derive(Clone, Copy)]
-pub enum Action {
-    Run(Implementation),
-    /// Refused with this (host) errno, as the table says.
-    Refuse(Errno),
-    /// ENOSYS, reported once.
-    Unsupported,
-}
-
-impl CallSlot {
-    pub fn new(call: &'static Syscall, index: u16, action: Action, traced: bool) -> Self {
-        CallSlot { call, index, action, traced, reported: AtomicBool::new(false) }
-    }
-
-    pub fn name(&self) -> &'static str {
-        &self.call.name
-    }
-}
-
-/// One trapped call, as handlers see it.
-pub struct Call<'a, 'u> {
-    pub slot: &'static CallSlot,
-    /// The number the guest used.
-    pub number: u64,
-    pub args: [u64; MAX_ARGS],
-    pub ctx: &'a mut GuestContext<'u>,
-    pub thread: &'static ThreadState,
-    /// A second value to return, for a personality that has a register
-    /// for it (`Retval::rdx`).
-    second: Option<u64>,
-}
-
-impl Call<'_, '_> {
-    pub fn name(&self) -> &'static str {
-        self.slot.name()
-    }
-
-    /// Returns `value` in the second return register too (FreeBSD's RDX).
-    pub fn set_second(&mut self, value: u64) {
-        self.second = Some(value);
-    }
-
-    /// The first six arguments, as a host call takes them.
-    pub fn host_args(&self) -> [u64; 6] {
-        [self.args[0], self.args[1], self.args[2], self.args[3], self.args[4], self.args[5]]
-    }
-
-    /// Makes the host call `nr` with the guest's arguments, interruptibly.
-    pub fn host(&mut self, nr: i64) -> SysResult {
-        self.host_with(nr, self.host_args())
-    }
-
-    /// Makes the host call `nr` with these arguments, interruptibly: a signal
-    /// the guest catches makes it return EINTR (or not run it at all).
-    pub fn host_with(&mut self, nr: i64, args: [u64; 6]) -> SysResult {
-        sys::result(signals::interruptible_syscall(nr as u64, &args, &self.thread.signals.held))
-    }
-}
 
 /// Carries out the call through the table, without hooks.
 pub fn execute(call: &mut Call) -> Outcome {

@@ -3,7 +3,7 @@
 //! descriptors that are emu's own. The host calls are Linux's; a
 //! personality whose flags differ translates them before it calls in.
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::fds;
 use crate::lifecycle::is_self_exe;
 use crate::memory::guest;

@@ -8,7 +8,8 @@
 //! emulator's TLS: ordinary Rust, allocation included, is fine; blocking for
 //! long blocks the guest thread.
 
-use crate::dispatch::{self, Call};
+use crate::call::Call;
+use crate::dispatch;
 use crate::memory::guest;
 use crate::outcome::Outcome;
 use crate::sys::Errno;

@@ -8,27 +8,15 @@
 //! how a signal frame of its kind is built. The core never names an ABI; it
 //! asks the personality the guest's ELF brand (or the user's table) chose.
 
+use crate::call::Implementation;
 use crate::context::GuestContext;
-use crate::dispatch::Call;
 use crate::outcome::Outcome;
 use crate::signals::GuestAction;
-use crate::sys::{Errno, SysResult};
+use crate::sys::Errno;
 use crate::threads::ThreadState;
 use crate::trace::StructWriter;
 use abi_tables::{Syscall, Table, MAX_ARGS};
 use loader::{AddressSpace, AuxValue, BuiltStack, Loaded};
-
-/// Carries out one call of a personality.
-pub type Handler = fn(&mut Call) -> SysResult;
-
-/// What a call of the table turns into.
-#[derive(Clone, Copy)]
-pub enum Implementation {
-    /// The host call with this (Linux x86-64) number, given the guest's arguments unchanged.
-    Host(u64),
-    /// A function of the personality.
-    Emulated(Handler),
-}
 
 /// Writes a summary of a guest structure at `addr` (`{st_mode=..., ...}`).
 /// Returns false when the memory could not be read.

@@ -1,7 +1,7 @@
 //! What the emulator knows about the guest process as a whole, shared by
 //! its threads and set up once before the guest's first instruction.
 
-use crate::dispatch::CallSlot;
+use crate::call::CallSlot;
 use crate::hooks::Hook;
 use crate::memory::GuestMemory;
 use crate::personality::Personality;

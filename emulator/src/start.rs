@@ -2,7 +2,8 @@
 //! instruction, with dispatch armed. Every failure before the jump is a
 //! `StartError`: one line for the user and a shell's exit status.
 
-use crate::dispatch::{self, CallSlot};
+use crate::call::CallSlot;
+use crate::dispatch;
 use crate::hooks::Hook;
 use crate::lifecycle::Relaunch;
 use crate::memory::GuestMemory;
@@ -184,7 +185,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
 
     // Output, and the process state.
     let tracer = match opts.trace.take() {
-        Some(t) => Some(open_trace(t)?),
+        Some(t) => Some(open_trace(t, table, personality)?),
         None => None,
     };
     let inherited_stats = opts.stats.as_ref().and_then(|s| s.inherited);
@@ -221,7 +222,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     set_mask(signals::host_mask(inherited_mask));
     fds::open_reserve();
     if let Some(limit) = opts.restore_stack_limit {
-        set_stack_limit(limit);
+        sys::set_stack_limit(limit);
     }
     sud::arm().map_err(|e| {
         StartError::new(126, format!("cannot enable Syscall User Dispatch (Linux 5.11 or later is needed): {e}"))
@@ -322,7 +323,11 @@ fn build_slots(
     Ok(slots.into_boxed_slice())
 }
 
-fn open_trace(t: TraceOptions) -> Result<Tracer, StartError> {
+fn open_trace(
+    t: TraceOptions,
+    table: &'static Table,
+    personality: &'static dyn Personality,
+) -> Result<Tracer, StartError> {
     let fd = match t.output {
         TraceOutput::Stderr => crate::log::fd(),
         TraceOutput::Inherited(fd) => {
@@ -345,7 +350,7 @@ fn open_trace(t: TraceOptions) -> Result<Tracer, StartError> {
         }
     };
     let everything = t.calls.iter().all(|c| c == "all" || c.starts_with('!'));
-    Ok(Tracer::new(fd, t.string_limit, t.pids, everything))
+    Ok(Tracer::new(fd, t.string_limit, t.pids, everything, table, personality))
 }
 
 fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {
@@ -355,25 +360,6 @@ fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {
         }
     }
     Stats::new(slots).map_err(|e| StartError::new(126, format!("cannot set up --stats: {e}")))
-}
-
-/// RLIMIT_STACK's soft value (None: unlimited).
-pub fn stack_limit() -> Option<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: fills a rlimit of ours.
-    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) };
-    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
-}
-
-/// Sets RLIMIT_STACK's soft value, keeping the hard one.
-pub fn set_stack_limit(soft: Option<u64>) {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: reads and writes a rlimit of ours.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_STACK, &mut lim);
-        lim.rlim_cur = soft.unwrap_or(libc::RLIM_INFINITY).min(lim.rlim_max);
-        libc::setrlimit(libc::RLIMIT_STACK, &lim);
-    }
 }
 
 fn current_mask() -> u64 {

@@ -7,7 +7,7 @@
 //! the images they exec, which inherit the file) add to the same totals; the
 //! process emu was started as prints them.
 
-use crate::dispatch::{Action, CallSlot};
+use crate::call::{Action, CallSlot};
 use crate::outcome::Outcome;
 use crate::process::Process;
 use crate::sys::{self, Errno};

@@ -252,3 +252,22 @@ pub fn timespec_sub(a: libc::timespec, b: libc::timespec) -> libc::timespec {
     let d = (ns(a) - ns(b)).max(0);
     libc::timespec { tv_sec: (d / 1_000_000_000).min(i64::MAX as i128) as i64, tv_nsec: (d % 1_000_000_000) as i64 }
 }
+
+/// RLIMIT_STACK's soft value (None: unlimited).
+pub fn stack_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: fills a rlimit of ours.
+    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) };
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Sets RLIMIT_STACK's soft value, keeping the hard one.
+pub fn set_stack_limit(soft: Option<u64>) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: reads and writes a rlimit of ours.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_STACK, &mut lim);
+        lim.rlim_cur = soft.unwrap_or(libc::RLIM_INFINITY).min(lim.rlim_max);
+        libc::setrlimit(libc::RLIMIT_STACK, &lim);
+    }
+}

@@ -3,7 +3,7 @@
 //! later, getdirentries' `struct dirent`, the terminal ioctls, and the
 //! calls whose result differs in form (__getcwd returns 0).
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::files;
 use crate::memory::guest;
 use crate::sys::{Errno, SysResult};

@@ -80,10 +80,7 @@ pub fn initial_auxv(image: &Loaded) -> InitialAuxv {
 
 /// RLIMIT_STACK's soft value (FreeBSD's RLIM_INFINITY for none).
 fn stack_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: fills a rlimit of ours.
-    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) };
-    lim.rlim_cur.min(i64::MAX as u64)
+    crate::sys::stack_limit().map_or(i64::MAX as u64, |l| l.min(i64::MAX as u64))
 }
 
 /// Where the stack's top and `struct ps_strings` are, for kern.usrstack

@@ -28,7 +28,7 @@
 //! across the wait; fork takes the table's lock (`lock_for_fork`).
 
 use super::numbers;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest;
 use crate::signals::observe;
 use crate::sys::{self, Errno, SysResult};

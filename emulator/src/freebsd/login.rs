@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest;
 use crate::sys::{Errno, SysResult};
 

@@ -2,7 +2,7 @@
 //! FreeBSD's mmap flags (MAP_ANON is 0x1000, MAP_GUARD, MAP_EXCL,
 //! MAP_32BIT, MAP_ALIGNED) and madvise advice as Linux's.
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::{self, in_place};
 use crate::sys::{Errno, SysResult};
 

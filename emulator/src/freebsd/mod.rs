@@ -29,13 +29,11 @@ mod thread;
 mod time;
 mod umtx;
 
+use crate::call::{Call, Handler, Implementation};
 use crate::context::GuestContext;
-use crate::dispatch::Call;
 use crate::memory::guest;
 use crate::outcome::Outcome;
-use crate::personality::{
-    EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
-};
+use crate::personality::{EntryRegisters, InitialAuxv, Personality, SignalName, StructDecoder};
 use crate::process::process;
 use crate::signals::GuestAction;
 use crate::sys::{Errno, SysResult};

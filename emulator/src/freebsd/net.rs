@@ -4,7 +4,7 @@
 //! SCM_RIGHTS control messages.
 
 use super::numbers;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest;
 use crate::sys::{Errno, SysResult};
 

@@ -4,7 +4,7 @@
 //! issetugid, and the CPU set.
 
 use super::numbers;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::lifecycle::{self, ForkRequest};
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};

@@ -6,8 +6,8 @@
 //! sigreturn(2).
 
 use super::{image, numbers};
+use crate::call::Call;
 use crate::context::GuestContext;
-use crate::dispatch::Call;
 use crate::memory::guest;
 use crate::signals::delivery::{self, HandlerEntry, MaskChange};
 use crate::signals::GuestAction;

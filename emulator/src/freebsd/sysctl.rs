@@ -5,7 +5,7 @@
 //! is ENOENT, and writes are refused (EPERM).
 
 use super::image::OSRELDATE;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest;
 use crate::process::process;
 use crate::sys::{Errno, SysResult};

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use super::signal;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::{self, ThreadEntry, ThreadRequest};

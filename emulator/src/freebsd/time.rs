@@ -1,7 +1,7 @@
 //! FreeBSD's clocks: their ids (CLOCK_MONOTONIC is 4, and FreeBSD has
 //! precise, fast and uptime variants) as the host's.
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::sys::{Errno, SysResult};
 
 /// The host clock a FreeBSD clock id reads, and whether FreeBSD truncates

@@ -3,7 +3,7 @@
 //! image runs under emu again, with the same options), and exit (the trace's
 //! last line and the statistics).
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::fds;
 use crate::memory::guest;
 use crate::process::process;
@@ -322,7 +322,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     // (the argument list's size, scripts, the ELF headers, the interpreter)
     // fails the guest's execve. What the kernel would find only later kills
     // the new image: the next emu does that.
-    let stack_limit = crate::start::stack_limit();
+    let stack_limit = sys::stack_limit();
     let limits = loader::ExecLimits { stack: stack_limit, path_inaccessible };
     if let Err(e) = loader::prepare(target.as_bytes(), argv.clone(), &envp, limits) {
         if !e.fatal {
@@ -349,7 +349,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     // small for it: raised for the exec, restored before the guest runs.
     let raised_stack = stack_limit.is_some_and(|l| l < EMU_START_STACK);
     if raised_stack {
-        crate::start::set_stack_limit(Some(EMU_START_STACK));
+        sys::set_stack_limit(Some(EMU_START_STACK));
         let limit = stack_limit.map_or("unlimited".to_string(), |l| l.to_string());
         args.push(format!("--guest-stack-limit={limit}").into());
     }
@@ -409,7 +409,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     };
     fds::set_inheritable(&inherited, false);
     if raised_stack {
-        crate::start::set_stack_limit(stack_limit);
+        sys::set_stack_limit(stack_limit);
     }
     close_copy();
     sys::result(r)

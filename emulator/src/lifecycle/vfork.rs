@@ -20,7 +20,7 @@
 //! back, frees what it made for the child, and returns the child's pid.
 
 use super::ForkRequest;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::process::{self, Process};
 use crate::signals;
 use crate::sys::{self, Errno, SysResult};

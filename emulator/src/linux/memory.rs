@@ -1,7 +1,7 @@
 //! Memory calls of a Linux guest: the flags are the host's, so these only
 //! keep the guest inside its arena (see `crate::memory`).
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory;
 use crate::process::process;
 use crate::sys::{self, Errno, SysResult};

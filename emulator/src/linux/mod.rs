@@ -9,13 +9,12 @@ mod process;
 mod signal;
 mod structs;
 
+use crate::call::{Handler, Implementation};
 use crate::context::GuestContext;
 use crate::files;
 use crate::memory::in_place;
 use crate::outcome::Outcome;
-use crate::personality::{
-    EntryRegisters, Handler, Implementation, InitialAuxv, Personality, SignalName, StructDecoder,
-};
+use crate::personality::{EntryRegisters, InitialAuxv, Personality, SignalName, StructDecoder};
 use crate::signals::GuestAction;
 use crate::sys::{self, Errno};
 use crate::threads::ThreadState;

@@ -1,7 +1,7 @@
 //! Linux calls about the process and its threads: the FS base, prctl, exit,
 //! fork and clone, execve.
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::lifecycle::{self, CloneArgs, ForkRequest};
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};

@@ -4,8 +4,8 @@
 //! layout of the Linux x86-64 `rt_sigframe`, which the guest's
 //! `rt_sigreturn` hands back.
 
+use crate::call::Call;
 use crate::context::GuestContext;
-use crate::dispatch::Call;
 use crate::memory::guest;
 use crate::signals::delivery::{self, HandlerEntry, MaskChange};
 use crate::signals::{self, GuestAction};

@@ -10,7 +10,7 @@
 //! is asked of the host itself, on a page that is never mapped.
 
 use super::arena;
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::sys::{self, Errno, SysResult};
 use loader::PAGE_SIZE;
 

@@ -6,8 +6,8 @@
 //! frame, the sigset, `stack_t`, `sigaction`) around these.
 
 use super::{bit, host_mask, GuestAction, ThreadSignals, NO_ALTSTACK, SIG_DFL, UNCATCHABLE};
+use crate::call::Call;
 use crate::context::GuestContext;
-use crate::dispatch::Call;
 use crate::process::process;
 use crate::sys::{self, Errno, SysResult};
 use crate::threads::ThreadState;

@@ -16,8 +16,8 @@
 //! may lock and allocate there.
 
 use super::{LeaveGuest, Resume, ThreadState};
+use crate::call::Call;
 use crate::context::GuestContext;
-use crate::dispatch::Call;
 use crate::memory::guest;
 use crate::signals;
 use crate::sys::{self, Errno, SysResult};

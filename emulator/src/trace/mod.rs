@@ -21,12 +21,13 @@ pub mod quote;
 pub use args::flags;
 pub mod siginfo;
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::lifecycle::Ending;
 use crate::outcome::Outcome;
-use crate::process::process;
+use crate::personality::Personality;
 use crate::sys::{self, SysResult};
 use abi_tables::RetKind;
+use abi_tables::Table;
 use std::ffi::OsString;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -41,6 +42,9 @@ pub struct Tracer {
     several: AtomicBool,
     /// Numbers the table does not know are shown only when every call is.
     shows_unknown: bool,
+    /// The guest's table and personality, which name what is shown.
+    table: &'static Table,
+    personality: &'static dyn Personality,
 }
 
 /// Where a structure decoder writes: `{st_mode=S_IFREG|0644, st_size=3, ...}`.
@@ -67,13 +71,27 @@ impl StructWriter<'_> {
 impl Tracer {
     /// `fd` is emu's own (see `fds`); `several` is true when this process
     /// was started by a traced parent (its lines carry pids from the start).
-    pub fn new(fd: i32, string_limit: usize, several: bool, shows_unknown: bool) -> Self {
-        Tracer { fd: AtomicI32::new(fd), string_limit, several: AtomicBool::new(several), shows_unknown }
+    pub fn new(
+        fd: i32,
+        string_limit: usize,
+        several: bool,
+        shows_unknown: bool,
+        table: &'static Table,
+        personality: &'static dyn Personality,
+    ) -> Self {
+        Tracer {
+            fd: AtomicI32::new(fd),
+            string_limit,
+            several: AtomicBool::new(several),
+            shows_unknown,
+            table,
+            personality,
+        }
     }
 
     /// The tracer of a vfork child: the same output, which now names processes.
     pub fn copy(&self) -> Self {
-        Tracer::new(self.fd(), self.string_limit, true, self.shows_unknown)
+        Tracer::new(self.fd(), self.string_limit, true, self.shows_unknown, self.table, self.personality)
     }
 
     pub fn shows_unknown(&self) -> bool {
@@ -124,7 +142,6 @@ impl Tracer {
 
     /// The call is about to be carried out: its name and the arguments it reads.
     pub fn enter(&self, call: &mut Call) {
-        let p = process();
         let mut line = call.thread.trace_line.take();
         line.clear();
         line.push_str(call.name());
@@ -132,8 +149,8 @@ impl Tracer {
         let decl = call.slot.call;
         let noreturn = decl.ret == RetKind::None;
         let env = args::ArgEnv {
-            table: p.table,
-            personality: p.personality,
+            table: self.table,
+            personality: self.personality,
             call: decl,
             args: &call.args,
             result: None,
@@ -183,7 +200,6 @@ impl Tracer {
         if decl.ret == RetKind::None {
             return;
         }
-        let p = process();
         let mut line = call.thread.trace_line.take();
         if call.thread.trace_pid.get() != crate::process::self_pid() {
             // The child of fork, vfork or clone: strace shows the call once, in the parent.
@@ -193,8 +209,8 @@ impl Tracer {
         }
         let (resume, mut shown) = call.thread.trace_resume.get();
         let env = args::ArgEnv {
-            table: p.table,
-            personality: p.personality,
+            table: self.table,
+            personality: self.personality,
             call: decl,
             args: &call.args,
             result: Some(result),
@@ -220,8 +236,8 @@ impl Tracer {
             Outcome::JustReturn => match call.ctx.rax() as i64 {
                 v @ -4095..=-1 => args::format_return(
                     &mut line,
-                    p.table,
-                    p.personality,
+                    self.table,
+                    self.personality,
                     RetKind::Int,
                     &Outcome::Error(crate::sys::Errno(-v as i32)),
                 ),
@@ -229,7 +245,7 @@ impl Tracer {
                     let _ = write!(line, "{v}");
                 }
             },
-            o => args::format_return(&mut line, p.table, p.personality, decl.ret, o),
+            o => args::format_return(&mut line, self.table, self.personality, decl.ret, o),
         }
         line.push('\n');
         self.emit(&line);
@@ -239,7 +255,6 @@ impl Tracer {
 
     /// A number the table does not have: `syscall_0x3e7(0x1, ...) = -1 ENOSYS (...)`.
     pub fn unknown(&self, number: u64, a: &[u64]) {
-        let p = process();
         let mut line = String::new();
         self.prefix(&mut line);
         let _ = write!(
@@ -251,8 +266,8 @@ impl Tracer {
         line.push_str("= ");
         args::format_return(
             &mut line,
-            p.table,
-            p.personality,
+            self.table,
+            self.personality,
             RetKind::Int,
             &Outcome::Error(crate::sys::Errno::ENOSYS),
         );
@@ -263,11 +278,11 @@ impl Tracer {
     /// A signal the guest is about to take, or die of:
     /// `--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---`.
     pub fn signal(&self, sig: i32, info: &libc::siginfo_t) {
-        let p = process();
-        let name = p.personality.signal_name(sig);
+        let name = self.personality.signal_name(sig);
         let mut line = String::new();
         self.prefix(&mut line);
-        let _ = write!(line, "--- {name} {{si_signo={name}, si_code={}", p.personality.si_code_name(sig, info.si_code));
+        let _ =
+            write!(line, "--- {name} {{si_signo={name}, si_code={}", self.personality.si_code_name(sig, info.si_code));
         siginfo::details(&mut line, sig, info);
         line.push_str("} ---\n");
         self.emit(&line);
@@ -279,7 +294,7 @@ impl Tracer {
         self.prefix(&mut line);
         let _ = match ending {
             Ending::Exited(status) => writeln!(line, "+++ exited with {status} +++"),
-            Ending::Killed(sig) => writeln!(line, "+++ killed by {} +++", process().personality.signal_name(sig)),
+            Ending::Killed(sig) => writeln!(line, "+++ killed by {} +++", self.personality.signal_name(sig)),
         };
         self.emit(&line);
     }

@@ -12,7 +12,7 @@
 
 use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, mutex, timespec, OnSignal, USYNC_PROCESS_SHARED};
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest::{self, cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};
 

@@ -25,7 +25,7 @@ mod sleep;
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest;
 use crate::signals::NOT_RUN;
 use crate::sys::{Errno, SysResult};

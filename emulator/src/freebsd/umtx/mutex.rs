@@ -11,7 +11,7 @@
 
 use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, owner_id, until, OnSignal, USYNC_PROCESS_SHARED};
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest::{self, cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;

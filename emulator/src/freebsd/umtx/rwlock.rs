@@ -11,7 +11,7 @@
 
 use super::sleep::{self, Sleeper, Until, READERS, WRITERS};
 use super::{interrupted, until, OnSignal};
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest::{cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};
 

@@ -8,7 +8,7 @@
 
 use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, umtx_time, until, OnSignal, USYNC_PROCESS_SHARED};
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::memory::guest::{self, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};
 

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
-use crate::dispatch::Call;
+use crate::call::Call;
 use crate::signals::NOT_RUN;
 use crate::sys::{self, Errno};
 
