@@ -4,7 +4,9 @@
 use crate::memory::guest::{self, Pod};
 use crate::personality::StructDecoder;
 use crate::trace::common::SockFamily;
-use crate::trace::common::{fdpair, file_mode, flag_names, itimerval, rusage, sockaddr_body, timespec, timeval};
+use crate::trace::common::{
+    dirents, fdpair, file_mode, flag_names, itimerval, rusage, sockaddr_body, timespec, timeval, wait_status,
+};
 use crate::trace::StructWriter;
 
 pub fn decoder(name: &str) -> Option<StructDecoder> {
@@ -134,23 +136,9 @@ fn sockaddr(addr: u64, w: &mut StructWriter) -> bool {
     sockaddr_body(addr, family, w)
 }
 
+/// wait4's status (FreeBSD's: 0x13 for a continued child).
 fn wstatus(addr: u64, w: &mut StructWriter) -> bool {
-    if w.result.is_none_or(|r| r <= 0) {
-        return false;
-    }
-    let Some(s) = read::<i32>(addr) else { return false };
-    let text = if s & 0x7f == 0 {
-        format!("WIFEXITED(s) && WEXITSTATUS(s) == {}", (s >> 8) & 0xff)
-    } else if s & 0xff == 0x7f {
-        format!("WIFSTOPPED(s) && WSTOPSIG(s) == {}", signal_name((s >> 8) & 0xff))
-    } else if s == 0x13 {
-        "WIFCONTINUED(s)".to_string()
-    } else {
-        let core = if s & 0x80 != 0 { " && WCOREDUMP(s)" } else { "" };
-        format!("WIFSIGNALED(s) && WTERMSIG(s) == {}{core}", signal_name(s & 0x7f))
-    };
-    w.text(format_args!("[{{{text}}}]"));
-    true
+    wait_status(addr, w, 0x13, |sig| signal_name(sig).to_string())
 }
 
 fn kevent(addr: u64, w: &mut StructWriter) -> bool {
@@ -204,21 +192,5 @@ fn ucontext(addr: u64, w: &mut StructWriter) -> bool {
     let Some(rip) = read::<u64>(addr + 16 + 160) else { return false };
     let Some(rsp) = read::<u64>(addr + 16 + 184) else { return false };
     w.text(format_args!("{{mc_rip={rip:#x}, mc_rsp={rsp:#x}, uc_sigmask={}}}", signal_set(mask)));
-    true
-}
-
-/// getdirentries' buffer: how many entries the call returned.
-fn dirents(addr: u64, w: &mut StructWriter) -> bool {
-    let Some(len) = w.result.filter(|&r| r >= 0) else { return false };
-    let (mut off, mut n) = (0u64, 0u64);
-    while off < len as u64 {
-        let Some(reclen) = read::<u16>(addr + off + 16) else { return false };
-        if reclen == 0 {
-            break;
-        }
-        off += reclen as u64;
-        n += 1;
-    }
-    w.text(format_args!("{addr:#x} /* {n} entries */"));
     true
 }

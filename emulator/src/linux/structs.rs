@@ -2,7 +2,9 @@
 
 use crate::memory::guest::{self, Pod};
 use crate::personality::StructDecoder;
-use crate::trace::common::{date, fdpair, file_mode, flag_names, itimerval, rusage, timespec, timeval};
+use crate::trace::common::{
+    date, dirents, fdpair, file_mode, flag_names, itimerval, rusage, timespec, timeval, wait_status,
+};
 use crate::trace::common::{sockaddr_body, SockFamily};
 use crate::trace::StructWriter;
 
@@ -171,23 +173,7 @@ fn sockaddr(addr: u64, w: &mut StructWriter) -> bool {
 
 /// wait4's status, when a child was reported: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
 fn wstatus(addr: u64, w: &mut StructWriter) -> bool {
-    if w.result.is_none_or(|r| r <= 0) {
-        return false;
-    }
-    let Some(s) = read::<i32>(addr) else { return false };
-    let name = |sig: i32| super::signal_name(sig);
-    let text = if s & 0x7f == 0 {
-        format!("WIFEXITED(s) && WEXITSTATUS(s) == {}", (s >> 8) & 0xff)
-    } else if s & 0xff == 0x7f {
-        format!("WIFSTOPPED(s) && WSTOPSIG(s) == {}", name((s >> 8) & 0xff))
-    } else if s == 0xffff {
-        "WIFCONTINUED(s)".to_string()
-    } else {
-        let core = if s & 0x80 != 0 { " && WCOREDUMP(s)" } else { "" };
-        format!("WIFSIGNALED(s) && WTERMSIG(s) == {}{core}", name(s & 0x7f))
-    };
-    w.text(format_args!("[{{{text}}}]"));
-    true
+    wait_status(addr, w, 0xffff, |sig| super::signal_name(sig).to_string())
 }
 
 fn statfs(addr: u64, w: &mut StructWriter) -> bool {
@@ -241,23 +227,6 @@ fn utimens(addr: u64, w: &mut StructWriter) -> bool {
         }
     };
     w.text(format_args!("[{}, {}]", one(t[0], t[1]), one(t[2], t[3])));
-    true
-}
-
-/// getdents/getdents64: the address and how many entries the call returned.
-fn dirents(addr: u64, w: &mut StructWriter) -> bool {
-    let Some(len) = w.result.filter(|&r| r >= 0) else { return false };
-    let (mut off, mut n) = (0u64, 0u64);
-    while off < len as u64 {
-        // d_reclen, after d_ino and d_off, in both layouts.
-        let Some(reclen) = read::<u16>(addr + off + 16) else { return false };
-        if reclen == 0 {
-            break;
-        }
-        off += reclen as u64;
-        n += 1;
-    }
-    w.text(format_args!("{addr:#x} /* {n} entries */"));
     true
 }
 

@@ -146,3 +146,42 @@ pub enum SockFamily {
     Inet6,
     Other(u32),
 }
+
+/// A directory-entries buffer (Linux's getdents/getdents64, FreeBSD's
+/// getdirentries): the address and how many entries the call returned.
+pub fn dirents(addr: u64, w: &mut StructWriter) -> bool {
+    let Some(len) = w.result.filter(|&r| r >= 0) else { return false };
+    let (mut off, mut n) = (0u64, 0u64);
+    while off < len as u64 {
+        // d_reclen, after a 64-bit inode and offset, in all three layouts.
+        let Some(reclen) = read::<u16>(addr + off + 16) else { return false };
+        if reclen == 0 {
+            break;
+        }
+        off += reclen as u64;
+        n += 1;
+    }
+    w.text(format_args!("{addr:#x} /* {n} entries */"));
+    true
+}
+
+/// A wait status, when a child was reported: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
+/// `continued` is the system's WIFCONTINUED value; `name` names a signal.
+pub fn wait_status(addr: u64, w: &mut StructWriter, continued: i32, name: impl Fn(i32) -> String) -> bool {
+    if w.result.is_none_or(|r| r <= 0) {
+        return false;
+    }
+    let Some(s) = read::<i32>(addr) else { return false };
+    let text = if s & 0x7f == 0 {
+        format!("WIFEXITED(s) && WEXITSTATUS(s) == {}", (s >> 8) & 0xff)
+    } else if s & 0xff == 0x7f {
+        format!("WIFSTOPPED(s) && WSTOPSIG(s) == {}", name((s >> 8) & 0xff))
+    } else if s == continued {
+        "WIFCONTINUED(s)".to_string()
+    } else {
+        let core = if s & 0x80 != 0 { " && WCOREDUMP(s)" } else { "" };
+        format!("WIFSIGNALED(s) && WTERMSIG(s) == {}{core}", name(s & 0x7f))
+    };
+    w.text(format_args!("[{{{text}}}]"));
+    true
+}
