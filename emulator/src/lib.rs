@@ -35,6 +35,7 @@
 //! `lifecycle` (fork, exec, exit), `sud` (arming dispatch), and one module
 //! per personality (`linux`).
 
+mod bsd;
 mod call;
 mod cli;
 mod context;

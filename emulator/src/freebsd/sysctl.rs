@@ -5,42 +5,14 @@
 //! is ENOENT, and writes are refused (EPERM).
 
 use super::image::OSRELDATE;
+use crate::bsd::sysctl::{answer, read_mib, read_new, Node, Value};
 use crate::call::Call;
-use crate::memory::guest;
 use crate::process::process;
 use crate::sys::{Errno, SysResult};
 use std::os::unix::ffi::OsStrExt;
 
-/// A value: a C int, a long, a string (with its NUL), or bytes.
-enum Value {
-    Int(i32),
-    Long(u64),
-    Str(Vec<u8>),
-    Bytes(Vec<u8>),
-}
-
-impl Value {
-    fn bytes(self) -> Vec<u8> {
-        match self {
-            Value::Int(v) => v.to_le_bytes().to_vec(),
-            Value::Long(v) => v.to_le_bytes().to_vec(),
-            Value::Str(mut s) => {
-                s.push(0);
-                s
-            }
-            Value::Bytes(b) => b,
-        }
-    }
-}
-
-/// A node emu answers: its name, its MIB, its value. Names FreeBSD numbers
-/// dynamically (OID_AUTO) get numbers from 0x1000 up here.
-struct Node {
-    name: &'static str,
-    mib: &'static [i32],
-    value: fn() -> Option<Value>,
-}
-
+/// Every name emu answers. Names FreeBSD numbers dynamically (OID_AUTO)
+/// get numbers from 0x1000 up here.
 const NODES: &[Node] = &[
     Node { name: "kern.ostype", mib: &[1, 1], value: || Some(Value::Str(b"FreeBSD".to_vec())) },
     Node { name: "kern.osrelease", mib: &[1, 2], value: || Some(Value::Str(b"14.2-RELEASE".to_vec())) },
@@ -167,39 +139,6 @@ fn lookup(mib: &[i32], new: &[u8]) -> Result<Vec<u8>, Errno> {
     (node.value)().map(Value::bytes).ok_or(Errno::ENOENT)
 }
 
-/// Copies a value out as sysctl(3) does: the size alone when `old` is
-/// NULL; else as much as fits, ENOMEM if not all of it, and the length
-/// copied in *oldlenp.
-fn answer(value: &[u8], old: u64, oldlenp: u64) -> SysResult {
-    if oldlenp == 0 {
-        return if old == 0 { Ok(0) } else { Err(Errno::EFAULT) };
-    }
-    if old == 0 {
-        guest::write_val(oldlenp, &(value.len() as u64))?;
-        return Ok(0);
-    }
-    let room: u64 = guest::read_val(oldlenp)?;
-    let n = value.len().min(room as usize);
-    guest::write(old, &value[..n])?;
-    guest::write_val(oldlenp, &(n as u64))?;
-    if n < value.len() {
-        Err(Errno::ENOMEM)
-    } else {
-        Ok(0)
-    }
-}
-
-fn read_new(new: u64, newlen: u64) -> Result<Vec<u8>, Errno> {
-    if newlen as usize >= 1024 {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    let mut buf = vec![0u8; newlen as usize];
-    if new != 0 {
-        guest::read(new, &mut buf)?;
-    }
-    Ok(buf)
-}
-
 fn query(mib: &[i32], old: u64, oldlenp: u64, new: u64, newlen: u64) -> SysResult {
     let is_query = mib == [0, 3];
     if !is_query && new != 0 && newlen != 0 {
@@ -216,13 +155,9 @@ fn query(mib: &[i32], old: u64, oldlenp: u64, new: u64, newlen: u64) -> SysResul
 /// __sysctl(name, namelen, old, oldlenp, new, newlen).
 pub fn sysctl(call: &mut Call) -> SysResult {
     let [name, namelen, old, oldlenp, new, newlen, ..] = call.args;
-    let namelen = namelen as u32 as usize;
-    if !(2..=CTL_MAXNAME).contains(&namelen) {
-        return Err(Errno::EINVAL);
-    }
     let mut mib = [0i32; CTL_MAXNAME];
-    guest::read(name, bytemuck(&mut mib[..namelen]))?;
-    query(&mib[..namelen], old, oldlenp, new, newlen)
+    let mib = read_mib(name, namelen, &mut mib)?;
+    query(mib, old, oldlenp, new, newlen)
 }
 
 /// __sysctlbyname(name, namelen, old, oldlenp, new, newlen): the name
@@ -233,12 +168,6 @@ pub fn sysctlbyname(call: &mut Call) -> SysResult {
     let mib = lookup(&[0, 3], &name)?;
     let mib: Vec<i32> = mib.chunks(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect();
     query(&mib, old, oldlenp, new, newlen)
-}
-
-/// The bytes of an int array, to read it from the guest.
-fn bytemuck(v: &mut [i32]) -> &mut [u8] {
-    // SAFETY: ints have no invalid bit patterns and no padding.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v)) }
 }
 
 #[cfg(test)]

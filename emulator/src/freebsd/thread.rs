@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use super::signal;
+use crate::bsd::sleep::{self, Interrupted, Until};
 use crate::call::Call;
 use crate::memory::guest;
 use crate::sys::{self, Errno, SysResult};
@@ -220,23 +221,25 @@ pub fn thr_suspend(call: &mut Call) -> SysResult {
     if mark.swap(0, SeqCst) != 0 {
         return Ok(0);
     }
-    let deadline = match timeout {
+    let until = match timeout {
         Some(ts) if ts.tv_sec == 0 && ts.tv_nsec == 0 => return Err(Errno(libc::ETIMEDOUT)),
-        Some(ts) => Some(sys::timespec_add(sys::clock_now(libc::CLOCK_MONOTONIC), ts)),
-        None => None,
+        Some(ts) => Until::new(ts, libc::CLOCK_MONOTONIC, false),
+        None => Until::Forever,
     };
-    let at = deadline.as_ref().map_or(0, |d| d as *const libc::timespec as u64);
-    let op = (libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG) as u64;
     loop {
-        let word = Arc::as_ptr(&mark) as u64;
-        let r = call.host_with(libc::SYS_futex, [word, op, 0, at, 0, u32::MAX as u64]);
+        let slept = sleep::sleep(call, Arc::as_ptr(&mark) as u64, 0, sleep::ANYONE, until, true);
         if mark.swap(0, SeqCst) != 0 {
             return Ok(0);
         }
-        match r {
-            Ok(_) | Err(Errno::EAGAIN) => continue,
-            Err(Errno(crate::signals::NOT_RUN)) if timeout.is_some() => return Err(Errno::EINTR),
-            Err(e) => return Err(e),
+        match slept {
+            Ok(()) => continue,
+            Err(Interrupted::TimedOut) => return Err(Errno(libc::ETIMEDOUT)),
+            // Started again after an SA_RESTART handler, unless it has a
+            // timeout, as kern_thr_suspend.
+            Err(Interrupted::Signal { restartable: true }) if timeout.is_none() => {
+                return Err(Errno(crate::signals::NOT_RUN))
+            }
+            Err(Interrupted::Signal { .. }) => return Err(Errno::EINTR),
         }
     }
 }
@@ -253,9 +256,8 @@ pub fn thr_wake(call: &mut Call) -> SysResult {
     }
     let mark = wake_mark(id as i32);
     mark.store(1, SeqCst);
-    let op = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
-    // SAFETY: wakes sleepers on a word `mark` keeps alive; touches nothing.
-    unsafe { sys::syscall6(libc::SYS_futex as u64, [Arc::as_ptr(&mark) as u64, op, 1, 0, 0, 0]) };
+    // A word `mark` keeps alive.
+    sleep::wake(Arc::as_ptr(&mark) as u64, 1, sleep::ANYONE, true);
     Ok(0)
 }
 

@@ -10,8 +10,8 @@
 //! broadcast read to skip the system call) only when no thread is counted
 //! as a waiter (`settle`).
 
-use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, mutex, timespec, OnSignal, USYNC_PROCESS_SHARED};
+use crate::bsd::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use crate::call::Call;
 use crate::memory::guest::{self, cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};

@@ -21,7 +21,7 @@ mod cond;
 mod mutex;
 mod rwlock;
 mod sem;
-mod sleep;
+use crate::bsd::sleep;
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 

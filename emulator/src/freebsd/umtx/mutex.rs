@@ -9,8 +9,8 @@
 //! mutex is "contested" even when free), not as scheduling priorities:
 //! emu changes no thread's priority.
 
-use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, owner_id, until, OnSignal, USYNC_PROCESS_SHARED};
+use crate::bsd::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use crate::call::Call;
 use crate::memory::guest::{self, cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};

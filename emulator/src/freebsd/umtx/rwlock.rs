@@ -9,8 +9,8 @@
 //! the lock prefers readers; readers too if no writer slept). emu does not
 //! keep the kernel's rw_blocked_* counts: libthr does not read them.
 
-use super::sleep::{self, Sleeper, Until, READERS, WRITERS};
 use super::{interrupted, until, OnSignal};
+use crate::bsd::sleep::{self, Sleeper, Until, READERS, WRITERS};
 use crate::call::Call;
 use crate::memory::guest::{cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};

@@ -6,8 +6,8 @@
 //! thread counted). Every post changes the word the sleepers sleep on, so
 //! a thread about to sleep when one comes does not sleep.
 
-use super::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use super::{interrupted, umtx_time, until, OnSignal, USYNC_PROCESS_SHARED};
+use crate::bsd::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use crate::call::Call;
 use crate::memory::guest::{self, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};

@@ -1,8 +1,9 @@
-//! How a umtx operation sleeps on a Linux futex, and how many may sleep.
+//! How a BSD wait object's operation sleeps on a Linux futex, and how many
+//! may sleep (FreeBSD's umtx first).
 //!
-//! FreeBSD's kernel keeps a queue per umtx key and looks at it under a
-//! chain lock: it knows exactly how many threads sleep on an object when it
-//! decides whether to leave a waiters bit set. A futex gives no count and no
+//! A BSD kernel keeps a sleep queue per object (FreeBSD: per umtx key) and
+//! looks at it under a chain lock: it knows exactly how many threads sleep
+//! on an object when it decides whether to leave a waiters bit set. A futex gives no count and no
 //! such lock, so emu keeps its own count of the threads that sleep or are
 //! about to ([`Sleeper`]), and every operation that takes a waiters bit away
 //! reads that count *after* its own compare-and-swap and wakes as many
@@ -11,7 +12,7 @@
 //! one that sleeps on the value being replaced is always counted.
 //!
 //! The counts are process-local: for an object shared between processes
-//! (USYNC_PROCESS_SHARED) the count is unknown and taken as "many", which
+//! (FreeBSD's USYNC_PROCESS_SHARED) the count is unknown and taken as "many", which
 //! keeps waiters bits set and costs only system calls, never a lost wakeup.
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
