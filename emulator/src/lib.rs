@@ -10,15 +10,15 @@
 //! table:
 //!
 //! ```no_run
-//! use emulator::{Emulator, GuestCall, Hook, SysResult};
+//! use emulator::{Emulator, Errno, GuestCall, Hook, Outcome};
 //!
 //! /// Refuses every unlink: the guest gets EPERM.
 //! struct NoUnlink;
 //!
 //! impl Hook for NoUnlink {
-//!     fn syscall(&self, call: &mut GuestCall) -> SysResult {
+//!     fn syscall(&self, call: &mut GuestCall) -> Outcome {
 //!         match call.name() {
-//!             "unlink" | "unlinkat" => Err(emulator::Errno::EPERM),
+//!             "unlink" | "unlinkat" => Outcome::Error(Errno::EPERM),
 //!             _ => call.forward(),
 //!         }
 //!     }
@@ -29,11 +29,12 @@
 //! }
 //! ```
 //!
-//! The source is arranged by concern: `dispatch` (the core), `signals`
-//! (the handler entry path, held and delivered signals), `threads`
-//! (per-thread state), `memory` (the guest arena), `trace` and `stats`,
-//! `lifecycle` (fork, exec, exit), `sud` (arming dispatch), and one module
-//! per personality (`linux`).
+//! The source is arranged by concern: `dispatch` (the core), `call` and
+//! `outcome` (a call as handlers see it, and how it ends), `signals` (the
+//! handler entry path, held and delivered signals), `threads` (per-thread
+//! state), `memory` (the guest arena), `trace` and `stats`, `lifecycle`
+//! (fork, exec, exit), `sud` (arming dispatch), one module per personality
+//! (`linux`, `freebsd`), and `bsd` for what BSD personalities share.
 
 mod bsd;
 mod call;

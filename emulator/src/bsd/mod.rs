@@ -8,5 +8,6 @@
 //!   length, ENOMEM with the length needed, refused writes) over a
 //!   personality's table of nodes;
 
+pub mod kqueue;
 pub mod sleep;
 pub mod sysctl;

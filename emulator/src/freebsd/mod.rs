@@ -167,7 +167,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("madvise", memory::madvise),
     ("open", files::open),
     ("openat", files::openat),
-    ("close", kqueue::close_fd),
+    ("close", crate::bsd::kqueue::close_fd),
     ("kqueue", kqueue::kqueue),
     ("kqueuex", kqueue::kqueuex),
     ("kevent", kqueue::kevent),
@@ -340,7 +340,7 @@ impl Personality for FreeBsd {
 
     fn hold_for_fork(&self) -> Option<Box<dyn std::any::Any>> {
         // In this order only: no call holds one of them while taking another.
-        Some(Box::new((kqueue::lock_for_fork(), login::lock_for_fork(), thread::lock_for_fork())))
+        Some(Box::new((crate::bsd::kqueue::lock_for_fork(), login::lock_for_fork(), thread::lock_for_fork())))
     }
 
     fn prepare_address_space(&self, space: &mut AddressSpace) -> Result<(), String> {

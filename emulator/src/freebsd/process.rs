@@ -23,7 +23,7 @@ fn fork_with(call: &mut Call, flags: u64) -> SysResult {
         // A copy of the parent, with only this thread.
         super::umtx::forget_sleepers();
         if flags & libc::CLONE_FILES as u64 == 0 {
-            super::kqueue::fork_child();
+            crate::bsd::kqueue::fork_child();
         }
     }
     call.set_second(u64::from(pid == 0));
