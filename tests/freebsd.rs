@@ -260,7 +260,8 @@ fn calls_go_does_not_make() {
          sigfastblock UNSETPTR while blocked: device busy\n\
          sigfastblock UNBLOCK: errno 0, SIGWINCH delivered, word 0x0\n\
          sigfastblock UNSETPTR: errno 0, again: invalid argument; command 9: invalid argument\n\
-         pipe(): two descriptors true, read from the RAX one what went into the RDX one: \"through\"\n"
+         pipe(): two descriptors true, read from the RAX one what went into the RDX one: \"through\"\n\
+         kevent on a kqueue's number after dup2: bad file descriptor\n"
     );
     assert_eq!(out.stdout, expected);
 }

@@ -156,8 +156,14 @@ pub fn utimensat(call: &mut Call) -> SysResult {
     call.host_with(libc::SYS_utimensat, [fd as i32 as u64, path, times, flags, 0, 0])
 }
 
+/// dup2: the core's, and a kqueue that had the new number is gone.
 pub fn dup2(call: &mut Call) -> SysResult {
-    files::dup2(call)
+    let [old, new, ..] = call.args;
+    let r = files::dup2(call)?;
+    if old != new {
+        crate::bsd::kqueue::closed(new as i32);
+    }
+    Ok(r)
 }
 
 pub fn pipe2(call: &mut Call) -> SysResult {
@@ -255,7 +261,10 @@ pub fn fcntl(call: &mut Call) -> SysResult {
                 return host(call, libc::F_GETFD, 0).map(|_| fd as u64);
             }
             let flags = if cmd as u32 == F_DUP2FD_CLOEXEC { libc::O_CLOEXEC } else { 0 };
-            call.host_with(libc::SYS_dup3, [fd as u64, to as u64, flags as u64, 0, 0, 0])
+            let r = call.host_with(libc::SYS_dup3, [fd as u64, to as u64, flags as u64, 0, 0, 0])?;
+            // A kqueue that had the number was closed by it.
+            crate::bsd::kqueue::closed(to);
+            Ok(r)
         }
         F_GETLK | F_SETLK | F_SETLKW => {
             let g: Flock = guest::read_val(arg)?;

@@ -130,6 +130,22 @@ func main() {
 	signalEvents()
 	fastBlock()
 	oldPipe()
+	kqueueReplaced()
+}
+
+// A kqueue whose number dup2 gives to a pipe is gone: kevent on the
+// number is EBADF.
+func kqueueReplaced() {
+	kq, _ := syscall.Kqueue()
+	var p [2]int
+	syscall.Pipe(p[:])
+	syscall.Dup2(p[0], kq)
+	ts := syscall.Timespec{}
+	_, err := syscall.Kevent(kq, nil, make([]syscall.Kevent_t, 1), &ts)
+	fmt.Printf("kevent on a kqueue's number after dup2: %v\n", err)
+	syscall.Close(kq)
+	syscall.Close(p[0])
+	syscall.Close(p[1])
 }
 
 // FreeBSD 10's pipe(), which returns its second descriptor in RDX.
