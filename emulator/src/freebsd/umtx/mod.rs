@@ -223,7 +223,8 @@ pub fn umtx_op(call: &mut Call) -> SysResult {
             }
             Err(Errno::ENOTSUP)
         }
-        // The two old umtx operations of FreeBSD 6 to 9.
+        // The old struct umtx lock and unlock of FreeBSD 9's libthr (a long
+        // owner word), which a kernel without COMPAT_FREEBSD10 refuses so.
         0 | 1 => Err(Errno::ENOTSUP),
         // Past the kernel's table (every number below it is matched above).
         _ => Err(Errno::EINVAL),
