@@ -112,8 +112,8 @@ fn interrupted(why: Interrupted, on_signal: OnSignal) -> Errno {
 /// A timeout given as a pointer `at` and the size of what it points at
 /// (`uaddr2` and `uaddr1` of most operations): a relative timespec, or a
 /// `struct _umtx_time` {timespec, flags, clockid} when larger. None for a
-/// null pointer; the flag says whether it was relative.
-fn umtx_time(size: u64, at: u64) -> Result<Option<(Until, bool)>, Errno> {
+/// null pointer.
+fn umtx_time(size: u64, at: u64) -> Result<Option<Timeout>, Errno> {
     if at == 0 {
         return Ok(None);
     }
@@ -125,7 +125,7 @@ fn umtx_time(size: u64, at: u64) -> Result<Option<(Until, bool)>, Errno> {
     };
     let absolute = flags & UMTX_ABSTIME != 0;
     let clock = super::time::clock_to_host(clock as i32).ok_or(Errno::EINVAL)?;
-    Ok(Some((Until::new(timespec(ts, absolute)?, clock, absolute), !absolute)))
+    Ok(Some(Timeout { until: Until::new(timespec(ts, absolute)?, clock, absolute), relative: !absolute }))
 }
 
 /// A guest timespec, checked as FreeBSD's umtx_copyin_timeout does, and a
@@ -142,14 +142,22 @@ fn timespec(ts: [i64; 2], absolute: bool) -> Result<libc::timespec, Errno> {
     Ok(libc::timespec { tv_sec: ts[0], tv_nsec: ts[1] })
 }
 
-fn until(t: Option<(Until, bool)>) -> Until {
-    t.map_or(Until::Forever, |(u, _)| u)
+/// An operation's timeout: when its sleeps end, and whether the guest gave
+/// it relative (FreeBSD does not restart those after a handler).
+#[derive(Clone, Copy)]
+struct Timeout {
+    until: Until,
+    relative: bool,
+}
+
+fn until(t: Option<Timeout>) -> Until {
+    t.map_or(Until::Forever, |t| t.until)
 }
 
 /// The waits on a word: while the word at `obj` (a long for UMTX_OP_WAIT,
 /// an unsigned int otherwise) holds `val`. A wake or a changed word is
 /// success; a signal is EINTR, as FreeBSD's do_wait says.
-fn wait_on_word(call: &mut Call, obj: u64, val: u64, op: u32, timeout: Option<(Until, bool)>) -> SysResult {
+fn wait_on_word(call: &mut Call, obj: u64, val: u64, op: u32, timeout: Option<Timeout>) -> SysResult {
     if obj % 4 != 0 {
         return Err(Errno::EFAULT);
     }

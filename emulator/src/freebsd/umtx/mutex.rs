@@ -9,7 +9,7 @@
 //! mutex is "contested" even when free), not as scheduling priorities:
 //! emu changes no thread's priority.
 
-use super::{interrupted, owner_id, until, OnSignal, USYNC_PROCESS_SHARED};
+use super::{interrupted, owner_id, until, OnSignal, Timeout, USYNC_PROCESS_SHARED};
 use crate::bsd::sleep::{self, sleepers, Sleeper, Until, ANYONE};
 use crate::call::Call;
 use crate::memory::guest::{self, cas_u32, load_u32, update_u32};
@@ -55,7 +55,7 @@ fn flags_of(m: u64) -> Result<u32, Errno> {
     Ok(flags)
 }
 
-pub fn lock(call: &mut Call, m: u64, mode: Mode, timeout: Option<(Until, bool)>) -> SysResult {
+pub fn lock(call: &mut Call, m: u64, mode: Mode, timeout: Option<Timeout>) -> SysResult {
     let flags = flags_of(m)?;
     let on_signal = match (timeout.is_some(), mode) {
         (true, _) => OnSignal::Eintr,

@@ -9,8 +9,8 @@
 //! the lock prefers readers; readers too if no writer slept). emu does not
 //! keep the kernel's rw_blocked_* counts: libthr does not read them.
 
-use super::{interrupted, until, OnSignal};
-use crate::bsd::sleep::{self, Sleeper, Until, READERS, WRITERS};
+use super::{interrupted, until, OnSignal, Timeout};
+use crate::bsd::sleep::{self, Sleeper, READERS, WRITERS};
 use crate::call::Call;
 use crate::memory::guest::{cas_u32, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};
@@ -26,7 +26,7 @@ const PREFER_READER: u32 = 0x2;
 const FLAGS: u64 = 4;
 
 /// UMTX_OP_RW_RDLOCK(rw, flags, size, timeout).
-pub fn rdlock(call: &mut Call, rw: u64, fflags: u32, timeout: Option<(Until, bool)>) -> SysResult {
+pub fn rdlock(call: &mut Call, rw: u64, fflags: u32, timeout: Option<Timeout>) -> SysResult {
     let flags = load_u32(rw.wrapping_add(FLAGS))?;
     let blocking = if (fflags | flags) & PREFER_READER != 0 { WRITE_OWNER } else { WRITE_OWNER | WRITE_WAITERS };
     let until = until(timeout);
@@ -58,7 +58,7 @@ pub fn rdlock(call: &mut Call, rw: u64, fflags: u32, timeout: Option<(Until, boo
 }
 
 /// UMTX_OP_RW_WRLOCK(rw, 0, size, timeout).
-pub fn wrlock(call: &mut Call, rw: u64, timeout: Option<(Until, bool)>) -> SysResult {
+pub fn wrlock(call: &mut Call, rw: u64, timeout: Option<Timeout>) -> SysResult {
     let flags = load_u32(rw.wrapping_add(FLAGS))?;
     let until = until(timeout);
     let held = WRITE_OWNER | MAX_READERS;

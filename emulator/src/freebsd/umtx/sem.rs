@@ -6,8 +6,8 @@
 //! thread counted). Every post changes the word the sleepers sleep on, so
 //! a thread about to sleep when one comes does not sleep.
 
-use super::{interrupted, umtx_time, until, OnSignal, USYNC_PROCESS_SHARED};
-use crate::bsd::sleep::{self, sleepers, Sleeper, Until, ANYONE};
+use super::{interrupted, umtx_time, until, OnSignal, Timeout, USYNC_PROCESS_SHARED};
+use crate::bsd::sleep::{self, sleepers, Sleeper, ANYONE};
 use crate::call::Call;
 use crate::memory::guest::{self, load_u32, update_u32};
 use crate::sys::{Errno, SysResult};
@@ -22,7 +22,7 @@ const UMTX_TIME_SIZE: u64 = 24;
 pub fn sem2_wait(call: &mut Call, sem: u64, size: u64, at: u64) -> SysResult {
     load_u32(sem.wrapping_add(4))?;
     let timeout = umtx_time(size, at)?;
-    let relative = timeout.is_some_and(|(_, relative)| relative);
+    let relative = timeout.is_some_and(|t| t.relative);
     let on_signal = if relative { OnSignal::Eintr } else { OnSignal::AsHandlerSays };
     let until = until(timeout);
     let _counted = Sleeper::new(sem);
@@ -70,9 +70,9 @@ const OLD_FLAGS: u64 = 8;
 
 /// UMTX_OP_SEM_WAIT(sem, 0, size, timeout): the semaphore of FreeBSD 9's
 /// libc.
-pub fn sem_wait(call: &mut Call, sem: u64, timeout: Option<(Until, bool)>) -> SysResult {
+pub fn sem_wait(call: &mut Call, sem: u64, timeout: Option<Timeout>) -> SysResult {
     load_u32(sem.wrapping_add(OLD_FLAGS))?;
-    let relative = timeout.is_some_and(|(_, relative)| relative);
+    let relative = timeout.is_some_and(|t| t.relative);
     let on_signal = if relative { OnSignal::Eintr } else { OnSignal::AsHandlerSays };
     let _counted = Sleeper::new(sem.wrapping_add(OLD_COUNT));
     update_u32(sem, |w| (w == 0).then_some(1))?;
