@@ -46,6 +46,11 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
     }
     let orig_rax = ctx.rax();
     let (number, args) = p.personality.syscall_args(ctx);
+    // An argument the guest's kernel would have failed to copy in.
+    let args = match args {
+        Ok(args) => args,
+        Err(e) => return p.personality.set_return(ctx, &Outcome::Error(e)),
+    };
     let Some(slot) = p.slot(number) else {
         if p.first_unknown(number) {
             log::warn!("unknown system call number {number} in {}: returning ENOSYS", p.table.name);

@@ -33,8 +33,10 @@ pub trait Personality: Sync + 'static {
     /// `None` means the personality has no call by that name.
     fn implementation(&self, call: &Syscall) -> Option<Implementation>;
 
-    /// The call number and arguments of a trapped `syscall`.
-    fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]);
+    /// The call number and arguments of a trapped `syscall`; EFAULT for
+    /// arguments the guest's kernel would copy from memory it cannot read
+    /// (FreeBSD's past the sixth, on the stack).
+    fn syscall_args(&self, ctx: &GuestContext) -> (u64, Result<[u64; MAX_ARGS], Errno>);
 
     /// Writes a call's values or errno back the way the guest's kernel
     /// returns them (the dispatcher itself handles Restart and JustReturn).

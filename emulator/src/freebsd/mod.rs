@@ -247,7 +247,7 @@ impl Personality for FreeBsd {
     /// number in RDI and shift the rest; arguments past the registers are
     /// read from the stack (above the return address of the libc stub) only
     /// for calls the table gives that many.
-    fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]) {
+    fn syscall_args(&self, ctx: &GuestContext) -> (u64, Result<[u64; MAX_ARGS], Errno>) {
         let r = ctx.syscall_args();
         let (number, regs): (u64, &[u64]) = match ctx.rax() {
             SYS_SYSCALL => (r[0] as u32 as u64, &r[1..]),
@@ -258,10 +258,13 @@ impl Personality for FreeBsd {
         args[..regs.len()].copy_from_slice(regs);
         let wanted = process().slot(number).map_or(0, |s| s.call.args.len());
         for (i, arg) in args.iter_mut().enumerate().take(wanted).skip(regs.len()) {
-            let at = ctx.rsp() + 8 * (1 + i - regs.len()) as u64;
-            *arg = guest::read_val(at).unwrap_or(0);
+            let at = ctx.rsp().wrapping_add(8 * (1 + i - regs.len()) as u64);
+            match guest::read_val(at) {
+                Ok(v) => *arg = v,
+                Err(e) => return (number, Err(e)),
+            }
         }
-        (number, args)
+        (number, Ok(args))
     }
 
     fn set_return(&self, ctx: &mut GuestContext, outcome: &Outcome) {

@@ -94,9 +94,9 @@ impl Personality for Linux {
         host_number(&call.name).map(Implementation::Host)
     }
 
-    fn syscall_args(&self, ctx: &GuestContext) -> (u64, [u64; MAX_ARGS]) {
+    fn syscall_args(&self, ctx: &GuestContext) -> (u64, Result<[u64; MAX_ARGS], Errno>) {
         let a = ctx.syscall_args();
-        (ctx.rax(), [a[0], a[1], a[2], a[3], a[4], a[5], 0, 0])
+        (ctx.rax(), Ok([a[0], a[1], a[2], a[3], a[4], a[5], 0, 0]))
     }
 
     fn set_return(&self, ctx: &mut GuestContext, outcome: &Outcome) {
