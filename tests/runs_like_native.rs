@@ -264,3 +264,28 @@ fn alternate_stack_overflow() {
     assert_eq!((emulated.status, emulated.stdout.as_str()), (native.status, native.stdout.as_str()));
     assert!(emulated.stderr.contains("no room for the frame of SIGUSR1"), "{}", emulated.stderr);
 }
+
+/// /proc/self shows the guest, not emu: its arguments, name, mappings
+/// (its code, `[stack]`, `[heap]`, no emu), auxiliary vector and
+/// descriptors (none of emu's), statically and dynamically linked.
+#[test]
+fn proc_self_shows_the_guest() {
+    for name in ["proc_self-glibc", "proc_self-dynamic"] {
+        let out = assert_like_native(&Run::new(guest(name)).args(["one", "two words"]));
+        for line in [
+            "cmdline is argv: yes",
+            "exe is the program: yes",
+            "main's mapping is the program: yes",
+            "a local's mapping: [stack]",
+            "the break's mapping: [heap]",
+            "maps names emu: no",
+            "smaps has main's mapping: yes",
+            "auxv: 4 of AT_PHDR, AT_ENTRY, AT_PAGESZ, AT_RANDOM, as getauxval says: yes",
+            "each one's link reads: yes",
+        ] {
+            assert!(out.stdout.lines().any(|l| l == line), "{name}: no line {line:?} in\n{}", out.stdout);
+        }
+        let comm = &name[..name.len().min(15)];
+        assert!(out.stdout.contains(&format!("comm: {comm}\n")), "{}", out.stdout);
+    }
+}

@@ -8,6 +8,7 @@ use crate::fds;
 use crate::lifecycle::is_self_exe;
 use crate::memory::guest;
 use crate::process::process;
+use crate::procfs;
 use crate::sys::{Errno, SysResult};
 use std::os::unix::ffi::OsStrExt;
 
@@ -37,6 +38,9 @@ fn readlink_at(call: &mut Call, dirfd: i32, path_ptr: u64, buf: u64, size: u64) 
     let Some(path) = copy_path(path_ptr) else {
         return call.host_with(libc::SYS_readlinkat, [dirfd as u64, path_ptr, buf, size, 0, 0]);
     };
+    if procfs::self_entry(bytes(&path)).is_some_and(procfs::hides) {
+        return Err(Errno::ENOENT);
+    }
     if is_self_exe(bytes(&path)) {
         if size as i64 <= 0 {
             return Err(Errno::EINVAL);
@@ -63,11 +67,28 @@ pub(crate) fn open_at(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mo
     let Some(mut path) = copy_path(path_ptr) else {
         return call.host_with(libc::SYS_openat, [dirfd as u64, path_ptr, flags, mode, 0, 0]);
     };
+    if let Some(entry) = procfs::self_entry(bytes(&path)) {
+        let read_only = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
+        if let (Some(which), true) = (procfs::generated(entry), read_only) {
+            return procfs::open_generated(which, flags);
+        }
+        if procfs::hides(entry) {
+            return Err(Errno::ENOENT);
+        }
+    }
     if is_self_exe(bytes(&path)) {
         path = process().exe.as_os_str().as_bytes().to_vec();
         path.push(0);
     }
     call.host_with(libc::SYS_openat, [dirfd as u64, path.as_ptr() as u64, flags, mode, 0, 0])
+}
+
+/// getdents64: emu's private descriptors are not in a listing of
+/// /proc/self/fd or fdinfo.
+pub fn getdents64(call: &mut Call) -> SysResult {
+    let [dirfd, buf, ..] = call.args;
+    let n = call.host(libc::SYS_getdents64)?;
+    procfs::list_without_private(call, dirfd as i32, buf, n)
 }
 
 pub fn open(call: &mut Call) -> SysResult {

@@ -53,6 +53,7 @@ mod outcome;
 mod personalities;
 mod personality;
 mod process;
+mod procfs;
 mod signals;
 mod start;
 mod stats;

@@ -212,6 +212,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     if let (Some(stats), Some(_)) = (&process.stats, inherited_stats) {
         stats.record_exec(process);
     }
+    crate::procfs::guest_started(sp, &execfn);
 
     // This thread, its signals, and dispatch.
     let inherited_mask = current_mask();

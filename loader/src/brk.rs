@@ -18,6 +18,11 @@ impl ProgramBreak {
         self.current
     }
 
+    /// Where the break started (the end of the program's data).
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
     /// `brk(requested)` with Linux's semantics: the new break on success, the
     /// unchanged break when the request cannot be met (`brk(0)` asks).
     pub fn set(&mut self, requested: u64, space: &mut AddressSpace) -> u64 {

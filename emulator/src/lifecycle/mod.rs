@@ -435,25 +435,7 @@ fn hide_from_loader(var: Vec<u8>) -> Vec<u8> {
 /// `/proc/thread-self/exe`, and through the pid or any thread's tid
 /// (`/proc/PID/exe`, `/proc/self/task/TID/exe`, `/proc/TID/task/TID/exe`).
 pub fn is_self_exe(path: &[u8]) -> bool {
-    // One of this process's threads (the group leader's tid is the pid):
-    // signal 0 to it tells, with nothing sent.
-    let ours = |id: &[u8]| match id {
-        b"self" => true,
-        _ => std::str::from_utf8(id).ok().and_then(|s| s.parse::<i32>().ok()).is_some_and(|tid| {
-            tid > 0 && !id.starts_with(b"0") && {
-                // SAFETY: tgkill with signal 0 only checks that the thread exists.
-                unsafe { sys::syscall6(libc::SYS_tgkill as u64, [sys::getpid() as u64, tid as u64, 0, 0, 0, 0]) == 0 }
-            }
-        }),
-    };
-    let Some(rest) = path.strip_prefix(b"/proc/") else { return false };
-    let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
-    match parts.as_slice() {
-        [b"thread-self", b"exe"] => true,
-        [process, b"exe"] => ours(process),
-        [process, b"task", thread, b"exe"] => ours(process) && *thread != b"self" && ours(thread),
-        _ => false,
-    }
+    crate::procfs::self_entry(path) == Some(b"exe")
 }
 
 /// A NULL-terminated array of guest strings (argv).

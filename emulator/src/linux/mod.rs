@@ -67,6 +67,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("openat", files::openat),
     ("readlink", files::readlink),
     ("readlinkat", files::readlinkat),
+    ("getdents64", files::getdents64),
     ("close", files::close),
     ("close_range", files::close_range),
     ("dup2", files::dup2),
