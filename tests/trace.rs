@@ -97,7 +97,10 @@ fn lines_carry_pids_once_the_guest_forks() {
     let out =
         Run::new(guest("fork_exec-glibc")).args([busybox()]).emu_options(["--trace=exit_group,execve"]).under_emu();
     let t = &out.stderr;
-    assert!(t.lines().all(|l| l.starts_with("[pid ") || l.starts_with("emu:")), "{t}");
+    // The exec emu starts with comes before any fork: it has no pid.
+    let (first, rest) = t.split_once('\n').unwrap();
+    assert!(first.starts_with("execve(\"") && first.ends_with(" = 0"), "{t}");
+    assert!(rest.lines().all(|l| l.starts_with("[pid ") || l.starts_with("emu:")), "{t}");
     assert!(t.contains("] exit_group(42)"), "{t}");
     // The exec'd busybox is traced too, in the same output.
     assert!(t.contains(&format!("] execve(\"{}\", [\"echo\", \"exec'd\", \"echo\"], 0x", busybox().display())), "{t}");
@@ -265,4 +268,42 @@ fn a_closed_trace_pipe_sends_the_guest_no_sigpipe() {
     let status = child.wait().unwrap();
     assert!(!first.is_empty());
     assert_eq!(status.code(), Some(0), "the guest got SIGPIPEs: {status:?}");
+}
+
+/// A dynamically linked program's trace shows its run-time linker's calls,
+/// and its calls by name are strace's, the exec it starts with included.
+#[test]
+fn a_dynamic_program_traces_as_strace_shows_it() {
+    let d = scratch("trace-ls");
+    for f in ["one", "two", "three"] {
+        std::fs::write(d.join(f), f).unwrap();
+    }
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                // strace -f: "PID name(...", emu: "name(..." or "[pid N] name(...".
+                let l = l.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+                let l = l.strip_prefix("[pid").map_or(l, |r| r.split_once("] ").map_or(r, |(_, r)| r));
+                let name: String = l.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                (!name.is_empty() && l[name.len()..].starts_with('(')).then_some(name)
+            })
+            .collect()
+    };
+    let strace_out = trace_file("ls.strace");
+    let native = Run::new("/usr/bin/strace")
+        .args(["-f".as_ref(), "-qq".as_ref(), "-o".as_ref(), strace_out.as_os_str(), "/bin/ls".as_ref()])
+        .dir(&d)
+        .native();
+    assert_eq!(native.status, 0, "{}", native.stderr);
+    let emu_out = trace_file("ls.emu");
+    let emulated =
+        Run::new("/bin/ls").emu_options(["--trace".as_ref(), "-o".as_ref(), emu_out.as_os_str()]).dir(&d).under_emu();
+    assert_eq!((emulated.status, emulated.stdout.as_str()), (0, "one\nthree\ntwo\n"));
+    let traced = std::fs::read_to_string(&emu_out).unwrap();
+    assert!(
+        traced.contains("openat(AT_FDCWD, \"/lib/x86_64-linux-gnu/libc.so.6\", O_RDONLY|O_CLOEXEC) = 3"),
+        "{traced}"
+    );
+    assert!(traced.contains("mprotect(0x"), "{traced}");
+    assert_eq!(names(&traced), names(&std::fs::read_to_string(&strace_out).unwrap()));
 }

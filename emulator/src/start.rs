@@ -181,9 +181,12 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         // SAFETY: the descriptor the exec'ing emu left open for us; the guest never knew it.
         unsafe { libc::close(fd) };
     }
+    let guest_argv = exec.argv.clone();
     drop(exec);
 
-    // Output, and the process state.
+    // Output, and the process state. A trace handed down by an exec'ing emu
+    // already shows the execve; a new one starts with it, as strace's does.
+    let first_image = opts.trace.as_ref().is_some_and(|t| !matches!(t.output, TraceOutput::Inherited(_)));
     let tracer = match opts.trace.take() {
         Some(t) => Some(open_trace(t, table, personality)?),
         None => None,
@@ -213,6 +216,10 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         stats.record_exec(process);
     }
     crate::procfs::guest_started(sp, &execfn);
+    let execve_traced = process.calls.iter().any(|s| s.name() == "execve" && s.traced);
+    if let (Some(t), true, true) = (&process.tracer, first_image, execve_traced) {
+        t.initial_exec(&execfn, &guest_argv, sp + 8 * (guest_argv.len() as u64 + 2), envp.len());
+    }
 
     // This thread, its signals, and dispatch.
     let inherited_mask = current_mask();

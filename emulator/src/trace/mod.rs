@@ -253,6 +253,27 @@ impl Tracer {
         call.thread.trace_line.replace(line);
     }
 
+    /// The program emu started, as strace shows the exec it starts with:
+    /// `execve("/bin/ls", ["ls", "-l"], 0x4ffffffde0f8 /* 23 vars */) = 0`.
+    pub fn initial_exec(&self, path: &[u8], argv: &[Vec<u8>], envp: u64, envc: usize) {
+        let mut line = String::new();
+        self.prefix(&mut line);
+        line.push_str("execve(");
+        quote::quote(&mut line, path, false);
+        line.push_str(", [");
+        for (i, arg) in argv.iter().enumerate() {
+            if i > 0 {
+                line.push_str(", ");
+            }
+            let cut = arg.len() > self.string_limit;
+            quote::quote(&mut line, &arg[..arg.len().min(self.string_limit)], cut);
+        }
+        let _ = write!(line, "], {envp:#x} /* {envc} vars */)");
+        pad(&mut line);
+        line.push_str("= 0\n");
+        self.emit(&line);
+    }
+
     /// A number the table does not have: `syscall_0x3e7(0x1, ...) = -1 ENOSYS (...)`.
     pub fn unknown(&self, number: u64, a: &[u64]) {
         let mut line = String::new();
