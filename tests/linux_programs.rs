@@ -99,3 +99,82 @@ fn gcc_and_parallel_make() {
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(d.join("all")).unwrap().lines().count(), 8);
 }
+
+/// LD_PRELOAD reaches the guest's run-time linker, in the program emu
+/// starts and in the program it execs: the library (tests/guests/
+/// preload_count.c) counts what it counts natively, in a process named as
+/// natively. emu, static, has nothing to preload it into.
+#[test]
+fn ld_preload_is_the_guests() {
+    let d = tree("linux-programs-preload");
+    let report = |how: &str| {
+        let file = d.join(format!("report-{how}"));
+        let run = Run::new("/bin/bash")
+            .args(["-c", "/bin/ls a > /dev/null; echo done"])
+            .env("LD_PRELOAD", guests().join("libpreload_count.so").to_str().unwrap())
+            .env("PRELOAD_REPORT", file.to_str().unwrap())
+            .dir(&d);
+        let out = if how == "native" { run.native() } else { run.under_emu() };
+        assert_eq!((out.status, out.stdout.as_str()), (0, "done\n"), "{}", out.stderr);
+        std::fs::read_to_string(file).unwrap()
+    };
+    let native = report("native");
+    assert!(native.contains(" getenv calls in ls\n"), "{native}");
+    assert_eq!(report("emu"), native);
+}
+
+/// The variables meant for the guest's run-time linker and C library reach
+/// it unchanged, through an exec too, and /proc/self/environ shows them as
+/// the guest's (emu, which its own C library would have tuned with them,
+/// starts again with them hidden).
+#[test]
+fn loader_variables_are_the_guests() {
+    let d = scratch("linux-programs-env");
+    let script = "env | grep -E '^(LD_BIND_NOW|LD_LIBRARY_PATH|GLIBC_TUNABLES|MALLOC_ARENA_MAX|EMU_)' | sort; \
+                  /usr/bin/python3 -c \"import sys; e = open('/proc/self/environ', 'rb').read().split(b'\\\\0'); \
+                  print(sorted(v.decode() for v in e if v.startswith((b'MALLOC', b'GLIBC', b'EMU_'))))\"";
+    let run = Run::new("/bin/bash")
+        .args(["-c", script])
+        .env("LD_BIND_NOW", "1")
+        .env("LD_LIBRARY_PATH", "/nonexistent")
+        .env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+        .env("MALLOC_ARENA_MAX", "2")
+        .dir(&d);
+    let out = assert_like_native(&run);
+    assert_eq!(
+        out.stdout,
+        "GLIBC_TUNABLES=glibc.malloc.tcache_count=0\nLD_BIND_NOW=1\nLD_LIBRARY_PATH=/nonexistent\nMALLOC_ARENA_MAX=2\n\
+         ['GLIBC_TUNABLES=glibc.malloc.tcache_count=0', 'MALLOC_ARENA_MAX=2']\n"
+    );
+}
+
+/// dlopen of a library that starts threads, then posix_spawn (a CLONE_VM
+/// vfork child) while a thread runs (tests/guests/dlopen_threads.c).
+#[test]
+fn dlopen_threads_and_spawn() {
+    let lib = guests().join("libdlthreads.so");
+    let out = assert_like_native(&Run::new(guest("dlopen_threads-dynamic")).args([lib]));
+    assert_eq!(
+        out.stdout,
+        "threads of the dlopen'ed library added up to 2002000\nspawned while a thread runs\n\
+         posix_spawn: 0, child exited 0\n"
+    );
+}
+
+/// A `#!` script whose interpreter is dynamic, and the run-time linker
+/// run as a program (`ld.so PROGRAM`, `ld.so --list`).
+#[test]
+fn scripts_and_the_run_time_linker_itself() {
+    let d = scratch("linux-programs-script");
+    let script = d.join("greet");
+    std::fs::write(&script, "#!/bin/bash\necho \"script $1 via ${BASH_VERSINFO[0]:+bash}\"\nexit 5\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = assert_like_native(&Run::new(&script).args(["hello"]));
+    assert_eq!((out.status, out.stdout.as_str()), (5, "script hello via bash\n"));
+    let ld_so = "/lib64/ld-linux-x86-64.so.2";
+    let out = like_native(&d, ld_so, &["/bin/echo", "through the run-time linker"]);
+    assert_eq!(out.stdout, "through the run-time linker\n");
+    let listed = Run::new(ld_so).args(["--list", "/bin/true"]).under_emu();
+    assert_eq!(listed.status, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains("libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x"), "{}", listed.stdout);
+}

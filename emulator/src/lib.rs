@@ -88,6 +88,7 @@ impl Emulator {
     /// Returns only when there is nothing to run or the guest cannot start:
     /// the exit status to end with.
     pub fn run_from_args(self) -> i32 {
+        lifecycle::restart_without_loader_variables();
         // Not on the process's main stack, which is as small as the guest's
         // RLIMIT_STACK.
         memory::own::run_on_own_stack(|| cli::run(self.hooks))

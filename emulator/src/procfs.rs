@@ -4,7 +4,8 @@
 //! * `exe` names and opens the guest's executable (`files`);
 //! * `maps` and `smaps` list the guest arena's mappings (and the vDSO the
 //!   guest was given), its stack and break named `[stack]` and `[heap]`;
-//! * `auxv` is the guest's auxiliary vector, `cmdline` its arguments, and
+//! * `auxv` is the guest's auxiliary vector, `cmdline` its arguments,
+//!   `environ` its environment (as it started, as the kernel's), and
 //!   `comm` the guest's name (set when it starts, so `stat` and `status`
 //!   agree);
 //! * `fd` and `fdinfo` neither list emu's private descriptors nor open them.
@@ -24,6 +25,8 @@ use std::sync::OnceLock;
 struct Started {
     /// Its arguments, each with its NUL, as /proc/self/cmdline holds them.
     cmdline: Vec<u8>,
+    /// Its environment, the same way (/proc/self/environ).
+    environ: Vec<u8>,
     /// Its auxiliary vector, AT_NULL included, as /proc/self/auxv holds it.
     auxv: Vec<u8>,
     /// The initial stack pointer: the mapping that holds it is `[stack]`.
@@ -47,7 +50,12 @@ pub fn guest_started(sp: u64, execfn: &[u8]) {
         cmdline.push(0);
     }
     let mut at = sp + 8 * (argc + 2);
+    let mut environ = Vec::new();
     while word(at) != 0 {
+        let mut var = Vec::new();
+        let _ = guest::read_cstr(word(at), 1 << 20, &mut var);
+        environ.extend_from_slice(&var);
+        environ.push(0);
         at += 8;
     }
     at += 8;
@@ -68,7 +76,7 @@ pub fn guest_started(sp: u64, execfn: &[u8]) {
     // SAFETY: PR_SET_NAME reads 16 bytes of ours.
     unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
     show_command_line(&cmdline);
-    let _ = STARTED.set(Started { cmdline, auxv, sp });
+    let _ = STARTED.set(Started { cmdline, environ, auxv, sp });
 }
 
 /// Makes the kernel's view of this process's arguments (what `ps` and
@@ -144,6 +152,7 @@ pub enum Generated {
     Smaps,
     Auxv,
     Cmdline,
+    Environ,
 }
 
 /// Which generated file an entry of this process's /proc directory is.
@@ -153,6 +162,7 @@ pub fn generated(entry: &[u8]) -> Option<Generated> {
         b"smaps" => Some(Generated::Smaps),
         b"auxv" => Some(Generated::Auxv),
         b"cmdline" => Some(Generated::Cmdline),
+        b"environ" => Some(Generated::Environ),
         _ => None,
     }
 }
@@ -173,6 +183,7 @@ pub fn open_generated(which: Generated, flags: u64) -> SysResult {
         Generated::Smaps => guest_maps(true)?,
         Generated::Auxv => STARTED.get().map(|s| s.auxv.clone()).unwrap_or_default(),
         Generated::Cmdline => STARTED.get().map(|s| s.cmdline.clone()).unwrap_or_default(),
+        Generated::Environ => STARTED.get().map(|s| s.environ.clone()).unwrap_or_default(),
     };
     let cloexec = if flags & libc::O_CLOEXEC as u64 != 0 { libc::MFD_CLOEXEC } else { 0 };
     let name = match which {
@@ -180,6 +191,7 @@ pub fn open_generated(which: Generated, flags: u64) -> SysResult {
         Generated::Smaps => c"smaps",
         Generated::Auxv => c"auxv",
         Generated::Cmdline => c"cmdline",
+        Generated::Environ => c"environ",
     };
     // SAFETY: a new memfd of the guest's, named by a static string.
     let fd = sys::result(unsafe {

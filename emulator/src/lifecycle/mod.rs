@@ -421,6 +421,30 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
 const LOADER_VARIABLES: &[&str] = &["LD_", "GLIBC_TUNABLES=", "MALLOC_"];
 pub const HIDDEN_PREFIX: &str = "EMU_GUEST_ENV_";
 
+/// emu's own (static) C library reads GLIBC_TUNABLES and MALLOC_* before
+/// `main`: set for the guest, they would tune emu's allocator too. So when
+/// emu finds them in its environment it starts again at once with them
+/// hidden, as an exec'ing emu hands them on (`start` gives them back to the
+/// guest). Returns only when there is nothing to hide or the exec failed.
+pub fn restart_without_loader_variables() {
+    use std::os::unix::ffi::OsStrExt;
+    let tunes_emu = |var: &[u8]| var.starts_with(b"GLIBC_TUNABLES=") || var.starts_with(b"MALLOC_");
+    let env: Vec<Vec<u8>> = std::env::vars_os().map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat()).collect();
+    if !env.iter().any(|e| tunes_emu(e)) {
+        return;
+    }
+    let to_c = |v: Vec<u8>| CString::new(v).ok();
+    let args: Vec<CString> = std::env::args_os().filter_map(|a| to_c(a.as_bytes().to_vec())).collect();
+    let vars: Vec<CString> = env.into_iter().filter_map(|e| to_c(hide_from_loader(e))).collect();
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = vars.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: NULL-terminated arrays of C strings that live across the call.
+    unsafe { libc::execve(c"/proc/self/exe".as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    log::debug!("could not start again without GLIBC_TUNABLES and MALLOC_*: {}", std::io::Error::last_os_error());
+}
+
 fn hide_from_loader(var: Vec<u8>) -> Vec<u8> {
     if LOADER_VARIABLES.iter().any(|p| var.starts_with(p.as_bytes())) {
         let mut hidden = HIDDEN_PREFIX.as_bytes().to_vec();

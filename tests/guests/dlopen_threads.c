@@ -1,0 +1,44 @@
+/* A dynamic program that dlopens a library starting threads, then, with a
+ * thread of its own still running, posix_spawns a program (glibc's clone
+ * with CLONE_VM|CLONE_VFORK) and waits for it. argv[1]: the library. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+static volatile int running = 1;
+
+static void *busy(void *arg) {
+    (void)arg;
+    while (running)
+        usleep(1000);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        return 2;
+    void *lib = dlopen(argv[1], RTLD_NOW);
+    if (!lib) {
+        printf("dlopen: %s\n", dlerror());
+        return 1;
+    }
+    long (*start_and_join)(int, long) = (long (*)(int, long))dlsym(lib, "start_and_join");
+    printf("threads of the dlopen'ed library added up to %ld\n", start_and_join(4, 1000));
+    pthread_t t;
+    pthread_create(&t, 0, busy, 0);
+    char *child[] = {"/bin/echo", "spawned while a thread runs", 0};
+    pid_t pid;
+    int r = posix_spawn(&pid, child[0], 0, 0, child, environ);
+    int status = 0;
+    fflush(stdout);
+    waitpid(pid, &status, 0);
+    running = 0;
+    pthread_join(t, 0);
+    printf("posix_spawn: %d, child exited %d\n", r, WEXITSTATUS(status));
+    dlclose(lib);
+    return 0;
+}
