@@ -1,7 +1,8 @@
 #!/bin/sh
 # emu's benchmark: per-call overhead (one thread, and as many busy threads
 # as cores), start-up time, peak memory, thread creation, and esbuild
-# bundling three.js, each against the native run of the same program; and
+# bundling three.js, each against the native run of the same program;
+# dynamically linked programs' start-up (a hello world, python3, bash); and
 # the FreeBSD personality: the same Go call loop built for FreeBSD and for
 # Linux under emu, and esbuild's FreeBSD release under emu against its
 # Linux release natively.
@@ -21,6 +22,7 @@ cargo build --release -q
 EMU=target/x86_64-unknown-linux-gnu/release/emu
 gcc -O2 -static -pthread -o "$B/getppid_loop" tests/guests/getppid_loop.c
 gcc -O2 -static -o "$B/hello" tests/guests/hello.c
+gcc -O2 -o "$B/hello-dynamic" tests/guests/hello.c
 gcc -O2 -pthread -o "$B/sud_floor" bench/sud_floor.c
 gcc -O2 -static -pthread -o "$B/thread_churn" bench/thread_churn.c
 CORES=$(nproc)
@@ -98,6 +100,13 @@ bundle="$ESBUILD three/src/Three.js --bundle --minify --sourcemap --outdir=$PWD/
 
 start_native=$(mean start-native "$B/hello")
 start_emu=$(mean start-emu "$EMU $B/hello")
+# Dynamically linked programs: a hello world, Python and bash doing nothing.
+start_dyn_native=$(mean start-dyn-native "$B/hello-dynamic")
+start_dyn_emu=$(mean start-dyn-emu "$EMU $B/hello-dynamic")
+python_native=$(mean python-native "/usr/bin/python3 -c pass")
+python_emu=$(mean python-emu "$EMU /usr/bin/python3 -c pass")
+bash_native=$(mean bash-native "/bin/bash -c true")
+bash_emu=$(mean bash-emu "$EMU /bin/bash -c true")
 
 # Peak resident memory (kB), the largest of five runs.
 rss() {
@@ -113,6 +122,7 @@ rss_emu=$(rss "$EMU" "$B/hello")
 
 GO_LINUX=$go_linux GO_FREEBSD=$go_freebsd ESBUILD_FREEBSD_JSON=$(json esbuild-freebsd) \
     FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
+    START_DYN="$start_dyn_native $start_dyn_emu" PYTHON="$python_native $python_emu" BASH_TRUE="$bash_native $bash_emu" \
     ESBUILD_JSON=$(json esbuild) python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
 import sys
 native, floor, emu, strace = (int(x) for x in sys.argv[1:5])
@@ -185,6 +195,19 @@ print("| --- | ---: |")
 print(f"| native | {start_native:.2f} |")
 print(f"| emu | {start_emu:.2f} |")
 print(f"| emu - native | {start_emu - start_native:.2f} (target: at most 3) |")
+print()
+dyn_native, dyn_emu = (float(x) * 1e3 for x in os.environ["START_DYN"].split())
+print("| start-up of a dynamically linked hello world | ms |")
+print("| --- | ---: |")
+print(f"| native | {dyn_native:.2f} |")
+print(f"| emu | {dyn_emu:.2f} |")
+print(f"| emu - native | {dyn_emu - dyn_native:.2f} (target: at most 3) |")
+print()
+print("| doing nothing (hyperfine means) | native ms | emu ms | emu / native |")
+print("| --- | ---: | ---: | ---: |")
+for name, key in (("python3 -c pass", "PYTHON"), ("bash -c true", "BASH_TRUE")):
+    a, b = (float(x) * 1e3 for x in os.environ[key].split())
+    print(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f} |")
 print()
 print("| peak RSS of a static hello world | KiB |")
 print("| --- | ---: |")
