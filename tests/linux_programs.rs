@@ -148,15 +148,20 @@ fn loader_variables_are_the_guests() {
     );
 }
 
-/// dlopen of a library that starts threads, then posix_spawn (a CLONE_VM
-/// vfork child) while a thread runs (tests/guests/dlopen_threads.c).
+/// dlopen of a library that starts threads counting in its thread-local
+/// storage (dynamic TLS), the program's own TLS (static, initialised), then
+/// posix_spawn (a CLONE_VM vfork child) while a thread runs
+/// (tests/guests/dlopen_threads.c).
 #[test]
 fn dlopen_threads_and_spawn() {
     let lib = guests().join("libdlthreads.so");
     let out = assert_like_native(&Run::new(guest("dlopen_threads-dynamic")).args([lib]));
     assert_eq!(
         out.stdout,
-        "threads of the dlopen'ed library added up to 2002000\nspawned while a thread runs\n\
+        "threads of the dlopen'ed library added up to 2002000\n\
+         this thread's count in the library's TLS: 0, its tag main\n\
+         spawned while a thread runs\n\
+         the running thread's TLS: its own, this thread's spins: 0\n\
          posix_spawn: 0, child exited 0\n"
     );
 }

@@ -35,27 +35,35 @@ struct Started {
 
 static STARTED: OnceLock<Started> = OnceLock::new();
 
-/// Reads the guest's arguments and auxiliary vector from its initial stack
-/// at `sp` (argc, argv, NULL, envp, NULL, auxv), and gives this process the
-/// guest's name: `comm` is the base name of the file executed (as the
-/// kernel's exec sets it), and the command line `ps` shows is the guest's.
-pub fn guest_started(sp: u64, execfn: &[u8]) {
-    let word = |at: u64| guest::read_val::<u64>(at).unwrap_or(0);
+/// Reads the guest's arguments, environment and auxiliary vector from its
+/// initial stack, `sp` (argc, argv, NULL, envp, NULL, auxv) up to `top`,
+/// copied in one piece; and gives this process the guest's name: `comm` is
+/// the base name of the file executed (as the kernel's exec sets it), and
+/// the command line `ps` shows is the guest's.
+pub fn guest_started(sp: u64, top: u64, execfn: &[u8]) {
+    let mut stack = vec![0u8; top.saturating_sub(sp).min(16 << 20) as usize];
+    if guest::read(sp, &mut stack).is_err() {
+        stack.clear();
+    }
+    let word = |at: u64| -> u64 {
+        let off = at.wrapping_sub(sp) as usize;
+        stack.get(off..off + 8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()))
+    };
+    // A string the stack holds, with its NUL.
+    let string = |at: u64| -> &[u8] {
+        let off = (at.wrapping_sub(sp) as usize).min(stack.len());
+        let rest = &stack[off..];
+        &rest[..rest.iter().position(|&b| b == 0).map_or(rest.len(), |n| n + 1)]
+    };
     let argc = word(sp);
     let mut cmdline = Vec::new();
-    for i in 0..argc {
-        let mut arg = Vec::new();
-        let _ = guest::read_cstr(word(sp + 8 * (1 + i)), 1 << 20, &mut arg);
-        cmdline.extend_from_slice(&arg);
-        cmdline.push(0);
+    for i in 0..argc.min(1 << 20) {
+        cmdline.extend_from_slice(string(word(sp + 8 * (1 + i))));
     }
     let mut at = sp + 8 * (argc + 2);
     let mut environ = Vec::new();
     while word(at) != 0 {
-        let mut var = Vec::new();
-        let _ = guest::read_cstr(word(at), 1 << 20, &mut var);
-        environ.extend_from_slice(&var);
-        environ.push(0);
+        environ.extend_from_slice(string(word(at)));
         at += 8;
     }
     at += 8;

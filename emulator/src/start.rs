@@ -215,7 +215,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     if let (Some(stats), Some(_)) = (&process.stats, inherited_stats) {
         stats.record_exec(process);
     }
-    crate::procfs::guest_started(sp, &execfn);
+    crate::procfs::guest_started(sp, built.top, &execfn);
     let execve_traced = process.calls.iter().any(|s| s.name() == "execve" && s.traced);
     if let (Some(t), true, true) = (&process.tracer, first_image, execve_traced) {
         t.initial_exec(&execfn, &guest_argv, sp + 8 * (guest_argv.len() as u64 + 2), envp.len());

@@ -10,12 +10,17 @@
 
 extern char **environ;
 static volatile int running = 1;
+/* The program's own thread-local variables (static TLS), one initialised. */
+static __thread int spins;
+static __thread char tag[16] = "main";
 
 static void *busy(void *arg) {
     (void)arg;
-    while (running)
+    while (running) {
+        spins++;
         usleep(1000);
-    return 0;
+    }
+    return spins > 0 && tag[0] == 'm' ? 0 : (void *)1;
 }
 
 int main(int argc, char **argv) {
@@ -27,7 +32,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     long (*start_and_join)(int, long) = (long (*)(int, long))dlsym(lib, "start_and_join");
+    long (*own_count)(void) = (long (*)(void))dlsym(lib, "own_count");
     printf("threads of the dlopen'ed library added up to %ld\n", start_and_join(4, 1000));
+    printf("this thread's count in the library's TLS: %ld, its tag %s\n", own_count(), tag);
     pthread_t t;
     pthread_create(&t, 0, busy, 0);
     char *child[] = {"/bin/echo", "spawned while a thread runs", 0};
@@ -37,7 +44,9 @@ int main(int argc, char **argv) {
     fflush(stdout);
     waitpid(pid, &status, 0);
     running = 0;
-    pthread_join(t, 0);
+    void *spun = 0;
+    pthread_join(t, &spun);
+    printf("the running thread's TLS: %s, this thread's spins: %d\n", spun ? "wrong" : "its own", spins);
     printf("posix_spawn: %d, child exited %d\n", r, WEXITSTATUS(status));
     dlclose(lib);
     return 0;
