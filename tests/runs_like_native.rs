@@ -279,6 +279,7 @@ fn proc_self_shows_the_guest() {
             "a local's mapping: [stack]",
             "the break's mapping: [heap]",
             "maps names emu: no",
+            "maps through a directory descriptor names emu: no",
             "smaps has main's mapping: yes",
             "auxv: 4 of AT_PHDR, AT_ENTRY, AT_PAGESZ, AT_RANDOM, as getauxval says: yes",
             "each one's link reads: yes",

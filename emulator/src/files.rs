@@ -67,7 +67,9 @@ pub(crate) fn open_at(call: &mut Call, dirfd: i32, path_ptr: u64, flags: u64, mo
     let Some(mut path) = copy_path(path_ptr) else {
         return call.host_with(libc::SYS_openat, [dirfd as u64, path_ptr, flags, mode, 0, 0]);
     };
-    if let Some(entry) = procfs::self_entry(bytes(&path)) {
+    let absolute = procfs::with_directory(dirfd, bytes(&path));
+    let named = absolute.as_deref().unwrap_or(bytes(&path));
+    if let Some(entry) = procfs::self_entry(named) {
         let read_only = flags & libc::O_ACCMODE as u64 == libc::O_RDONLY as u64;
         if let (Some(which), true) = (procfs::generated(entry), read_only) {
             return procfs::open_generated(which, flags);

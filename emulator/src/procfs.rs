@@ -11,7 +11,8 @@
 //! * `fd` and `fdinfo` neither list emu's private descriptors nor open them.
 //!
 //! Each is reached through `/proc/self`, `/proc/PID`, `/proc/thread-self`
-//! and `/proc/PID/task/TID` for a thread of this process. A generated file
+//! and `/proc/PID/task/TID` for a thread of this process, by path or
+//! relative to a descriptor of one of those directories. A generated file
 //! is a memfd with the text in it: it reads, seeks and stats as a file.
 
 use crate::call::Call;
@@ -146,6 +147,36 @@ pub fn self_entry(path: &[u8]) -> Option<&[u8]> {
         }
         _ => Some(rest),
     }
+}
+
+/// A path relative to directory descriptor `dirfd` made absolute, when it
+/// may name one of the entries emu answers (`openat(fd_of_proc_self,
+/// "maps")`): the name is looked at first, so that only those cost the
+/// readlink of the descriptor.
+pub fn with_directory(dirfd: i32, path: &[u8]) -> Option<Vec<u8>> {
+    if path.starts_with(b"/") || dirfd == libc::AT_FDCWD {
+        return None;
+    }
+    let first = path.split(|&b| b == b'/').next().unwrap_or(path);
+    let answered = generated(path).is_some()
+        || matches!(first, b"fd" | b"fdinfo" | b"task" | b"self" | b"thread-self")
+        || first.iter().all(u8::is_ascii_digit);
+    if !answered {
+        return None;
+    }
+    let mut dir = descriptor_target(dirfd)?;
+    dir.push(b'/');
+    dir.extend_from_slice(path);
+    Some(dir)
+}
+
+/// The path a descriptor of this process is open on.
+fn descriptor_target(fd: i32) -> Option<Vec<u8>> {
+    let link = format!("/proc/self/fd/{fd}\0");
+    let mut target = [0u8; 4096];
+    // SAFETY: readlink into a buffer of ours.
+    let n = unsafe { libc::readlink(link.as_ptr().cast(), target.as_mut_ptr().cast(), target.len()) };
+    (n > 0).then(|| target[..n as usize].to_vec())
 }
 
 fn split_once(p: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -328,13 +359,5 @@ pub fn list_without_private(call: &mut Call, dirfd: i32, buf: u64, n: u64) -> Sy
 /// Whether `dirfd` is open on this process's (or a thread's) `fd` or
 /// `fdinfo` directory.
 fn lists_descriptors(dirfd: i32) -> bool {
-    let link = format!("/proc/self/fd/{dirfd}\0");
-    let mut target = [0u8; 256];
-    // SAFETY: readlink into a buffer of ours.
-    let n = unsafe { libc::readlink(link.as_ptr().cast(), target.as_mut_ptr().cast(), target.len()) };
-    if n <= 0 {
-        return false;
-    }
-    let target = &target[..n as usize];
-    self_entry(target).is_some_and(|entry| matches!(entry, b"fd" | b"fdinfo"))
+    descriptor_target(dirfd).is_some_and(|target| self_entry(&target).is_some_and(|e| matches!(e, b"fd" | b"fdinfo")))
 }

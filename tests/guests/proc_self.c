@@ -96,6 +96,14 @@ int main(int argc, char **argv) {
     printf("a local's mapping: %s\n", mapping_of(maps, len, (unsigned long)&local, where, sizeof where));
     printf("the break's mapping: %s\n", mapping_of(maps, len, (unsigned long)grown, where, sizeof where));
     printf("maps names emu: %s\n", maps && memmem(maps, len, "/emu", 4) ? "yes" : "no");
+    int self_dir = open("/proc/self", O_RDONLY | O_DIRECTORY);
+    int rel = openat(self_dir, "maps", O_RDONLY);
+    char relbuf[1 << 16];
+    ssize_t got = rel >= 0 ? read(rel, relbuf, sizeof relbuf) : -1;
+    printf("maps through a directory descriptor names emu: %s\n",
+           got > 0 && memmem(relbuf, got, "/emu", 4) ? "yes" : got > 0 ? "no" : "unreadable");
+    close(rel);
+    close(self_dir);
     char *smaps = slurp("/proc/self/smaps", &len);
     printf("smaps has main's mapping: %s\n",
            smaps && mapping_of(smaps, len, (unsigned long)&main, where, sizeof where)[0] ? "yes" : "no");
