@@ -48,7 +48,7 @@ pub fn guest_started(sp: u64, top: u64, execfn: &[u8]) {
     }
     let word = |at: u64| -> u64 {
         let off = at.wrapping_sub(sp) as usize;
-        stack.get(off..off + 8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()))
+        off.checked_add(8).and_then(|end| stack.get(off..end)).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap()))
     };
     // A string the stack holds, with its NUL.
     let string = |at: u64| -> &[u8] {
