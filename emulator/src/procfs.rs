@@ -56,9 +56,9 @@ pub fn guest_started(sp: u64, top: u64, execfn: &[u8]) {
         let rest = &stack[off..];
         &rest[..rest.iter().position(|&b| b == 0).map_or(rest.len(), |n| n + 1)]
     };
-    let argc = word(sp);
+    let argc = word(sp).min(1 << 20);
     let mut cmdline = Vec::new();
-    for i in 0..argc.min(1 << 20) {
+    for i in 0..argc {
         cmdline.extend_from_slice(string(word(sp + 8 * (1 + i))));
     }
     let mut at = sp + 8 * (argc + 2);
