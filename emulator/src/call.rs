@@ -63,6 +63,8 @@ pub struct Call<'a, 'u> {
     /// A second value to return, for a personality that has a register
     /// for it (`Retval::rdx`).
     pub(crate) second: Option<u64>,
+    /// `--inject` decided its outcome (the trace says so).
+    pub(crate) injected: bool,
 }
 
 impl Call<'_, '_> {

@@ -34,6 +34,10 @@ struct Cli {
     #[arg(long, value_name = "CALLS", num_args = 0..=1, require_equals = true, default_missing_value = "all")]
     trace: Option<String>,
 
+    /// Inject faults like strace: SET:error=ENAME|retval=N|signal=SIG|delay_enter=T|delay_exit=T[:when=EXPR]
+    #[arg(long, value_name = "SET:ACTION[:when=EXPR]")]
+    inject: Vec<String>,
+
     /// Write the trace (and --stats) to FILE instead of stderr
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -195,6 +199,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         trace,
         stats,
         hooks,
+        inject: cli.inject.clone(),
         relaunch: relaunch_options(&cli),
         program_fd: cli.exec_fd,
         stack_limit: cli.guest_stack_limit.map_or_else(crate::sys::stack_limit, |l| l.0),
@@ -233,6 +238,10 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
     }
     if cli.stats {
         options.push("--stats".into());
+    }
+    // As strace -f injects in every process it follows.
+    for i in &cli.inject {
+        options.push(format!("--inject={i}").into());
     }
     if let Some(t) = &cli.abi_table {
         let abs = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());

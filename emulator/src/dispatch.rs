@@ -17,6 +17,43 @@ use crate::threads::ThreadState;
 use abi_tables::{RetKind, Support, Syscall};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The call through the hooks and the table.
+fn run(p: &Process, call: &mut Call) -> Outcome {
+    if p.hooks.is_empty() {
+        execute(call)
+    } else {
+        hooks::run(p.hooks, call)
+    }
+}
+
+/// A call an `--inject` rule picked: its delays, its outcome instead of
+/// the call's own, and its signal, which the guest takes as the call
+/// returns (as a signal strace injects at entry reaches a call that does
+/// not block; one that would block is not interrupted by it here).
+fn inject(p: &Process, call: &mut Call, fired: crate::inject::Fired) -> Outcome {
+    if let Some(d) = fired.delay_enter {
+        std::thread::sleep(d);
+    }
+    let outcome = match fired.outcome {
+        Some(o) => {
+            call.injected = true;
+            o
+        }
+        None => run(p, call),
+    };
+    if let Some(d) = fired.delay_exit {
+        std::thread::sleep(d);
+    }
+    if let Some(sig) = fired.signal {
+        // Blocked in this handler: it arrives when the guest runs again.
+        let _ = crate::signals::raise_in_thread(sig, call.thread.tid.get());
+    }
+    if let Some(stats) = &p.stats {
+        stats.record_injected(call.slot);
+    }
+    outcome
+}
+
 /// Carries out the call through the table, without hooks.
 pub fn execute(call: &mut Call) -> Outcome {
     call.second = None;
@@ -64,7 +101,7 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
         p.personality.set_return(ctx, &Outcome::Error(Errno::ENOSYS));
         return;
     };
-    let mut call = Call { slot, number, args, ctx, thread, second: None };
+    let mut call = Call { slot, number, args, ctx, thread, second: None, injected: false };
 
     let tracing = slot.traced && p.tracer.is_some();
     if tracing {
@@ -75,7 +112,11 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
         // It does not come back to be counted.
         stats.record(slot, &Outcome::value(0), crate::stats::now());
     }
-    let outcome = if p.hooks.is_empty() { execute(&mut call) } else { hooks::run(p.hooks, &mut call) };
+    let fired = p.injections.and_then(|i| i.fire(slot));
+    let outcome = match fired {
+        None => run(p, &mut call),
+        Some(f) => inject(p, &mut call, f),
+    };
     if let (Some(stats), Some(started)) = (&p.stats, started) {
         // A call that starts again is counted when it is done.
         if outcome != Outcome::Restart {

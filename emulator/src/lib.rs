@@ -45,6 +45,7 @@ mod fds;
 mod files;
 mod freebsd;
 mod hooks;
+mod inject;
 mod lifecycle;
 mod linux;
 mod log;

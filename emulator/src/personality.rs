@@ -83,6 +83,11 @@ pub trait Personality: Sync + 'static {
         host
     }
 
+    /// The host signal that carries a guest's, if any.
+    fn signal_from_guest(&self, guest: i32) -> Option<i32> {
+        (1..=64).contains(&guest).then_some(guest)
+    }
+
     /// The name of a guest signal number, for traces.
     fn guest_signal_name(&self, guest: i32) -> SignalName;
 

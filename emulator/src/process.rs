@@ -31,6 +31,8 @@ pub struct Process {
     pub tracer: Option<Tracer>,
     pub stats: Option<Stats>,
     pub hooks: &'static [Box<dyn Hook>],
+    /// `--inject` rules, when there are any.
+    pub injections: Option<&'static crate::inject::Injections>,
     /// The guest executable, as `/proc/self/exe` should name it.
     pub exe: PathBuf,
     /// The executable's file as it was loaded, to tell a guest that crashes
@@ -62,6 +64,7 @@ pub struct ProcessParts {
     pub tracer: Option<Tracer>,
     pub stats: Option<Stats>,
     pub hooks: Vec<Box<dyn Hook>>,
+    pub injections: Option<crate::inject::Injections>,
     pub exe: PathBuf,
     pub exe_stamp: FileStamp,
     pub relaunch: crate::lifecycle::Relaunch,
@@ -93,6 +96,7 @@ pub fn init(parts: ProcessParts) -> &'static Process {
         tracer: parts.tracer,
         stats: parts.stats,
         hooks: Box::leak(parts.hooks.into_boxed_slice()),
+        injections: parts.injections.map(|i| &*Box::leak(Box::new(i))),
         exe: parts.exe,
         exe_stamp: parts.exe_stamp,
         relaunch: parts.relaunch,
@@ -158,6 +162,7 @@ impl Process {
             tracer: self.tracer.as_ref().map(Tracer::copy),
             stats: self.stats.as_ref().map(Stats::copy),
             hooks: self.hooks,
+            injections: self.injections,
             exe: self.exe.clone(),
             exe_stamp: self.exe_stamp,
             relaunch: self.relaunch.clone(),

@@ -79,6 +79,8 @@ pub struct StartOptions {
     pub trace: Option<TraceOptions>,
     pub stats: Option<StatsOptions>,
     pub hooks: Vec<Box<dyn Hook>>,
+    /// `--inject` values, strace's syntax.
+    pub inject: Vec<String>,
     pub relaunch: Relaunch,
     /// A descriptor `program` is reached through, to close once it is loaded.
     pub program_fd: Option<i32>,
@@ -144,6 +146,8 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         Some(t) => Box::leak(Box::new(t)),
         None => personality.default_table(),
     };
+    let injections =
+        crate::inject::Injections::parse(&opts.inject, table, personality).map_err(|m| StartError::new(2, m))?;
     let calls = build_slots(table, personality, opts.trace.as_ref())?;
 
     // The guest's memory, laid out as the kernel lays out a new process:
@@ -206,6 +210,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         tracer,
         stats,
         hooks: std::mem::take(&mut opts.hooks),
+        injections: (!opts.inject.is_empty()).then_some(injections),
         exe,
         exe_stamp,
         relaunch: std::mem::take(&mut opts.relaunch),

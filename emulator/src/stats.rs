@@ -20,6 +20,8 @@ struct Counter {
     calls: AtomicU64,
     errors: AtomicU64,
     nanos: AtomicU64,
+    /// Calls `--inject` picked.
+    injected: AtomicU64,
 }
 
 #[repr(C)]
@@ -31,7 +33,7 @@ struct Header {
     unknown: AtomicU64,
 }
 
-const MAGIC: u64 = u64::from_le_bytes(*b"emustat1");
+const MAGIC: u64 = u64::from_le_bytes(*b"emustat2");
 
 pub struct Stats {
     fd: AtomicI32,
@@ -142,6 +144,11 @@ impl Stats {
         c.nanos.fetch_add(now().saturating_sub(started), Ordering::Relaxed);
     }
 
+    /// Counts a call `--inject` picked (apart from the calls).
+    pub fn record_injected(&self, slot: &CallSlot) {
+        self.counters[slot.index as usize].injected.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts the execve that started this image under an emu that traced its parent.
     pub fn record_exec(&self, p: &Process) {
         if let Some(slot) = p.calls.iter().find(|s| s.name() == "execve") {
@@ -220,6 +227,16 @@ impl Stats {
             .collect();
         if !unsupported.is_empty() {
             let _ = writeln!(out, "unsupported (ENOSYS): {}", unsupported.join(", "));
+        }
+        let injected: Vec<String> = p
+            .calls
+            .iter()
+            .zip(self.counters)
+            .filter(|(_, c)| c.injected.load(Ordering::Relaxed) > 0)
+            .map(|(slot, c)| format!("{} ({}x)", slot.name(), c.injected.load(Ordering::Relaxed)))
+            .collect();
+        if !injected.is_empty() {
+            let _ = writeln!(out, "injected: {}", injected.join(", "));
         }
         let unknown = self.header.unknown.load(Ordering::Relaxed);
         if unknown > 0 {

@@ -319,6 +319,10 @@ impl Personality for FreeBsd {
         numbers::signal_to_guest(host)
     }
 
+    fn signal_from_guest(&self, guest: i32) -> Option<i32> {
+        numbers::signal_to_host(guest)
+    }
+
     fn guest_signal_name(&self, sig: i32) -> SignalName {
         let table: &'static Table = &FREEBSD_AMD64;
         match table.set_by_name("signal").and_then(|s| s.name_of(sig as i64)) {

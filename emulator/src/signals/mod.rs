@@ -167,6 +167,17 @@ fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mu
     }
 }
 
+/// Sends `sig` to thread `tid` of this process (fault injection's
+/// `signal=`): from a call's handler, it waits, blocked, until the guest
+/// runs again or the call's host part lets it in.
+pub(crate) fn raise_in_thread(sig: i32, tid: i32) -> Result<(), Errno> {
+    // SAFETY: tgkill to a thread of this process.
+    sys::result(unsafe {
+        sys::syscall6(libc::SYS_tgkill as u64, [sys::getpid() as u64, tid as u64, sig as u64, 0, 0, 0])
+    })
+    .map(|_| ())
+}
+
 /// Queues a copy of a received signal to this thread again.
 pub(crate) fn requeue(sig: i32, info: &libc::siginfo_t, tid: i32) {
     // SAFETY: queues a copy of the original siginfo to this very thread,

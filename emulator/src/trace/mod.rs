@@ -247,6 +247,9 @@ impl Tracer {
             },
             o => args::format_return(&mut line, self.table, self.personality, decl.ret, o),
         }
+        if call.injected {
+            line.push_str(" (INJECTED)");
+        }
         line.push('\n');
         self.emit(&line);
         line.clear();
