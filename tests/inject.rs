@@ -40,6 +40,9 @@ fn errors_return_values_and_signals_as_strace_injects_them() {
     let out = like_strace("connect:error=ECONNREFUSED");
     assert!(out.stdout.contains("connect: Connection refused\n"), "{}", out.stdout);
     like_strace("openat,close:error=EACCES:when=2+2");
+    // Counted per call, as strace counts: the second socket() fails.
+    let out = like_strace("%network:error=ECONNREFUSED:when=2");
+    assert!(out.stdout.contains("connect: Bad file descriptor\n"), "{}", out.stdout);
     like_strace("!write,exit_group:delay_exit=100");
 }
 
@@ -88,5 +91,32 @@ fn freebsd_guests_take_freebsd_errno_names() {
     assert_eq!(
         (out.status, out.stderr.as_str()),
         (2, "emu: --inject=openat:error=EDOOFUS: EDOOFUS has no Linux errno to carry it\n")
+    );
+}
+
+/// Classes select calls as strace's do, for --trace and --inject alike,
+/// and `emu abi show --class` lists each call's.
+#[test]
+fn classes_of_calls() {
+    let out = Run::new(guest("inject_target-glibc")).emu_options(["--trace=%network"]).under_emu();
+    let names: Vec<&str> =
+        out.stderr.lines().filter_map(|l| l.split('(').next()).filter(|n| !n.starts_with("+++")).collect();
+    assert_eq!(names, ["socket", "bind", "listen", "getsockname", "socket", "connect"], "{}", out.stderr);
+    let out = Run::new(guest("inject_target-glibc")).emu_options(["--trace=%signal,!rt_sigprocmask"]).under_emu();
+    assert!(out.stderr.starts_with("rt_sigaction(SIGUSR1, "), "{}", out.stderr);
+    let shown = Run::new(emu()).args(["abi", "show", "linux", "--class"]).native();
+    assert_eq!(shown.status, 0);
+    let row =
+        |name: &str| shown.stdout.lines().find(|l| l.split_whitespace().nth(1) == Some(name)).unwrap().to_string();
+    assert!(row("openat").contains("%file %desc"), "{}", row("openat"));
+    assert!(row("connect").contains("%desc %network"), "{}", row("connect"));
+    assert!(row("mmap").contains("%desc %memory"), "{}", row("mmap"));
+    assert!(row("setresuid").contains("%creds"), "{}", row("setresuid"));
+    let out = Run::new(guest("hello-glibc")).emu_options(["--trace=%nosuchclass"]).under_emu();
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.starts_with("emu: --trace: no class named `%nosuchclass` (%file, %desc, %network"),
+        "{}",
+        out.stderr
     );
 }

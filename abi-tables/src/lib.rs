@@ -7,9 +7,11 @@
 //! table is parsed at run time by [`load`] with the same parser. The format is
 //! described in `abi-tables/README.md`.
 
+mod classes;
 mod format;
 mod render;
 
+pub use classes::{class, select, Classes, CLASSES};
 pub use format::{
     parse, parse_number, Arg, ArgKind, List, ParseError, RetKind, SetId, SetKind, ShownIf, Support, Syscall, Table,
     Text, Value, ValueSet, MAX_ARGS, MAX_NUMBER, NO_CALL,

@@ -27,6 +27,9 @@ pub enum MatrixStyle {
     Text,
     /// A Markdown table for documentation.
     Markdown,
+    /// Either, with a column of each call's classes (`%file %desc`).
+    TextWithClasses,
+    MarkdownWithClasses,
 }
 
 fn level(s: &Support) -> String {
@@ -53,22 +56,33 @@ pub fn matrix(table: &Table, style: MatrixStyle) -> String {
         count(|s| *s == Support::Unsupported),
     );
     let mut out = String::new();
+    let classes = |c: &crate::Syscall| c.classes().names().join(" ");
     match style {
-        MatrixStyle::Text => {
+        MatrixStyle::Text | MatrixStyle::TextWithClasses => {
+            let with = style == MatrixStyle::TextWithClasses;
             let _ = writeln!(out, "{summary}\n");
             let name_w = table.calls.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
-            let _ = writeln!(out, "{:>4}  {:<name_w$}  {:<14}  NOTE", "NR", "NAME", "SUPPORT");
+            let class_w = if with { table.calls.iter().map(|c| classes(c).len()).max().unwrap_or(0).max(7) } else { 0 };
+            let head = if with { format!("{:<class_w$}  ", "CLASSES") } else { String::new() };
+            let _ = writeln!(out, "{:>4}  {:<name_w$}  {:<14}  {head}NOTE", "NR", "NAME", "SUPPORT");
             for c in table.calls.iter() {
-                let line = format!("{:>4}  {:<name_w$}  {:<14}  {}", c.number, c.name, level(&c.support), c.note);
+                let cls = if with { format!("{:<class_w$}  ", classes(c)) } else { String::new() };
+                let line = format!("{:>4}  {:<name_w$}  {:<14}  {cls}{}", c.number, c.name, level(&c.support), c.note);
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }
-        MatrixStyle::Markdown => {
+        MatrixStyle::Markdown | MatrixStyle::MarkdownWithClasses => {
+            let with = style == MatrixStyle::MarkdownWithClasses;
             let _ = writeln!(out, "{summary}\n");
-            let _ = writeln!(out, "| nr | call | support | note |\n| ---: | --- | --- | --- |");
+            if with {
+                let _ = writeln!(out, "| nr | call | support | classes | note |\n| ---: | --- | --- | --- | --- |");
+            } else {
+                let _ = writeln!(out, "| nr | call | support | note |\n| ---: | --- | --- | --- |");
+            }
             for c in table.calls.iter() {
                 let note = c.note.replace('|', "\\|");
-                let _ = writeln!(out, "| {} | `{}` | {} | {} |", c.number, c.name, level(&c.support), note);
+                let cls = if with { format!(" {} |", classes(c)) } else { String::new() };
+                let _ = writeln!(out, "| {} | `{}` | {} |{cls} {} |", c.number, c.name, level(&c.support), note);
             }
         }
     }

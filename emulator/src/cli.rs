@@ -109,6 +109,9 @@ enum AbiCommand {
         /// As a Markdown table
         #[arg(long)]
         markdown: bool,
+        /// With each call's classes (%file, %desc, %network, ...), as --trace and --inject take them
+        #[arg(long)]
+        class: bool,
     },
     /// A C header defining SYS_<name> for every call of a table
     Header {
@@ -264,9 +267,14 @@ fn abi_command(command: AbiCommand) -> i32 {
             }
             0
         }
-        AbiCommand::Show { table, markdown } => match abi_tables::find(&table) {
+        AbiCommand::Show { table, markdown, class } => match abi_tables::find(&table) {
             Ok(t) => {
-                let style = if markdown { MatrixStyle::Markdown } else { MatrixStyle::Text };
+                let style = match (markdown, class) {
+                    (true, false) => MatrixStyle::Markdown,
+                    (true, true) => MatrixStyle::MarkdownWithClasses,
+                    (false, false) => MatrixStyle::Text,
+                    (false, true) => MatrixStyle::TextWithClasses,
+                };
                 print!("{}", abi_tables::matrix(&t, style));
                 0
             }

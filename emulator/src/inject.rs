@@ -8,8 +8,9 @@
 //!                                           with a unit: ns, us, ms, s)
 //! ```
 //!
-//! SET is a comma-separated list of the guest table's names, `all`, or
-//! `!name` to leave one out; ENAME is the guest's errno name (FreeBSD's for
+//! SET is a comma-separated list of the guest table's names, classes
+//! (`%file`, `%network`, ...), `all`, or any of those after `!` to leave
+//! them out; ENAME is the guest's errno name (FreeBSD's for
 //! a FreeBSD guest) or number, SIG a guest signal name or number. `when`
 //! picks invocations of each call, counted per process from 1: `N`, `N+`
 //! (from N on), `N+STEP` (N, N+STEP, ...), `N..M`; without it, every one.
@@ -145,27 +146,13 @@ fn parse_rule(spec: &str, table: &Table, personality: &dyn Personality) -> Resul
     Ok(Rule { calls, fired, when, counts })
 }
 
-/// A set of calls: names, `all`, and `!name` to leave one out.
+/// A set of calls: names, classes (`%network`), `all`, `!` to leave out.
 fn call_set(set: &str, table: &Table) -> Result<Vec<bool>, String> {
-    let (mut shown, mut hidden) = (Vec::new(), Vec::new());
-    for name in set.split(',').filter(|n| !n.is_empty()) {
-        let (list, name) = match name.strip_prefix('!') {
-            Some(n) => (&mut hidden, n),
-            None => (&mut shown, name),
-        };
-        if name == "all" {
-            continue;
-        }
-        if table.call_by_name(name).is_none() {
-            return Err(format!("the {} table has no call named `{name}`", table.name));
-        }
-        list.push(name);
-    }
-    if set.is_empty() {
+    let items: Vec<&str> = set.split(',').collect();
+    if items.iter().all(|i| i.is_empty()) {
         return Err("no calls named".into());
     }
-    let all = shown.is_empty();
-    Ok(table.calls.iter().map(|c| (all || shown.contains(&&*c.name)) && !hidden.contains(&&*c.name)).collect())
+    abi_tables::select(table, &items)
 }
 
 /// A guest errno by name (the table's `errno` set) or number.

@@ -293,25 +293,14 @@ fn build_slots(
     trace: Option<&TraceOptions>,
 ) -> Result<Box<[CallSlot]>, StartError> {
     let file_err = |line: u32, msg: String| StartError::new(2, format!("{}:{line}: {msg}", table.source));
-    let (mut shown, mut hidden) = (Vec::new(), Vec::new());
-    if let Some(t) = trace {
-        for name in &t.calls {
-            let (list, name) = match name.strip_prefix('!') {
-                Some(n) => (&mut hidden, n),
-                None => (&mut shown, name.as_str()),
-            };
-            if name == "all" {
-                continue;
-            }
-            if table.call_by_name(name).is_none() {
-                return Err(StartError::new(
-                    2,
-                    format!("--trace: the {} table has no call named `{name}`", table.name),
-                ));
-            }
-            list.push(name.to_string());
+    // The calls --trace shows: names, classes (`%file`), `!` to leave out.
+    let traced_calls = match trace {
+        Some(t) => {
+            let items: Vec<&str> = t.calls.iter().map(String::as_str).collect();
+            Some(abi_tables::select(table, &items).map_err(|m| StartError::new(2, format!("--trace: {m}")))?)
         }
-    }
+        None => None,
+    };
     let mut slots = Vec::with_capacity(table.calls.len());
     for (i, call) in table.calls.iter().enumerate() {
         let action = dispatch::action_for(personality, call).map_err(|m| file_err(call.line, m))?;
@@ -325,10 +314,7 @@ fn build_slots(
                 }
             }
         }
-        let name: &str = &call.name;
-        let traced = trace.is_some()
-            && (shown.is_empty() || shown.iter().any(|s| s == name))
-            && !hidden.iter().any(|s| s == name);
+        let traced = traced_calls.as_ref().is_some_and(|t| t[i]);
         // Numbers are distinct and below MAX_NUMBER (the parser checks), so
         // the index fits.
         slots.push(CallSlot::new(call, i as u16, action, traced));
