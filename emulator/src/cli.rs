@@ -38,6 +38,10 @@ struct Cli {
     #[arg(long, value_name = "SET:ACTION[:when=EXPR]")]
     inject: Vec<String>,
 
+    /// The trace's format: strace's lines, or one JSON object per line (docs/trace-json.schema.json)
+    #[arg(long, value_name = "FORMAT", default_value = "strace", value_parser = ["strace", "json"])]
+    trace_format: String,
+
     /// Write the trace (and --stats) to FILE instead of stderr
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -183,6 +187,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
     };
     let trace = cli.trace.as_ref().map(|list| TraceOptions {
         calls: list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        json: cli.trace_format == "json",
         output: match (cli.trace_fd, &cli.output) {
             (Some(fd), _) => TraceOutput::Inherited(fd),
             (None, Some(path)) => TraceOutput::File(path.clone()),
@@ -238,6 +243,7 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
     if let Some(t) = &cli.trace {
         options.push(format!("--trace={t}").into());
         options.push(format!("--string-limit={}", cli.string_limit).into());
+        options.push(format!("--trace-format={}", cli.trace_format).into());
     }
     if cli.stats {
         options.push("--stats".into());

@@ -59,6 +59,8 @@ pub enum TraceOutput {
 pub struct TraceOptions {
     /// Names of the calls to show; empty shows all. `!name` hides one.
     pub calls: Vec<String>,
+    /// One JSON object per line instead of strace's format.
+    pub json: bool,
     pub output: TraceOutput,
     pub string_limit: usize,
     /// Lines carry pids from the start (a traced parent forked before exec).
@@ -349,7 +351,7 @@ fn open_trace(
         }
     };
     let everything = t.calls.iter().all(|c| c == "all" || c.starts_with('!'));
-    Ok(Tracer::new(fd, t.string_limit, t.pids, everything, table, personality))
+    Ok(Tracer::new(fd, t.string_limit, t.pids, everything, table, personality, t.json))
 }
 
 fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {

@@ -57,6 +57,8 @@ pub struct ThreadState {
     pub trace_resume: Cell<(u8, u8)>,
     /// The process that entered the traced call (a fork child differs).
     pub trace_pid: Cell<i32>,
+    /// When the call being traced began (a JSON trace gives its duration).
+    pub trace_started: Cell<u64>,
     /// The guest's `clear_child_tid` (set_tid_address, CLONE_CHILD_CLEARTID):
     /// zeroed and woken when the thread exits, as the kernel does.
     pub clear_child_tid: Cell<u64>,
@@ -135,6 +137,7 @@ impl ThreadState {
                 trace_line: RefCell::new(String::with_capacity(512)),
                 trace_resume: Cell::new((0, 0)),
                 trace_pid: Cell::new(0),
+                trace_started: Cell::new(0),
                 clear_child_tid: Cell::new(0),
                 robust_list: Cell::new((0, 0)),
                 umtx_robust_lists: Cell::new([0; 3]),

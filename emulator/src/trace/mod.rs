@@ -16,6 +16,7 @@
 
 mod args;
 pub mod common;
+mod json;
 pub mod quote;
 
 pub use args::flags;
@@ -45,6 +46,8 @@ pub struct Tracer {
     /// The guest's table and personality, which name what is shown.
     table: &'static Table,
     personality: &'static dyn Personality,
+    /// One JSON object per line (`--trace-format=json`, see `json`).
+    json: bool,
 }
 
 /// Where a structure decoder writes: `{st_mode=S_IFREG|0644, st_size=3, ...}`.
@@ -78,6 +81,7 @@ impl Tracer {
         shows_unknown: bool,
         table: &'static Table,
         personality: &'static dyn Personality,
+        json: bool,
     ) -> Self {
         Tracer {
             fd: AtomicI32::new(fd),
@@ -86,12 +90,13 @@ impl Tracer {
             shows_unknown,
             table,
             personality,
+            json,
         }
     }
 
     /// The tracer of a vfork child: the same output, which now names processes.
     pub fn copy(&self) -> Self {
-        Tracer::new(self.fd(), self.string_limit, true, self.shows_unknown, self.table, self.personality)
+        Tracer::new(self.fd(), self.string_limit, true, self.shows_unknown, self.table, self.personality, self.json)
     }
 
     pub fn shows_unknown(&self) -> bool {
@@ -142,6 +147,14 @@ impl Tracer {
 
     /// The call is about to be carried out: its name and the arguments it reads.
     pub fn enter(&self, call: &mut Call) {
+        if self.json {
+            call.thread.trace_started.set(crate::stats::now());
+            call.thread.trace_pid.set(crate::process::self_pid());
+            if call.slot.call.ret == RetKind::None {
+                self.json_call(call, None);
+            }
+            return;
+        }
         let mut line = call.thread.trace_line.take();
         line.clear();
         line.push_str(call.name());
@@ -198,6 +211,13 @@ impl Tracer {
         let result = &result;
         let decl = call.slot.call;
         if decl.ret == RetKind::None {
+            return;
+        }
+        if self.json {
+            // The child of fork, vfork or clone: one line, in the parent.
+            if call.thread.trace_pid.get() == crate::process::self_pid() {
+                self.json_call(call, Some(outcome));
+            }
             return;
         }
         let mut line = call.thread.trace_line.take();
@@ -259,6 +279,32 @@ impl Tracer {
     /// The program emu started, as strace shows the exec it starts with:
     /// `execve("/bin/ls", ["ls", "-l"], 0x4ffffffde0f8 /* 23 vars */) = 0`.
     pub fn initial_exec(&self, path: &[u8], argv: &[Vec<u8>], envp: u64, envc: usize) {
+        if self.json {
+            let mut args = [String::new(), String::from("["), format!("{envp:#x} /* {envc} vars */")];
+            quote::quote(&mut args[0], path, false);
+            for (i, arg) in argv.iter().enumerate() {
+                if i > 0 {
+                    args[1].push_str(", ");
+                }
+                quote::quote(&mut args[1], &arg[..arg.len().min(self.string_limit)], arg.len() > self.string_limit);
+            }
+            args[1].push(']');
+            let number = self.table.call_by_name("execve").map_or(0, |c| c.number);
+            let mut line = format!(
+                "{{\"pid\":{},\"tid\":{},\"name\":\"execve\",\"number\":{number},\"args\":[",
+                crate::process::self_pid(),
+                sys::gettid()
+            );
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                json::string(&mut line, a);
+            }
+            line.push_str("],\"result\":0,\"errno\":null,\"duration_ns\":0,\"injected\":false}\n");
+            self.emit(&line);
+            return;
+        }
         let mut line = String::new();
         self.prefix(&mut line);
         line.push_str("execve(");
@@ -279,6 +325,9 @@ impl Tracer {
 
     /// A number the table does not have: `syscall_0x3e7(0x1, ...) = -1 ENOSYS (...)`.
     pub fn unknown(&self, number: u64, a: &[u64]) {
+        if self.json {
+            return self.json_unknown(number, a);
+        }
         let mut line = String::new();
         self.prefix(&mut line);
         let _ = write!(
@@ -303,6 +352,9 @@ impl Tracer {
     /// `--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---`.
     pub fn signal(&self, sig: i32, info: &libc::siginfo_t) {
         let name = self.personality.signal_name(sig);
+        if self.json {
+            return self.json_signal(&name.to_string(), &self.personality.si_code_name(sig, info.si_code));
+        }
         let mut line = String::new();
         self.prefix(&mut line);
         let _ =
@@ -314,6 +366,9 @@ impl Tracer {
 
     /// The last line: `+++ exited with 0 +++`.
     pub fn process_ended(&self, ending: Ending) {
+        if self.json {
+            return self.json_ended(ending);
+        }
         let mut line = String::new();
         self.prefix(&mut line);
         let _ = match ending {
