@@ -135,6 +135,9 @@ pub struct Run {
     pub dir: Option<PathBuf>,
     /// How long it may run before it is killed as hung (else `HANG`).
     pub hang_limit: Option<Duration>,
+    /// RLIMIT_DATA (soft and hard) in bytes, for a program that may
+    /// allocate without end.
+    pub data_limit: Option<u64>,
 }
 
 /// Long enough for any guest here; only a hang reaches it.
@@ -191,6 +194,13 @@ impl Run {
         self
     }
 
+    /// Run it with RLIMIT_DATA at `bytes`: a runaway allocation fails with
+    /// ENOMEM instead of waking the OOM killer.
+    pub fn data_limit(mut self, bytes: u64) -> Self {
+        self.data_limit = Some(bytes);
+        self
+    }
+
     pub fn native(&self) -> Outcome {
         let mut c = Command::new(&self.program);
         c.args(&self.args);
@@ -219,6 +229,21 @@ impl Run {
         }
         if let Some(d) = &self.dir {
             c.current_dir(d);
+        }
+        if let Some(bytes) = self.data_limit {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            // SAFETY: setrlimit is async-signal-safe and touches nothing
+            // of the parent's (the closure runs in the forked child).
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_DATA, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", c.get_program()));
         let mut stdin = child.stdin.take().unwrap();
