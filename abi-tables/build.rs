@@ -117,9 +117,13 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
             RetKind::Mode => "Mode",
             RetKind::None => "None",
         };
+        let since = match c.since {
+            Some(r) => format!("Some(Release {{ major: {}, minor: {}, patch: {} }})", r.major, r.minor, r.patch),
+            None => "None".into(),
+        };
         writeln!(
             out,
-            "        Syscall {{ number: {}, name: {}, support: {support}, args: Cow::Borrowed(&[{}]), ret: RetKind::{ret}, note: {}, line: {} }},",
+            "        Syscall {{ number: {}, name: {}, support: {support}, args: Cow::Borrowed(&[{}]), ret: RetKind::{ret}, note: {}, line: {}, since: {since} }},",
             c.number,
             s(&c.name),
             args.join(", "),

@@ -13,8 +13,8 @@ mod render;
 
 pub use classes::{class, select, Classes, CLASSES};
 pub use format::{
-    parse, parse_number, Arg, ArgKind, List, ParseError, RetKind, SetId, SetKind, ShownIf, Support, Syscall, Table,
-    Text, Value, ValueSet, MAX_ARGS, MAX_NUMBER, NO_CALL,
+    parse, parse_number, Arg, ArgKind, List, ParseError, Release, RetKind, SetId, SetKind, ShownIf, Support, Syscall,
+    Table, Text, Value, ValueSet, MAX_ARGS, MAX_NUMBER, NO_CALL,
 };
 pub use render::{c_header, matrix, MatrixStyle};
 

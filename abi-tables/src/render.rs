@@ -33,12 +33,7 @@ pub enum MatrixStyle {
 }
 
 fn level(s: &Support) -> String {
-    match s {
-        Support::Supported => "supported".into(),
-        Support::Partial => "partial".into(),
-        Support::Unsupported => "unsupported".into(),
-        Support::Error { name, .. } => format!("error({name})"),
-    }
+    s.to_string()
 }
 
 /// The compatibility matrix of a table: every call with its support level and
@@ -57,32 +52,48 @@ pub fn matrix(table: &Table, style: MatrixStyle) -> String {
     );
     let mut out = String::new();
     let classes = |c: &crate::Syscall| c.classes().names().join(" ");
+    // The release column, when the table records releases (`since`).
+    let history = table.calls.iter().any(|c| c.since.is_some());
+    let since = |c: &crate::Syscall| c.since.map_or(String::new(), |r| r.to_string());
     match style {
         MatrixStyle::Text | MatrixStyle::TextWithClasses => {
             let with = style == MatrixStyle::TextWithClasses;
             let _ = writeln!(out, "{summary}\n");
             let name_w = table.calls.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
             let class_w = if with { table.calls.iter().map(|c| classes(c).len()).max().unwrap_or(0).max(7) } else { 0 };
-            let head = if with { format!("{:<class_w$}  ", "CLASSES") } else { String::new() };
+            let mut head = if history { format!("{:<6}  ", "SINCE") } else { String::new() };
+            if with {
+                head += &format!("{:<class_w$}  ", "CLASSES");
+            }
             let _ = writeln!(out, "{:>4}  {:<name_w$}  {:<14}  {head}NOTE", "NR", "NAME", "SUPPORT");
             for c in table.calls.iter() {
-                let cls = if with { format!("{:<class_w$}  ", classes(c)) } else { String::new() };
-                let line = format!("{:>4}  {:<name_w$}  {:<14}  {cls}{}", c.number, c.name, level(&c.support), c.note);
+                let mut cols = if history { format!("{:<6}  ", since(c)) } else { String::new() };
+                if with {
+                    cols += &format!("{:<class_w$}  ", classes(c));
+                }
+                let line = format!("{:>4}  {:<name_w$}  {:<14}  {cols}{}", c.number, c.name, level(&c.support), c.note);
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }
         MatrixStyle::Markdown | MatrixStyle::MarkdownWithClasses => {
             let with = style == MatrixStyle::MarkdownWithClasses;
             let _ = writeln!(out, "{summary}\n");
-            if with {
-                let _ = writeln!(out, "| nr | call | support | classes | note |\n| ---: | --- | --- | --- | --- |");
-            } else {
-                let _ = writeln!(out, "| nr | call | support | note |\n| ---: | --- | --- | --- |");
+            let mut head = String::from("| nr | call | support |");
+            let mut rule = String::from("| ---: | --- | --- |");
+            for (shown, column) in [(history, " since |"), (with, " classes |")] {
+                if shown {
+                    head += column;
+                    rule += " --- |";
+                }
             }
+            let _ = writeln!(out, "{head} note |\n{rule} --- |");
             for c in table.calls.iter() {
                 let note = c.note.replace('|', "\\|");
-                let cls = if with { format!(" {} |", classes(c)) } else { String::new() };
-                let _ = writeln!(out, "| {} | `{}` | {} |{cls} {} |", c.number, c.name, level(&c.support), note);
+                let mut cols = if history { format!(" {} |", since(c)) } else { String::new() };
+                if with {
+                    cols += &format!(" {} |", classes(c));
+                }
+                let _ = writeln!(out, "| {} | `{}` | {} |{cols} {} |", c.number, c.name, level(&c.support), note);
             }
         }
     }

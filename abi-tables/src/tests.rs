@@ -59,6 +59,16 @@ fn errors_name_file_and_line() {
         ),
         ("abi t\npersonality linux\n0 x supported (int a) \"unterminated\n", "t.tbl:3: unterminated quoted string"),
         ("abi t\npersonality linux\nsets-from nowhere\n", "t.tbl:3: no built-in table named `nowhere`"),
+        ("abi t\npersonality linux\n0 read supported ()\nsince 5 read\n", "t.tbl:4: `5` is not a release"),
+        ("abi t\npersonality linux\n0 read supported ()\nsince 5.3\n", "t.tbl:4: `since` names no call"),
+        (
+            "abi t\npersonality linux\n0 read supported ()\nsince 5.3 read\n  write\n",
+            "t.tbl:5: `since 5.3` names `write`, which the table has no call of",
+        ),
+        (
+            "abi t\npersonality linux\n0 read supported ()\nsince 5.3 read\nsince 2.6.16 read\n",
+            "t.tbl:5: `read` is given a release twice (5.3 and 2.6.16)",
+        ),
     ];
     for (text, want) in cases {
         let got = parse_str(text).expect_err(text).to_string();
@@ -74,6 +84,41 @@ fn sets_from_a_builtin_table() {
     .unwrap();
     assert!(t.set_by_name("errno").is_some());
     assert!(matches!(t.call_by_number(7).unwrap().args[1].kind, ArgKind::Flags(_)));
+}
+
+#[test]
+fn releases_are_ordered_and_attached_to_calls() {
+    let r = |s| Release::parse(s).unwrap();
+    assert!(r("2.6.16") < r("2.6.32") && r("2.6.32") < r("3.0") && r("4.19") < r("5.3") && r("5.3") < r("5.10"));
+    assert_eq!(
+        (r("5.3").to_string(), r("2.6.16").to_string(), r("13.0").to_string()),
+        ("5.3".into(), "2.6.16".into(), "13.0".into())
+    );
+    for bad in ["5", "5.", ".3", "5.3.1.1", "a.b", "5.-1", "99999.0"] {
+        assert_eq!(Release::parse(bad), None, "{bad}");
+    }
+    let t = parse_str(
+        "abi t\npersonality linux\n0 read supported ()\n1 clone3 supported ()\nsince 2.6.0 read\nsince 5.3 clone3\n",
+    )
+    .unwrap();
+    assert_eq!(t.call_by_name("clone3").unwrap().since, Some(r("5.3")));
+    assert!(matrix(&t, MatrixStyle::Markdown).contains("| 1 | `clone3` | supported | 5.3 |"));
+}
+
+/// Every call of a built-in table says which release first had it, so an
+/// older-kernel view (`--linux-version`) knows what to take away.
+#[test]
+fn builtin_tables_record_every_release() {
+    for t in BUILTIN {
+        let missing: Vec<&str> = t.calls.iter().filter(|c| c.since.is_none()).map(|c| &*c.name).collect();
+        assert!(missing.is_empty(), "{}: no `since` for {missing:?}", t.name);
+    }
+    let linux = builtin("linux").unwrap();
+    let since = |name| linux.call_by_name(name).unwrap().since.unwrap().to_string();
+    assert_eq!(
+        [since("openat"), since("statx"), since("clone3"), since("close_range")],
+        ["2.6.16", "4.11", "5.3", "5.9"]
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub struct CallSlot {
     pub action: Action,
     /// Shown by `--trace`.
     pub traced: bool,
-    /// An unsupported call is reported once.
+    /// An unsupported or absent call is reported once.
     pub(crate) reported: AtomicBool,
 }
 
@@ -40,6 +40,9 @@ pub enum Action {
     Refuse(Errno),
     /// ENOSYS, reported once.
     Unsupported,
+    /// Not in the older release the guest is shown (`release`): what that
+    /// kernel answers, ENOSYS (and FreeBSD's SIGSYS), reported once.
+    Absent,
 }
 
 impl CallSlot {

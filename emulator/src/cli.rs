@@ -5,6 +5,8 @@
 //! emu abi list                       the ABI tables emu has built in
 //! emu abi show TABLE [--markdown]    a table's compatibility matrix
 //! emu abi header TABLE               a C header of a table's numbers
+//! emu compat [OPTIONS] PROGRAM [ARGS...]  the calls PROGRAM makes, against every table
+//! emu binfmt install|uninstall|status     run FreeBSD programs directly (binfmt_misc)
 //! ```
 //!
 //! Everything after PROGRAM belongs to the guest.
@@ -41,6 +43,14 @@ struct Cli {
     /// The trace's format: strace's lines, or one JSON object per line (docs/trace-json.schema.json)
     #[arg(long, value_name = "FORMAT", default_value = "strace", value_parser = ["strace", "json"])]
     trace_format: String,
+
+    /// Show a Linux guest an older kernel: calls that came after VERSION (4.19, 5.3) fail with ENOSYS
+    #[arg(long, value_name = "VERSION", value_parser = parse_release)]
+    linux_version: Option<abi_tables::Release>,
+
+    /// Show a FreeBSD guest an older release: calls that came after VERSION (13.0) fail as there
+    #[arg(long, value_name = "VERSION", value_parser = parse_release, conflicts_with = "linux_version")]
+    freebsd_version: Option<abi_tables::Release>,
 
     /// Write the trace (and --stats) to FILE instead of stderr
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -100,6 +110,55 @@ enum Command {
         #[command(subcommand)]
         command: AbiCommand,
     },
+    /// Run PROGRAM (or read a trace) and report each distinct call it made,
+    /// with its support level and first release in every built-in table
+    Compat(CompatArgs),
+    /// Run FreeBSD programs directly (./program), through a binfmt_misc handler for this emu
+    Binfmt {
+        #[command(subcommand)]
+        command: BinfmtCommand,
+        /// The handler's name under /proc/sys/fs/binfmt_misc
+        #[arg(long, global = true, default_value = crate::binfmt::DEFAULT_NAME)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BinfmtCommand {
+    /// Register the handler (root; mounts binfmt_misc if it is not)
+    Install,
+    /// Remove the handler
+    Uninstall,
+    /// Whether the handler is registered, and for which emu (exit status 1 if not)
+    Status,
+}
+
+#[derive(clap::Args, Debug)]
+struct CompatArgs {
+    /// The report's format
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "markdown", "json"])]
+    format: String,
+    /// Report on this trace (emu's, JSON or strace format, or strace's own) instead of running a program
+    #[arg(long, value_name = "FILE", conflicts_with = "program")]
+    from_trace: Option<PathBuf>,
+    /// The table of a strace-format trace's calls (JSON traces name theirs)
+    #[arg(long, value_name = "TABLE", default_value = "linux-x86_64")]
+    abi: String,
+    /// Write the report to FILE (default: stderr, after the program's output)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Run PROGRAM with the ABI table in FILE
+    #[arg(long, value_name = "FILE")]
+    abi_table: Option<PathBuf>,
+    /// Run PROGRAM as on this older Linux
+    #[arg(long, value_name = "VERSION", value_parser = parse_release)]
+    linux_version: Option<abi_tables::Release>,
+    /// Run PROGRAM as on this older FreeBSD
+    #[arg(long, value_name = "VERSION", value_parser = parse_release, conflicts_with = "linux_version")]
+    freebsd_version: Option<abi_tables::Release>,
+    /// The program to run, and its arguments
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true, required_unless_present = "from_trace")]
+    program: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,7 +195,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
     // A panic is reported in one line from the start (the level is set below).
     crate::log::init(log::LevelFilter::Warn);
     install_panic_hook();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(crate::binfmt::argv_from_kernel(std::env::args_os().collect())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -158,8 +217,24 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
     if cli.list_abis {
         return abi_command(AbiCommand::List);
     }
-    if let Some(Command::Abi { command }) = cli.command {
-        return abi_command(command);
+    match cli.command {
+        Some(Command::Abi { command }) => return abi_command(command),
+        Some(Command::Compat(args)) => return compat_command(args),
+        Some(Command::Binfmt { command, name }) => {
+            let done = match command {
+                BinfmtCommand::Install => crate::binfmt::install(&name),
+                BinfmtCommand::Uninstall => crate::binfmt::uninstall(&name),
+                BinfmtCommand::Status => crate::binfmt::status(&name),
+            };
+            return match done {
+                Ok(message) => {
+                    println!("{message}");
+                    0
+                }
+                Err((status, message)) => fail(status, format!("binfmt: {message}")),
+            };
+        }
+        None => {}
     }
     let Some((program, args)) = cli.program.split_first() else {
         return fail(2, "no program to run (see emu --help)");
@@ -208,6 +283,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         stats,
         hooks,
         inject: cli.inject.clone(),
+        release: requested_release(&cli),
         relaunch: relaunch_options(&cli),
         program_fd: cli.exec_fd,
         stack_limit: cli.guest_stack_limit.map_or_else(crate::sys::stack_limit, |l| l.0),
@@ -223,6 +299,18 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         }
     }
     status
+}
+
+/// A kernel release: `5.3`, `2.6.16`.
+fn parse_release(s: &str) -> Result<abi_tables::Release, String> {
+    abi_tables::Release::parse(s).ok_or_else(|| "expected a release such as 4.19, 5.3 or 2.6.32".to_string())
+}
+
+/// The older release asked for, if any (clap allows one of the two).
+fn requested_release(cli: &Cli) -> Option<crate::release::Requested> {
+    let linux = cli.linux_version.map(|release| crate::release::Requested { personality: "linux", release });
+    let freebsd = cli.freebsd_version.map(|release| crate::release::Requested { personality: "freebsd", release });
+    linux.or(freebsd)
 }
 
 /// A resource limit's value (None: unlimited).
@@ -252,6 +340,9 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
     for i in &cli.inject {
         options.push(format!("--inject={i}").into());
     }
+    if let Some(r) = requested_release(cli) {
+        options.push(format!("{}={}", r.option(), r.release).into());
+    }
     if let Some(t) = &cli.abi_table {
         let abs = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());
         let mut o = OsString::from("--abi-table=");
@@ -262,6 +353,37 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
     // EMU_LOG there must not change emu.
     options.push(format!("--log-level={}", log::max_level().as_str().to_lowercase()).into());
     Relaunch { options }
+}
+
+fn compat_command(args: CompatArgs) -> i32 {
+    use crate::compat::{CompatOptions, Format};
+    if abi_tables::find(&args.abi).is_err() {
+        return fail(2, format!("compat: --abi {}: no such table", args.abi));
+    }
+    let mut emu_options: Vec<OsString> = Vec::new();
+    if let Some(t) = &args.abi_table {
+        let mut o = OsString::from("--abi-table=");
+        o.push(t.as_os_str());
+        emu_options.push(o);
+    }
+    if let Some(r) = args.linux_version {
+        emu_options.push(format!("--linux-version={r}").into());
+    }
+    if let Some(r) = args.freebsd_version {
+        emu_options.push(format!("--freebsd-version={r}").into());
+    }
+    crate::compat::run(CompatOptions {
+        format: match args.format.as_str() {
+            "markdown" => Format::Markdown,
+            "json" => Format::Json,
+            _ => Format::Text,
+        },
+        from_trace: args.from_trace,
+        abi: abi_tables::find(&args.abi).map(|t| t.name.to_string()).unwrap_or(args.abi),
+        output: args.output,
+        emu_options,
+        program: args.program,
+    })
 }
 
 fn abi_command(command: AbiCommand) -> i32 {

@@ -67,8 +67,29 @@ pub fn execute(call: &mut Call) -> Outcome {
             }
             Err(Errno::ENOSYS)
         }
+        Action::Absent => absent(call),
     };
     Outcome::from_handler(result, call.second.take())
+}
+
+/// A call the release the guest is shown does not have yet.
+fn absent(call: &mut Call) -> Result<u64, Errno> {
+    let p = process();
+    if !call.slot.reported.swap(true, Ordering::Relaxed) {
+        if let (Some(view), Some(since)) = (crate::release::view(), call.slot.call.since) {
+            log::warn!(
+                "{} is not in {} {view} (it came in {since}): returning ENOSYS",
+                call.name(),
+                p.personality.kernel_name()
+            );
+        }
+    }
+    if let Some(sig) = p.personality.absent_call_signal() {
+        // Blocked in this handler: the guest takes it as the call returns,
+        // as FreeBSD's nosys() posts it.
+        let _ = signals::raise_in_thread(sig, call.thread.tid.get());
+    }
+    Err(Errno::ENOSYS)
 }
 
 /// A SIGSYS from Syscall User Dispatch: the guest executed `syscall` (or `int 0x80`).

@@ -36,9 +36,11 @@
 //! (fork, exec, exit), `sud` (arming dispatch), one module per personality
 //! (`linux`, `freebsd`), and `bsd` for what BSD personalities share.
 
+mod binfmt;
 mod bsd;
 mod call;
 mod cli;
+mod compat;
 mod context;
 mod dispatch;
 mod fds;
@@ -55,6 +57,7 @@ mod personalities;
 mod personality;
 mod process;
 mod procfs;
+mod release;
 mod signals;
 mod start;
 mod stats;

@@ -125,6 +125,15 @@ pub trait Personality: Sync + 'static {
     /// The registers at the entry point, given the address of argc on the
     /// initial stack.
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters;
+
+    /// The guest's kernel, as people name it (`Linux`, `FreeBSD`).
+    fn kernel_name(&self) -> &'static str;
+
+    /// The (host) signal the guest's kernel sends with the ENOSYS of a call
+    /// it does not have (FreeBSD's nosys() sends SIGSYS), if any.
+    fn absent_call_signal(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// The registers a new image starts with (the others are zero).

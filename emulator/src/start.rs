@@ -2,7 +2,7 @@
 //! instruction, with dispatch armed. Every failure before the jump is a
 //! `StartError`: one line for the user and a shell's exit status.
 
-use crate::call::CallSlot;
+use crate::call::{Action, CallSlot};
 use crate::dispatch;
 use crate::hooks::Hook;
 use crate::lifecycle::Relaunch;
@@ -83,6 +83,8 @@ pub struct StartOptions {
     pub hooks: Vec<Box<dyn Hook>>,
     /// `--inject` values, strace's syntax.
     pub inject: Vec<String>,
+    /// An older release of the guest's kernel to show (`--linux-version`).
+    pub release: Option<crate::release::Requested>,
     pub relaunch: Relaunch,
     /// A descriptor `program` is reached through, to close once it is loaded.
     pub program_fd: Option<i32>,
@@ -148,6 +150,9 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         Some(t) => Box::leak(Box::new(t)),
         None => personality.default_table(),
     };
+    if let Some(requested) = opts.release {
+        crate::release::choose(requested, personality.name(), table).map_err(|m| StartError::new(2, m))?;
+    }
     let injections =
         crate::inject::Injections::parse(&opts.inject, table, personality).map_err(|m| StartError::new(2, m))?;
     let calls = build_slots(table, personality, opts.trace.as_ref())?;
@@ -223,6 +228,9 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         stats.record_exec(process);
     }
     crate::procfs::guest_started(sp, built.top, &execfn);
+    if let Some(t) = process.tracer.as_ref().filter(|t| t.is_json()) {
+        t.json_image(&process.exe);
+    }
     let execve_traced = process.calls.iter().any(|s| s.name() == "execve" && s.traced);
     if let (Some(t), true, true) = (&process.tracer, first_image, execve_traced) {
         t.initial_exec(&execfn, &guest_argv, sp + 8 * (guest_argv.len() as u64 + 2), envp.len());
@@ -305,7 +313,10 @@ fn build_slots(
     };
     let mut slots = Vec::with_capacity(table.calls.len());
     for (i, call) in table.calls.iter().enumerate() {
-        let action = dispatch::action_for(personality, call).map_err(|m| file_err(call.line, m))?;
+        let mut action = dispatch::action_for(personality, call).map_err(|m| file_err(call.line, m))?;
+        if crate::release::lacks(call) {
+            action = Action::Absent;
+        }
         for a in call.args.iter() {
             if let Some(s) = a.kind.struct_name() {
                 if personality.struct_decoder(s).is_none() {

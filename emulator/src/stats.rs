@@ -218,15 +218,22 @@ impl Stats {
             total_nanos as f64 / 1e9
         );
 
-        let unsupported: Vec<String> = p
-            .calls
-            .iter()
-            .zip(self.counters)
-            .filter(|(slot, c)| matches!(slot.action, Action::Unsupported) && c.calls.load(Ordering::Relaxed) > 0)
-            .map(|(slot, c)| format!("{} ({}x)", slot.name(), c.calls.load(Ordering::Relaxed)))
-            .collect();
+        let used_as = |action: fn(&Action) -> bool| -> Vec<String> {
+            p.calls
+                .iter()
+                .zip(self.counters)
+                .filter(|(slot, c)| action(&slot.action) && c.calls.load(Ordering::Relaxed) > 0)
+                .map(|(slot, c)| format!("{} ({}x)", slot.name(), c.calls.load(Ordering::Relaxed)))
+                .collect()
+        };
+        let unsupported = used_as(|a| matches!(a, Action::Unsupported));
         if !unsupported.is_empty() {
             let _ = writeln!(out, "unsupported (ENOSYS): {}", unsupported.join(", "));
+        }
+        let absent = used_as(|a| matches!(a, Action::Absent));
+        if let (false, Some(view)) = (absent.is_empty(), crate::release::view()) {
+            let kernel = p.personality.kernel_name();
+            let _ = writeln!(out, "not in {kernel} {view} (ENOSYS): {}", absent.join(", "));
         }
         let injected: Vec<String> = p
             .calls

@@ -6,6 +6,7 @@
 
 pub mod elf;
 pub mod gotest;
+pub mod schema;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;

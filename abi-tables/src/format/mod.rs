@@ -80,6 +80,48 @@ pub struct Syscall {
     pub note: Text,
     /// Line of the table the call was declared on.
     pub line: u32,
+    /// The release of the guest's kernel that first had the call (a `since`
+    /// statement), when the table records it.
+    pub since: Option<Release>,
+}
+
+/// A release of the guest's kernel: Linux `5.3`, `2.6.16`; FreeBSD `13.0`.
+/// Ordered as releases are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    pub major: u16,
+    pub minor: u16,
+    pub patch: u16,
+}
+
+impl Release {
+    /// `MAJOR.MINOR` or `MAJOR.MINOR.PATCH`, numbers only.
+    pub fn parse(s: &str) -> Option<Release> {
+        let number = |p: &str| -> Option<u16> {
+            if p.is_empty() || p.len() > 4 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            p.parse().ok()
+        };
+        let parts: Vec<&str> = s.split('.').collect();
+        match parts[..] {
+            [major, minor] => Some(Release { major: number(major)?, minor: number(minor)?, patch: 0 }),
+            [major, minor, patch] => {
+                Some(Release { major: number(major)?, minor: number(minor)?, patch: number(patch)? })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if self.patch != 0 {
+            write!(f, ".{}", self.patch)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +134,18 @@ pub enum Support {
     Unsupported,
     /// Refused with this errno of the guest's ABI.
     Error { errno: i32, name: Text },
+}
+
+impl fmt::Display for Support {
+    /// As tables write it: `supported`, `partial`, `unsupported`, `error(EPERM)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Support::Supported => f.write_str("supported"),
+            Support::Partial => f.write_str("partial"),
+            Support::Unsupported => f.write_str("unsupported"),
+            Support::Error { name, .. } => write!(f, "error({name})"),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -243,6 +243,8 @@ impl Parser<'_> {
         let mut description = String::new();
         let mut sets: Vec<ValueSet> = Vec::new();
         let mut calls: Vec<RawCall> = Vec::new();
+        // `since RELEASE NAME...`: (name, release, line), resolved with the calls.
+        let mut history: Vec<(String, Release, u32)> = Vec::new();
 
         for st in &statements {
             let mut cur = Cursor::new(st);
@@ -302,6 +304,21 @@ impl Parser<'_> {
                     }
                     sets.push(set);
                 }
+                "since" => {
+                    cur.next();
+                    let text = self.word(&mut cur, "a release (`5.3`, `2.6.16`)")?;
+                    let Some(release) = Release::parse(&text) else {
+                        return self.err(st.line, format!("`{text}` is not a release (`5.3`, `2.6.16`)"));
+                    };
+                    if cur.peek().is_none() {
+                        return self.err(st.line, "`since` names no call");
+                    }
+                    while cur.peek().is_some() {
+                        let line = cur.line();
+                        let call = self.word(&mut cur, "a call's name")?;
+                        history.push((call, release, line));
+                    }
+                }
                 w if w.starts_with(|c: char| c.is_ascii_digit()) => {
                     calls.push(self.call(&mut cur, st.line)?);
                 }
@@ -334,6 +351,15 @@ impl Parser<'_> {
             if pair[0].name == pair[1].name {
                 return self.err(pair[0].line.max(pair[1].line), format!("`{}` is declared twice", pair[0].name));
             }
+        }
+        for (call, release, line) in &history {
+            let Some(c) = resolved.iter_mut().find(|c| c.name == *call) else {
+                return self.err(*line, format!("`since {release}` names `{call}`, which the table has no call of"));
+            };
+            if let Some(earlier) = c.since {
+                return self.err(*line, format!("`{call}` is given a release twice ({earlier} and {release})"));
+            }
+            c.since = Some(*release);
         }
         let len = resolved.last().map_or(0, |c| c.number as usize + 1);
         let mut index = vec![NO_CALL; len];
@@ -617,6 +643,7 @@ impl Parser<'_> {
             ret: raw.ret,
             note: raw.note.clone().into(),
             line: raw.line,
+            since: None,
         })
     }
 }

@@ -5,11 +5,23 @@
 
 use super::numbers;
 use crate::personality::{EntryRegisters, InitialAuxv};
+use abi_tables::Release;
 use loader::{AddressSpace, AuxValue, BuiltStack, Loaded, PAGE_SIZE};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The FreeBSD version emu answers as (kern.osreldate, AT_OSRELDATE): 14.2.
-pub const OSRELDATE: u64 = 1_402_000;
+/// The FreeBSD release emu answers as, unless it shows an older one
+/// (`--freebsd-version`).
+const RELEASE: Release = Release { major: 14, minor: 2, patch: 0 };
+
+/// The release the guest is shown.
+pub fn release() -> Release {
+    crate::release::view().unwrap_or(RELEASE)
+}
+
+/// `__FreeBSD_version` of that release (kern.osreldate, AT_OSRELDATE).
+pub fn osreldate() -> u64 {
+    crate::release::freebsd_osreldate(release()) as u64
+}
 
 const AT_PHDR: u64 = 3;
 const AT_PHENT: u64 = 4;
@@ -59,7 +71,7 @@ pub fn initial_auxv(image: &Loaded) -> InitialAuxv {
             (AT_BASE, Value(image.interpreter_base)),
             (AT_EHDRFLAGS, Value(0)),
             (AT_EXECPATH, ExecFn),
-            (AT_OSRELDATE, Value(OSRELDATE)),
+            (AT_OSRELDATE, Value(osreldate())),
             (AT_CANARY, Blob(0)),
             (AT_CANARYLEN, BlobLen(0)),
             (AT_NCPUS, Value(super::process::online_cpus())),

@@ -358,6 +358,14 @@ impl Personality for FreeBsd {
         image::stack_built(stack)
     }
 
+    fn kernel_name(&self) -> &'static str {
+        "FreeBSD"
+    }
+
+    fn absent_call_signal(&self) -> Option<i32> {
+        Some(libc::SIGSYS)
+    }
+
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
         image::entry_registers(argc_at)
     }

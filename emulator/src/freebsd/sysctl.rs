@@ -4,7 +4,6 @@
 //! (`route`). The name-to-MIB query ({0, 3}) resolves them; anything else
 //! is ENOENT, and writes are refused (EPERM).
 
-use super::image::OSRELDATE;
 use crate::bsd::sysctl::{answer, read_mib, read_new, Node, Value};
 use crate::call::Call;
 use crate::process::process;
@@ -15,16 +14,20 @@ use std::os::unix::ffi::OsStrExt;
 /// get numbers from 0x1000 up here.
 const NODES: &[Node] = &[
     Node { name: "kern.ostype", mib: &[1, 1], value: || Some(Value::Str(b"FreeBSD".to_vec())) },
-    Node { name: "kern.osrelease", mib: &[1, 2], value: || Some(Value::Str(b"14.2-RELEASE".to_vec())) },
+    Node { name: "kern.osrelease", mib: &[1, 2], value: || Some(Value::Str(osrelease().into_bytes())) },
     Node { name: "kern.osrevision", mib: &[1, 3], value: || Some(Value::Int(199506)) },
-    Node { name: "kern.version", mib: &[1, 4], value: || Some(Value::Str(b"FreeBSD 14.2-RELEASE (emu)\n".to_vec())) },
+    Node {
+        name: "kern.version",
+        mib: &[1, 4],
+        value: || Some(Value::Str(format!("FreeBSD {} (emu)\n", osrelease()).into_bytes())),
+    },
     Node { name: "kern.maxproc", mib: &[1, 6], value: || host_limit(libc::RLIMIT_NPROC).map(Value::Int) },
     Node { name: "kern.maxfiles", mib: &[1, 7], value: || read_number("/proc/sys/fs/file-max").map(Value::Int) },
     Node { name: "kern.argmax", mib: &[1, 8], value: || Some(Value::Int(524288)) },
     Node { name: "kern.hostname", mib: &[1, 10], value: || uname_field(|u| &u.nodename).map(Value::Str) },
     Node { name: "kern.ngroups", mib: &[1, 18], value: || Some(Value::Int(1023)) },
     Node { name: "kern.boottime", mib: &[1, 21], value: boottime },
-    Node { name: "kern.osreldate", mib: &[1, 24], value: || Some(Value::Int(OSRELDATE as i32)) },
+    Node { name: "kern.osreldate", mib: &[1, 24], value: || Some(Value::Int(super::image::osreldate() as i32)) },
     Node { name: "kern.maxfilesperproc", mib: &[1, 27], value: || host_limit(libc::RLIMIT_NOFILE).map(Value::Int) },
     Node { name: "kern.iov_max", mib: &[1, 35], value: || Some(Value::Int(1024)) },
     Node { name: "kern.arandom", mib: &[1, 37], value: arandom },
@@ -52,6 +55,11 @@ const NODES: &[Node] = &[
     Node { name: "vm.overcommit", mib: &[2, 12], value: || Some(Value::Int(0)) },
     Node { name: "user.cs_path", mib: &[8, 1], value: || Some(Value::Str(b"/usr/bin:/bin:/usr/sbin:/sbin".to_vec())) },
 ];
+
+/// `14.2-RELEASE`, or the release the guest is shown.
+fn osrelease() -> String {
+    crate::release::freebsd_release_text(super::image::release())
+}
 
 fn ncpu() -> i32 {
     super::process::online_cpus() as i32

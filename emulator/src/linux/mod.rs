@@ -42,6 +42,7 @@ const EMULATED: &[(&str, Handler)] = &[
     ("remap_file_pages", in_place::change_in_place),
     ("shmat", memory::shmat),
     ("arch_prctl", process::arch_prctl),
+    ("uname", process::uname),
     ("prctl", process::prctl),
     ("exit", process::exit),
     ("set_tid_address", process::set_tid_address),
@@ -141,6 +142,10 @@ impl Personality for Linux {
     }
 
     /// The x86-64 psABI: RSP at argc, RDX a function for atexit (none).
+    fn kernel_name(&self) -> &'static str {
+        "Linux"
+    }
+
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
         EntryRegisters { rsp: argc_at, rdi: 0, rdx: 0 }
     }

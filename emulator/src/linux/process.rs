@@ -33,6 +33,20 @@ pub fn arch_prctl(call: &mut Call) -> SysResult {
     }
 }
 
+/// uname: the host's answer, with the release the guest is shown when it
+/// is an older one (`--linux-version`).
+pub fn uname(call: &mut Call) -> SysResult {
+    call.host(libc::SYS_uname)?;
+    let Some(view) = crate::release::view() else {
+        return Ok(0);
+    };
+    // `release` is the third of struct utsname's 65-byte fields.
+    const RELEASE_AT: u64 = 2 * 65;
+    let mut field = [0u8; 65];
+    let len = crate::release::linux_release_text(view, &mut field);
+    guest::write(call.args[0] + RELEASE_AT, &field[..=len]).map(|_| 0)
+}
+
 const PR_SET_SECCOMP: i32 = 22;
 const PR_SET_SYSCALL_USER_DISPATCH: i32 = 59;
 

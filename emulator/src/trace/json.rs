@@ -6,7 +6,9 @@
 //!  "result":3,"errno":null,"duration_ns":5123,"injected":false}
 //! ```
 //!
-//! Each argument is the text strace's format shows for it; `result` is the
+//! Each image starts with `{"pid":7,"image":"/usr/bin/ls","abi":"linux-x86_64"}`,
+//! which names the table of the calls after it. Each argument is the text
+//! strace's format shows for it; `result` is the
 //! value returned (-1 with `errno` the guest's errno name for a failure,
 //! null for a call that starts again or does not return). Signals and the
 //! process's end are objects of their own (`"signal"`, `"exited"`,
@@ -128,6 +130,18 @@ impl Tracer {
             let _ = write!(line, "\"{v:#x}\"");
         }
         let _ = writeln!(line, "],\"result\":-1,\"errno\":\"ENOSYS\",\"duration_ns\":0,\"injected\":false}}");
+        self.emit(&line);
+    }
+
+    /// An image starts (the first, and each one an execve brings): which
+    /// program, and the table that names the calls of the lines after it.
+    pub fn json_image(&self, program: &std::path::Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let mut line = format!("{{\"pid\":{},\"image\":", crate::process::self_pid());
+        string(&mut line, &String::from_utf8_lossy(program.as_os_str().as_bytes()));
+        line.push_str(",\"abi\":");
+        string(&mut line, &self.table.name);
+        line.push_str("}\n");
         self.emit(&line);
     }
 

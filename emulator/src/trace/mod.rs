@@ -141,6 +141,11 @@ impl Tracer {
         }
     }
 
+    /// Whether lines are JSON objects (`--trace-format=json`).
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     fn emit(&self, line: &str) {
         let _ = crate::fds::write_private(|| self.fd(), line.as_bytes());
     }

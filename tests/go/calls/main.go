@@ -21,6 +21,28 @@ import (
 	"unsafe"
 )
 
+// The release the program is told, and whether __realpathat (FreeBSD 13.0)
+// is there: FreeBSD answers a call it does not have with ENOSYS and SIGSYS.
+func release() {
+	osrelease, _ := syscall.Sysctl("kern.osrelease")
+	osreldate, _ := syscall.SysctlUint32("kern.osreldate")
+	fmt.Printf("%s %d\n", osrelease, osreldate)
+	sigsys := make(chan os.Signal, 1)
+	signal.Notify(sigsys, syscall.SIGSYS)
+	root := []byte("/\x00")
+	var buf [64]byte
+	atFdcwd := -100
+	_, _, e := syscall.Syscall6(574, uintptr(atFdcwd), uintptr(unsafe.Pointer(&root[0])), // __realpathat
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	got := false
+	select {
+	case <-sigsys:
+		got = true
+	case <-time.After(200 * time.Millisecond):
+	}
+	fmt.Printf("__realpathat: errno %d, SIGSYS %v\n", uintptr(e), got)
+}
+
 func realpath(dir string) {
 	target := filepath.Join(dir, "target")
 	os.WriteFile(target, nil, 0o600)
@@ -117,6 +139,17 @@ func psStrings() {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "release" {
+		release()
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "args" {
+		// How it was started: argv[0] and the rest, one per line.
+		for _, a := range os.Args {
+			fmt.Println(a)
+		}
+		return
+	}
 	dir, _ := os.MkdirTemp("", "emu-calls-")
 	defer os.RemoveAll(dir)
 	realpath(dir)
