@@ -95,7 +95,7 @@ fn views_that_cannot_be_given_are_refused() {
         (
             &["--linux-version=2.4"],
             &hello,
-            "emu: --linux-version 2.4: the table linux-x86_64 records calls from 2.6 on",
+            "emu: --linux-version 2.4.0: the table linux-x86_64 records calls from 2.6.0 on",
         ),
         (
             &["--freebsd-version=13.0"],

@@ -117,7 +117,9 @@ impl Release {
 impl fmt::Display for Release {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.major, self.minor)?;
-        if self.patch != 0 {
+        // Linux 2.x releases are named by three numbers (2.6.0), later
+        // ones and FreeBSD's by two (5.3, 13.0).
+        if self.patch != 0 || self.major == 2 {
             write!(f, ".{}", self.patch)?;
         }
         Ok(())

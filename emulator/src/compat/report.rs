@@ -187,7 +187,7 @@ impl Needs<'_> {
     fn summary(&self) -> String {
         let mut parts = Vec::new();
         match self.release {
-            Some((r, call)) => parts.push(format!("needs {r} or later ({call})")),
+            Some((r, call)) => parts.push(format!("every call it made is there from {r} on (the newest: {call})")),
             None => parts.push("records no releases".to_string()),
         }
         let list = |what: &str, calls: &[&str]| (!calls.is_empty()).then(|| format!("{what}: {}", calls.join(", ")));
