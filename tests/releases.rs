@@ -88,6 +88,24 @@ fn freebsd_releases() {
     assert!(out.stderr.contains("emu: __realpathat is not in FreeBSD 12.2 (it came in 13.0): returning ENOSYS"));
 }
 
+/// Go 1.19 picks FreeBSD 11's stat family and dirents (the COMPAT_FREEBSD11
+/// calls a FreeBSD 14 kernel still has) when kern.osreldate is below
+/// 1200031: under --freebsd-version 11.4 the program still does what its
+/// Linux build does natively, through those calls.
+#[test]
+fn a_go_program_on_freebsd_11() {
+    let native = Run::new(guest("go-files")).env("EMU_TEST_VARIABLE", "yes").native();
+    let out = Run::new(guest("gofreebsd-files"))
+        .env("EMU_TEST_VARIABLE", "yes")
+        .emu_options(["--freebsd-version=11.4", "--stats"])
+        .under_emu();
+    assert_eq!((out.status, &out.stdout), (native.status, &native.stdout), "{}", out.stderr);
+    for call in ["freebsd11_fstat", "freebsd11_lstat", "freebsd11_getdirentries"] {
+        assert!(out.stderr.lines().any(|l| l.ends_with(&format!(" {call}"))), "{call} unused:\n{}", out.stderr);
+    }
+    assert!(!out.stderr.contains("unsupported"), "{}", out.stderr);
+}
+
 #[test]
 fn views_that_cannot_be_given_are_refused() {
     let hello = guest("hello-glibc");

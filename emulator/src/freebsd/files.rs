@@ -93,7 +93,7 @@ const AT_FLAGS: [(u64, i32); 5] = [
 /// AT_RESOLVE_BENEATH: Linux has it only in openat2.
 const AT_RESOLVE_BENEATH: u64 = 0x2000;
 
-fn at_flags_to_host(f: u64) -> Result<u64, Errno> {
+pub(super) fn at_flags_to_host(f: u64) -> Result<u64, Errno> {
     let f = f & 0xffff_ffff;
     if f & !(AT_FLAGS.iter().fold(AT_RESOLVE_BENEATH, |m, (g, _)| m | g)) != 0 {
         return Err(Errno::EINVAL);
@@ -437,7 +437,7 @@ fn tcsets(call: &mut Call, fd: i32, data: u64, when: u32) -> SysResult {
 // stat, statfs, getdirentries
 
 /// FreeBSD's dev_t (sys/types.h makedev) from a major and minor number.
-fn freebsd_dev(major: u32, minor: u32) -> u64 {
+pub(super) fn freebsd_dev(major: u32, minor: u32) -> u64 {
     let (major, minor) = (major as u64, minor as u64);
     ((major & 0xffff_ff00) << 32) | ((major & 0xff) << 8) | ((minor & 0xff00) << 24) | (minor & 0xffff_00ff)
 }
@@ -498,7 +498,7 @@ fn stat_to_guest(s: &libc::statx) -> [u8; 224] {
     out
 }
 
-fn statx(call: &mut Call, dirfd: i32, path: u64, flags: u64) -> Result<libc::statx, Errno> {
+pub(super) fn statx(call: &mut Call, dirfd: i32, path: u64, flags: u64) -> Result<libc::statx, Errno> {
     // SAFETY: zeroes are a valid statx for the kernel to fill.
     let mut s: libc::statx = unsafe { std::mem::zeroed() };
     let mask = (libc::STATX_BASIC_STATS | libc::STATX_BTIME) as u64;
@@ -541,10 +541,10 @@ fn fs_type_name(magic: i64) -> &'static [u8] {
 
 /// Linux's struct statfs as words: type, bsize, blocks, bfree, bavail,
 /// files, ffree, fsid, namelen, frsize, flags, spare.
-type HostStatfs = [u64; 15];
+pub(super) type HostStatfs = [u64; 15];
 
 /// FreeBSD 12's `struct statfs` (2344 bytes) from the host's.
-fn statfs_to_guest(s: &HostStatfs) -> Vec<u8> {
+pub(super) fn statfs_to_guest(s: &HostStatfs) -> Vec<u8> {
     let [f_type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, st_flags, ..] = *s;
     let mut out = vec![0u8; 2344];
     let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
@@ -592,6 +592,22 @@ pub fn statfs(call: &mut Call) -> SysResult {
 /// one given, so that the next call continues there. EINVAL when not even
 /// one fits, as FreeBSD.
 pub fn getdirentries(call: &mut Call) -> SysResult {
+    dirents(call, |ino, off, kind, name| {
+        let len = (24 + name.len() + 1 + 7) & !7;
+        let mut entry = vec![0u8; len];
+        entry[0..8].copy_from_slice(&ino.to_le_bytes());
+        entry[8..16].copy_from_slice(&off.to_le_bytes());
+        entry[16..18].copy_from_slice(&(len as u16).to_le_bytes());
+        entry[18] = kind;
+        entry[20..22].copy_from_slice(&(name.len() as u16).to_le_bytes());
+        entry[24..24 + name.len()].copy_from_slice(name);
+        entry
+    })
+}
+
+/// getdirentries with each host entry (inode, offset, type, name) encoded
+/// as the guest's `struct dirent` by `encode`.
+pub(super) fn dirents(call: &mut Call, encode: impl Fn(u64, i64, u8, &[u8]) -> Vec<u8>) -> SysResult {
     let [fd, buf, nbytes, basep, ..] = call.args;
     let fd = fd as i32 as u64;
     let nbytes = (nbytes as usize).min(1 << 20);
@@ -612,17 +628,10 @@ pub fn getdirentries(call: &mut Call) -> SysResult {
         let kind = rec[18];
         let name = &rec[19..reclen];
         let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-        let len = (24 + name.len() + 1 + 7) & !7;
-        if out.len() + len > nbytes {
+        let entry = encode(ino, off, kind, name);
+        if out.len() + entry.len() > nbytes {
             break;
         }
-        let mut entry = vec![0u8; len];
-        entry[0..8].copy_from_slice(&ino.to_le_bytes());
-        entry[8..16].copy_from_slice(&off.to_le_bytes());
-        entry[16..18].copy_from_slice(&(len as u16).to_le_bytes());
-        entry[18] = kind;
-        entry[20..22].copy_from_slice(&(name.len() as u16).to_le_bytes());
-        entry[24..24 + name.len()].copy_from_slice(name);
         out.extend_from_slice(&entry);
         resume_at = Some(off);
         at += reclen;

@@ -13,6 +13,7 @@
 //! Numbers inside emu stay in host terms: errno and signals are translated
 //! where they cross (`numbers`), flags and structures in each translator.
 
+mod compat11;
 mod files;
 mod image;
 mod kqueue;
@@ -182,6 +183,13 @@ const EMULATED: &[(&str, Handler)] = &[
     ("fstatfs", files::fstatfs),
     ("statfs", files::statfs),
     ("getdirentries", files::getdirentries),
+    ("freebsd11_stat", compat11::stat),
+    ("freebsd11_lstat", compat11::lstat),
+    ("freebsd11_fstat", compat11::fstat),
+    ("freebsd11_fstatat", compat11::fstatat),
+    ("freebsd11_getdirentries", compat11::getdirentries),
+    ("freebsd11_statfs", compat11::statfs),
+    ("freebsd11_fstatfs", compat11::fstatfs),
     ("readlink", files::readlink),
     ("readlinkat", files::readlinkat),
     ("eaccess", files::access),
