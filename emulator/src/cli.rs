@@ -52,6 +52,10 @@ struct Cli {
     #[arg(long, value_name = "VERSION", value_parser = parse_release, conflicts_with = "linux_version")]
     freebsd_version: Option<abi_tables::Release>,
 
+    /// Keep every syscall site on the trap path (no rewriting after the first trap)
+    #[arg(long)]
+    no_rewrite: bool,
+
     /// Write the trace (and --stats) to FILE instead of stderr
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -284,6 +288,7 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
         hooks,
         inject: cli.inject.clone(),
         release: requested_release(&cli),
+        rewrite: !cli.no_rewrite,
         relaunch: relaunch_options(&cli),
         program_fd: cli.exec_fd,
         stack_limit: cli.guest_stack_limit.map_or_else(crate::sys::stack_limit, |l| l.0),
@@ -342,6 +347,9 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
     }
     if let Some(r) = requested_release(cli) {
         options.push(format!("{}={}", r.option(), r.release).into());
+    }
+    if cli.no_rewrite {
+        options.push("--no-rewrite".into());
     }
     if let Some(t) = &cli.abi_table {
         let abs = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());

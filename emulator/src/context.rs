@@ -3,7 +3,8 @@
 //! resumes with after rt_sigreturn.
 
 use libc::{
-    ucontext_t, REG_EFL, REG_R10, REG_R8, REG_R9, REG_RAX, REG_RCX, REG_RDI, REG_RDX, REG_RIP, REG_RSI, REG_RSP,
+    ucontext_t, REG_EFL, REG_R10, REG_R11, REG_R8, REG_R9, REG_RAX, REG_RCX, REG_RDI, REG_RDX, REG_RIP, REG_RSI,
+    REG_RSP,
 };
 
 pub struct GuestContext<'a> {
@@ -34,6 +35,7 @@ impl<'a> GuestContext<'a> {
     reg!(rdx, set_rdx, REG_RDX);
     reg!(rcx, set_rcx, REG_RCX);
     reg!(r10, set_r10, REG_R10);
+    reg!(r11, set_r11, REG_R11);
     reg!(r8, set_r8, REG_R8);
     reg!(r9, set_r9, REG_R9);
     reg!(rip, set_rip, REG_RIP);

@@ -102,6 +102,29 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
         int80(p, ctx);
         return;
     }
+    let rewritten = crate::rewrite::consider(ctx);
+    if let Some(s) = &p.stats {
+        s.record_path(false);
+        if let Some(r) = rewritten {
+            s.record_site(r);
+        }
+    }
+    run_call(p, thread, ctx);
+}
+
+/// A call that did not come by a SUD trap: through a rewritten site's fast
+/// entry (`fast`), or the `ud2` that replaced a rewritten `syscall`
+/// (`rewrite`). RIP is after the call, as a trap leaves it.
+pub fn on_call(thread: &'static ThreadState, ctx: &mut GuestContext, fast: bool) {
+    let p = process();
+    signals::trap_entered(thread, ctx);
+    if let Some(s) = &p.stats {
+        s.record_path(fast);
+    }
+    run_call(p, thread, ctx);
+}
+
+fn run_call(p: &'static Process, thread: &'static ThreadState, ctx: &mut GuestContext) {
     let orig_rax = ctx.rax();
     let (number, args) = p.personality.syscall_args(ctx);
     // An argument the guest's kernel would have failed to copy in.

@@ -58,6 +58,7 @@ mod personality;
 mod process;
 mod procfs;
 mod release;
+mod rewrite;
 mod signals;
 mod start;
 mod stats;

@@ -126,6 +126,13 @@ pub trait Personality: Sync + 'static {
     /// initial stack.
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters;
 
+    /// Whether the guest reads a host call's result as the host returns it
+    /// (RAX, -errno): then a rewritten site can make such a call itself
+    /// (`rewrite`).
+    fn returns_host_results(&self) -> bool {
+        false
+    }
+
     /// The guest's kernel, as people name it (`Linux`, `FreeBSD`).
     fn kernel_name(&self) -> &'static str;
 

@@ -85,6 +85,8 @@ pub struct StartOptions {
     pub inject: Vec<String>,
     /// An older release of the guest's kernel to show (`--linux-version`).
     pub release: Option<crate::release::Requested>,
+    /// Rewrite syscall sites after their first trap (`--no-rewrite` turns it off).
+    pub rewrite: bool,
     pub relaunch: Relaunch,
     /// A descriptor `program` is reached through, to close once it is loaded.
     pub program_fd: Option<i32>,
@@ -156,6 +158,24 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     let injections =
         crate::inject::Injections::parse(&opts.inject, table, personality).map_err(|m| StartError::new(2, m))?;
     let calls = build_slots(table, personality, opts.trace.as_ref())?;
+    if opts.rewrite {
+        match crate::rewrite::unavailable() {
+            Some(why) => log::debug!("syscall sites are not rewritten: {why}"),
+            None => {
+                // The calls the fast entry makes itself: a host call under the
+                // guest's own number, whose result needs no translation, when
+                // nothing watches or changes calls.
+                let watched =
+                    opts.trace.is_some() || opts.stats.is_some() || !opts.hooks.is_empty() || !opts.inject.is_empty();
+                let passthrough = calls.iter().filter(move |slot| {
+                    !watched
+                        && personality.returns_host_results()
+                        && matches!(slot.action, Action::Run(crate::call::Implementation::Host(nr)) if nr == slot.call.number as u64)
+                });
+                crate::rewrite::enable(passthrough.map(|slot| slot.call.number as u64));
+            }
+        }
+    }
 
     // The guest's memory, laid out as the kernel lays out a new process:
     // the stack at the top, then the program and its interpreter, then the break.

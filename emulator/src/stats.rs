@@ -31,9 +31,17 @@ struct Header {
     slots: u64,
     /// Calls of numbers no table knows.
     unknown: AtomicU64,
+    /// Calls that came by a trap (SIGSYS, or a rewritten site's `ud2`), and
+    /// through a rewritten site's fast entry (not counting pass-throughs,
+    /// which --stats turns off).
+    trapped: AtomicU64,
+    fast: AtomicU64,
+    /// Sites rewritten, and sites left to the trap path (`rewrite`).
+    sites_rewritten: AtomicU64,
+    sites_refused: AtomicU64,
 }
 
-const MAGIC: u64 = u64::from_le_bytes(*b"emustat2");
+const MAGIC: u64 = u64::from_le_bytes(*b"emustat3");
 
 pub struct Stats {
     fd: AtomicI32,
@@ -160,6 +168,18 @@ impl Stats {
         self.header.unknown.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A call came by a trap, or through a rewritten site (`fast`).
+    pub fn record_path(&self, fast: bool) {
+        let c = if fast { &self.header.fast } else { &self.header.trapped };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A site was rewritten, or left to the trap path.
+    pub fn record_site(&self, rewritten: bool) {
+        let c = if rewritten { &self.header.sites_rewritten } else { &self.header.sites_refused };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Prints the table if this is the process emu was started as.
     pub fn report_if_owner(&self, p: &Process) {
         if sys::getpid() != self.owner {
@@ -248,6 +268,16 @@ impl Stats {
         let unknown = self.header.unknown.load(Ordering::Relaxed);
         if unknown > 0 {
             let _ = writeln!(out, "unknown numbers (ENOSYS): {unknown} calls");
+        }
+        let h = &self.header;
+        let (rewritten, refused) = (h.sites_rewritten.load(Ordering::Relaxed), h.sites_refused.load(Ordering::Relaxed));
+        if rewritten + refused > 0 {
+            let _ = writeln!(
+                out,
+                "syscall sites: {rewritten} rewritten, {refused} left to the trap path; calls: {} through rewritten sites, {} trapped",
+                h.fast.load(Ordering::Relaxed),
+                h.trapped.load(Ordering::Relaxed)
+            );
         }
         out
     }

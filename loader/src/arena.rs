@@ -133,6 +133,15 @@ impl AddressSpace {
         self.search_down(len, align, floor, top).or_else(|| self.search_down(len, align, top, limit))
     }
 
+    /// Room for `len` bytes within `reach` of `near` (below it first, then
+    /// above): code emu writes for a site at `near` that a `jmp rel32` must reach.
+    pub fn find_free_near(&self, len: u64, near: u64, reach: u64) -> Option<u64> {
+        let lo = near.saturating_sub(reach).max(self.placement_floor);
+        let hi = near.saturating_add(reach).min(self.ceiling);
+        self.search_down(len, PAGE_SIZE, lo, near.min(hi))
+            .or_else(|| self.search_down(len, PAGE_SIZE, near.max(lo), hi))
+    }
+
     /// Highest aligned `len`-byte hole inside `[lo, hi)`.
     fn search_down(&self, len: u64, align: u64, lo: u64, hi: u64) -> Option<u64> {
         let mut hole_end = hi;

@@ -153,7 +153,16 @@ pub fn sigaltstack(call: &mut Call) -> SysResult {
 pub fn kill(call: &mut Call) -> SysResult {
     let [pid, sig, ..] = call.args;
     let sig = if sig as u32 == 0 { 0 } else { host_signal(sig)? };
-    call.host_with(libc::SYS_kill, [pid as i32 as u64, sig as u64, 0, 0, 0, 0])
+    // Counted before it is sent: it may arrive before kill returns.
+    let to_self = sig != 0 && (pid as i32 == crate::process::self_pid() || pid as i32 == 0);
+    if to_self {
+        crate::signals::observe::sent_to_self(sig);
+    }
+    let r = call.host_with(libc::SYS_kill, [pid as i32 as u64, sig as u64, 0, 0, 0, 0]);
+    if to_self && r.is_err() {
+        crate::signals::observe::not_sent(sig);
+    }
+    r
 }
 
 // ---------------------------------------------------------------------------

@@ -165,8 +165,11 @@ pub fn sysarch(call: &mut Call) -> SysResult {
             if base >= VM_MAXUSER_ADDRESS {
                 return Err(Errno::EINVAL);
             }
+            crate::rewrite::guest_sets_gs();
             call.host_with(libc::SYS_arch_prctl, [sys::ARCH_SET_GS as u64, base, 0, 0, 0, 0])
         }
+        // GS holds emu's pointer until the guest sets it: the guest sees none.
+        AMD64_GET_GSBASE if crate::rewrite::enabled() => guest::write_val(parms, &0u64).map(|_| 0),
         AMD64_GET_GSBASE => {
             let mut base = 0u64;
             call.host_with(libc::SYS_arch_prctl, [sys::ARCH_GET_GS as u64, &mut base as *mut u64 as u64, 0, 0, 0, 0])?;

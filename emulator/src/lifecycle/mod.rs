@@ -180,12 +180,14 @@ fn fork_with_handlers(req: &ForkRequest) -> Result<u64, Errno> {
     let evacuation = fds::lock_for_fork();
     let personality = p.personality.hold_for_fork();
     let local_time = sys::lock_local_time();
+    let sites = crate::rewrite::lock_for_fork();
     // SAFETY: fork() in a handler that interrupted guest code, never emu's,
     // on this thread (see `signals`): no lock of emu's is held here but the
     // ones just taken, which both processes release. The C library's fork
     // handlers take and reset malloc's; localtime_r's lock is free, since
     // emu calls it only under `local_time`.
     let pid = unsafe { libc::fork() };
+    drop(sites);
     drop(local_time);
     drop(personality);
     drop(evacuation);

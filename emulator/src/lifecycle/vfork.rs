@@ -135,6 +135,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) {
         // SAFETY: ends the child, which cannot run its guest safely.
         unsafe { sys::syscall6(libc::SYS_exit_group as u64, [127, 0, 0, 0, 0, 0]) };
     }
+    crate::rewrite::set_thread_gs(child.state);
     if child.clear_sighand {
         child.process.signals.reset_handlers();
     }

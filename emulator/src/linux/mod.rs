@@ -146,6 +146,10 @@ impl Personality for Linux {
         "Linux"
     }
 
+    fn returns_host_results(&self) -> bool {
+        true
+    }
+
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters {
         EntryRegisters { rsp: argc_at, rdi: 0, rdx: 0 }
     }

@@ -28,7 +28,14 @@ pub fn arch_prctl(call: &mut Call) -> SysResult {
             Ok(0)
         }
         sys::ARCH_GET_FS => guest::write_val(addr, &call.thread.guest_fs.get()).map(|_| 0),
-        // GS is not the emulator's: the guest may have it.
+        // GS is the guest's if it wants it: rewritten sites (which find
+        // emu's state through GS) are put back first.
+        sys::ARCH_SET_GS => {
+            crate::rewrite::guest_sets_gs();
+            call.host(libc::SYS_arch_prctl)
+        }
+        // GS holds emu's pointer until then: the guest sees none.
+        sys::ARCH_GET_GS if crate::rewrite::enabled() => guest::write_val(addr, &0u64).map(|_| 0),
         _ => call.host(libc::SYS_arch_prctl),
     }
 }

@@ -41,6 +41,9 @@ pub fn on_fault(
         let _ = set_host_action(sig, SIG_DFL, 0, 0);
         return;
     }
+    if (sig == libc::SIGILL || sig == libc::SIGTRAP) && crate::rewrite::on_fault(thread, sig, ctx) {
+        return;
+    }
     let refused_sigreturn =
         sig == libc::SIGSEGV && info.si_code == SI_KERNEL && thread.signals.sigreturn_to.take() == Some(rip);
     deliver_or_die(thread, sig, info, ctx, || {

@@ -65,7 +65,7 @@ pub(crate) use entry::{
     interruptible_syscall, touch, GuestStart, NOT_RUN,
 };
 pub use faults::force_segv;
-pub use thread::{ThreadSignals, NO_ALTSTACK};
+pub use thread::{ThreadSignals, HELD_OFFSET, NO_ALTSTACK};
 
 use crate::context::GuestContext;
 use crate::process::process;
@@ -109,7 +109,13 @@ pub(crate) extern "C" fn handle_signal(
     // and the trampoline the state found from this thread's alternate stack.
     let (info, uc, thread) = unsafe { (&mut *info, &mut *(uc as *mut libc::ucontext_t), &*thread) };
     let mut ctx = GuestContext::new(uc);
-    let in_guest = fs_switched != 0 && !entry::in_trampolines(ctx.rip());
+    let rip = ctx.rip();
+    let mut in_guest = fs_switched != 0 && !entry::in_trampolines(rip) && !crate::rewrite::in_fast_entry(rip);
+    if fs_switched != 0 && crate::rewrite::in_fast_entry(rip) && crate::rewrite::fast_roll_forward(thread, &mut ctx) {
+        // The last instructions of a rewritten site's way back: the call is
+        // done, and what remains is the guest's.
+        in_guest = true;
+    }
     if sig == libc::SIGSYS && info.si_code == SYS_USER_DISPATCH {
         crate::dispatch::on_trap(thread, info, &mut ctx);
     } else if faults::is_synchronous_fault(sig, info) {
@@ -162,7 +168,12 @@ fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mu
     };
     requeue(sig, info, thread.tid.get());
     thread.signals.held.store(sig as u32, Ordering::Release);
-    if let Some(rip) = entry::interruptible_rewind(ctx.rip()) {
+    // Counted as it arrives, as FreeBSD's EVFILT_SIGNAL counts a signal
+    // when it is sent, not when this thread gets back to the guest (atomics
+    // and one eventfd write: see `observe`).
+    observe::occurred(sig);
+    thread.signals.counted_when_held.fetch_or(bit(sig), Ordering::AcqRel);
+    if let Some(rip) = entry::interruptible_rewind(ctx.rip()).or_else(|| crate::rewrite::fast_rewind(ctx.rip())) {
         ctx.set_rip(rip);
     }
 }
@@ -215,7 +226,9 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
         requeue(sig, info, thread.tid.get());
         return;
     }
-    observe::occurred(sig);
+    if thread.signals.counted_when_held.fetch_and(!bit(sig), Ordering::AcqRel) & bit(sig) == 0 {
+        observe::occurred(sig);
+    }
     match action.handler {
         SIG_IGN => {}
         // Received only to be counted (`observe`): the kernel would have

@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::S
 static WATCHERS: [AtomicU32; NSIG + 1] = [const { AtomicU32::new(0) }; NSIG + 1];
 /// How often each watched signal arrived, since emu started.
 static OCCURRED: [AtomicU64; NSIG + 1] = [const { AtomicU64::new(0) }; NSIG + 1];
+/// Signals the guest sent to its own process, counted when sent (as
+/// FreeBSD's EVFILT_SIGNAL counts them), not yet arrived: their arrival is
+/// not counted again.
+static SENT: [AtomicU32; NSIG + 1] = [const { AtomicU32::new(0) }; NSIG + 1];
 
 const ANNOUNCERS: usize = 16;
 /// The announcers' eventfds (emu's private descriptors), -1 before one is made.
@@ -66,6 +70,32 @@ pub(super) fn occurred(sig: i32) {
     if !watched(sig) {
         return;
     }
+    if SENT[sig as usize].fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+        return;
+    }
+    count(sig);
+}
+
+/// The guest sends `sig` to its own process (kill): counted now, when
+/// FreeBSD counts it, rather than when some thread of emu's gets it (a
+/// thread busy in emu gets it only when it goes back to the guest). Two
+/// sends the kernel merges into one arrival leave one count behind, so a
+/// later arrival from outside goes uncounted: the price of counting sends.
+pub fn sent_to_self(sig: i32) {
+    if watched(sig) {
+        SENT[sig as usize].fetch_add(1, SeqCst);
+        count(sig);
+    }
+}
+
+/// A `sent_to_self` whose kill failed.
+pub fn not_sent(sig: i32) {
+    if valid(sig) && SENT[sig as usize].fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok() {
+        OCCURRED[sig as usize].fetch_sub(1, SeqCst);
+    }
+}
+
+fn count(sig: i32) {
     OCCURRED[sig as usize].fetch_add(1, SeqCst);
     for (fd, used) in ANNOUNCER_FDS.iter().zip(&ANNOUNCER_USED) {
         if used.load(SeqCst) {

@@ -5,7 +5,7 @@ use super::{bit, host_mask, UNCATCHABLE};
 use crate::context::GuestContext;
 use crate::sys;
 use std::cell::Cell;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// The signals emu never blocks on the host but a guest may block:
 /// SIGSYS and the fault signals, one slot each.
@@ -32,7 +32,13 @@ pub struct ThreadSignals {
     /// Where the guest's last rt_sigreturn resumes, until its next call: a
     /// SIGSEGV the kernel raises there is its refusal of the frame.
     pub sigreturn_to: Cell<Option<u64>>,
+    /// Signals held (bit n-1 for signal n) that `observe` counted when they
+    /// arrived: their queued copy is not counted again when delivered.
+    pub counted_when_held: AtomicU64,
 }
+
+/// Where `held` is in `ThreadSignals`, for the fast entry (`rewrite`).
+pub const HELD_OFFSET: usize = std::mem::offset_of!(ThreadSignals, held);
 
 /// The altstack of a thread that has none.
 pub const NO_ALTSTACK: libc::stack_t =
@@ -48,6 +54,7 @@ impl ThreadSignals {
             saved_mask: Cell::new(None),
             deferred: std::array::from_fn(|_| Cell::new(None)),
             sigreturn_to: Cell::new(None),
+            counted_when_held: AtomicU64::new(0),
         }
     }
 

@@ -74,6 +74,9 @@ pub struct ThreadState {
     /// How a thread emu started leaves the guest for good (see
     /// `lifecycle::exit_thread`); the process's first thread has none.
     pub(crate) leave: Cell<Option<NonNull<LeaveGuest>>>,
+    /// The top of the region (of its alternate stack), where the fast entry
+    /// of a rewritten site keeps the guest's registers (`rewrite`).
+    pub(crate) fast_stack_top: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<ThreadState>() <= STATE_SIZE);
@@ -99,7 +102,18 @@ impl ThreadState {
             unsafe { ThreadState::free(state) };
             return Err(e);
         }
+        crate::rewrite::set_thread_gs(state);
         Ok(state)
+    }
+
+    /// The alternate stack of the thread's region (what emu installs).
+    pub fn host_altstack(&self) -> libc::stack_t {
+        let base = self as *const ThreadState as usize;
+        libc::stack_t {
+            ss_sp: (base + STATE_SIZE + GUARD_SIZE) as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: REGION_SIZE - STATE_SIZE - GUARD_SIZE,
+        }
     }
 
     /// Makes a region (state, guard page, alternate stack) for a thread
@@ -143,6 +157,7 @@ impl ThreadState {
                 umtx_robust_lists: Cell::new([0; 3]),
                 signal_block_word: Cell::new(0),
                 leave: Cell::new(None),
+                fast_stack_top: base as u64 + REGION_SIZE as u64,
             });
             Ok((&*state, stack))
         }

@@ -1,0 +1,396 @@
+//! The fast entry: how a rewritten call site enters emu without a signal.
+//!
+//! A site's stub (see `patch`) re-executes the instruction the `jmp` replaced,
+//! sets RCX to the address after the site's `syscall` (as `syscall` does) and
+//! jumps to `emu_fast_entry` with every other guest register as it was at the
+//! `syscall`. GS holds the thread's `ThreadState` (emu sets it for every
+//! thread it runs guest code on; `rewrite` stops rewriting for a guest that
+//! sets GS itself), so the thread's state is found without trusting anything
+//! of the guest's. Then:
+//!
+//! 1. The guest's RSP, RFLAGS and return address go to the top of the
+//!    thread's alternate stack (`ThreadState` region's top): the guest's red
+//!    zone is never touched.
+//! 2. **Pass-through** (`EMU_FAST_PASSTHROUGH` has the number: a host call
+//!    under the same number, not traced, counted, hooked or injected): the
+//!    host call is made right here, with the guest's FS still loaded (two
+//!    `wrfsbase` would cost more than all the rest) and no Rust code, under
+//!    the same protocol as `signals::interruptible_syscall`: a signal that
+//!    arrives before the `syscall` instruction (or is restarted onto it)
+//!    makes it "not run"; a signal that arrives during the call is held.
+//!    Back to the guest by an indirect `jmp` (a `ret` would mispredict on
+//!    these machines), RCX and R11 as `syscall` leaves them.
+//! 3. **Everything else**, and a pass-through that met a signal, builds a
+//!    `ucontext` as the kernel would for a SIGSYS (the full XSAVE state
+//!    included, in the kernel's format), switches to emu's FS and calls
+//!    `fast_call`, which runs exactly the trap path's dispatch on it. The
+//!    way back is rt_sigreturn of that frame: every register, the FPU state
+//!    and the signal mask at once, so that a signal held meanwhile is
+//!    delivered the moment the guest resumes, as on the trap path.
+//!
+//! Signals that interrupt these instructions: see `signals::handle_signal`,
+//! which holds them (nothing here is guest code), rewinds a not-yet-made
+//! pass-through to "not run" (`fast_rewind`), and treats one that arrives in
+//! the last instructions of the way back, when the call is done and only
+//! registers are being restored, as arriving in the guest (`fast_roll_forward`).
+
+use crate::context::GuestContext;
+use crate::threads::ThreadState;
+use std::mem::offset_of;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+extern "C" {
+    /// Where every stub jumps.
+    pub fn emu_fast_entry();
+    static emu_fast_start: u8;
+    static emu_fast_check: u8;
+    static emu_fast_syscall_insn: u8;
+    static emu_fast_not_run: u8;
+    static emu_fast_return: u8;
+    static emu_fast_end: u8;
+}
+
+/// Bit N: guest call N is a pass-through (see the module's comment). Written
+/// before the guest runs (`set_passthrough`), read by the entry.
+#[no_mangle]
+static EMU_FAST_PASSTHROUGH: [AtomicU64; PASSTHROUGH_WORDS] = [const { AtomicU64::new(0) }; PASSTHROUGH_WORDS];
+const PASSTHROUGH_WORDS: usize = 8;
+/// Calls numbered below this can be pass-throughs.
+pub const PASSTHROUGH_LIMIT: u64 = 64 * PASSTHROUGH_WORDS as u64;
+
+/// Size of the XSAVE area of the features the kernel enabled (CPUID 0xD),
+/// and those features (XCR0): what the kernel's own signal frames hold.
+#[no_mangle]
+static EMU_XSAVE_SIZE: AtomicU64 = AtomicU64::new(0);
+#[no_mangle]
+static EMU_XFEATURES: AtomicU64 = AtomicU64::new(0);
+#[no_mangle]
+static EMU_MXCSR_DEFAULT: u32 = 0x1f80;
+
+/// Marks call `number` as a pass-through.
+pub fn set_passthrough(number: u64) {
+    if number < PASSTHROUGH_LIMIT {
+        EMU_FAST_PASSTHROUGH[(number / 64) as usize].fetch_or(1 << (number % 64), Ordering::Relaxed);
+    }
+}
+
+/// Reads the XSAVE layout; false when the CPU has no XSAVE (no rewriting).
+pub fn detect_xsave() -> bool {
+    let leaf1 = std::arch::x86_64::__cpuid(1);
+    let osxsave = leaf1.ecx & (1 << 27) != 0;
+    if !osxsave {
+        return false;
+    }
+    // SAFETY: OSXSAVE says XGETBV and CPUID leaf 0xD are usable.
+    let (size, xcr0) = unsafe { (std::arch::x86_64::__cpuid_count(0xd, 0).ebx, std::arch::x86_64::_xgetbv(0)) };
+    if !(576..=1 << 16).contains(&size) {
+        return false;
+    }
+    EMU_XSAVE_SIZE.store(size as u64, Ordering::Relaxed);
+    EMU_XFEATURES.store(xcr0, Ordering::Relaxed);
+    true
+}
+
+/// Whether `rip` is in the fast entry (emu's code, not the guest's).
+pub fn in_fast_entry(rip: u64) -> bool {
+    // SAFETY: only the symbols' addresses are taken.
+    let (start, end) = unsafe { (&emu_fast_start as *const u8 as u64, &emu_fast_end as *const u8 as u64) };
+    (start..end).contains(&rip)
+}
+
+/// As `signals::entry::interruptible_rewind`, for the pass-through's call.
+pub fn fast_rewind(rip: u64) -> Option<u64> {
+    // SAFETY: only the symbols' addresses are taken.
+    let (check, insn, not_run) = unsafe {
+        (
+            &emu_fast_check as *const u8 as u64,
+            &emu_fast_syscall_insn as *const u8 as u64,
+            &emu_fast_not_run as *const u8 as u64,
+        )
+    };
+    (check..=insn).contains(&rip).then_some(not_run)
+}
+
+/// A signal interrupted the pass-through's way back, after its call and its
+/// last look at `held`: the guest's registers are all final but RIP, RSP,
+/// RFLAGS, RCX and R11, which are in the three slots at the top of the
+/// alternate stack or, as the way back pops them, in registers. Makes `ctx`
+/// the guest's, as if the final `jmp` had been taken, and returns true;
+/// false elsewhere.
+///
+/// Where each value is depends on how far the pops went (the stack pointer
+/// says): the kernel wrote this handler's frame below the stack pointer, over
+/// the slots already popped.
+pub fn fast_roll_forward(thread: &ThreadState, ctx: &mut GuestContext) -> bool {
+    // SAFETY: only the symbols' addresses are taken.
+    let (ret, end) = unsafe { (&emu_fast_return as *const u8 as u64, &emu_fast_not_run as *const u8 as u64) };
+    if !(ret..end).contains(&ctx.rip()) {
+        return false;
+    }
+    let top = thread.fast_stack_top;
+    // SAFETY: a slot at the top of this thread's alternate stack, at or
+    // above the interrupted stack pointer (so not under this frame).
+    let slot = |below: u64| unsafe { ((top - below) as *const u64).read() };
+    let sp = ctx.rsp();
+    let to = if sp == top - 24 { slot(24) } else { ctx.rcx() };
+    let flags = if sp == top - 24 || sp == top - 16 { slot(16) } else { ctx.rflags() };
+    let rsp = if sp == top - 24 || sp == top - 16 || sp == top - 8 { slot(8) } else { sp };
+    ctx.set_rip(to);
+    ctx.set_rcx(to);
+    ctx.set_rflags(flags);
+    ctx.set_r11(flags);
+    ctx.set_rsp(rsp);
+    true
+}
+
+/// What the entry asks of `fast_call`.
+const DISPATCH: u64 = 0;
+/// The pass-through's call was made (RAX is its result) and a signal was held.
+const DONE_HELD: u64 = 1;
+/// The pass-through's call was not made: a signal came first.
+const NOT_RUN: u64 = 2;
+
+/// The Rust half of the entry, on emu's FS, on the alternate stack: `uc` is
+/// the frame the entry built, which rt_sigreturn will resume the guest from.
+extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t, kind: u64) {
+    // SAFETY: the entry's frame, alive until its rt_sigreturn.
+    let uc = unsafe { &mut *uc };
+    // What the kernel's SIGSYS frame would hold: the thread's mask and
+    // alternate stack.
+    uc.uc_stack = thread.host_altstack();
+    let mut ctx = GuestContext::new(uc);
+    ctx.set_sigmask(crate::signals::host_mask(thread.signals.guest_blocked()));
+    match kind {
+        DISPATCH => {
+            crate::dispatch::on_call(thread, &mut ctx, true);
+        }
+        NOT_RUN => {
+            // Made again once the guest has taken its signal: from the
+            // site's `syscall`, which is a trap now (a `ud2`: `rewrite`).
+            ctx.set_rip(ctx.rip() - 2);
+        }
+        _ => {}
+    }
+    // Whatever was held is delivered as rt_sigreturn unblocks it.
+    if kind != DISPATCH {
+        thread.signals.held.store(0, Ordering::Release);
+    }
+}
+
+/// The offsets in a `ucontext_t` the entry fills.
+mod uc {
+    use libc::*;
+    const GREGS: usize = 40;
+    pub const R8: usize = GREGS + 8 * REG_R8 as usize;
+    pub const R9: usize = GREGS + 8 * REG_R9 as usize;
+    pub const R10: usize = GREGS + 8 * REG_R10 as usize;
+    pub const R11: usize = GREGS + 8 * REG_R11 as usize;
+    pub const R12: usize = GREGS + 8 * REG_R12 as usize;
+    pub const R13: usize = GREGS + 8 * REG_R13 as usize;
+    pub const R14: usize = GREGS + 8 * REG_R14 as usize;
+    pub const R15: usize = GREGS + 8 * REG_R15 as usize;
+    pub const RDI: usize = GREGS + 8 * REG_RDI as usize;
+    pub const RSI: usize = GREGS + 8 * REG_RSI as usize;
+    pub const RBP: usize = GREGS + 8 * REG_RBP as usize;
+    pub const RBX: usize = GREGS + 8 * REG_RBX as usize;
+    pub const RDX: usize = GREGS + 8 * REG_RDX as usize;
+    pub const RAX: usize = GREGS + 8 * REG_RAX as usize;
+    pub const RCX: usize = GREGS + 8 * REG_RCX as usize;
+    pub const RSP: usize = GREGS + 8 * REG_RSP as usize;
+    pub const RIP: usize = GREGS + 8 * REG_RIP as usize;
+    pub const EFL: usize = GREGS + 8 * REG_EFL as usize;
+    pub const CSGSFS: usize = GREGS + 8 * REG_CSGSFS as usize;
+    pub const ERR: usize = GREGS + 8 * REG_ERR as usize;
+    pub const TRAPNO: usize = GREGS + 8 * REG_TRAPNO as usize;
+    pub const OLDMASK: usize = GREGS + 8 * REG_OLDMASK as usize;
+    pub const CR2: usize = GREGS + 8 * REG_CR2 as usize;
+    pub const FPREGS: usize = GREGS + 8 * 23;
+    /// uc_flags, uc_link, uc_stack (3 words), the sigcontext, the mask.
+    pub const SIZE: usize = 304;
+    /// UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, as the kernel sets them.
+    pub const FLAGS: u64 = 0x7;
+    /// CS 0x33 and SS 0x2b, the kernel's user segments.
+    pub const SEGMENTS: u64 = 0x33 | (0x2b << 48);
+}
+
+/// Alignment checking and the direction flag: emu's code runs with both clear.
+const EFLAGS_AC_DF: i64 = 0x4_0000 | 0x400;
+
+core::arch::global_asm!(
+    ".pushsection .text.emu_fast,\"ax\",@progbits",
+    ".balign 64",
+    ".globl emu_fast_start",
+    "emu_fast_start:",
+    ".globl emu_fast_entry",
+    ".type emu_fast_entry,@function",
+    "emu_fast_entry:",
+    // Off the guest's stack before anything is written: nothing here
+    // changes the flags until they are saved.
+    "    mov r11, rsp",
+    "    mov rsp, gs:[{state_top}]",
+    "    push r11",                              // top - 8: the guest's RSP
+    "    pushfq",                                // top - 16: its RFLAGS
+    "    push rcx",                              // top - 24: where it resumes
+    "    cmp rax, {limit}",
+    "    jae 20f",
+    "    bt qword ptr [rip + EMU_FAST_PASSTHROUGH], rax",
+    "    jnc 20f",
+    ".globl emu_fast_check",
+    "emu_fast_check:",
+    "    cmp dword ptr gs:[{held}], 0",
+    "    jne emu_fast_not_run",
+    ".globl emu_fast_syscall_insn",
+    "emu_fast_syscall_insn:",
+    "    syscall",
+    "    cmp dword ptr gs:[{held}], 0",
+    ".globl emu_fast_return",
+    "emu_fast_return:",
+    "    jne 21f",
+    "    pop rcx",
+    "    mov r11, [rsp]",                        // R11: the flags, as `syscall` leaves it
+    "    popfq",
+    "    pop rsp",
+    "    jmp rcx",
+    ".globl emu_fast_not_run",
+    "emu_fast_not_run:",
+    "    mov r11d, {not_run}",
+    "    jmp 22f",
+    "20:",
+    "    mov r11d, {dispatch}",
+    "    jmp 22f",
+    "21:",
+    "    mov r11d, {done_held}",
+    // The frame, below the three slots: the ucontext first (every guest
+    // register as it is now, RCX and R11 as `syscall` leaves them).
+    "22:",
+    "    sub rsp, {uc_room}",
+    "    mov [rsp + {r8}], r8",
+    "    mov [rsp + {r9}], r9",
+    "    mov [rsp + {r10}], r10",
+    "    mov [rsp + {r12}], r12",
+    "    mov [rsp + {r13}], r13",
+    "    mov [rsp + {r14}], r14",
+    "    mov [rsp + {r15}], r15",
+    "    mov [rsp + {rdi}], rdi",
+    "    mov [rsp + {rsi}], rsi",
+    "    mov [rsp + {rbp}], rbp",
+    "    mov [rsp + {rbx}], rbx",
+    "    mov [rsp + {rdx}], rdx",
+    "    mov [rsp + {rax}], rax",
+    "    mov rbx, rsp",                          // rbx: the ucontext
+    "    mov r12, r11",                          // r12: what fast_call is to do
+    "    mov rax, [rbx + {uc_room}]",
+    "    mov [rbx + {rip}], rax",
+    "    mov [rbx + {rcx}], rax",
+    "    mov rax, [rbx + {uc_room} + 8]",
+    "    mov [rbx + {efl}], rax",
+    "    mov [rbx + {r11}], rax",
+    "    mov rax, [rbx + {uc_room} + 16]",
+    "    mov [rbx + {rsp}], rax",
+    "    mov qword ptr [rbx], {uc_flags}",
+    "    xor eax, eax",
+    "    mov [rbx + 8], rax",                    // uc_link
+    "    mov [rbx + {err}], rax",
+    "    mov [rbx + {trapno}], rax",
+    "    mov [rbx + {oldmask}], rax",
+    "    mov [rbx + {cr2}], rax",
+    "    mov rax, {segments}",
+    "    mov [rbx + {csgsfs}], rax",
+    "    pushfq",
+    "    and qword ptr [rsp], {emu_flags_mask}",
+    "    popfq",
+    // The FPU state below it, in the kernel's format: XSAVE, its header
+    // zeroed first, the software-reserved bytes, the trailing magic.
+    "    mov rax, rbx",
+    "    sub rax, [rip + EMU_XSAVE_SIZE]",
+    "    sub rax, 64",
+    "    and rax, -64",
+    "    mov rsp, rax",
+    "    xor eax, eax",
+    "    mov [rsp + 512], rax",
+    "    mov [rsp + 520], rax",
+    "    mov [rsp + 528], rax",
+    "    mov [rsp + 536], rax",
+    "    mov [rsp + 544], rax",
+    "    mov [rsp + 552], rax",
+    "    mov [rsp + 560], rax",
+    "    mov [rsp + 568], rax",
+    "    mov eax, -1",
+    "    mov edx, -1",
+    "    xsave64 [rsp]",
+    "    mov dword ptr [rsp + 464], {magic1}",
+    "    mov rax, [rip + EMU_XSAVE_SIZE]",
+    "    lea ecx, [rax + 4]",
+    "    mov dword ptr [rsp + 468], ecx",       // extended_size
+    "    mov rcx, [rip + EMU_XFEATURES]",
+    "    mov [rsp + 472], rcx",                 // xfeatures
+    "    mov dword ptr [rsp + 480], eax",       // xstate_size
+    "    mov dword ptr [rsp + rax], {magic2}",
+    "    mov [rbx + {fpregs}], rsp",
+    // emu's own FPU state, as a signal handler starts with it.
+    "    fninit",
+    "    ldmxcsr [rip + EMU_MXCSR_DEFAULT]",
+    // emu's FS (the guest's is kept in the state, where calls change it).
+    "    rdfsbase rax",
+    "    mov gs:[{guest_fs}], rax",
+    "    mov rax, gs:[{host_fs}]",
+    "    wrfsbase rax",
+    // The state is kept in R13 across the call: a call that sets the
+    // guest's GS (rewriting then stops) leaves GS the guest's.
+    "    rdgsbase r13",
+    "    mov rdi, r13",
+    "    mov rsi, rbx",
+    "    mov rdx, r12",
+    "    call {fast_call}",
+    "    mov rax, [r13 + {guest_fs}]",
+    "    wrfsbase rax",
+    "    mov rsp, rbx",
+    "    mov eax, {sys_rt_sigreturn}",
+    "    syscall",
+    "    ud2",
+    ".size emu_fast_entry, .-emu_fast_entry",
+    ".globl emu_fast_end",
+    "emu_fast_end:",
+    ".popsection",
+
+    state_top = const offset_of!(ThreadState, fast_stack_top),
+    held = const offset_of!(ThreadState, signals) + crate::signals::HELD_OFFSET,
+    guest_fs = const offset_of!(ThreadState, guest_fs),
+    host_fs = const offset_of!(ThreadState, host_fs),
+    limit = const PASSTHROUGH_LIMIT,
+    not_run = const NOT_RUN,
+    dispatch = const DISPATCH,
+    done_held = const DONE_HELD,
+    uc_room = const (uc::SIZE + 15) & !15,
+    r8 = const uc::R8,
+    r9 = const uc::R9,
+    r10 = const uc::R10,
+    r11 = const uc::R11,
+    r12 = const uc::R12,
+    r13 = const uc::R13,
+    r14 = const uc::R14,
+    r15 = const uc::R15,
+    rdi = const uc::RDI,
+    rsi = const uc::RSI,
+    rbp = const uc::RBP,
+    rbx = const uc::RBX,
+    rdx = const uc::RDX,
+    rax = const uc::RAX,
+    rcx = const uc::RCX,
+    rsp = const uc::RSP,
+    rip = const uc::RIP,
+    efl = const uc::EFL,
+    csgsfs = const uc::CSGSFS,
+    err = const uc::ERR,
+    trapno = const uc::TRAPNO,
+    oldmask = const uc::OLDMASK,
+    cr2 = const uc::CR2,
+    fpregs = const uc::FPREGS,
+    uc_flags = const uc::FLAGS,
+    segments = const uc::SEGMENTS,
+    emu_flags_mask = const !EFLAGS_AC_DF,
+    magic1 = const 0x4650_5853u32,
+    magic2 = const 0x4650_5845u32,
+    fast_call = sym fast_call,
+    sys_rt_sigreturn = const libc::SYS_rt_sigreturn,
+);

@@ -1,0 +1,235 @@
+//! Lazy syscall-site rewriting: after a site has trapped once, it enters
+//! emu directly, without the SIGSYS round trip.
+//!
+//! On a trap, `consider` decodes the site (`decode`); if the instruction
+//! before the `syscall` can be moved, it writes a stub that runs it and
+//! jumps to `emu_fast_entry` (`entry`), and rewrites the site (`patch`):
+//! `jmp stub` over that instruction, `ud2` over the `syscall`. What cannot be
+//! rewritten safely keeps the trap path, which stays correct for every site.
+//!
+//! The entry finds the thread's state through GS, which emu sets to each
+//! guest thread's `ThreadState` (`set_thread_gs`). Linux and FreeBSD
+//! userlands on x86-64 leave GS alone; a guest that sets it (arch_prctl
+//! ARCH_SET_GS, FreeBSD's AMD64_SET_GSBASE) turns rewriting off, and every
+//! rewritten site is put back first (`guest_sets_gs`). A guest that writes
+//! GS with `wrgsbase` behind emu's back cannot be seen: run it with
+//! `--no-rewrite`.
+//!
+//! # Locks and signal handlers
+//!
+//! The sites' table is a mutex, taken only by handlers that interrupted
+//! guest code (a SIGSYS trap, and the SIGILL or SIGTRAP a rewritten site
+//! raises), which the signal rule allows (see `signals`). A thread that
+//! traps on the `int3` of a rewrite in progress waits on that mutex for
+//! the writer to finish. fork holds it (`lock_for_fork`).
+
+mod decode;
+mod entry;
+mod patch;
+
+pub use entry::{fast_rewind, fast_roll_forward, in_fast_entry};
+
+use crate::context::GuestContext;
+use crate::memory::guest;
+use crate::threads::ThreadState;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Whether new sites are rewritten (decided at start, off for good once a
+/// guest sets GS).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+enum Site {
+    /// `jmp` at `start`, `ud2` at the `syscall`; `original` are the bytes
+    /// from `start` to the end of the `syscall`.
+    Rewritten { start: u64, original: Vec<u8> },
+    /// Left to the trap path (why is logged at debug level).
+    Refused,
+}
+
+struct Sites {
+    /// By the address of the site's `syscall`.
+    by_syscall: HashMap<u64, Site>,
+    /// The first byte of every site ever written (a thread may trap on its
+    /// `int3` while it is written).
+    written_at: HashMap<u64, u64>,
+    stubs: patch::Stubs,
+}
+
+static SITES: Mutex<Option<Sites>> = Mutex::new(None);
+
+fn sites() -> MutexGuard<'static, Option<Sites>> {
+    SITES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why rewriting is off, if it cannot be on here.
+pub fn unavailable() -> Option<&'static str> {
+    if !crate::sys::have_fsgsbase() {
+        Some("the kernel does not let programs use rdfsbase/wrgsbase (FSGSBASE)")
+    } else if !entry::detect_xsave() {
+        Some("the CPU has no XSAVE")
+    } else if !patch::can_sync_cores() {
+        Some("the kernel has no membarrier SYNC_CORE")
+    } else {
+        None
+    }
+}
+
+/// Turns rewriting on for this process, with `passthrough` the calls the
+/// entry makes itself (see `entry`).
+pub fn enable(passthrough: impl Iterator<Item = u64>) {
+    for n in passthrough {
+        entry::set_passthrough(n);
+    }
+    *sites() = Some(Sites { by_syscall: HashMap::new(), written_at: HashMap::new(), stubs: patch::Stubs::new() });
+    ENABLED.store(true, Ordering::Release);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+/// Points GS at the calling thread's state, for the entry. Every thread
+/// that runs guest code calls it once its region is in place.
+pub fn set_thread_gs(state: &ThreadState) {
+    if crate::sys::have_fsgsbase() {
+        let base = state as *const ThreadState as u64;
+        // SAFETY: wrgsbase only sets this thread's GS base (FSGSBASE is
+        // enabled); neither emu nor its C library uses GS.
+        unsafe { std::arch::asm!("wrgsbase {}", in(reg) base, options(nomem, nostack, preserves_flags)) };
+    }
+}
+
+/// A trap at the `syscall` ending at `ctx.rip()`: rewrite its site if it
+/// can be. Whether a site was rewritten (or left to the trap path) now.
+pub fn consider(ctx: &GuestContext) -> Option<bool> {
+    if !enabled() {
+        return None;
+    }
+    let at = ctx.rip() - 2;
+    let mut guard = sites();
+    let sites = guard.as_mut()?;
+    match sites.by_syscall.get(&at) {
+        Some(Site::Refused) => return None,
+        // Another thread that trapped here too has rewritten it meanwhile.
+        Some(Site::Rewritten { .. }) if guest::read_val::<[u8; 2]>(at) == Ok([0x0f, 0x0b]) => return None,
+        // A `syscall` trapped where a site was rewritten: the code was
+        // replaced since (a library unmapped and another mapped there).
+        Some(Site::Rewritten { .. }) | None => {}
+    }
+    let outcome = rewrite(sites, at, ctx.rax());
+    match outcome {
+        Ok(site) => {
+            sites.by_syscall.insert(at, site);
+            Some(true)
+        }
+        Err(why) => {
+            log::debug!("site {at:#x} stays on the trap path: {why}");
+            sites.by_syscall.insert(at, Site::Refused);
+            Some(false)
+        }
+    }
+}
+
+fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
+    let bytes = read_site(at).ok_or("its code cannot be read")?;
+    let shape = decode::analyse(at, &bytes, rax)?;
+    let end = at + 2;
+    let original = bytes[bytes.len() - (end - shape.start) as usize..].to_vec();
+    // Another site's rewritten bytes must not be in the way.
+    if sites.by_syscall.iter().any(|(&s, site)| match site {
+        Site::Rewritten { start, .. } => *start < end && shape.start < s + 2,
+        Site::Refused => false,
+    }) {
+        return Err("it overlaps a rewritten site");
+    }
+    let stub = sites.stubs.make(&shape.moved, end, entry::emu_fast_entry as *const () as u64)?;
+    let mut new = vec![0xe9];
+    let rel = stub as i64 - (shape.start as i64 + 5);
+    new.extend_from_slice(&(i32::try_from(rel).map_err(|_| "its stub is out of reach")?).to_le_bytes());
+    new.resize(original.len() - 2, 0xcc);
+    new.extend_from_slice(&[0x0f, 0x0b]); // ud2 where the syscall was
+    sites.written_at.insert(shape.start, at);
+    patch::poke(shape.start, &new)?;
+    Ok(Site::Rewritten { start: shape.start, original })
+}
+
+/// The site's code: up to `LOOK_BEHIND` bytes before the `syscall`, as
+/// far back as its page and the one before are readable, and the `syscall`.
+fn read_site(at: u64) -> Option<Vec<u8>> {
+    let from = at.saturating_sub(decode::LOOK_BEHIND as u64);
+    for start in [from, from.max(at & !(loader::PAGE_SIZE - 1))] {
+        let mut buf = vec![0u8; (at + 2 - start) as usize];
+        if guest::read(start, &mut buf).is_ok() {
+            return Some(buf);
+        }
+    }
+    None
+}
+
+/// A SIGILL or SIGTRAP in guest code: if a rewritten site raised it, deal
+/// with it and return true. The `ud2` where a `syscall` was is carried out
+/// as that call; the `int3` of a rewrite in progress sends the thread back
+/// to the site's first byte once the rewrite is done.
+pub fn on_fault(thread: &'static ThreadState, sig: i32, ctx: &mut GuestContext) -> bool {
+    let rip = ctx.rip();
+    let guard = sites();
+    let Some(sites) = guard.as_ref() else { return false };
+    if sig == libc::SIGILL {
+        let ours = matches!(sites.by_syscall.get(&rip), Some(Site::Rewritten { .. }))
+            && guest::read_val::<[u8; 2]>(rip) == Ok([0x0f, 0x0b]);
+        drop(guard);
+        if ours {
+            // As if the `syscall` had trapped: RIP after it, and the
+            // guest's mask, with which a SIGSYS handler runs (a fault's
+            // blocks every signal: a blocking call would not be interrupted).
+            ctx.set_rip(rip + 2);
+            let mask = ctx.sigmask();
+            // SAFETY: sets this thread's mask from a u64 of ours.
+            unsafe {
+                crate::sys::syscall6(
+                    libc::SYS_rt_sigprocmask as u64,
+                    [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0],
+                )
+            };
+            crate::dispatch::on_call(thread, ctx, false);
+        }
+        return ours;
+    }
+    if sig == libc::SIGTRAP && sites.written_at.contains_key(&(rip - 1)) {
+        // The writer is done (it held the lock we hold now): what is there
+        // now is either the rewrite or the original, not our int3. An int3
+        // that is still there is the guest's own.
+        if guest::read_val::<u8>(rip - 1) != Ok(0xcc) {
+            ctx.set_rip(rip - 1);
+            return true;
+        }
+    }
+    false
+}
+
+/// The guest sets its GS base: rewriting stops, and every rewritten site is
+/// put back as it was (the fast entry needs GS).
+pub fn guest_sets_gs() {
+    if !ENABLED.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    log::info!("the guest sets GS: syscall sites are no longer rewritten");
+    let mut guard = sites();
+    let Some(sites) = guard.as_mut() else { return };
+    for site in sites.by_syscall.values_mut() {
+        if let Site::Rewritten { start, original } = site {
+            if let Err(why) = patch::poke(*start, original) {
+                log::warn!("could not put back the rewritten syscall site at {start:#x}: {why}");
+            }
+            *site = Site::Refused;
+        }
+    }
+}
+
+/// Holds the sites' table across a fork (the child's copy must not be
+/// locked by a thread it does not have).
+pub fn lock_for_fork() -> impl std::any::Any {
+    sites()
+}

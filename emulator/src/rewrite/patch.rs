@@ -1,0 +1,182 @@
+//! Writing a rewrite: the site's stub, then the site itself.
+//!
+//! Stubs live in pages emu maps in the guest arena, within a `jmp rel32` of
+//! the code they serve (`AddressSpace::find_free_near`), recorded as used so
+//! that no guest mapping is placed over them. A stub is written before any
+//! site jumps to it.
+//!
+//! The site is changed while other threads may be executing it, as the
+//! kernel's `text_poke_bp` does: an `int3` on its first byte, then the rest,
+//! then the first byte, each step made visible to every thread's
+//! instruction stream before the next (membarrier's SYNC_CORE). A thread
+//! that reaches the `int3` meanwhile traps; its handler waits for the
+//! rewrite (it needs the sites' lock, which the writer holds) and sends it
+//! back to the first byte. A thread stopped between the moved instruction
+//! and the `syscall` finds a `ud2` there, which is carried out as the call.
+//! The page's protection is put back as it was; a site in a shared mapping
+//! is never written (it would change the file).
+
+use crate::process::process;
+use crate::sys::{self, Errno};
+
+/// `jmp rel32` reaches this far (less a margin for the stub's own size).
+const REACH: u64 = (1 << 31) - (1 << 20);
+/// Stubs are made in chunks of this size.
+const CHUNK: u64 = 64 << 10;
+/// Each stub takes this many bytes: the moved instruction (at most 15),
+/// `movabs rcx, imm64` (10), `jmp [rip]` (6) and its target (8).
+const STUB: u64 = 48;
+
+pub struct Stubs {
+    /// (base, bytes used) of each chunk.
+    chunks: Vec<(u64, u64)>,
+}
+
+impl Stubs {
+    pub const fn new() -> Self {
+        Stubs { chunks: Vec::new() }
+    }
+
+    /// Writes the stub of a site whose instruction `moved` starts the
+    /// rewritten bytes and whose `syscall` ends at `resume`; returns its address.
+    pub fn make(&mut self, moved: &[u8], resume: u64, entry: u64) -> Result<u64, &'static str> {
+        let near = resume;
+        let slot = match self.chunks.iter_mut().find(|(base, used)| *used + STUB <= CHUNK && within(*base, near)) {
+            Some((base, used)) => {
+                let at = *base + *used;
+                *used += STUB;
+                at
+            }
+            None => {
+                let base = map_chunk(near)?;
+                self.chunks.push((base, STUB));
+                base
+            }
+        };
+        let mut code = Vec::with_capacity(STUB as usize);
+        code.extend_from_slice(moved);
+        code.extend_from_slice(&[0x48, 0xb9]); // movabs rcx, resume
+        code.extend_from_slice(&resume.to_le_bytes());
+        code.extend_from_slice(&[0xff, 0x25, 0, 0, 0, 0]); // jmp [rip]
+        code.extend_from_slice(&entry.to_le_bytes());
+        code.resize(STUB as usize, 0xcc);
+        // SAFETY: a slot of a chunk emu mapped writable for stubs, which no
+        // site jumps to yet.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), slot as *mut u8, code.len()) };
+        Ok(slot)
+    }
+}
+
+fn within(base: u64, near: u64) -> bool {
+    base.abs_diff(near) < REACH - CHUNK
+}
+
+/// Maps a chunk for stubs near `near`, readable, writable and executable
+/// (stubs are added while others run).
+fn map_chunk(near: u64) -> Result<u64, &'static str> {
+    let mut mem = process().memory();
+    let at = mem.space.find_free_near(CHUNK, near, REACH - CHUNK).ok_or("no room for stubs within reach")?;
+    let prot = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE;
+    // SAFETY: a fresh mapping in a free part of the arena (MAP_FIXED_NOREPLACE).
+    let r = unsafe { sys::syscall6(libc::SYS_mmap as u64, [at, CHUNK, prot as u64, flags as u64, u64::MAX, 0]) };
+    if r as u64 != at {
+        return Err("cannot map a page for stubs");
+    }
+    mem.space.mark_used(at, CHUNK);
+    Ok(at)
+}
+
+/// The protection and sharing of the mapping holding `addr`, from
+/// /proc/self/maps: (PROT_* bits, shared).
+fn mapping_of(addr: u64) -> Option<(i32, bool)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    for line in maps.lines() {
+        let (range, rest) = line.split_once(' ')?;
+        let (lo, hi) = range.split_once('-')?;
+        let (lo, hi) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
+        if (lo..hi).contains(&addr) {
+            let p = rest.as_bytes();
+            let mut prot = 0;
+            if p.first() == Some(&b'r') {
+                prot |= libc::PROT_READ;
+            }
+            if p.get(1) == Some(&b'w') {
+                prot |= libc::PROT_WRITE;
+            }
+            if p.get(2) == Some(&b'x') {
+                prot |= libc::PROT_EXEC;
+            }
+            return Some((prot, p.get(3) == Some(&b's')));
+        }
+    }
+    None
+}
+
+/// Makes every thread's instruction stream see what was written so far.
+fn sync_cores() -> Result<(), Errno> {
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: u64 = 1 << 5;
+    // SAFETY: membarrier takes no pointers.
+    sys::result(unsafe {
+        sys::syscall6(libc::SYS_membarrier as u64, [MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0, 0, 0, 0])
+    })
+    .map(|_| ())
+}
+
+/// Registers the process for `sync_cores`; false when the kernel cannot.
+pub fn can_sync_cores() -> bool {
+    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: u64 = 1 << 6;
+    // SAFETY: membarrier takes no pointers.
+    let r = unsafe {
+        sys::syscall6(libc::SYS_membarrier as u64, [MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0, 0, 0, 0])
+    };
+    r == 0
+}
+
+/// Replaces the bytes at `at` with `new` (the same length as what is there)
+/// while other threads may run them: `int3` first, then the tail, then the
+/// head. The caller holds the sites' lock (which a thread that traps on the
+/// `int3` waits for).
+pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
+    let (prot, shared) = mapping_of(at).ok_or("not mapped")?;
+    let (_, shared_end) = mapping_of(at + new.len() as u64 - 1).ok_or("not mapped")?;
+    if shared || shared_end {
+        return Err("in a shared mapping (writing would change the file)");
+    }
+    if prot & libc::PROT_EXEC == 0 {
+        return Err("not executable");
+    }
+    let page = at & !(loader::PAGE_SIZE - 1);
+    let len = (at + new.len() as u64).next_multiple_of(loader::PAGE_SIZE) - page;
+    let writable = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+    // SAFETY: the guest's own code pages (checked mapped, private and
+    // executable), made writable while executable for the few writes
+    // below, then given their protection back.
+    unsafe {
+        if libc::mprotect(page as *mut libc::c_void, len as usize, writable) != 0 {
+            return Err("cannot make the code writable");
+        }
+        let p = at as *mut u8;
+        let first = p.read_volatile();
+        p.write_volatile(0xcc);
+        if sync_cores().is_err() {
+            // Nothing but the int3 was written: take it back.
+            p.write_volatile(first);
+            libc::mprotect(page as *mut libc::c_void, len as usize, prot);
+            return Err("membarrier failed");
+        }
+        for (i, &b) in new.iter().enumerate().skip(1) {
+            p.add(i).write_volatile(b);
+        }
+        // From here the rewrite is finished whatever happens: the int3
+        // holds every thread off the half-written bytes until the head is
+        // written. A failing membarrier (registered, it cannot fail but
+        // for lack of memory) leaves only the visibility to the CPU's own
+        // cross-modifying-code rules.
+        let _ = sync_cores();
+        p.write_volatile(new[0]);
+        let _ = sync_cores();
+        libc::mprotect(page as *mut libc::c_void, len as usize, prot);
+        Ok(())
+    }
+}
