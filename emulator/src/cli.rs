@@ -53,7 +53,7 @@ struct Cli {
     freebsd_version: Option<abi_tables::Release>,
 
     /// Keep every syscall site on the trap path (no rewriting after the first trap)
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_rewrite")]
     no_rewrite: bool,
 
     /// Write the trace (and --stats) to FILE instead of stderr

@@ -141,6 +141,13 @@ pub struct Run {
     pub data_limit: Option<u64>,
 }
 
+/// Whether this run of the suite keeps every call on the trap path
+/// (`EMU_TEST_NO_REWRITE=1`, the second run of scripts/test): every guest
+/// runs under `emu --no-rewrite`.
+pub fn trap_path_only() -> bool {
+    std::env::var_os("EMU_TEST_NO_REWRITE").is_some_and(|v| v == "1")
+}
+
 /// Long enough for any guest here; only a hang reaches it.
 const HANG: Duration = Duration::from_secs(120);
 
@@ -215,6 +222,9 @@ impl Run {
     /// Under another emu-like binary (an example with hooks).
     pub fn under(&self, runner: &Path) -> Outcome {
         let mut c = Command::new(runner);
+        if trap_path_only() {
+            c.arg("--no-rewrite");
+        }
         c.args(&self.emu_options).arg(&self.program).args(&self.args);
         self.finish(c)
     }

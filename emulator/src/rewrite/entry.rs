@@ -171,10 +171,10 @@ extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t,
         }
         _ => {}
     }
-    // Whatever was held is delivered as rt_sigreturn unblocks it.
-    if kind != DISPATCH {
-        thread.signals.held.store(0, Ordering::Release);
-    }
+    // Whatever was held is delivered as rt_sigreturn unblocks it (or stays
+    // pending, if the call made the guest block it): a stale `held` would
+    // make the next pass-through take the long way.
+    thread.signals.held.store(0, Ordering::Release);
 }
 
 /// The offsets in a `ucontext_t` the entry fills.

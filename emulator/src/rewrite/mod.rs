@@ -93,7 +93,8 @@ pub fn enabled() -> bool {
 /// Points GS at the calling thread's state, for the entry. Every thread
 /// that runs guest code calls it once its region is in place.
 pub fn set_thread_gs(state: &ThreadState) {
-    if crate::sys::have_fsgsbase() {
+    // Only while sites are rewritten: otherwise GS is the guest's, as natively (0).
+    if enabled() {
         let base = state as *const ThreadState as u64;
         // SAFETY: wrgsbase only sets this thread's GS base (FSGSBASE is
         // enabled); neither emu nor its C library uses GS.

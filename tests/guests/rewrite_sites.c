@@ -1,0 +1,211 @@
+/* Syscall sites as emu rewrites them (tests/rewrite.rs), each mode printing
+ * what it saw, the same natively and under emu:
+ *   threads  8 threads run the same fresh sites at once, while they are
+ *            being rewritten, and check every result
+ *   jump     a jump straight to a rewritten `syscall` (RAX set elsewhere)
+ *   signals  signals flood threads that sit in rewritten calls (blocking
+ *            reads, and a getppid loop)
+ *   fork     rewritten sites in a forked child and an exec'd image
+ *   gs       the guest sets GS after sites were rewritten
+ * The sites are written in assembly so that their shape is known: the
+ * `mov eax, imm32; syscall` of glibc and musl. */
+#define _GNU_SOURCE
+#include <asm/prctl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+long site_getppid_a(void);
+long site_getppid_b(void);
+long site_getppid_c(void);
+long site_getppid_d(void);
+long site_getpid(void);
+long jump_to_site(long nr);
+long site_read(long fd, void *buf, long n);
+long site_write(long fd, const void *buf, long n);
+
+__asm__(".text\n"
+        "site_getppid_a: mov $110, %eax\n syscall\n ret\n"
+        "site_getppid_b: mov $110, %eax\n syscall\n ret\n"
+        "site_getppid_c: mov $110, %eax\n syscall\n ret\n"
+        "site_getppid_d: mov $110, %eax\n syscall\n ret\n"
+        /* getpid; its syscall is also reached by a jump, with another number */
+        "site_getpid: mov $39, %eax\n"
+        "site_getpid_syscall: syscall\n ret\n"
+        "jump_to_site: mov %rdi, %rax\n jmp site_getpid_syscall\n"
+        "site_read: mov $0, %eax\n syscall\n ret\n"
+        "site_write: mov $1, %eax\n syscall\n ret\n");
+
+static pthread_barrier_t start;
+static atomic_long wrong;
+static long expected_ppid;
+
+static void *hammer(void *arg) {
+    long (*sites[])(void) = {site_getppid_a, site_getppid_b, site_getppid_c, site_getppid_d};
+    (void)arg;
+    pthread_barrier_wait(&start);
+    for (int i = 0; i < 20000; i++)
+        if (sites[i % 4]() != expected_ppid)
+            atomic_fetch_add(&wrong, 1);
+    return NULL;
+}
+
+static int threads(void) {
+    expected_ppid = getppid();
+    pthread_t t[8];
+    pthread_barrier_init(&start, NULL, 8);
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, hammer, NULL);
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    printf("8 threads, 20000 calls each through 4 sites: %ld wrong results\n", (long)wrong);
+    return 0;
+}
+
+static int jump(void) {
+    long pid = getpid(), ppid = getppid();
+    int ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= site_getpid() == pid;
+    printf("the site itself: %s\n", ok ? "getpid" : "wrong");
+    printf("jumping to its syscall with getppid's number: %s\n", jump_to_site(SYS_getppid) == ppid ? "getppid" : "wrong");
+    printf("and again with getpid's: %s\n", jump_to_site(SYS_getpid) == pid ? "getpid" : "wrong");
+    printf("the site again: %s\n", site_getpid() == pid ? "getpid" : "wrong");
+    return 0;
+}
+
+static atomic_long handled;
+static void on_usr1(int sig) {
+    (void)sig;
+    atomic_fetch_add(&handled, 1);
+}
+
+struct reader {
+    int fd;
+    char got[16];
+};
+
+static void *read_one(void *arg) {
+    struct reader *r = arg;
+    long n;
+    /* SA_RESTART: the read goes on through every signal. */
+    while ((n = site_read(r->fd, r->got, sizeof r->got - 1)) == -EINTR)
+        ;
+    r->got[n > 0 ? n : 0] = 0;
+    return NULL;
+}
+
+static void *loop_getppid(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 200000; i++)
+        if (site_getppid_a() != expected_ppid)
+            atomic_fetch_add(&wrong, 1);
+    return NULL;
+}
+
+static int signals(void) {
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+    sigaction(SIGUSR1, &sa, NULL);
+    expected_ppid = getppid();
+    enum { READERS = 4, LOOPERS = 2 };
+    int fds[READERS][2];
+    struct reader r[READERS];
+    pthread_t t[READERS + LOOPERS];
+    for (int i = 0; i < READERS; i++) {
+        pipe(fds[i]);
+        r[i].fd = fds[i][0];
+        pthread_create(&t[i], NULL, read_one, &r[i]);
+    }
+    for (int i = 0; i < LOOPERS; i++)
+        pthread_create(&t[READERS + i], NULL, loop_getppid, NULL);
+    for (int round = 0; round < 2000; round++)
+        for (int i = 0; i < READERS + LOOPERS; i++)
+            pthread_kill(t[i], SIGUSR1);
+    for (int i = 0; i < READERS; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "reader %d", i);
+        site_write(fds[i][1], msg, strlen(msg));
+    }
+    for (int i = 0; i < READERS + LOOPERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < READERS; i++)
+        printf("%s got \"%s\"\n", i == 0 ? "the first reader" : "a reader", r[i].got);
+    printf("getppid loops under signals: %ld wrong results; handler ran: %s\n", (long)wrong,
+           handled > 0 ? "yes" : "no");
+    return 0;
+}
+
+static int fork_exec(const char *self) {
+    long pid = site_getpid();
+    printf("parent's site: %s\n", pid == getpid() ? "ok" : "wrong");
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        int ok = site_getpid() == getpid() && site_getppid_a() == pid;
+        _exit(ok ? 3 : 4);
+    }
+    int st;
+    waitpid(child, &st, 0);
+    printf("forked child's sites: exit %d\n", WEXITSTATUS(st));
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        execl(self, self, "exec-child", (char *)NULL);
+        _exit(127);
+    }
+    waitpid(child, &st, 0);
+    printf("exec'd image: exit %d\n", WEXITSTATUS(st));
+    return 0;
+}
+
+static int exec_child(void) {
+    int ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= site_getpid() == getpid();
+    printf("exec'd image's sites: %s\n", ok ? "ok" : "wrong");
+    return ok ? 5 : 6;
+}
+
+static int gs(void) {
+    long pid = getpid();
+    int ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= site_getpid() == pid;
+    unsigned long base = 0;
+    syscall(SYS_arch_prctl, ARCH_GET_GS, &base);
+    printf("GS before: %#lx\n", base);
+    static unsigned long word = 0x1234;
+    long r = syscall(SYS_arch_prctl, ARCH_SET_GS, &word);
+    unsigned long read_back;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(read_back));
+    for (int i = 0; i < 100; i++)
+        ok &= site_getpid() == pid && site_getppid_b() == getppid();
+    printf("ARCH_SET_GS: %ld, %%gs:0 reads %#lx, the sites still answer: %s\n", r, read_back, ok ? "yes" : "no");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "";
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!strcmp(mode, "threads"))
+        return threads();
+    if (!strcmp(mode, "jump"))
+        return jump();
+    if (!strcmp(mode, "signals"))
+        return signals();
+    if (!strcmp(mode, "fork"))
+        return fork_exec(argv[0]);
+    if (!strcmp(mode, "exec-child"))
+        return exec_child();
+    if (!strcmp(mode, "gs"))
+        return gs();
+    fprintf(stderr, "usage: %s threads|jump|signals|fork|gs\n", argv[0]);
+    return 2;
+}

@@ -1,0 +1,61 @@
+//! Syscall-site rewriting (emulator/src/rewrite): sites that trapped once
+//! enter emu directly afterwards. tests/guests/rewrite_sites.c exercises
+//! what could go wrong, each mode compared with the native run: 8 threads
+//! on sites being rewritten, a jump straight to a rewritten `syscall`,
+//! signals flooding threads inside rewritten calls, fork and exec after
+//! rewriting, a guest that sets GS. `--stats` must show that sites were
+//! rewritten and calls went through them (so the test cannot pass on the
+//! trap path alone), and `--no-rewrite` must give the same output.
+
+mod support;
+use support::*;
+
+const MODES: [&str; 5] = ["threads", "jump", "signals", "fork", "gs"];
+
+/// "syscall sites: N rewritten, M left to the trap path; calls: X through
+/// rewritten sites, Y trapped" from --stats: (N, X).
+fn rewritten(stats: &str) -> Option<(u64, u64)> {
+    let line = stats.lines().find(|l| l.starts_with("syscall sites: "))?;
+    let number = |after: &str| -> Option<u64> { line.split_once(after)?.1.split_whitespace().next()?.parse().ok() };
+    Some((number("syscall sites: ")?, number("calls: ")?))
+}
+
+#[test]
+fn rewritten_sites_behave_as_native() {
+    let program = guest("rewrite_sites-glibc");
+    for mode in MODES {
+        let run = Run::new(&program).args([mode]);
+        let out = assert_like_native(&run);
+        let off = run.clone().emu_options(["--no-rewrite"]).under_emu();
+        assert_eq!((off.status, &off.stdout), (out.status, &out.stdout), "{mode} with --no-rewrite");
+        if trap_path_only() {
+            continue;
+        }
+        let counted = run.clone().emu_options(["--stats"]).under_emu();
+        assert_eq!(counted.stdout, out.stdout, "{mode} with --stats");
+        let (sites, calls) = rewritten(&counted.stderr).unwrap_or_else(|| panic!("{mode}: {}", counted.stderr));
+        assert!(sites >= 4 && calls >= 100, "{mode}: {sites} sites, {calls} calls through them\n{}", counted.stderr);
+    }
+}
+
+#[test]
+fn no_rewrite_keeps_every_call_on_the_trap_path() {
+    let out =
+        Run::new(guest("rewrite_sites-glibc")).args(["jump"]).emu_options(["--no-rewrite", "--stats"]).under_emu();
+    assert_eq!(out.status, 0);
+    assert_eq!(rewritten(&out.stderr), None, "{}", out.stderr);
+}
+
+/// A guest that sets GS gets its rewritten sites put back, and its calls
+/// from then on trap.
+#[test]
+fn a_guest_that_sets_gs_gets_its_sites_back() {
+    if trap_path_only() {
+        return;
+    }
+    let out = Run::new(guest("rewrite_sites-glibc")).args(["gs"]).emu_options(["--stats"]).under_emu();
+    assert!(out.stdout.ends_with("the sites still answer: yes\n"), "{}", out.stdout);
+    let line = out.stderr.lines().find(|l| l.starts_with("syscall sites: ")).expect(&out.stderr);
+    let trapped: u64 = line.rsplit_once(", ").unwrap().1.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(trapped >= 200, "the 200 calls after ARCH_SET_GS trap: {line}");
+}
