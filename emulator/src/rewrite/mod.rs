@@ -134,8 +134,8 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
 }
 
 fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
-    let bytes = read_site(at).ok_or("its code cannot be read")?;
-    let shape = decode::analyse(at, &bytes, rax)?;
+    let (bytes, after) = read_site(at).ok_or("its code cannot be read")?;
+    let shape = decode::analyse(at, &bytes, &after, rax)?;
     let end = at + 2;
     let original = bytes[bytes.len() - (end - shape.start) as usize..].to_vec();
     // Another site's rewritten bytes must not be in the way.
@@ -157,16 +157,21 @@ fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
 }
 
 /// The site's code: up to `LOOK_BEHIND` bytes before the `syscall`, as
-/// far back as its page and the one before are readable, and the `syscall`.
-fn read_site(at: u64) -> Option<Vec<u8>> {
+/// far back as its page and the one before are readable, the `syscall`, and
+/// up to `LOOK_AHEAD` bytes after it, as far as they are readable.
+fn read_site(at: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+    let page = |a: u64| a & !(loader::PAGE_SIZE - 1);
     let from = at.saturating_sub(decode::LOOK_BEHIND as u64);
-    for start in [from, from.max(at & !(loader::PAGE_SIZE - 1))] {
+    let before = [from, from.max(page(at))].into_iter().find_map(|start| {
         let mut buf = vec![0u8; (at + 2 - start) as usize];
-        if guest::read(start, &mut buf).is_ok() {
-            return Some(buf);
-        }
-    }
-    None
+        guest::read(start, &mut buf).is_ok().then_some(buf)
+    })?;
+    let end = at + 2 + decode::LOOK_AHEAD as u64;
+    let after = [end, end.min(page(at + 2) + loader::PAGE_SIZE)].into_iter().find_map(|end| {
+        let mut buf = vec![0u8; (end - at - 2) as usize];
+        guest::read(at + 2, &mut buf).is_ok().then_some(buf)
+    })?;
+    Some((before, after))
 }
 
 /// A SIGILL or SIGTRAP in guest code: if a rewritten site raised it, deal

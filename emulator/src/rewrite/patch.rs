@@ -23,9 +23,11 @@ use crate::sys::{self, Errno};
 const REACH: u64 = (1 << 31) - (1 << 20);
 /// Stubs are made in chunks of this size.
 const CHUNK: u64 = 64 << 10;
-/// Each stub takes this many bytes: the moved instruction (at most 15),
-/// `movabs rcx, imm64` (10), `jmp [rip]` (6) and its target (8).
-const STUB: u64 = 48;
+/// Each stub takes this many bytes: the moved instructions (at most
+/// `decode::MAX_MOVED`), `movabs rcx, imm64` (10), `jmp [rip]` (6) and its
+/// target (8).
+const STUB: u64 = 64;
+const _: () = assert!(super::decode::MAX_MOVED as u64 + 24 <= STUB);
 
 pub struct Stubs {
     /// (base, bytes used) of each chunk.

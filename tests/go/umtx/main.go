@@ -328,6 +328,10 @@ func conditions() {
 			break
 		}
 	}
+	// The mutex's owner is a thread: the goroutine stays on one from lock
+	// to unlock (a preempted one may move).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	kernelLock(m)
 	open = true
 	umtx(unsafe.Pointer(gate), opCvBroadcast, 0, 0, 0)
@@ -335,8 +339,6 @@ func conditions() {
 	wg.Wait()
 	fmt.Printf("broadcast: %d woken, has_waiters %d\n", woken, gate.hasWaiters)
 
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	kernelLock(m)
 	ts := [2]int64{0, 20_000_000}
 	e := umtx(unsafe.Pointer(gate), opCvWait, 0, uintptr(unsafe.Pointer(m)), uintptr(unsafe.Pointer(&ts)))
@@ -357,8 +359,12 @@ func rwlocks() {
 	for i := 0; i < 2; i++ {
 		onThread(&wg, func() {
 			for j := 0; j < 1500; j++ {
-				if e := umtx(unsafe.Pointer(rw), opRwWrlock, 0, 0, 0); e != 0 {
-					panic(e)
+				// A signal (Go's preemption) ends a sleep with EINTR, as
+				// FreeBSD's rwlocks do; libthr takes the lock again.
+				for e := umtx(unsafe.Pointer(rw), opRwWrlock, 0, 0, 0); e != 0; e = umtx(unsafe.Pointer(rw), opRwWrlock, 0, 0, 0) {
+					if e != syscall.EINTR {
+						panic(e)
+					}
 				}
 				a++
 				runtime.Gosched()
@@ -370,8 +376,10 @@ func rwlocks() {
 	for i := 0; i < 3; i++ {
 		onThread(&wg, func() {
 			for j := 0; j < 1500; j++ {
-				if e := umtx(unsafe.Pointer(rw), opRwRdlock, 0, 0, 0); e != 0 {
-					panic(e)
+				for e := umtx(unsafe.Pointer(rw), opRwRdlock, 0, 0, 0); e != 0; e = umtx(unsafe.Pointer(rw), opRwRdlock, 0, 0, 0) {
+					if e != syscall.EINTR {
+						panic(e)
+					}
 				}
 				if a != b {
 					atomic.StoreInt32(&torn, 1)
