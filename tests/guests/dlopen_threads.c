@@ -16,10 +16,11 @@ static __thread char tag[16] = "main";
 
 static void *busy(void *arg) {
     (void)arg;
-    while (running) {
+    /* At least once, however late the thread gets to run. */
+    do {
         spins++;
         usleep(1000);
-    }
+    } while (running);
     return spins > 0 && tag[0] == 'm' ? 0 : (void *)1;
 }
 

@@ -232,6 +232,8 @@ impl Run {
     fn finish(&self, mut c: Command) -> Outcome {
         c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         c.env_remove("EMU_LOG");
+        // The harness's own switch (see `trap_path_only`), not the guest's.
+        c.env_remove("EMU_TEST_NO_REWRITE");
         if self.clear_env {
             c.env_clear();
         }
