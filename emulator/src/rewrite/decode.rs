@@ -148,13 +148,13 @@ fn movable(insn: &Instruction, rax: Option<u64>) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Linear decoding from up to 32 start points: the instruction starts that
+/// Linear decoding from up to 16 start points: the instruction starts that
 /// every decoding landing exactly on the `syscall` shares (after the last
 /// start point), and the instructions of one such decoding. x86 code
 /// re-synchronises within a few instructions, so they agree where the
 /// code's real boundaries are.
 fn consensus(code: &[u8], base: u64, syscall_at: u64) -> Result<(Vec<u64>, Vec<Instruction>), &'static str> {
-    let starts = code.len().saturating_sub(MAX_MOVED).min(32);
+    let starts = code.len().saturating_sub(MAX_MOVED).min(16);
     let mut agreed: Option<Vec<u64>> = None;
     let mut landed = 0;
     let mut first_path = Vec::new();

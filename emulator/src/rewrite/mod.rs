@@ -40,7 +40,15 @@ use std::sync::{Mutex, MutexGuard};
 /// guest sets GS).
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+/// A site is looked at on its this-many-th trap. Most sites a program runs
+/// a few times (start-up, exit) are not worth the decoding, which costs
+/// about a hundred traps the first time (iced-x86's tables are paged in:
+/// half a megabyte) and a few dozen after.
+const TRAPS_BEFORE_REWRITE: u8 = 16;
+
 enum Site {
+    /// Trapped this many times, fewer than `TRAPS_BEFORE_REWRITE`.
+    Trapped(u8),
     /// `jmp` at `start`, `ud2` at the `syscall`; `original` are the bytes
     /// from `start` to the end of the `syscall`.
     Rewritten { start: u64, original: Vec<u8> },
@@ -111,13 +119,22 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
     let at = ctx.rip() - 2;
     let mut guard = sites();
     let sites = guard.as_mut()?;
-    match sites.by_syscall.get(&at) {
+    match sites.by_syscall.get_mut(&at) {
+        None => {
+            sites.by_syscall.insert(at, Site::Trapped(1));
+            return None;
+        }
+        Some(Site::Trapped(n)) if *n + 1 < TRAPS_BEFORE_REWRITE => {
+            *n += 1;
+            return None;
+        }
+        Some(Site::Trapped(_)) => {}
         Some(Site::Refused) => return None,
         // Another thread that trapped here too has rewritten it meanwhile.
         Some(Site::Rewritten { .. }) if guest::read_val::<[u8; 2]>(at) == Ok([0x0f, 0x0b]) => return None,
         // A `syscall` trapped where a site was rewritten: the code was
         // replaced since (a library unmapped and another mapped there).
-        Some(Site::Rewritten { .. }) | None => {}
+        Some(Site::Rewritten { .. }) => {}
     }
     let outcome = rewrite(sites, at, ctx.rax());
     match outcome {
@@ -141,7 +158,7 @@ fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
     // Another site's rewritten bytes must not be in the way.
     if sites.by_syscall.iter().any(|(&s, site)| match site {
         Site::Rewritten { start, .. } => *start < end && shape.start < s + 2,
-        Site::Refused => false,
+        Site::Refused | Site::Trapped(_) => false,
     }) {
         return Err("it overlaps a rewritten site");
     }

@@ -91,8 +91,7 @@ fn map_chunk(near: u64) -> Result<u64, &'static str> {
 
 /// The protection and sharing of the mapping holding `addr`, from
 /// /proc/self/maps: (PROT_* bits, shared).
-fn mapping_of(addr: u64) -> Option<(i32, bool)> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+fn mapping_of(maps: &str, addr: u64) -> Option<(i32, bool)> {
     for line in maps.lines() {
         let (range, rest) = line.split_once(' ')?;
         let (lo, hi) = range.split_once('-')?;
@@ -140,8 +139,9 @@ pub fn can_sync_cores() -> bool {
 /// head. The caller holds the sites' lock (which a thread that traps on the
 /// `int3` waits for).
 pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
-    let (prot, shared) = mapping_of(at).ok_or("not mapped")?;
-    let (_, shared_end) = mapping_of(at + new.len() as u64 - 1).ok_or("not mapped")?;
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|_| "cannot read /proc/self/maps")?;
+    let (prot, shared) = mapping_of(&maps, at).ok_or("not mapped")?;
+    let (_, shared_end) = mapping_of(&maps, at + new.len() as u64 - 1).ok_or("not mapped")?;
     if shared || shared_end {
         return Err("in a shared mapping (writing would change the file)");
     }
