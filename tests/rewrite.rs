@@ -3,14 +3,15 @@
 //! what could go wrong, each mode compared with the native run: 8 threads
 //! on sites being rewritten, a jump straight to a rewritten `syscall`,
 //! signals flooding threads inside rewritten calls, fork and exec after
-//! rewriting, a guest that sets GS. `--stats` must show that sites were
+//! rewriting, a guest that sets GS, code the guest writes over after it
+//! was rewritten. `--stats` must show that sites were
 //! rewritten and calls went through them (so the test cannot pass on the
 //! trap path alone), and `--no-rewrite` must give the same output.
 
 mod support;
 use support::*;
 
-const MODES: [&str; 5] = ["threads", "jump", "signals", "fork", "gs"];
+const MODES: [&str; 6] = ["threads", "jump", "signals", "fork", "gs", "jit"];
 
 /// "syscall sites: N rewritten, M left to the trap path; calls: X through
 /// rewritten sites, Y trapped" from --stats: (N, X).

@@ -7,13 +7,17 @@
  *            reads, and a getppid loop)
  *   fork     rewritten sites in a forked child and an exec'd image
  *   gs       the guest sets GS after sites were rewritten
+ *   jit      code written at run time, rewritten, then written over by the
+ *            guest (another call, then a ud2 of its own where the syscall was)
  * The sites are written in assembly so that their shape is known: the
  * `mov eax, imm32; syscall` of glibc and musl. */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +199,44 @@ static int gs(void) {
     return 0;
 }
 
+static sigjmp_buf after_ud2;
+static void on_sigill(int sig) {
+    (void)sig;
+    siglongjmp(after_ud2, 1);
+}
+
+static int jit(void) {
+    unsigned char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return 1;
+    memset(page, 0x90, 4096);
+    typedef long (*fn)(void);
+    fn f = (fn)(page + 64);
+    const unsigned char getpid_code[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3};
+    const unsigned char getppid_code[] = {0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0xc3};
+    const unsigned char ud2_code[] = {0x90, 0x90, 0x90, 0x90, 0x90, 0x0f, 0x0b, 0xc3};
+    memcpy(page + 64, getpid_code, sizeof getpid_code);
+    int ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= f() == getpid();
+    printf("written code: %s\n", ok ? "getpid" : "wrong");
+    memcpy(page + 64, getppid_code, sizeof getppid_code);
+    ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= f() == getppid();
+    printf("written over with another call: %s\n", ok ? "getppid" : "wrong");
+    memcpy(page + 64, ud2_code, sizeof ud2_code);
+    struct sigaction sa = {.sa_handler = on_sigill};
+    sigaction(SIGILL, &sa, NULL);
+    if (sigsetjmp(after_ud2, 1) == 0) {
+        f();
+        printf("written over with a ud2: no SIGILL\n");
+    } else {
+        printf("written over with a ud2: SIGILL\n");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -210,6 +252,8 @@ int main(int argc, char **argv) {
         return exec_child();
     if (!strcmp(mode, "gs"))
         return gs();
-    fprintf(stderr, "usage: %s threads|jump|signals|fork|gs\n", argv[0]);
+    if (!strcmp(mode, "jit"))
+        return jit();
+    fprintf(stderr, "usage: %s threads|jump|signals|fork|gs|jit\n", argv[0]);
     return 2;
 }

@@ -50,8 +50,8 @@ enum Site {
     /// Trapped this many times, fewer than `TRAPS_BEFORE_REWRITE`.
     Trapped(u8),
     /// `jmp` at `start`, `ud2` at the `syscall`; `original` are the bytes
-    /// from `start` to the end of the `syscall`.
-    Rewritten { start: u64, original: Vec<u8> },
+    /// from `start` to the end of the `syscall`, `written` what replaced them.
+    Rewritten { start: u64, original: Vec<u8>, written: Vec<u8> },
     /// Left to the trap path (why is logged at debug level).
     Refused,
 }
@@ -131,7 +131,7 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
         Some(Site::Trapped(_)) => {}
         Some(Site::Refused) => return None,
         // Another thread that trapped here too has rewritten it meanwhile.
-        Some(Site::Rewritten { .. }) if guest::read_val::<[u8; 2]>(at) == Ok([0x0f, 0x0b]) => return None,
+        Some(Site::Rewritten { start, written, .. }) if still_written(*start, written) => return None,
         // A `syscall` trapped where a site was rewritten: the code was
         // replaced since (a library unmapped and another mapped there).
         Some(Site::Rewritten { .. }) => {}
@@ -170,7 +170,13 @@ fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
     new.extend_from_slice(&[0x0f, 0x0b]); // ud2 where the syscall was
     sites.written_at.insert(shape.start, at);
     patch::poke(shape.start, &new)?;
-    Ok(Site::Rewritten { start: shape.start, original })
+    Ok(Site::Rewritten { start: shape.start, original, written: new })
+}
+
+/// Whether the bytes emu wrote at `start` are all still there.
+fn still_written(start: u64, written: &[u8]) -> bool {
+    let mut now = vec![0u8; written.len()];
+    guest::read(start, &mut now).is_ok() && now == written
 }
 
 /// The site's code: up to `LOOK_BEHIND` bytes before the `syscall`, as
@@ -200,8 +206,12 @@ pub fn on_fault(thread: &'static ThreadState, sig: i32, ctx: &mut GuestContext) 
     let guard = sites();
     let Some(sites) = guard.as_ref() else { return false };
     if sig == libc::SIGILL {
-        let ours = matches!(sites.by_syscall.get(&rip), Some(Site::Rewritten { .. }))
-            && guest::read_val::<[u8; 2]>(rip) == Ok([0x0f, 0x0b]);
+        // Ours only if every byte emu wrote is still there: code mapped
+        // where a rewritten site was (a JIT's, say) may have a ud2 of its own.
+        let ours = match sites.by_syscall.get(&rip) {
+            Some(Site::Rewritten { start, written, .. }) => still_written(*start, written),
+            _ => false,
+        };
         drop(guard);
         if ours {
             // As if the `syscall` had trapped: RIP after it, and the
@@ -242,9 +252,12 @@ pub fn guest_sets_gs() {
     let mut guard = sites();
     let Some(sites) = guard.as_mut() else { return };
     for site in sites.by_syscall.values_mut() {
-        if let Site::Rewritten { start, original } = site {
-            if let Err(why) = patch::poke(*start, original) {
-                log::warn!("could not put back the rewritten syscall site at {start:#x}: {why}");
+        if let Site::Rewritten { start, original, written } = site {
+            // Unless the code there is not the one emu rewrote any more.
+            if still_written(*start, written) {
+                if let Err(why) = patch::poke(*start, original) {
+                    log::warn!("could not put back the rewritten syscall site at {start:#x}: {why}");
+                }
             }
             *site = Site::Refused;
         }
