@@ -2,8 +2,9 @@
 """Writes linux-shuffled: every call of ../linux-x86_64 under another number.
 
 The numbers are the same set Linux uses, dealt out again by a seeded shuffle,
-so the result is reproducible. The value sets are not copied: the table takes
-them from the built-in linux-x86_64 table (`sets-from`).
+so the result is reproducible. The table is an overlay: it takes every call
+and value set from the built-in linux-x86_64 table (`calls-from`) and states
+only each call's new number (`renumber`).
 
 The test guest tests/guests/remapped.c is also run *without* this table, to
 show that its numbers then mean other calls. The seed is the first one, from
@@ -84,12 +85,9 @@ out = [
     "abi         linux-shuffled",
     "personality linux",
     'description "Linux x86-64 calls under a shuffled numbering (an example)"',
-    "sets-from   linux-x86_64",
+    "calls-from  linux-x86_64",
     "",
 ]
-for new, stmt in sorted(zip(shuffled, calls), key=lambda p: p[0]):
-    first = stmt[0]
-    old = first.split()[0]
-    out.append("%-5d" % new + first[len(old):].lstrip())
-    out.extend(stmt[1:])
+for new, name in sorted(zip(shuffled, names)):
+    out.append("renumber %-24s %d" % (name, new))
 sys.stdout.write("\n".join(out) + "\n")

@@ -51,10 +51,27 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Reads and parses a table file.
+/// Reads and parses a table file. A `sets-from` or `calls-from` names a
+/// built-in table, or (for `calls-from`) another file, relative to this one.
 pub fn load(path: &str) -> Result<Table, LoadError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// How deep `calls-from` files are being loaded: a cycle stops here.
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read { path: path.to_string(), error })?;
-    parse(&text, path, &|name| builtin(name).cloned()).map_err(LoadError::Parse)
+    let dir = std::path::Path::new(path).parent().map(|d| d.to_path_buf()).unwrap_or_default();
+    let base = |name: &str| {
+        builtin(name).cloned().or_else(|| {
+            if DEPTH.fetch_add(1, Ordering::SeqCst) >= 8 {
+                DEPTH.fetch_sub(1, Ordering::SeqCst);
+                return None;
+            }
+            let file = dir.join(name);
+            let table = load(&file.to_string_lossy()).ok();
+            DEPTH.fetch_sub(1, Ordering::SeqCst);
+            table
+        })
+    };
+    parse(&text, path, &base).map_err(LoadError::Parse)
 }
 
 /// A built-in table by name, or else a table file at that path.

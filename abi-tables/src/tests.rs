@@ -121,6 +121,52 @@ fn builtin_tables_record_every_release() {
     );
 }
 
+/// An overlay starts from a built-in table and states only what differs.
+#[test]
+fn overlays_state_what_differs() {
+    let t = parse_str(
+        "abi experiment\npersonality linux\ncalls-from linux-x86_64\n\
+         renumber getpid 500\ndrop getppid\nrefuse openat EACCES \"no files\"\n\
+         support close partial \"counted\"\nrefuse unlink EPERM\n\
+         600 getppid supported () -> pid\n",
+    )
+    .unwrap();
+    let linux = builtin("linux").unwrap();
+    assert_eq!(t.calls.len(), linux.calls.len());
+    assert_eq!(t.call_by_name("getpid").unwrap().number, 500);
+    assert!(t.call_by_number(39).is_none());
+    assert_eq!(t.call_by_name("getppid").unwrap().number, 600);
+    let openat = t.call_by_name("openat").unwrap();
+    assert_eq!((&openat.support, &*openat.note), (&Support::Error { errno: 13, name: "EACCES".into() }, "no files"));
+    assert_eq!(t.call_by_name("close").unwrap().support, Support::Partial);
+    assert_eq!(t.call_by_name("unlink").unwrap().note, "refused by this table");
+    // Everything else is the base's, arguments and releases included.
+    let read = t.call_by_name("read").unwrap();
+    assert_eq!((read.number, read.args.len(), read.since), (0, 3, linux.call_by_name("read").unwrap().since));
+    assert!(t.set_by_name("open").is_some());
+}
+
+#[test]
+fn overlay_errors_name_the_line() {
+    let head = "abi t\npersonality linux\ncalls-from linux-x86_64\n";
+    let cases = [
+        ("drop nosuch\n", "t.tbl:4: `drop nosuch`: the table has no call `nosuch`"),
+        ("renumber read 1\n", "t.tbl:4: number 1 is taken by both `read` and `write`"),
+        ("renumber read 9999\n", "t.tbl:4: `9999` is not a call number"),
+        ("support read partial\n", "t.tbl:4: `read` is partial: say how in a note"),
+        ("refuse read ENOTANERRNO\n", "t.tbl:4: `ENOTANERRNO` is not in the errno set"),
+        ("500 read supported ()\n", "t.tbl:4: `read` is declared twice"),
+    ];
+    for (text, want) in cases {
+        let got = parse_str(&format!("{head}{text}")).expect_err(text).to_string();
+        assert!(got.starts_with(want), "for {text:?}\n got: {got}\nwant: {want}");
+    }
+    let late = parse_str("abi t\npersonality linux\nenum e A=1\ncalls-from linux-x86_64\n").unwrap_err();
+    assert_eq!(late.to_string(), "t.tbl:4: `calls-from` must come before any set or call");
+    let missing = parse_str("abi t\npersonality linux\ncalls-from nowhere\n").unwrap_err();
+    assert_eq!(missing.to_string(), "t.tbl:3: no built-in table or table file `nowhere`");
+}
+
 #[test]
 fn numbers() {
     assert_eq!(parse_number("0x10"), Some(16));

@@ -157,6 +157,14 @@ struct RawCall {
     note: String,
 }
 
+/// What an overlay changes of a call it took from its base.
+enum Change {
+    Renumber(String, u32),
+    Drop(String),
+    /// The call, its new level, its note (empty: none given).
+    Support(String, RawSupport, String),
+}
+
 enum RawSupport {
     Supported,
     Partial,
@@ -245,6 +253,9 @@ impl Parser<'_> {
         let mut calls: Vec<RawCall> = Vec::new();
         // `since RELEASE NAME...`: (name, release, line), resolved with the calls.
         let mut history: Vec<(String, Release, u32)> = Vec::new();
+        // An overlay's base calls (`calls-from`), and its changes to them, in order.
+        let mut inherited: Vec<Syscall> = Vec::new();
+        let mut changes: Vec<(u32, Change)> = Vec::new();
 
         for st in &statements {
             let mut cur = Cursor::new(st);
@@ -296,6 +307,24 @@ impl Parser<'_> {
                         sets.push(set.clone());
                     }
                 }
+                "calls-from" => {
+                    cur.next();
+                    let from = self.word(&mut cur, "a built-in table's name or a table file")?;
+                    self.end(&mut cur)?;
+                    if !sets.is_empty() || !calls.is_empty() || !inherited.is_empty() {
+                        return self.err(st.line, "`calls-from` must come before any set or call");
+                    }
+                    let Some(table) = (self.builtin)(&from) else {
+                        return self.err(st.line, format!("no built-in table or table file `{from}`"));
+                    };
+                    // Its sets come along, in their order: its calls' arguments name them by position.
+                    sets.extend(table.sets.iter().cloned());
+                    inherited = table.calls.iter().cloned().map(|c| Syscall { line: st.line, ..c }).collect();
+                }
+                "renumber" | "drop" | "refuse" | "support" => {
+                    cur.next();
+                    changes.push((st.line, self.change(&keyword, &mut cur, st.line)?));
+                }
                 "flags" | "enum" => {
                     cur.next();
                     let set = self.value_set(&keyword, &mut cur, st.line)?;
@@ -332,9 +361,12 @@ impl Parser<'_> {
         let Some(personality) = personality else {
             return self.err(1, "the table names no `personality`");
         };
-        let mut resolved = Vec::with_capacity(calls.len());
+        let mut resolved = inherited;
         for raw in &calls {
             resolved.push(self.resolve(raw, &sets)?);
+        }
+        for (line, change) in changes {
+            self.apply(&mut resolved, &sets, change, line)?;
         }
         resolved.sort_by_key(|c| c.number);
         for pair in resolved.windows(2) {
@@ -420,6 +452,113 @@ impl Parser<'_> {
             }
         }
         Ok(ValueSet { name: name.into(), kind, values: values.into() })
+    }
+
+    /// `renumber NAME NUMBER`, `drop NAME`, `refuse NAME ENAME ["note"]`,
+    /// `support NAME LEVEL ["note"]`.
+    fn change(&self, keyword: &str, cur: &mut Cursor, line: u32) -> Result<Change, ParseError> {
+        let name = self.word(cur, "a call's name")?;
+        let note = |cur: &mut Cursor| -> Result<String, ParseError> {
+            let note = match cur.peek() {
+                Some(Tok::Quoted(q)) => {
+                    let q = q.clone();
+                    cur.next();
+                    q
+                }
+                _ => String::new(),
+            };
+            self.end(cur)?;
+            Ok(note)
+        };
+        Ok(match keyword {
+            "renumber" => {
+                let num = self.word(cur, "a number")?;
+                self.end(cur)?;
+                match parse_number(&num) {
+                    Some(n) if (0..MAX_NUMBER as i64).contains(&n) => Change::Renumber(name, n as u32),
+                    _ => return self.err(line, format!("`{num}` is not a call number (0 to {})", MAX_NUMBER - 1)),
+                }
+            }
+            "drop" => {
+                self.end(cur)?;
+                Change::Drop(name)
+            }
+            "refuse" => {
+                let errno = self.word(cur, "an errno name")?;
+                let note = note(cur)?;
+                let note = if note.is_empty() { "refused by this table".to_string() } else { note };
+                Change::Support(name, RawSupport::Error(errno), note)
+            }
+            _ => {
+                let level_line = cur.line();
+                let level = match self.word(cur, "a support level")?.as_str() {
+                    "supported" => RawSupport::Supported,
+                    "partial" => RawSupport::Partial,
+                    "unsupported" => RawSupport::Unsupported,
+                    "error" => {
+                        self.punct(cur, '(')?;
+                        let e = self.word(cur, "an errno name")?;
+                        self.punct(cur, ')')?;
+                        RawSupport::Error(e)
+                    }
+                    other => {
+                        return self.err(
+                            level_line,
+                            format!("`{other}` is not a support level (supported, partial, unsupported, error(ENAME))"),
+                        )
+                    }
+                };
+                Change::Support(name, level, note(cur)?)
+            }
+        })
+    }
+
+    /// Applies an overlay's change to the calls.
+    fn apply(&self, calls: &mut Vec<Syscall>, sets: &[ValueSet], change: Change, line: u32) -> Result<(), ParseError> {
+        let find = |calls: &mut Vec<Syscall>, name: &str| calls.iter().position(|c| c.name == name);
+        match change {
+            Change::Drop(name) => match find(calls, &name) {
+                Some(i) => {
+                    calls.remove(i);
+                }
+                None => return self.err(line, format!("`drop {name}`: the table has no call `{name}`")),
+            },
+            Change::Renumber(name, number) => match find(calls, &name) {
+                Some(i) => {
+                    calls[i].number = number;
+                    calls[i].line = line;
+                }
+                None => return self.err(line, format!("`renumber {name}`: the table has no call `{name}`")),
+            },
+            Change::Support(name, level, note) => {
+                let Some(i) = find(calls, &name) else {
+                    return self.err(line, format!("`{name}` is not a call of the table"));
+                };
+                let call = &mut calls[i];
+                let needs_note = |what: &str| self.err(line, format!("`{name}` is {what}: say how in a note"));
+                call.support = match level {
+                    RawSupport::Supported => Support::Supported,
+                    RawSupport::Unsupported => Support::Unsupported,
+                    RawSupport::Partial if note.is_empty() => return needs_note("partial"),
+                    RawSupport::Partial => Support::Partial,
+                    RawSupport::Error(e) => {
+                        let Some(errno) = sets.iter().find(|s| s.name == "errno") else {
+                            return self.err(line, "`error(...)` needs an `enum errno` set");
+                        };
+                        match errno.value(&e) {
+                            Some(v) => Support::Error { errno: v.value as i32, name: e.into() },
+                            None => return self.err(line, format!("`{e}` is not in the errno set")),
+                        }
+                    }
+                };
+                if matches!(call.support, Support::Error { .. }) && note.is_empty() {
+                    return needs_note("refused");
+                }
+                call.note = note.into();
+                call.line = line;
+            }
+        }
+        Ok(())
     }
 
     fn call(&self, cur: &mut Cursor, line: u32) -> Result<RawCall, ParseError> {
