@@ -98,3 +98,61 @@ fn committed_matrices_are_current() {
         assert!(committed == generated, "{} is out of date: run scripts/gen-docs", path.display());
     }
 }
+
+/// `emu abi check`: a clean table says so (status 0); a broken one gets a
+/// line for each problem, naming file and line (status 1), or the parse
+/// error (status 2).
+#[test]
+fn abi_check_names_each_problem() {
+    let out = Run::new(emu()).args(["abi", "check", "linux"]).native();
+    assert_eq!((out.status, out.stdout.as_str()), (0, "linux-x86_64 (built-in): ok (384 calls, 69 value sets)\n"));
+    let out = Run::new(emu()).args(["abi".as_ref(), "check".as_ref(), shuffled().as_os_str()]).native();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let d = scratch("abi-check");
+    let broken = d.join("broken.tbl");
+    std::fs::write(
+        &broken,
+        "abi broken\npersonality linux\ncalls-from linux-x86_64\n700 nosuchcall supported ()\n\
+         701 other supported (in<nosuchstruct> p)\n",
+    )
+    .unwrap();
+    let out = Run::new(emu()).args(["abi".as_ref(), "check".as_ref(), broken.as_os_str()]).native();
+    let b = broken.display();
+    assert_eq!(
+        (out.status, out.stderr),
+        (
+            1,
+            format!(
+                "{b}:4: the linux personality has no implementation of `nosuchcall`; mark it `unsupported`\n\
+                 {b}:5: the linux personality has no implementation of `other`; mark it `unsupported`\n\
+                 {b}:5: `other`: the linux personality cannot show a `nosuchstruct`\n"
+            )
+        )
+    );
+    std::fs::write(&broken, "abi broken\npersonality linux\ncalls-from linux-x86_64\ndrop nosuch\n").unwrap();
+    let out = Run::new(emu()).args(["abi".as_ref(), "check".as_ref(), broken.as_os_str()]).native();
+    assert_eq!((out.status, out.stderr), (2, format!("{b}:4: `drop nosuch`: the table has no call `nosuch`\n")));
+}
+
+/// `emu abi diff`: two built-in tables, and an overlay against its base.
+#[test]
+fn abi_diff_of_tables_and_overlays() {
+    let out = Run::new(emu()).args(["abi", "diff", "linux", "freebsd", "--json"]).native();
+    assert_eq!(out.status, 1);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let has = |call: &str, what: &str, a: &str, b: &str| {
+        rows.as_array().unwrap().iter().any(|r| r["call"] == call && r["what"] == what && r["a"] == a && r["b"] == b)
+    };
+    assert!(has("write", "number", "1", "4"), "{}", out.stdout);
+    assert!(has("exit_group", "only in a", "231", "-"));
+    assert!(has("thr_new", "only in b", "-", "455"));
+    // The shuffled overlay differs from its base in numbers only.
+    let out = Run::new(emu())
+        .args(["abi".as_ref(), "diff".as_ref(), "linux".as_ref(), shuffled().as_os_str(), "--json".as_ref()])
+        .native();
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() > 300 && rows.iter().all(|r| r["what"] == "number"), "{}", out.stdout);
+    let same = Run::new(emu()).args(["abi", "diff", "linux", "linux"]).native();
+    assert_eq!((same.status, same.stdout.lines().last()), (0, Some("no differences")));
+}

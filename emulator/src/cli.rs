@@ -109,7 +109,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// ABI tables: list, show, header
+    /// ABI tables: list, show, header, check, diff
     Abi {
         #[command(subcommand)]
         command: AbiCommand,
@@ -184,6 +184,21 @@ enum AbiCommand {
     Header {
         /// A built-in table or a table file
         table: String,
+    },
+    /// Parse a table and check it against its personality; exit status 1 if anything is wrong
+    Check {
+        /// A built-in table or a table file
+        table: String,
+    },
+    /// The calls two tables disagree on: numbers, argument kinds, support levels, calls only in one
+    Diff {
+        /// A built-in table or a table file
+        a: String,
+        /// A built-in table or a table file
+        b: String,
+        /// As JSON ([{"call", "what", "a", "b"}]) instead of a table
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -416,6 +431,24 @@ fn abi_command(command: AbiCommand) -> i32 {
             }
             Err(e) => fail(2, e),
         },
+        AbiCommand::Check { table } => {
+            let (status, text) = crate::abi_tools::check(&table);
+            if status == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
+            }
+            status
+        }
+        AbiCommand::Diff { a, b, json } => {
+            let (status, text) = crate::abi_tools::diff(&a, &b, json);
+            if status == 2 {
+                eprint!("emu: {text}");
+            } else {
+                print!("{text}");
+            }
+            status
+        }
         AbiCommand::Header { table } => match abi_tables::find(&table) {
             Ok(t) => {
                 print!("{}", abi_tables::c_header(&t));

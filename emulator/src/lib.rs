@@ -36,6 +36,7 @@
 //! (fork, exec, exit), `sud` (arming dispatch), one module per personality
 //! (`linux`, `freebsd`), and `bsd` for what BSD personalities share.
 
+mod abi_tools;
 mod binfmt;
 mod bsd;
 mod call;
