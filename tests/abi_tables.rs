@@ -156,3 +156,21 @@ fn abi_diff_of_tables_and_overlays() {
     let same = Run::new(emu()).args(["abi", "diff", "linux", "linux"]).native();
     assert_eq!((same.status, same.stdout.lines().last()), (0, Some("no differences")));
 }
+
+/// `emu completions SHELL`: a script the shell accepts, which knows emu's
+/// subcommands and options.
+#[test]
+fn shell_completions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Run::new(emu()).args(["completions", shell]).native();
+        assert_eq!(out.status, 0, "{shell}: {}", out.stderr);
+        for word in ["compat", "binfmt", "abi", "--trace", "--no-rewrite", "--linux-version"] {
+            assert!(out.stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let script = format!("source <({} completions bash) && complete -p emu", emu().display());
+    let out = Run::new("/bin/bash").args(["-c", &script]).native();
+    assert_eq!((out.status, out.stdout.trim()), (0, "complete -o bashdefault -o default -o nosort -F _emu emu"));
+    let out = Run::new(emu()).args(["completions", "tcsh"]).native();
+    assert_eq!(out.status, 2);
+}

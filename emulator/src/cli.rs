@@ -117,6 +117,11 @@ enum Command {
     /// Run PROGRAM (or read a trace) and report each distinct call it made,
     /// with its support level and first release in every built-in table
     Compat(CompatArgs),
+    /// Print a completion script for a shell: `source <(emu completions bash)`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     /// Run FreeBSD programs directly (./program), through a binfmt_misc handler for this emu
     Binfmt {
         #[command(subcommand)]
@@ -239,6 +244,11 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
     match cli.command {
         Some(Command::Abi { command }) => return abi_command(command),
         Some(Command::Compat(args)) => return compat_command(args),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "emu", &mut std::io::stdout());
+            return 0;
+        }
         Some(Command::Binfmt { command, name }) => {
             let done = match command {
                 BinfmtCommand::Install => crate::binfmt::install(&name),
