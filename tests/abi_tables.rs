@@ -164,7 +164,7 @@ fn shell_completions() {
     for shell in ["bash", "zsh", "fish"] {
         let out = Run::new(emu()).args(["completions", shell]).native();
         assert_eq!(out.status, 0, "{shell}: {}", out.stderr);
-        for word in ["compat", "binfmt", "abi", "--trace", "--no-rewrite", "--linux-version"] {
+        for word in ["compat", "binfmt", "abi", "trace", "no-rewrite", "linux-version"] {
             assert!(out.stdout.contains(word), "{shell} completions lack {word}");
         }
     }
