@@ -174,3 +174,32 @@ fn shell_completions() {
     let out = Run::new(emu()).args(["completions", "tcsh"]).native();
     assert_eq!(out.status, 2);
 }
+
+/// An overlay that renumbers, refuses and drops calls
+/// (abi-tables/examples/linux-experiment), with a guest built against its
+/// header: under the overlay its calls mean what the overlay says; without
+/// it, they mean Linux's, as natively.
+#[test]
+fn an_overlay_experiment() {
+    let table = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../abi-tables/examples/linux-experiment");
+    let program = guest("experiment");
+    let run = |dir: &str, with: bool| {
+        let d = scratch(dir);
+        let run = Run::new(&program).args([d.as_os_str()]);
+        let run = if with { run.emu_options(["--abi-table".as_ref(), table.as_os_str()]) } else { run };
+        (run.under_emu(), d)
+    };
+    let (out, d) = run("overlay-with", true);
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "SYS_getppid (1000): as expected\nunlinkat: EPERM\nrmdir (Linux's 84): ENOSYS\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(d.join("file").exists() && d.join("dir").exists(), "nothing was removed");
+    let (without, d) = run("overlay-without", false);
+    let native = Run::new(&program).args([scratch("overlay-native").as_os_str()]).native();
+    assert_eq!((without.status, &without.stdout), (native.status, &native.stdout));
+    assert_eq!(without.stdout, "SYS_getppid (1000): ENOSYS\nunlinkat: as expected\nrmdir (Linux's 84): as expected\n");
+    assert!(!d.join("file").exists() && !d.join("dir").exists());
+}
