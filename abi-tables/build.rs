@@ -123,12 +123,13 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
         };
         writeln!(
             out,
-            "        Syscall {{ number: {}, name: {}, support: {support}, args: Cow::Borrowed(&[{}]), ret: RetKind::{ret}, note: {}, line: {}, since: {since} }},",
+            "        Syscall {{ number: {}, name: {}, support: {support}, args: Cow::Borrowed(&[{}]), ret: RetKind::{ret}, note: {}, line: {}, since: {since}, implements: {} }},",
             c.number,
             s(&c.name),
             args.join(", "),
             s(&c.note),
-            c.line
+            c.line,
+            s(&c.implements)
         )
         .unwrap();
     }

@@ -192,7 +192,7 @@ fn an_overlay_experiment() {
     let (out, d) = run("overlay-with", true);
     assert_eq!(
         (out.status, out.stdout.as_str()),
-        (0, "SYS_getppid (1000): as expected\nunlinkat: EPERM\nrmdir (Linux's 84): ENOSYS\n"),
+        (0, "SYS_getppid (1000): as expected\nSYS_parent_pid (1001): as expected\nunlinkat: EPERM\nrmdir (Linux's 84): ENOSYS\n"),
         "{}",
         out.stderr
     );
@@ -200,6 +200,9 @@ fn an_overlay_experiment() {
     let (without, d) = run("overlay-without", false);
     let native = Run::new(&program).args([scratch("overlay-native").as_os_str()]).native();
     assert_eq!((without.status, &without.stdout), (native.status, &native.stdout));
-    assert_eq!(without.stdout, "SYS_getppid (1000): ENOSYS\nunlinkat: as expected\nrmdir (Linux's 84): as expected\n");
+    assert_eq!(
+        without.stdout,
+        "SYS_getppid (1000): ENOSYS\nSYS_parent_pid (1001): ENOSYS\nunlinkat: as expected\nrmdir (Linux's 84): as expected\n"
+    );
     assert!(!d.join("file").exists() && !d.join("dir").exists());
 }

@@ -128,14 +128,16 @@ fn overlays_state_what_differs() {
         "abi experiment\npersonality linux\ncalls-from linux-x86_64\n\
          renumber getpid 500\ndrop getppid\nrefuse openat EACCES \"no files\"\n\
          support close partial \"counted\"\nrefuse unlink EPERM\n\
-         600 getppid supported () -> pid\n",
+         600 getppid supported () -> pid\n601 parent supported () -> pid as getppid\n",
     )
     .unwrap();
     let linux = builtin("linux").unwrap();
-    assert_eq!(t.calls.len(), linux.calls.len());
+    assert_eq!(t.calls.len(), linux.calls.len() + 1);
     assert_eq!(t.call_by_name("getpid").unwrap().number, 500);
     assert!(t.call_by_number(39).is_none());
     assert_eq!(t.call_by_name("getppid").unwrap().number, 600);
+    let parent = t.call_by_name("parent").unwrap();
+    assert_eq!((parent.number, parent.implementation_name()), (601, "getppid"));
     let openat = t.call_by_name("openat").unwrap();
     assert_eq!((&openat.support, &*openat.note), (&Support::Error { errno: 13, name: "EACCES".into() }, "no files"));
     assert_eq!(t.call_by_name("close").unwrap().support, Support::Partial);

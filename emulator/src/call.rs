@@ -75,6 +75,12 @@ impl Call<'_, '_> {
         self.slot.name()
     }
 
+    /// The name of the implementation it runs (another call's, for a
+    /// table's `... as NAME`).
+    pub fn implements(&self) -> &'static str {
+        self.slot.call.implementation_name()
+    }
+
     /// Returns `value` in the second return register too (FreeBSD's RDX).
     pub fn set_second(&mut self, value: u64) {
         self.second = Some(value);

@@ -120,7 +120,7 @@ pub fn dup2(call: &mut Call) -> SysResult {
     if fds::is_private(new) {
         fds::evacuate(new)?;
     }
-    let nr = if call.name() == "dup3" { libc::SYS_dup3 } else { libc::SYS_dup2 };
+    let nr = if call.implements() == "dup3" { libc::SYS_dup3 } else { libc::SYS_dup2 };
     call.host(nr)
 }
 

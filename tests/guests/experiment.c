@@ -46,6 +46,7 @@ int main(int argc, char **argv) {
     mkdir(dir, 0700);
     long parent = parent_pid();
     printf("SYS_getppid (%d): %s\n", SYS_getppid, answer(syscall(SYS_getppid), parent));
+    printf("SYS_parent_pid (%d): %s\n", SYS_parent_pid, answer(syscall(SYS_parent_pid), parent));
     printf("unlinkat: %s\n", answer(unlinkat(AT_FDCWD, file, 0), 0));
     printf("rmdir (Linux's 84): %s\n", answer(syscall(84, dir), 0));
     return 0;

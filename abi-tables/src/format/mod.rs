@@ -83,6 +83,20 @@ pub struct Syscall {
     /// The release of the guest's kernel that first had the call (a `since`
     /// statement), when the table records it.
     pub since: Option<Release>,
+    /// The call whose implementation this one uses (`... as NAME`); empty
+    /// when it is its own.
+    pub implements: Text,
+}
+
+impl Syscall {
+    /// The name the personality knows the call's implementation by.
+    pub fn implementation_name(&self) -> &str {
+        if self.implements.is_empty() {
+            &self.name
+        } else {
+            &self.implements
+        }
+    }
 }
 
 /// A release of the guest's kernel: Linux `5.3`, `2.6.16`; FreeBSD `13.0`.

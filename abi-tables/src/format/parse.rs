@@ -149,6 +149,8 @@ struct Parser<'a> {
 /// A call as written, before its names are resolved against the sets.
 struct RawCall {
     line: u32,
+    /// `as NAME`: the implementation of another call.
+    implements: String,
     number: u32,
     name: String,
     support: RawSupport,
@@ -619,13 +621,21 @@ impl Parser<'_> {
                 other => return self.err(rline, format!("`{other}` is not a return kind")),
             };
         }
+        let mut implements = String::new();
+        if cur.peek() == Some(&Tok::Word("as".to_string())) {
+            cur.next();
+            implements = self.word(cur, "the name of the call whose implementation it uses")?;
+            if !is_identifier(&implements) {
+                return self.err(line, format!("`{implements}` is not a call name"));
+            }
+        }
         let mut note = String::new();
         if let Some(Tok::Quoted(q)) = cur.peek() {
             note = q.clone();
             cur.next();
         }
         self.end(cur)?;
-        Ok(RawCall { line, number, name, support, args, ret, note })
+        Ok(RawCall { line, implements, number, name, support, args, ret, note })
     }
 
     fn arg(&self, cur: &mut Cursor) -> Result<RawArg, ParseError> {
@@ -783,6 +793,7 @@ impl Parser<'_> {
             note: raw.note.clone().into(),
             line: raw.line,
             since: None,
+            implements: raw.implements.clone().into(),
         })
     }
 }

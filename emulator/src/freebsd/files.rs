@@ -103,7 +103,7 @@ pub(super) fn at_flags_to_host(f: u64) -> Result<u64, Errno> {
 
 pub fn access(call: &mut Call) -> SysResult {
     let [path, mode, ..] = call.args;
-    let flags = if call.name() == "eaccess" { libc::AT_EACCESS } else { 0 };
+    let flags = if call.implements() == "eaccess" { libc::AT_EACCESS } else { 0 };
     call.host_with(libc::SYS_faccessat2, [libc::AT_FDCWD as u64, path, mode & 7, flags as u64, 0, 0])
 }
 

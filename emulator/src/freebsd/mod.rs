@@ -244,10 +244,11 @@ impl Personality for FreeBsd {
     }
 
     fn implementation(&self, call: &Syscall) -> Option<Implementation> {
-        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == call.name) {
+        let name = call.implementation_name();
+        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == name) {
             return Some(Implementation::Emulated(*f));
         }
-        let (_, linux) = SAME_AS_LINUX.iter().find(|(n, _)| *n == call.name)?;
+        let (_, linux) = SAME_AS_LINUX.iter().find(|(n, _)| *n == name)?;
         linux_number(linux).map(Implementation::Host)
     }
 

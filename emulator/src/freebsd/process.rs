@@ -297,7 +297,7 @@ pub fn cpuset_setaffinity(call: &mut Call) -> SysResult {
 
 /// seteuid and setegid: setresuid/setresgid with only the effective id.
 pub fn seteuid(call: &mut Call) -> SysResult {
-    let nr = if call.name() == "seteuid" { libc::SYS_setresuid } else { libc::SYS_setresgid };
+    let nr = if call.implements() == "seteuid" { libc::SYS_setresuid } else { libc::SYS_setresgid };
     call.host_with(nr, [u32::MAX as u64, call.args[0] as u32 as u64, u32::MAX as u64, 0, 0, 0])
 }
 

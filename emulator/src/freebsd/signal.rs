@@ -481,7 +481,7 @@ fn wait_for(call: &mut Call, set: u64, timeout: u64) -> Result<libc::siginfo_t, 
 /// number (FreeBSD's), its siginfo in FreeBSD's layout.
 pub fn sigtimedwait(call: &mut Call) -> SysResult {
     let [set, info_at, timeout, ..] = call.args;
-    let timeout = if call.name() == "sigwaitinfo" { 0 } else { timeout };
+    let timeout = if call.implements() == "sigwaitinfo" { 0 } else { timeout };
     let info = wait_for(call, set, timeout)?;
     if info_at != 0 {
         guest::write(info_at, &siginfo_to_guest(&info))?;

@@ -90,10 +90,11 @@ impl Personality for Linux {
     }
 
     fn implementation(&self, call: &Syscall) -> Option<Implementation> {
-        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == call.name) {
+        let name = call.implementation_name();
+        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == name) {
             return Some(Implementation::Emulated(*f));
         }
-        host_number(&call.name).map(Implementation::Host)
+        host_number(name).map(Implementation::Host)
     }
 
     fn syscall_args(&self, ctx: &GuestContext) -> (u64, Result<[u64; MAX_ARGS], Errno>) {

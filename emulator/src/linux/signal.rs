@@ -112,7 +112,7 @@ pub fn ppoll(call: &mut Call) -> SysResult {
 }
 
 pub fn epoll_pwait(call: &mut Call) -> SysResult {
-    let nr = if call.name() == "epoll_pwait2" { libc::SYS_epoll_pwait2 } else { libc::SYS_epoll_pwait };
+    let nr = if call.implements() == "epoll_pwait2" { libc::SYS_epoll_pwait2 } else { libc::SYS_epoll_pwait };
     let (mask, size) = (call.args[4], call.args[5]);
     with_temporary_mask(call, mask, size, nr, |a, m| a[4] = m)
 }
