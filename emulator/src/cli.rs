@@ -52,6 +52,11 @@ struct Cli {
     #[arg(long, value_name = "VERSION", value_parser = parse_release, conflicts_with = "linux_version")]
     freebsd_version: Option<abi_tables::Release>,
 
+    /// Load a hook plugin (a shared object built against `emu abi hook-header`); repeatable, chained in order.
+    /// The text after the first comma is given to the hook
+    #[arg(long, value_name = "LIB.so[,ARGUMENT]")]
+    hook: Vec<String>,
+
     /// Keep every syscall site on the trap path (no rewriting after the first trap)
     #[arg(long, overrides_with = "no_rewrite")]
     no_rewrite: bool,
@@ -190,6 +195,8 @@ enum AbiCommand {
         /// A built-in table or a table file
         table: String,
     },
+    /// The C header of emu's hook plugin ABI (for `emu --hook`), generated from its Rust definitions
+    HookHeader,
     /// Parse a table and check it against its personality; exit status 1 if anything is wrong
     Check {
         /// A built-in table or a table file
@@ -215,7 +222,7 @@ fn fail(status: i32, message: impl std::fmt::Display) -> i32 {
 
 /// Runs the command line of this process; returns the exit status (a guest
 /// that starts never returns here).
-pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
+pub fn run(mut hooks: Vec<Box<dyn Hook>>) -> i32 {
     // A panic is reported in one line from the start (the level is set below).
     crate::log::init(log::LevelFilter::Warn);
     install_panic_hook();
@@ -280,6 +287,13 @@ pub fn run(hooks: Vec<Box<dyn Hook>>) -> i32 {
             Ok(fd) => crate::log::set_fd(fd),
             Err(e) => log::debug!("stderr stays shared with the guest: {e}"),
         },
+    }
+
+    for spec in &cli.hook {
+        match crate::hooks::load_plugin(spec) {
+            Ok(plugin) => hooks.push(Box::new(plugin)),
+            Err(e) => return fail(2, e),
+        }
     }
 
     let table = match &cli.abi_table {
@@ -376,6 +390,21 @@ fn relaunch_options(cli: &Cli) -> Relaunch {
     if cli.no_rewrite {
         options.push("--no-rewrite".into());
     }
+    // The next image loads the same plugins, whatever its directory (a
+    // name without a slash is dlopen's to search for, as it was here).
+    for spec in &cli.hook {
+        let (path, argument) = spec.split_once(',').map_or((spec.as_str(), None), |(p, a)| (p, Some(a)));
+        let mut o = OsString::from("--hook=");
+        match std::fs::canonicalize(path) {
+            Ok(abs) if path.contains('/') => o.push(abs),
+            _ => o.push(path),
+        }
+        if let Some(a) = argument {
+            o.push(",");
+            o.push(a);
+        }
+        options.push(o);
+    }
     if let Some(t) = &cli.abi_table {
         let abs = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());
         let mut o = OsString::from("--abi-table=");
@@ -458,6 +487,10 @@ fn abi_command(command: AbiCommand) -> i32 {
                 print!("{text}");
             }
             status
+        }
+        AbiCommand::HookHeader => {
+            print!("{}", emu_hook::c_header());
+            0
         }
         AbiCommand::Header { table } => match abi_tables::find(&table) {
             Ok(t) => {

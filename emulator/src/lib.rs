@@ -68,7 +68,8 @@ mod sys;
 mod threads;
 mod trace;
 
-pub use hooks::{GuestCall, Hook};
+pub use abi_tables::ArgKind;
+pub use hooks::{diagnostic, Ending, GuestCall, GuestInfo, Hook};
 pub use outcome::{Outcome, Retval};
 pub use sys::{Errno, SysResult};
 

@@ -228,6 +228,10 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         None => None,
     };
     let watch_deaths = tracer.is_some() || stats.is_some();
+    let guest = crate::hooks::GuestInfo { personality: personality.name(), table: &table.name };
+    for hook in &opts.hooks {
+        hook.start(&guest).map_err(|m| StartError::new(2, m))?;
+    }
     let (floor, ceiling) = (space.floor(), space.ceiling());
     let process = process::init(ProcessParts {
         personality,

@@ -16,10 +16,12 @@ mod vfork;
 /// clone3's flag to reset the child's handlers (not in the libc crate).
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
-/// How the process ended, for the trace's last line.
-#[derive(Clone, Copy, Debug)]
+/// How the process ended, for the trace's last line and for hooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
+    /// exit_group (or the last thread's exit) with this status.
     Exited(i32),
+    /// Killed by this (host) signal.
     Killed(i32),
 }
 
@@ -29,6 +31,9 @@ fn report(ending: Ending) {
     let p = process();
     if !p.group.first_to_report() {
         return;
+    }
+    for hook in p.hooks {
+        hook.exit(ending);
     }
     if let Some(t) = &p.tracer {
         t.process_ended(ending);

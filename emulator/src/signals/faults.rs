@@ -29,6 +29,17 @@ pub fn on_fault(
             ctx.set_rip(resume);
             return;
         }
+        let fault = format_args!(
+            "{} at {rip:#x}{} ({})",
+            p.personality.signal_name(sig),
+            crate::hooks::code_location(rip),
+            describe_fault(sig, info)
+        );
+        if let Some(report) = crate::hooks::hook_fault_report(fault) {
+            log::error!("{report}");
+            crate::lifecycle::killed_by(sig);
+            super::die_by_default(sig);
+        }
         log::error!(
             "internal error: {} in the emulator at {rip:#x} ({}); please report it",
             p.personality.signal_name(sig),

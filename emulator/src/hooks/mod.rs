@@ -7,6 +7,11 @@
 //! the thread's alternate stack (about 900 KiB), after the switch to the
 //! emulator's TLS: ordinary Rust, allocation included, is fine; blocking for
 //! long blocks the guest thread.
+//!
+//! Hooks of the user's own come two ways: Rust types given to
+//! `Emulator::hook` by a program of one's own, and shared objects loaded at
+//! run time with `emu --hook` (`plugin`), which speak the C ABI of the
+//! `emu-hook` crate and are made hooks like any other.
 
 use crate::call::Call;
 use crate::dispatch;
@@ -14,12 +19,36 @@ use crate::memory::guest;
 use crate::outcome::Outcome;
 use crate::sys::Errno;
 
+mod plugin;
+mod plugin_tls;
+
+pub use crate::lifecycle::Ending;
+pub(crate) use plugin::{code_location, hook_fault_report, load as load_plugin};
+
+/// The guest a hook is about to see, for [`Hook::start`].
+#[derive(Clone, Copy, Debug)]
+pub struct GuestInfo<'a> {
+    /// `linux`, `freebsd`.
+    pub personality: &'a str,
+    /// The guest's table (`freebsd-amd64`, or a table file's name).
+    pub table: &'a str,
+}
+
 pub trait Hook: Send + Sync + 'static {
+    /// Called once, before the guest runs. An error stops emu with it.
+    fn start(&self, _guest: &GuestInfo) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Decides how one guest call ends: its values, its errno, or (as
     /// `forward` may say) that it restarts after a signal handler or has
     /// set the registers itself. A hook's own result converts from a
     /// `SysResult` (`Ok(n).into()`).
     fn syscall(&self, call: &mut GuestCall<'_, '_, '_>) -> Outcome;
+
+    /// Called once when the guest process ends (by whichever thread ends
+    /// it), before its trace's last line and its statistics.
+    fn exit(&self, _ending: Ending) {}
 }
 
 /// A guest call as a hook sees it.
@@ -37,6 +66,12 @@ impl GuestCall<'_, '_, '_> {
     /// The number the guest used.
     pub fn number(&self) -> u64 {
         self.call.number
+    }
+
+    /// What argument `i` is, as the guest's table declares it (None past
+    /// the call's last argument).
+    pub fn arg_kind(&self, i: usize) -> Option<&'static abi_tables::ArgKind> {
+        self.call.slot.call.args.get(i).map(|a| &a.kind)
     }
 
     /// Argument `i` (0-based) as the guest passed it.
@@ -62,9 +97,35 @@ impl GuestCall<'_, '_, '_> {
         guest::read(addr, buf)
     }
 
+    /// The NUL-terminated guest string at `addr`, of at most `max` bytes
+    /// (EFAULT for a bad pointer, ENAMETOOLONG for a longer string).
+    pub fn read_string(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut s = Vec::new();
+        match guest::read_cstr(addr, max, &mut s)? {
+            true => Ok(s),
+            false => Err(Errno(libc::ENAMETOOLONG)),
+        }
+    }
+
     /// Writes guest memory (EFAULT for a bad guest pointer).
     pub fn write_memory(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         guest::write(addr, bytes)
+    }
+}
+
+/// Writes `bytes` to emu's own standard error (a copy of the one it started
+/// with, which the guest can neither close nor redirect): for what a hook
+/// reports, apart from the guest's output.
+pub fn diagnostic(bytes: &[u8]) {
+    let mut bytes = bytes;
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid buffer to emu's diagnostics descriptor.
+        let n = unsafe { libc::write(crate::log::fd(), bytes.as_ptr().cast(), bytes.len()) };
+        match n {
+            n if n > 0 => bytes = &bytes[n as usize..],
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
     }
 }
 

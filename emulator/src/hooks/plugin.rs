@@ -1,0 +1,395 @@
+//! Hooks loaded at run time (`emu --hook ./libhook.so[,ARGUMENT]`): shared
+//! objects speaking the C ABI of the `emu-hook` crate, each made a [`Hook`]
+//! like any other, so that they chain with Rust hooks and with each other.
+//!
+//! A plugin's code runs where a Rust hook's does (see the parent module): in
+//! the SIGSYS handler after the switch to emu's TLS, so it may call its C
+//! library. That library is a second copy, loaded with the plugin by the
+//! static C library's `dlopen` (emu is a static executable), which keeps
+//! its own heap (mmap only) and stdio; `plugin_tls` makes the plugin's own
+//! thread-locals work. What a plugin may and may not do is in the header
+//! (`emu abi hook-header`).
+//!
+//! A plugin that faults is named in the report (`hook_fault_report`): each
+//! thread notes which plugin it is running in a thread-local of emu's (a
+//! `Cell`, no allocation), which the fault handler reads.
+
+use super::{Ending, GuestCall, GuestInfo, Hook};
+use crate::memory::guest;
+use crate::outcome::{Outcome, Retval};
+use crate::process::process;
+use crate::sys::Errno;
+use emu_hook::{EmuCall, EmuHook, EmuHost, EmuOutcome};
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::OnceLock;
+
+/// A loaded plugin.
+pub struct Plugin {
+    /// The path as given, for messages.
+    path: String,
+    /// The hook's own name (`emu_hook.name`).
+    name: String,
+    /// The text after the first comma of --hook, for init.
+    argument: CString,
+    entry: &'static EmuHook,
+    syscall: unsafe extern "C" fn(*mut c_void, *mut EmuCall) -> EmuOutcome,
+    /// What init made; null until `start`.
+    state: AtomicPtr<c_void>,
+    /// emu's services as this plugin sees them; set by `start`.
+    host: OnceLock<&'static EmuHost>,
+    /// It faulted: its exit is not called.
+    crashed: AtomicBool,
+}
+
+// SAFETY: the plugin's state is the plugin's to make thread-safe (the ABI
+// says hooks run on several threads at once); the rest is immutable or atomic.
+unsafe impl Send for Plugin {}
+// SAFETY: as above.
+unsafe impl Sync for Plugin {}
+
+thread_local! {
+    /// The plugin this thread is running, and in what (`init`, `exit`, a
+    /// call's name); null: none, or emu code that a plugin's `forward` called.
+    static RUNNING: Cell<(*const Plugin, &'static str)> = const { Cell::new((std::ptr::null(), "")) };
+}
+
+/// Loads `spec` (`PATH[,ARGUMENT]`): dlopen, and the checks that need no
+/// call into it. The error is one line for the user.
+pub fn load(spec: &str) -> Result<Plugin, String> {
+    let (path, argument) = spec.split_once(',').unwrap_or((spec, ""));
+    let c_path = CString::new(path).map_err(|_| format!("--hook {path}: the path contains a NUL byte"))?;
+    let argument = CString::new(argument).map_err(|_| format!("--hook {path}: the argument contains a NUL byte"))?;
+    // SAFETY: dlopen runs the object's constructors, which are the plugin
+    // author's to keep sane; emu has not armed dispatch yet.
+    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        return Err(format!("cannot load hook {path}: {}", dlerror()));
+    }
+    super::plugin_tls::redirect_tls_get_addr();
+    // SAFETY: looks a symbol up in the object just loaded.
+    let symbol = unsafe { libc::dlsym(handle, c"emu_hook".as_ptr()) };
+    if symbol.is_null() {
+        return Err(format!(
+            "{path} is not an emu hook: it exports no `{}` (see `emu abi hook-header`)",
+            emu_hook::ENTRY_SYMBOL
+        ));
+    }
+    // The version first, alone: the rest of the structure is only known to
+    // be an `EmuHook` once the version says so.
+    // SAFETY: every version of the ABI starts the structure with it.
+    let version = unsafe { std::ptr::read(symbol as *const u32) };
+    if version != emu_hook::EMU_HOOK_ABI_VERSION {
+        return Err(format!(
+            "{path} was built for version {version} of emu's hook ABI; this emu speaks version {} (rebuild the hook against `emu abi hook-header`)",
+            emu_hook::EMU_HOOK_ABI_VERSION
+        ));
+    }
+    // SAFETY: a version-1 `emu_hook`; the plugin keeps it for the process's
+    // life (it is never dlclose'd).
+    let entry: &'static EmuHook = unsafe { &*(symbol as *const EmuHook) };
+    if (entry.size as usize) < std::mem::size_of::<EmuHook>() {
+        return Err(format!(
+            "{path}: its emu_hook is {} bytes, not {}: built against a damaged header?",
+            entry.size,
+            std::mem::size_of::<EmuHook>()
+        ));
+    }
+    let Some(syscall) = entry.syscall else {
+        return Err(format!("{path}: its emu_hook has no syscall function"));
+    };
+    let name = if entry.name.is_null() {
+        path.to_string()
+    } else {
+        // SAFETY: the plugin's NUL-terminated name.
+        unsafe { CStr::from_ptr(entry.name) }.to_string_lossy().into_owned()
+    };
+    Ok(Plugin {
+        path: path.to_string(),
+        name,
+        argument,
+        entry,
+        syscall,
+        state: AtomicPtr::new(std::ptr::null_mut()),
+        host: OnceLock::new(),
+        crashed: AtomicBool::new(false),
+    })
+}
+
+fn dlerror() -> String {
+    // SAFETY: dlerror's message is NUL-terminated (or null).
+    let e = unsafe { libc::dlerror() };
+    if e.is_null() {
+        "unknown error".into()
+    } else {
+        // SAFETY: as above.
+        unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+    }
+}
+
+impl Plugin {
+    /// `name (path)`, for messages.
+    fn describe(&self) -> String {
+        format!("hook `{}` ({})", self.name, self.path)
+    }
+
+    /// Runs the plugin's code (`what`: for a report of its fault) with this
+    /// thread marked as inside it.
+    fn run<R>(&self, what: &'static str, f: impl FnOnce() -> R) -> R {
+        let outer = RUNNING.replace((self, what));
+        let r = f();
+        RUNNING.set(outer);
+        r
+    }
+}
+
+impl Hook for Plugin {
+    fn start(&self, guest: &GuestInfo) -> Result<(), String> {
+        let host: &'static EmuHost = Box::leak(Box::new(EmuHost {
+            abi_version: emu_hook::EMU_HOOK_ABI_VERSION,
+            size: std::mem::size_of::<EmuHost>() as u32,
+            personality: leak_c_string(guest.personality),
+            table: leak_c_string(guest.table),
+            forward: host_forward,
+            read_memory: host_read_memory,
+            write_memory: host_write_memory,
+            read_string: host_read_string,
+            diagnostic: host_diagnostic,
+        }));
+        let _ = self.host.set(host);
+        let Some(init) = self.entry.init else { return Ok(()) };
+        let mut state = std::ptr::null_mut();
+        // SAFETY: the plugin's init, with its documented arguments.
+        let refused = self.run("its init", || unsafe { init(host, self.argument.as_ptr(), &mut state) });
+        if refused != 0 {
+            return Err(format!("{} refused to start: {}", self.describe(), Errno(refused)));
+        }
+        self.state.store(state, Ordering::Release);
+        Ok(())
+    }
+
+    fn syscall(&self, call: &mut GuestCall) -> Outcome {
+        let host = self.host.get().expect("a plugin is started before the guest runs");
+        let slot = call.call.slot;
+        let kinds = &slot.call.args;
+        let mut arg_class = [emu_hook::EMU_ARG_NONE; 6];
+        for (class, arg) in arg_class.iter_mut().zip(kinds.iter()) {
+            *class = arg_class_of(&arg.kind);
+        }
+        let mut args = [0u64; 6];
+        args.copy_from_slice(&call.call.args[..6]);
+        let mut c = EmuCall {
+            host: *host,
+            number: call.call.number,
+            name: call_names()[slot.index as usize].as_ptr(),
+            nargs: kinds.len().min(6) as u32,
+            arg_class,
+            args,
+            emu: (call as *mut GuestCall).cast(),
+        };
+        let state = self.state.load(Ordering::Acquire);
+        // SAFETY: the plugin's syscall, with its state and a call valid
+        // until it returns.
+        let outcome = self.run(call.name(), || unsafe { (self.syscall)(state, &mut c) });
+        match outcome_from_c(&outcome) {
+            Some(o) => o,
+            None => {
+                log::error!(
+                    "{} returned an unknown ending ({}) for the guest's {}; stopping the guest",
+                    self.describe(),
+                    outcome.ending,
+                    call.name()
+                );
+                crate::lifecycle::killed_by(libc::SIGABRT);
+                crate::signals::die_by_default(libc::SIGABRT)
+            }
+        }
+    }
+
+    fn exit(&self, ending: Ending) {
+        let Some(exit) = self.entry.exit else { return };
+        if self.crashed.load(Ordering::Relaxed) || self.host.get().is_none() {
+            return;
+        }
+        let (status, signal) = match ending {
+            Ending::Exited(status) => (status, 0),
+            Ending::Killed(signal) => (0, signal),
+        };
+        let state = self.state.load(Ordering::Acquire);
+        // SAFETY: the plugin's exit, with its state.
+        self.run("its exit", || unsafe { exit(state, status, signal) });
+    }
+}
+
+/// If this thread faulted inside a plugin: the line that says so (and the
+/// plugin's exit is not called). From the fault handler.
+pub fn hook_fault_report(fault: impl std::fmt::Display) -> Option<String> {
+    let (running, what) = RUNNING.get();
+    if running.is_null() {
+        return None;
+    }
+    // SAFETY: a plugin this thread is running; plugins live as long as the process.
+    let plugin = unsafe { &*running };
+    plugin.crashed.store(true, Ordering::Relaxed);
+    let during = if what.starts_with("its ") { what.to_string() } else { format!("the guest's {what}") };
+    Some(format!("{} crashed during {during}: {fault}; the guest is stopped", plugin.describe()))
+}
+
+/// ` in libhook.so+0x1139 (hook_syscall+0x19)`: where `rip` is, in a loaded
+/// shared object (empty for emu's own code).
+pub fn code_location(rip: u64) -> String {
+    // SAFETY: an all-zero Dl_info is valid to fill in.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the loader's lists.
+    if unsafe { libc::dladdr(rip as *const c_void, &mut info) } == 0 || info.dli_fname.is_null() {
+        return String::new();
+    }
+    // SAFETY: the loader's NUL-terminated names.
+    let file = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy();
+    if file.is_empty() {
+        return String::new();
+    }
+    let file = file.rsplit('/').next().unwrap_or(&file).to_string();
+    let mut s = format!(" in {file}+{:#x}", rip - info.dli_fbase as u64);
+    if !info.dli_sname.is_null() {
+        // SAFETY: as above.
+        let symbol = unsafe { CStr::from_ptr(info.dli_sname) }.to_string_lossy();
+        s += &format!(" ({symbol}+{:#x})", rip - info.dli_saddr as u64);
+    }
+    s
+}
+
+/// The C names of the table's calls, by slot index (made on first use, in
+/// emu's context).
+fn call_names() -> &'static [CString] {
+    static NAMES: OnceLock<Box<[CString]>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        process().calls.iter().map(|s| CString::new(s.name()).unwrap_or_else(|_| c"?".into())).collect()
+    })
+}
+
+fn leak_c_string(s: &str) -> *const c_char {
+    Box::leak(CString::new(s).unwrap_or_default().into_boxed_c_str()).as_ptr()
+}
+
+fn arg_class_of(kind: &abi_tables::ArgKind) -> u32 {
+    use abi_tables::ArgKind as K;
+    match kind {
+        K::Int | K::UInt | K::Hex | K::Mode | K::Pid | K::Uid | K::Gid | K::Signal | K::Flags(_) | K::Enum(_) => {
+            emu_hook::EMU_ARG_INTEGER
+        }
+        K::Fd | K::DirFd => emu_hook::EMU_ARG_FD,
+        K::Path => emu_hook::EMU_ARG_PATH,
+        K::Str => emu_hook::EMU_ARG_STRING,
+        K::In(_) | K::InStruct(_) | K::IovIn(_) | K::Argv | K::Envp | K::StackStruct(_) => emu_hook::EMU_ARG_IN,
+        K::Out(_)
+        | K::OutStruct(_)
+        | K::InOutStruct(_)
+        | K::IovOut(_)
+        | K::OutStr(_)
+        | K::OutHex(_)
+        | K::ErrStruct(_) => emu_hook::EMU_ARG_OUT,
+        K::Ptr => emu_hook::EMU_ARG_POINTER,
+    }
+}
+
+fn outcome_to_c(o: Outcome) -> EmuOutcome {
+    match o {
+        Outcome::Value(Retval { rax, rdx }) => EmuOutcome {
+            ending: emu_hook::EMU_VALUE,
+            error: 0,
+            value: rax,
+            second: rdx.unwrap_or(0),
+            has_second: rdx.is_some() as u32,
+            reserved: 0,
+        },
+        Outcome::Error(e) => EmuOutcome::error(e.0),
+        Outcome::Restart => EmuOutcome { ending: emu_hook::EMU_RESTART, ..EmuOutcome::value(0) },
+        Outcome::JustReturn => EmuOutcome { ending: emu_hook::EMU_JUST_RETURN, ..EmuOutcome::value(0) },
+    }
+}
+
+/// A plugin's outcome; None for an ending the ABI does not have, or an
+/// errno outside 1..4096.
+fn outcome_from_c(o: &EmuOutcome) -> Option<Outcome> {
+    Some(match o.ending {
+        emu_hook::EMU_VALUE => Outcome::Value(Retval { rax: o.value, rdx: (o.has_second != 0).then_some(o.second) }),
+        emu_hook::EMU_ERROR if (1..4096).contains(&o.error) => Outcome::Error(Errno(o.error)),
+        emu_hook::EMU_RESTART => Outcome::Restart,
+        emu_hook::EMU_JUST_RETURN => Outcome::JustReturn,
+        _ => return None,
+    })
+}
+
+/// `host->forward`.
+unsafe extern "C" fn host_forward(c: *mut EmuCall) -> EmuOutcome {
+    // SAFETY: the call emu gave the plugin, whose `emu` is the GuestCall
+    // that is being hooked (valid until the plugin's syscall returns).
+    let (c, call) = unsafe {
+        let c = &mut *c;
+        (&*c, &mut *(c.emu as *mut GuestCall<'static, 'static, 'static>))
+    };
+    call.call.args[..6].copy_from_slice(&c.args);
+    // What forward runs is emu's (or the next hook's) code, not this plugin's.
+    let outer = RUNNING.replace((std::ptr::null(), ""));
+    let o = call.forward();
+    RUNNING.set(outer);
+    outcome_to_c(o)
+}
+
+/// A length of guest memory as a host length (EFAULT past the address space).
+fn guest_len(len: u64) -> Result<usize, i32> {
+    usize::try_from(len).map_err(|_| libc::EFAULT)
+}
+
+/// `host->read_memory`.
+unsafe extern "C" fn host_read_memory(addr: u64, buf: *mut c_void, len: u64) -> i32 {
+    let Ok(len) = guest_len(len) else { return libc::EFAULT };
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: the plugin gives a buffer of `len` writable bytes.
+    let buf = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) };
+    guest::read(addr, buf).err().map_or(0, |e| e.0)
+}
+
+/// `host->write_memory`.
+unsafe extern "C" fn host_write_memory(addr: u64, buf: *const c_void, len: u64) -> i32 {
+    let Ok(len) = guest_len(len) else { return libc::EFAULT };
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: the plugin gives a buffer of `len` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(buf as *const u8, len) };
+    guest::write(addr, bytes).err().map_or(0, |e| e.0)
+}
+
+/// `host->read_string`.
+unsafe extern "C" fn host_read_string(addr: u64, buf: *mut c_char, size: u64) -> i64 {
+    let Ok(size) = guest_len(size) else { return -(libc::EFAULT as i64) };
+    if size == 0 {
+        return -(libc::ENAMETOOLONG as i64);
+    }
+    let mut s = Vec::new();
+    match guest::read_cstr(addr, size - 1, &mut s) {
+        Err(e) => -(e.0 as i64),
+        Ok(false) => -(libc::ENAMETOOLONG as i64),
+        Ok(true) => {
+            // SAFETY: the plugin gives `size` writable bytes; s is shorter.
+            unsafe {
+                std::ptr::copy_nonoverlapping(s.as_ptr(), buf as *mut u8, s.len());
+                *buf.add(s.len()) = 0;
+            }
+            s.len() as i64
+        }
+    }
+}
+
+/// `host->diagnostic`.
+unsafe extern "C" fn host_diagnostic(text: *const c_char, len: u64) {
+    let Ok(len) = usize::try_from(len) else { return };
+    // SAFETY: the plugin gives `len` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(text as *const u8, len) };
+    super::diagnostic(bytes);
+}

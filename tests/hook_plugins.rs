@@ -1,0 +1,216 @@
+//! Hook plugins (`emu --hook LIB.so`): shared objects built against the
+//! header `emu abi hook-header` prints, loaded at run time. The examples in
+//! hooks/ (a C plugin that doubles stdout, a Rust cdylib that counts path
+//! arguments by prefix) must behave exactly as the same hooks written
+//! against the Rust API (emulator/examples), on static, dynamic and
+//! FreeBSD guests; the test plugins in tests/guests/hook_*.c check
+//! thread-local state, a crash, and a plugin of another ABI version.
+
+mod support;
+use support::*;
+
+fn plugin(name: &str) -> String {
+    let p = guests().join(format!("lib{name}.so"));
+    assert!(p.exists(), "{} is not built (tests/guests/Makefile builds it)", p.display());
+    p.display().to_string()
+}
+
+fn example(name: &str) -> std::path::PathBuf {
+    let p = profile_dir().join("examples").join(name);
+    assert!(p.exists(), "{} is not built: `cargo test` builds the examples", p.display());
+    p
+}
+
+/// A file whose first bytes hello-* copies to stdout.
+fn hello_input() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/hello.c").display().to_string()
+}
+
+#[test]
+fn c_plugin_doubles_stdout_as_the_rust_example_does() {
+    let runs = [
+        Run::new(guest("write_paths-glibc")),
+        Run::new(guest("write_paths-pie")),
+        Run::new(guest("write_paths-musl")),
+        Run::new(guest("hello-dynamic")).args([hello_input()]),
+        Run::new(guest("fork_exec-glibc")),
+    ];
+    for run in runs {
+        let native = run.native();
+        let by_plugin = run.clone().emu_options(["--hook", &plugin("double_stdout")]).under_emu();
+        let by_example = run.under(&example("double_stdout"));
+        assert_eq!(by_plugin, by_example, "{}: the C plugin and the Rust hook agree", run.program.display());
+        assert_eq!(by_plugin.status, native.status);
+        if !native.stdout.ends_with('\n') {
+            // One write, without a newline (hello's copy of its input).
+            assert_eq!(by_plugin.stdout, native.stdout.repeat(2));
+            continue;
+        }
+        for line in native.stdout.lines() {
+            let copies = by_plugin.stdout.lines().filter(|l| *l == line).count();
+            let natively = native.stdout.lines().filter(|l| *l == line).count();
+            assert_eq!(copies, 2 * natively, "{line:?} in {}", by_plugin.stdout);
+        }
+    }
+}
+
+#[test]
+fn rust_plugin_counts_paths_as_the_rust_example_does() {
+    let runs = [
+        (Run::new(guest("hello-dynamic")).args([hello_input()]), ""),
+        (Run::new(guest("tour-glibc")), "/etc,/proc,/dev"),
+        (Run::new(guest("fork_exec-glibc")), ""),
+        (Run::new(guest("gofreebsd-files")), "/tmp,/dev"),
+    ];
+    for (run, prefixes) in runs {
+        let mut spec = plugin("count_paths");
+        if !prefixes.is_empty() {
+            spec = format!("{spec},{prefixes}");
+        }
+        let by_plugin = run.clone().emu_options(["--hook", &spec]).under_emu();
+        let by_example = run.clone().env("EMU_COUNT_PATHS", prefixes).under(&example("count_paths"));
+        assert_eq!(by_plugin, by_example, "{}: the cdylib plugin and the Rust hook agree", run.program.display());
+        assert!(by_plugin.stderr.contains("count-paths: path arguments by prefix\n"), "{}", by_plugin.stderr);
+    }
+}
+
+#[test]
+fn rust_plugin_sees_a_dynamic_guests_loader_and_its_failures() {
+    let out = Run::new(guest("hello-dynamic"))
+        .args([hello_input()])
+        .emu_options(["--hook", &format!("{},/etc,/nonexistent", plugin("count_paths"))])
+        .under_emu();
+    assert_eq!(out.status, 0);
+    let rows: Vec<(u64, u64, &str)> = out
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("count-paths:"))
+        .skip(2)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2])
+        })
+        .collect();
+    // ld.so opens /etc/ld.so.cache (and may look for /etc/ld.so.preload,
+    // which fails); the guest opens /nonexistent/emu-hello, which fails.
+    assert!(rows.iter().any(|&(n, _, p)| p == "/etc" && n >= 1), "{}", out.stderr);
+    assert!(rows.contains(&(1, 1, "/nonexistent")), "{}", out.stderr);
+    assert!(rows.iter().any(|&(_, _, p)| p == "(other)"), "libc.so.6 and the input file: {}", out.stderr);
+}
+
+#[test]
+fn hooks_chain_in_order() {
+    // The Rust hook comes first and forwards twice; each forward goes
+    // through the plugin, which forwards twice: four copies.
+    let run = Run::new(guest("write_paths-glibc")).emu_options(["--hook", &plugin("double_stdout")]);
+    let out = run.under(&example("double_stdout"));
+    assert_eq!(out.status, 0);
+    assert_eq!(out.stdout.lines().filter(|l| *l == "3 write").count(), 4, "{}", out.stdout);
+    // Two plugins: the counter sees the doubled writes' paths no differently.
+    let two = Run::new(guest("hello-dynamic"))
+        .args([hello_input()])
+        .emu_options(["--hook", &plugin("double_stdout"), "--hook", &plugin("count_paths")])
+        .under_emu();
+    let native = Run::new(guest("hello-dynamic")).args([hello_input()]).native();
+    assert_eq!(two.stdout, native.stdout.repeat(2));
+    assert!(two.stderr.contains("count-paths:"), "{}", two.stderr);
+}
+
+#[test]
+fn plugin_thread_locals_are_per_thread() {
+    let out = Run::new(guest("threads-glibc")).args(["many"]).emu_options(["--hook", &plugin("hook_tls")]).under_emu();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("hook-tls: linux, 1001 threads made calls, 0 without their initial value, exit 0 signal 0\n"),
+        "{}",
+        out.stderr
+    );
+    let bsd = Run::new(guest("gofreebsd-files")).emu_options(["--hook", &plugin("hook_tls")]).under_emu();
+    assert_eq!(bsd.status, 0, "{}", bsd.stderr);
+    assert!(bsd.stderr.contains("hook-tls: freebsd, "), "{}", bsd.stderr);
+    assert!(bsd.stderr.contains(" 0 without their initial value, exit 0 signal 0\n"), "{}", bsd.stderr);
+}
+
+#[test]
+fn plugin_is_told_how_the_guest_died() {
+    let out = Run::new(guest("crash-glibc")).emu_options(["--hook", &plugin("hook_tls")]).under_emu();
+    assert_eq!(out.status, 128 + 11, "{}", out.stderr);
+    assert!(out.stderr.contains(", exit 0 signal 11\n"), "{}", out.stderr);
+}
+
+#[test]
+fn a_crashing_plugin_is_named_and_stops_the_guest() {
+    let out = Run::new(guest("write_paths-glibc")).emu_options(["--hook", &plugin("hook_crash")]).under_emu();
+    assert_eq!(out.status, 128 + 11, "killed by SIGSEGV, as the shell shows it: {}", out.stderr);
+    assert_eq!(out.stdout, "", "the first write never happened");
+    let line = out.stderr.lines().next().unwrap_or("");
+    let expected_start =
+        format!("emu: hook `crash` ({}) crashed during the guest's write: SIGSEGV at 0x", plugin("hook_crash"));
+    assert!(line.starts_with(&expected_start), "{line}");
+    assert!(line.contains(" in libhook_crash.so+0x"), "{line}");
+    assert!(line.ends_with("(address 0x0 not mapped); the guest is stopped"), "{line}");
+    assert!(!out.stderr.contains("internal error") && !out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn a_plugin_of_another_abi_version_is_refused() {
+    let lib = plugin("hook_wrong_version");
+    let out = Run::new(guest("hello-glibc")).emu_options(["--hook", &lib]).under_emu();
+    assert_eq!(out.status, 2);
+    assert_eq!(
+        out.stderr,
+        format!("emu: {lib} was built for version 2 of emu's hook ABI; this emu speaks version 1 (rebuild the hook against `emu abi hook-header`)\n")
+    );
+}
+
+#[test]
+fn bad_plugins_get_one_line_each() {
+    let missing = scratch("hook-missing").join("libnothing.so");
+    let cases = [
+        (
+            missing.display().to_string(),
+            format!(
+                "emu: cannot load hook {0}: {0}: cannot open shared object file: No such file or directory\n",
+                missing.display()
+            ),
+        ),
+        (
+            plugin("dlthreads"),
+            format!(
+                "emu: {} is not an emu hook: it exports no `emu_hook` (see `emu abi hook-header`)\n",
+                plugin("dlthreads")
+            ),
+        ),
+        (
+            format!("{},refuse", plugin("hook_tls")),
+            format!("emu: hook `tls` ({}) refused to start: Invalid argument\n", plugin("hook_tls")),
+        ),
+    ];
+    for (spec, message) in cases {
+        let out = Run::new(guest("hello-glibc")).emu_options(["--hook", &spec]).under_emu();
+        assert_eq!((out.status, out.stderr.as_str()), (2, message.as_str()), "--hook {spec}");
+    }
+}
+
+#[test]
+fn the_header_compiles_on_its_own() {
+    let dir = scratch("hook-header");
+    let header = dir.join("emu_hook.h");
+    let out = std::process::Command::new(emu()).args(["abi", "hook-header"]).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&header, &out.stdout).unwrap();
+    let source = dir.join("use.c");
+    std::fs::write(
+        &source,
+        "#include \"emu_hook.h\"\n_Static_assert(sizeof(struct emu_call) == 112, \"layout\");\n\
+         _Static_assert(sizeof(struct emu_outcome) == 32, \"layout\");\nint main(void) { return EMU_HOOK_ABI_VERSION; }\n",
+    )
+    .unwrap();
+    let cc = std::process::Command::new("gcc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only"])
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+}
