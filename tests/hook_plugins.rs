@@ -154,6 +154,18 @@ fn a_crashing_plugin_is_named_and_stops_the_guest() {
 }
 
 #[test]
+fn a_plugin_returning_nonsense_is_named_and_stops_the_guest() {
+    let lib = plugin("hook_crash");
+    let out = Run::new(guest("write_paths-glibc")).emu_options(["--hook", &format!("{lib},ending")]).under_emu();
+    assert_eq!(out.status, 128 + 6, "killed by SIGABRT: {}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        format!("emu: hook `crash` ({lib}) returned an outcome emu cannot give the guest's write (ending 9, error 0); the guest is stopped\n")
+    );
+}
+
+#[test]
 fn a_plugin_of_another_abi_version_is_refused() {
     let lib = plugin("hook_wrong_version");
     let out = Run::new(guest("hello-glibc")).emu_options(["--hook", &lib]).under_emu();

@@ -1,8 +1,19 @@
-/* A hook plugin that faults: on the guest's first write it stores through
- * a null pointer. emu must stop the guest and name the hook, not die
- * silently or blame itself. */
+/* A hook plugin that misbehaves on the guest's first write: it stores
+ * through a null pointer, or (with the argument "ending") returns an
+ * outcome with an ending the ABI does not have. emu must stop the guest
+ * and name the hook, not die silently, blame itself or run on. */
 #include <string.h>
 #include "emu_hook.h"
+
+static int bad_ending;
+
+static int32_t init(const struct emu_host *host, const char *argument, void **state)
+{
+    (void)host;
+    (void)state;
+    bad_ending = strcmp(argument, "ending") == 0;
+    return 0;
+}
 
 /* Null, as the compiler cannot know: a store through it faults. */
 int *volatile nowhere;
@@ -10,9 +21,14 @@ int *volatile nowhere;
 static struct emu_outcome crash(void *state, struct emu_call *call)
 {
     (void)state;
-    if (strcmp(call->name, "write") == 0)
+    if (strcmp(call->name, "write") == 0) {
+        if (bad_ending) {
+            struct emu_outcome nonsense = { 9, 0, 0, 0, 0, 0 };
+            return nonsense;
+        }
         *nowhere = 1;
+    }
     return emu_forward(call);
 }
 
-EMU_HOOK_DEFINE("crash", NULL, crash, NULL);
+EMU_HOOK_DEFINE("crash", init, crash, NULL);

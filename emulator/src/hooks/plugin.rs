@@ -196,10 +196,11 @@ impl Hook for Plugin {
             Some(o) => o,
             None => {
                 log::error!(
-                    "{} returned an unknown ending ({}) for the guest's {}; stopping the guest",
+                    "{} returned an outcome emu cannot give the guest's {} (ending {}, error {}); the guest is stopped",
                     self.describe(),
+                    call.name(),
                     outcome.ending,
-                    call.name()
+                    outcome.error
                 );
                 crate::lifecycle::killed_by(libc::SIGABRT);
                 crate::signals::die_by_default(libc::SIGABRT)
