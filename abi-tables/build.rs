@@ -22,7 +22,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
         let earlier = parsed.clone();
-        let lookup = move |name: &str| earlier.iter().find(|t| t.name == name).cloned();
+        let lookup = move |name: &str| {
+            earlier.iter().find(|t| t.name == name).cloned().ok_or_else(|| format!("no built-in table named `{name}`"))
+        };
         let table =
             format::parse(&text, &format!("abi-tables/{file}"), &lookup).unwrap_or_else(|e| fail(&e.to_string()));
         emit(&mut out, ident, &table);

@@ -155,6 +155,21 @@ fn abi_diff_of_tables_and_overlays() {
     assert!(rows.len() > 300 && rows.iter().all(|r| r["what"] == "number"), "{}", out.stdout);
     let same = Run::new(emu()).args(["abi", "diff", "linux", "linux"]).native();
     assert_eq!((same.status, same.stdout.lines().last()), (0, Some("no differences")));
+    // Which implementation runs a call, and the release that brought it.
+    let table = scratch("abi-diff").join("runs-as");
+    std::fs::write(&table, "abi runs-as\npersonality linux\n110 getppid supported () -> pid as getpid\n").unwrap();
+    let out = Run::new(emu())
+        .args(["abi".as_ref(), "diff".as_ref(), "linux".as_ref(), table.as_os_str(), "--json".as_ref()])
+        .native();
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let getppid: Vec<_> = rows.as_array().unwrap().iter().filter(|r| r["call"] == "getppid").collect();
+    assert_eq!(
+        serde_json::Value::Array(getppid.into_iter().cloned().collect()),
+        serde_json::json!([
+            {"call": "getppid", "what": "runs as", "a": "getppid", "b": "getpid"},
+            {"call": "getppid", "what": "since", "a": "2.6.0", "b": "-"}
+        ])
+    );
 }
 
 /// `emu completions SHELL`: a script the shell accepts, which knows emu's

@@ -60,16 +60,23 @@ pub fn load(path: &str) -> Result<Table, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read { path: path.to_string(), error })?;
     let dir = std::path::Path::new(path).parent().map(|d| d.to_path_buf()).unwrap_or_default();
     let base = |name: &str| {
-        builtin(name).cloned().or_else(|| {
-            if DEPTH.fetch_add(1, Ordering::SeqCst) >= 8 {
-                DEPTH.fetch_sub(1, Ordering::SeqCst);
-                return None;
-            }
-            let file = dir.join(name);
-            let table = load(&file.to_string_lossy()).ok();
+        if let Some(t) = builtin(name) {
+            return Ok(t.clone());
+        }
+        if DEPTH.fetch_add(1, Ordering::SeqCst) >= 8 {
             DEPTH.fetch_sub(1, Ordering::SeqCst);
-            table
-        })
+            return Err(format!("`{name}`: tables start from each other more than 8 deep (a cycle?)"));
+        }
+        let file = dir.join(name);
+        let table = match load(&file.to_string_lossy()) {
+            Ok(t) => Ok(t),
+            Err(LoadError::Read { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("no built-in table or table file `{name}`"))
+            }
+            Err(e) => Err(format!("in `{name}`: {e}")),
+        };
+        DEPTH.fetch_sub(1, Ordering::SeqCst);
+        table
     };
     parse(&text, path, &base).map_err(LoadError::Parse)
 }

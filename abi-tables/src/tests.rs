@@ -1,7 +1,9 @@
 use super::*;
 
 fn parse_str(text: &str) -> Result<Table, ParseError> {
-    parse(text, "t.tbl", &|name| builtin(name).cloned())
+    parse(text, "t.tbl", &|name| {
+        builtin(name).cloned().ok_or_else(|| format!("no built-in table or table file `{name}`"))
+    })
 }
 
 const HEAD: &str = "abi t\npersonality linux\nenum errno EPERM=1 \"Operation not permitted\"\n";
@@ -58,7 +60,7 @@ fn errors_name_file_and_line() {
             "t.tbl:4: set `f` has no flag `B`",
         ),
         ("abi t\npersonality linux\n0 x supported (int a) \"unterminated\n", "t.tbl:3: unterminated quoted string"),
-        ("abi t\npersonality linux\nsets-from nowhere\n", "t.tbl:3: no built-in table named `nowhere`"),
+        ("abi t\npersonality linux\nsets-from nowhere\n", "t.tbl:3: no built-in table or table file `nowhere`"),
         ("abi t\npersonality linux\n0 read supported ()\nsince 5 read\n", "t.tbl:4: `5` is not a release"),
         ("abi t\npersonality linux\n0 read supported ()\nsince 5.3\n", "t.tbl:4: `since` names no call"),
         (
@@ -74,6 +76,22 @@ fn errors_name_file_and_line() {
         let got = parse_str(text).expect_err(text).to_string();
         assert!(got.starts_with(want), "for {text:?}\n got: {got}\nwant: {want}");
     }
+}
+
+#[test]
+fn a_broken_base_file_is_named_with_its_own_error() {
+    let dir = std::env::temp_dir().join(format!("abi-tables-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("base"), "abi base\npersonality linux\nbogus statement\n").unwrap();
+    std::fs::write(dir.join("overlay"), "abi overlay\ncalls-from base\n").unwrap();
+    std::fs::write(dir.join("cycle"), "abi cycle\ncalls-from cycle\n").unwrap();
+    let overlay = dir.join("overlay").display().to_string();
+    let err = crate::load(&overlay).expect_err("the base does not parse").to_string();
+    let base = dir.join("base").display().to_string();
+    assert_eq!(err, format!("{overlay}:2: in `base`: {base}:3: unknown statement `bogus`"));
+    let err = crate::load(&dir.join("cycle").display().to_string()).expect_err("a cycle").to_string();
+    assert!(err.ends_with("tables start from each other more than 8 deep (a cycle?)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

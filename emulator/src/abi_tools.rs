@@ -104,7 +104,22 @@ fn compare(ta: &Table, ca: &Syscall, tb: &Table, cb: &Syscall, out: &mut Vec<Dif
         out.push(Difference { name: name.clone(), what: "arguments", a: ka, b: kb });
     }
     if ca.support != cb.support {
-        out.push(Difference { name, what: "support", a: ca.support.to_string(), b: cb.support.to_string() });
+        out.push(Difference {
+            name: name.clone(),
+            what: "support",
+            a: ca.support.to_string(),
+            b: cb.support.to_string(),
+        });
+    }
+    // Which of emu's implementations runs it (`... as NAME` changes it).
+    if ca.implementation_name() != cb.implementation_name() {
+        let (a, b) = (ca.implementation_name().to_string(), cb.implementation_name().to_string());
+        out.push(Difference { name: name.clone(), what: "runs as", a, b });
+    }
+    // The release that introduced it (what --linux-version and --freebsd-version go by).
+    if ca.since != cb.since {
+        let release = |r: Option<abi_tables::Release>| r.map_or_else(|| "-".to_string(), |r| r.to_string());
+        out.push(Difference { name, what: "since", a: release(ca.since), b: release(cb.since) });
     }
 }
 

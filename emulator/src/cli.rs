@@ -202,7 +202,7 @@ enum AbiCommand {
         /// A built-in table or a table file
         table: String,
     },
-    /// The calls two tables disagree on: numbers, argument kinds, support levels, calls only in one
+    /// The calls two tables disagree on: numbers, argument kinds, support, implementation, release, calls only in one
     Diff {
         /// A built-in table or a table file
         a: String,

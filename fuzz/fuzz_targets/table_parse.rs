@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(table) = abi_tables::parse(text, "fuzzed", &|name| abi_tables::builtin(name).cloned()) {
+        if let Ok(table) = abi_tables::parse(text, "fuzzed", &|name| abi_tables::builtin(name).cloned().ok_or_else(String::new)) {
             let _ = abi_tables::matrix(&table, abi_tables::MatrixStyle::Text);
             let _ = abi_tables::c_header(&table);
         }

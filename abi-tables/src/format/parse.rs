@@ -4,8 +4,8 @@
 use super::*;
 
 /// Parses a table. `source` names the file in errors; `builtin` finds the
-/// table a `sets-from` statement names.
-pub fn parse(text: &str, source: &str, builtin: &dyn Fn(&str) -> Option<Table>) -> Result<Table, ParseError> {
+/// table a `sets-from` or `calls-from` statement names, or says why not.
+pub fn parse(text: &str, source: &str, builtin: &dyn Fn(&str) -> Result<Table, String>) -> Result<Table, ParseError> {
     Parser { source, builtin }.table(text)
 }
 
@@ -143,7 +143,7 @@ fn is_identifier(s: &str) -> bool {
 
 struct Parser<'a> {
     source: &'a str,
-    builtin: &'a dyn Fn(&str) -> Option<Table>,
+    builtin: &'a dyn Fn(&str) -> Result<Table, String>,
 }
 
 /// A call as written, before its names are resolved against the sets.
@@ -299,8 +299,9 @@ impl Parser<'_> {
                     cur.next();
                     let from = self.word(&mut cur, "the name of a built-in table")?;
                     self.end(&mut cur)?;
-                    let Some(table) = (self.builtin)(&from) else {
-                        return self.err(st.line, format!("no built-in table named `{from}`"));
+                    let table = match (self.builtin)(&from) {
+                        Ok(table) => table,
+                        Err(why) => return self.err(st.line, why),
                     };
                     for set in table.sets.iter() {
                         if sets.iter().any(|s| s.name == set.name) {
@@ -316,8 +317,9 @@ impl Parser<'_> {
                     if !sets.is_empty() || !calls.is_empty() || !inherited.is_empty() {
                         return self.err(st.line, "`calls-from` must come before any set or call");
                     }
-                    let Some(table) = (self.builtin)(&from) else {
-                        return self.err(st.line, format!("no built-in table or table file `{from}`"));
+                    let table = match (self.builtin)(&from) {
+                        Ok(table) => table,
+                        Err(why) => return self.err(st.line, why),
                     };
                     // Its sets come along, in their order: its calls' arguments name them by position.
                     sets.extend(table.sets.iter().cloned());

@@ -341,7 +341,8 @@ mod tests {
     use super::*;
 
     fn set(text: &str) -> ValueSet {
-        let t = abi_tables::parse(&format!("abi t\npersonality linux\n{text}\n"), "t", &|_| None).unwrap();
+        let t =
+            abi_tables::parse(&format!("abi t\npersonality linux\n{text}\n"), "t", &|_| Err("none".into())).unwrap();
         t.sets[0].clone()
     }
 
