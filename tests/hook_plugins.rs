@@ -151,6 +151,13 @@ fn a_crashing_plugin_is_named_and_stops_the_guest() {
     assert!(line.contains(" in libhook_crash.so+0x"), "{line}");
     assert!(line.ends_with("(address 0x0 not mapped); the guest is stopped"), "{line}");
     assert!(!out.stderr.contains("internal error") && !out.stderr.contains("panicked"), "{}", out.stderr);
+    // In its init, before the guest has run at all.
+    let lib = plugin("hook_crash");
+    let out = Run::new(guest("write_paths-glibc")).emu_options(["--hook", &format!("{lib},init")]).under_emu();
+    assert_eq!(out.status, 128 + 11, "{}", out.stderr);
+    let expected_start = format!("emu: hook `crash` ({lib}) crashed during its init: SIGSEGV at 0x");
+    assert!(out.stderr.starts_with(&expected_start), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]

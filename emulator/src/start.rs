@@ -228,10 +228,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         None => None,
     };
     let watch_deaths = tracer.is_some() || stats.is_some();
-    let guest = crate::hooks::GuestInfo { personality: personality.name(), table: &table.name };
-    for hook in &opts.hooks {
-        hook.start(&guest).map_err(|m| StartError::new(2, m))?;
-    }
+
     let (floor, ceiling) = (space.floor(), space.ceiling());
     let process = process::init(ProcessParts {
         personality,
@@ -267,6 +264,11 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     crate::signals::install_emulator_handlers()
         .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
     set_mask(signals::host_mask(inherited_mask));
+    // Once a fault in a hook's start can be reported as the hook's.
+    let guest = crate::hooks::GuestInfo { personality: personality.name(), table: &table.name };
+    for hook in process.hooks {
+        hook.start(&guest).map_err(|m| StartError::new(2, m))?;
+    }
     fds::open_reserve();
     if let Some(limit) = opts.restore_stack_limit {
         sys::set_stack_limit(limit);

@@ -1,22 +1,25 @@
 /* A hook plugin that misbehaves on the guest's first write: it stores
  * through a null pointer, or (with the argument "ending") returns an
- * outcome with an ending the ABI does not have. emu must stop the guest
+ * outcome with an ending the ABI does not have; with "init", it faults
+ * in its init. emu must stop the guest
  * and name the hook, not die silently, blame itself or run on. */
 #include <string.h>
 #include "emu_hook.h"
 
 static int bad_ending;
 
+/* Null, as the compiler cannot know: a store through it faults. */
+int *volatile nowhere;
+
 static int32_t init(const struct emu_host *host, const char *argument, void **state)
 {
     (void)host;
     (void)state;
     bad_ending = strcmp(argument, "ending") == 0;
+    if (strcmp(argument, "init") == 0)
+        *nowhere = 1;
     return 0;
 }
-
-/* Null, as the compiler cannot know: a store through it faults. */
-int *volatile nowhere;
 
 static struct emu_outcome crash(void *state, struct emu_call *call)
 {
