@@ -18,8 +18,12 @@ N_STRACE=$((N / 50))
 B=bench/build
 mkdir -p "$B"
 
-cargo build --release -q
+cargo build --release -q --bin emu --example double_stdout
 EMU=target/x86_64-unknown-linux-gnu/release/emu
+RUST_HOOK=target/x86_64-unknown-linux-gnu/release/examples/double_stdout
+mkdir -p "$B/hook-abi"
+"$EMU" abi hook-header >"$B/hook-abi/emu_hook.h"
+gcc -O2 -shared -fPIC -I"$B/hook-abi" -o "$B/libdouble_stdout.so" hooks/double_stdout.c
 gcc -O2 -static -pthread -o "$B/getppid_loop" tests/guests/getppid_loop.c
 gcc -O2 -static -o "$B/mmap_loop" bench/mmap_loop.c
 gcc -O2 -static -o "$B/hello" tests/guests/hello.c
@@ -80,6 +84,9 @@ N_MMAP=$((N / 4))
 mmap_native=$(per_call mmap-native "$N_MMAP" "$B/mmap_loop")
 mmap_emu=$(per_call mmap-emu "$N_MMAP" "$EMU $B/mmap_loop")
 mmap_trap=$(per_call mmap-trap "$N_MMAP" "$EMU --no-rewrite $B/mmap_loop")
+# A hook that sees every call and forwards getppid: in Rust, and as a C plugin.
+hook_rust=$(per_call hook-rust "$N" "$RUST_HOOK $B/getppid_loop")
+hook_plugin=$(per_call hook-plugin "$N" "$EMU --hook $B/libdouble_stdout.so $B/getppid_loop")
 # N calls on each of CORES threads at once: wall time per call.
 floor_busy=$(per_call floor-busy "$N" "$B/sud_floor" "$CORES")
 emu_busy=$(per_call emu-busy "$N" "$EMU $B/getppid_loop" "$CORES")
@@ -136,7 +143,7 @@ rss_native=$(rss "$B/hello")
 rss_emu=$(rss "$EMU" "$B/hello")
 
 EMU_TRAP=$emu_trap EMU_TRACE="$emu_trace $emu_trace_trap" MMAP="$mmap_native $mmap_emu $mmap_trap" \
-    GO_TRAP="$go_linux_trap $go_freebsd_trap" \
+    GO_TRAP="$go_linux_trap $go_freebsd_trap" HOOKS="$hook_rust $hook_plugin" \
     GO_LINUX=$go_linux GO_FREEBSD=$go_freebsd ESBUILD_FREEBSD_JSON=$(json esbuild-freebsd) \
     FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
     START_DYN="$start_dyn_native $start_dyn_emu" PYTHON="$python_native $python_emu" BASH_TRUE="$bash_native $bash_emu" \
@@ -178,6 +185,15 @@ print("| --- | ---: | ---: |")
 print(f"| native | {mmap_native} | 1.00x |")
 print(f"| emu | {mmap_emu} | {mmap_emu / mmap_native:.2f}x |")
 print(f"| emu --no-rewrite | {mmap_trap} | {mmap_trap / mmap_native:.2f}x |")
+print()
+hook_rust, hook_plugin = (int(x) for x in os.environ["HOOKS"].split())
+print("A hook on every call (the double-stdout hook, which forwards getppid once), same loop:")
+print()
+print("| runner | ns per call | vs emu without a hook |")
+print("| --- | ---: | ---: |")
+print(f"| emu, no hook | {emu} | 1.00x |")
+print(f"| Rust hook (emulator/examples/double_stdout.rs) | {hook_rust} | {hook_rust / emu:.2f}x |")
+print(f"| C plugin (emu --hook, hooks/double_stdout.c) | {hook_plugin} | {hook_plugin / emu:.2f}x |")
 print()
 import json, os, statistics
 cores = int(os.environ["CORES"])

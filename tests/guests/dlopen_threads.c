@@ -40,9 +40,11 @@ int main(int argc, char **argv) {
     pthread_create(&t, 0, busy, 0);
     char *child[] = {"/bin/echo", "spawned while a thread runs", 0};
     pid_t pid;
+    /* Before the child writes: otherwise whether its line or this buffer
+     * reaches the pipe first is a race (natively too). */
+    fflush(stdout);
     int r = posix_spawn(&pid, child[0], 0, 0, child, environ);
     int status = 0;
-    fflush(stdout);
     waitpid(pid, &status, 0);
     running = 0;
     void *spun = 0;
