@@ -59,7 +59,11 @@ thread_local! {
 /// call into it. The error is one line for the user.
 pub fn load(spec: &str) -> Result<Plugin, String> {
     let (path, argument) = spec.split_once(',').unwrap_or((spec, ""));
+    if path.is_empty() {
+        return Err(format!("--hook {spec}: no shared object named (--hook LIB.so[,ARGUMENT])"));
+    }
     let c_path = CString::new(path).map_err(|_| format!("--hook {path}: the path contains a NUL byte"))?;
+    super::plugin_tls::prepare()?;
     let argument = CString::new(argument).map_err(|_| format!("--hook {path}: the argument contains a NUL byte"))?;
     // SAFETY: dlopen runs the object's constructors, which are the plugin
     // author's to keep sane; emu has not armed dispatch yet.
@@ -67,7 +71,7 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
     if handle.is_null() {
         return Err(format!("cannot load hook {path}: {}", dlerror()));
     }
-    super::plugin_tls::redirect_tls_get_addr();
+    super::plugin_tls::check_loaded().map_err(|e| format!("cannot load hook {path}: {e}"))?;
     // SAFETY: looks a symbol up in the object just loaded.
     let symbol = unsafe { libc::dlsym(handle, c"emu_hook".as_ptr()) };
     if symbol.is_null() {
@@ -76,9 +80,18 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
             emu_hook::ENTRY_SYMBOL
         ));
     }
+    // A data object big enough for the version and the size, aligned as the
+    // structure is: only then is anything read from it.
+    let object_size = data_object_size(symbol).ok_or_else(|| {
+        format!("{path} is not an emu hook: its `emu_hook` is not a data object (see `emu abi hook-header`)")
+    })?;
+    if object_size < 8 || symbol as usize % std::mem::align_of::<EmuHook>() != 0 {
+        return Err(format!("{path} is not an emu hook: its `emu_hook` is {object_size} bytes, or misaligned"));
+    }
     // The version first, alone: the rest of the structure is only known to
     // be an `EmuHook` once the version says so.
-    // SAFETY: every version of the ABI starts the structure with it.
+    // SAFETY: every version of the ABI starts the structure with it, and
+    // the object has at least 8 bytes.
     let version = unsafe { std::ptr::read(symbol as *const u32) };
     if version != emu_hook::EMU_HOOK_ABI_VERSION {
         return Err(format!(
@@ -86,16 +99,17 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
             emu_hook::EMU_HOOK_ABI_VERSION
         ));
     }
-    // SAFETY: a version-1 `emu_hook`; the plugin keeps it for the process's
-    // life (it is never dlclose'd).
-    let entry: &'static EmuHook = unsafe { &*(symbol as *const EmuHook) };
-    if (entry.size as usize) < std::mem::size_of::<EmuHook>() {
+    // SAFETY: as above; the size field follows the version.
+    let size = unsafe { std::ptr::read((symbol as *const u32).add(1)) } as usize;
+    if size < std::mem::size_of::<EmuHook>() || object_size < std::mem::size_of::<EmuHook>() {
         return Err(format!(
-            "{path}: its emu_hook is {} bytes, not {}: built against a damaged header?",
-            entry.size,
+            "{path}: its emu_hook says it is {size} bytes and is {object_size}, not {}: built against a damaged header?",
             std::mem::size_of::<EmuHook>()
         ));
     }
+    // SAFETY: a whole, aligned version-1 `emu_hook`; the plugin keeps it
+    // for the process's life (it is never dlclose'd).
+    let entry: &'static EmuHook = unsafe { &*(symbol as *const EmuHook) };
     let Some(syscall) = entry.syscall else {
         return Err(format!("{path}: its emu_hook has no syscall function"));
     };
@@ -115,6 +129,26 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
         host: OnceLock::new(),
         crashed: AtomicBool::new(false),
     })
+}
+
+/// The size of the data object (STT_OBJECT) a symbol names; None for a
+/// function or anything else.
+fn data_object_size(symbol: *mut c_void) -> Option<usize> {
+    extern "C" {
+        fn dladdr1(addr: *const c_void, info: *mut libc::Dl_info, extra: *mut *mut c_void, flags: i32) -> i32;
+    }
+    const RTLD_DL_SYMENT: i32 = 1;
+    const STT_OBJECT: u8 = 1;
+    // SAFETY: an all-zero Dl_info is valid to fill in.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let mut sym: *mut c_void = std::ptr::null_mut();
+    // SAFETY: asks the loader for the symbol table entry of the address.
+    if unsafe { dladdr1(symbol, &mut info, &mut sym, RTLD_DL_SYMENT) } == 0 || sym.is_null() {
+        return None;
+    }
+    // SAFETY: the loader's pointer to the object's symbol table entry.
+    let sym = unsafe { &*(sym as *const libc::Elf64_Sym) };
+    (sym.st_info & 0xf == STT_OBJECT).then_some(sym.st_size as usize)
 }
 
 fn dlerror() -> String {
@@ -162,8 +196,12 @@ impl Hook for Plugin {
         let mut state = std::ptr::null_mut();
         // SAFETY: the plugin's init, with its documented arguments.
         let refused = self.run("its init", || unsafe { init(host, self.argument.as_ptr(), &mut state) });
-        if refused != 0 {
-            return Err(format!("{} refused to start: {}", self.describe(), Errno(refused)));
+        match refused {
+            0 => {}
+            1..4096 => return Err(format!("{} refused to start: {}", self.describe(), Errno(refused))),
+            other => {
+                return Err(format!("{} refused to start (its init returned {other}, not an errno)", self.describe()))
+            }
         }
         self.state.store(state, Ordering::Release);
         Ok(())

@@ -1,27 +1,40 @@
-//! Thread-local storage for hook plugins' own dynamic TLS.
+//! Thread-local storage for hook plugins.
 //!
 //! emu is a static executable, and a plugin (with its C library) is loaded
 //! by the static C library's `dlopen`. That loader keeps the TLS modules'
-//! bookkeeping in emu; but the plugin's `__tls_get_addr` (how code in a
-//! shared object finds a `__thread` variable, or Rust's `thread_local!`)
-//! resolves to the copy of ld.so that came with the plugin's libc.so,
-//! whose bookkeeping is empty, and which dereferences NULL on the first
-//! access (measured: glibc 2.36, both a C `__thread` and Rust's standard
-//! library in a cdylib). Variables in static TLS (the initial-exec model:
-//! libc.so's own errno) are fine.
+//! bookkeeping in emu. But two functions a shared object calls for its
+//! thread-locals resolve to the copy of glibc that came with the plugin,
+//! whose loader state is empty (measured, glibc 2.36):
 //!
-//! So after each `dlopen`, every loaded object's GOT entries for
-//! `__tls_get_addr` are pointed at `emu_plugin_tls_get_addr`, which finds
-//! the calling thread's block of the module: the one the static loader
-//! allocated if there is one (`dl_iterate_phdr`'s `dlpi_tls_data`), else one
-//! of its own, initialized from the module's TLS image and remembered in a
-//! thread-local of emu's, which frees it when the thread exits.
+//! - `__tls_get_addr` (ld.so's), how a shared object finds a `__thread`
+//!   variable or a Rust `thread_local!`: it dereferences NULL on first use;
+//! - `__cxa_thread_atexit_impl` (libc.so's), how C++ and Rust register a
+//!   thread-local's destructor: it finds no link map and faults.
+//!
+//! So before the first plugin is loaded, emu loads that libc.so (which
+//! brings its ld.so) and overwrites the entry of both functions with a jump
+//! to emu's own: every object loaded later, and its constructors, call
+//! emu's. `__cxa_thread_atexit_impl` goes to the static C library's, which
+//! knows the plugin and runs the destructors when the thread exits.
+//! `__tls_get_addr` goes to `emu_plugin_tls_get_addr`, which finds the
+//! calling thread's block of the module:
+//!
+//! - a module the static loader placed in static TLS (one that uses the
+//!   initial-exec or TLS-descriptor models somewhere) is at the thread
+//!   pointer minus the module's offset, which glibc keeps only in its
+//!   private `struct link_map`: emu finds the field by the values around it
+//!   (the TLS image's address, sizes and alignment, then the module id), and
+//!   refuses a plugin when it cannot (`check_loaded`);
+//! - any other module gets a block of emu's per thread (mmap'ed, away from
+//!   emu's heap), initialized from the module's TLS image and unmapped when
+//!   the thread exits.
 //!
 //! Plugin code runs only in emu's context (its FS base), so emu's own
 //! thread-locals and allocator are usable here.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::OnceLock;
 
 /// glibc's `struct dl_phdr_info`, with the TLS fields (the libc crate
 /// leaves them out on Linux).
@@ -42,15 +55,16 @@ extern "C" {
         callback: unsafe extern "C" fn(*mut PhdrInfo, usize, *mut c_void) -> c_int,
         data: *mut c_void,
     ) -> c_int;
+    fn dladdr1(addr: *const c_void, info: *mut libc::Dl_info, extra: *mut *mut c_void, flags: c_int) -> c_int;
+    /// The static C library's: registers a thread-local's destructor.
+    fn __cxa_thread_atexit_impl(
+        dtor: unsafe extern "C" fn(*mut c_void),
+        obj: *mut c_void,
+        dso_symbol: *mut c_void,
+    ) -> c_int;
 }
 
-/// An entry of a dynamic section (`Elf64_Dyn`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Dyn {
-    d_tag: i64,
-    d_val: u64,
-}
+const RTLD_DL_LINKMAP: c_int = 2;
 
 /// The argument of `__tls_get_addr`.
 #[repr(C)]
@@ -65,17 +79,18 @@ struct Blocks(Vec<Block>);
 #[derive(Clone, Copy)]
 struct Block {
     start: *mut u8,
-    /// Set when emu allocated the block (and frees it at thread exit).
-    ours: Option<std::alloc::Layout>,
+    /// The mapping (start, length), when emu made the block: unmapped when
+    /// the thread exits.
+    ours: Option<(*mut c_void, usize)>,
 }
 
 impl Drop for Blocks {
     fn drop(&mut self) {
         for b in &self.0 {
-            if let Some(layout) = b.ours {
-                // SAFETY: allocated by `block_of` with this layout, and no
-                // longer reachable: its thread is exiting.
-                unsafe { std::alloc::dealloc(b.start, layout) };
+            if let Some((mapping, len)) = b.ours {
+                // SAFETY: a mapping `module_block` made for this thread,
+                // which is exiting: nothing refers to it any more.
+                unsafe { libc::munmap(mapping, len) };
             }
         }
     }
@@ -115,165 +130,222 @@ unsafe extern "C" fn tls_get_addr(index: *const TlsIndex) -> *mut u8 {
             blocks.resize(module + 1, Block { start: std::ptr::null_mut(), ours: None });
         }
         if blocks[module].start.is_null() {
-            blocks[module] = block_of(module);
+            blocks[module] = module_block(module);
         }
         blocks[module].start.wrapping_add(offset)
     })
 }
 
 /// What `dl_iterate_phdr` says of one TLS module.
+#[derive(Clone, Copy, Default)]
 struct Module {
     id: usize,
-    /// The static loader's block for this thread, if it made one.
-    data: *mut u8,
-    image: *const u8,
-    file_size: usize,
-    mem_size: usize,
-    align: usize,
+    image: u64,
+    file_size: u64,
+    mem_size: u64,
+    align: u64,
 }
 
-/// The calling thread's block of `module`: the static loader's, or a new one.
-fn block_of(module: usize) -> Block {
+/// The TLS module with this id (its image is 0 if there is none).
+fn module(id: usize) -> Module {
     unsafe extern "C" fn find(info: *mut PhdrInfo, _: usize, data: *mut c_void) -> c_int {
         // SAFETY: dl_iterate_phdr's arguments; `data` is our Module.
         let (info, m) = unsafe { (&*info, &mut *(data as *mut Module)) };
         if info.tls_modid != m.id {
             return 0;
         }
-        m.data = info.tls_data.cast();
-        // SAFETY: the object's program headers, as the loader mapped them.
-        let phdrs = unsafe { std::slice::from_raw_parts(info.phdr, info.phnum as usize) };
-        if let Some(tls) = phdrs.iter().find(|p| p.p_type == libc::PT_TLS) {
-            m.image = (info.addr + tls.p_vaddr) as *const u8;
-            (m.file_size, m.mem_size, m.align) = (tls.p_filesz as usize, tls.p_memsz as usize, tls.p_align as usize);
-        }
+        *m = tls_segment(info).unwrap_or(Module { id: m.id, ..Module::default() });
         1
     }
-    let mut m =
-        Module { id: module, data: std::ptr::null_mut(), image: std::ptr::null(), file_size: 0, mem_size: 0, align: 1 };
+    let mut m = Module { id, ..Module::default() };
     // SAFETY: `find` only reads what the loader passes it and writes `m`.
     unsafe { dl_iterate_phdr(find, (&mut m as *mut Module).cast()) };
-    if !m.data.is_null() {
-        return Block { start: m.data, ours: None };
-    }
-    let layout = std::alloc::Layout::from_size_align(m.mem_size.max(1), m.align.clamp(16, 4096))
-        .expect("a module's TLS segment has a power-of-two alignment");
-    // SAFETY: a fresh block of `mem_size` bytes, of which the image fills
-    // the first `file_size` (the rest is zeroed, as .tbss is).
-    unsafe {
-        let block = std::alloc::alloc_zeroed(layout);
-        if block.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        if !m.image.is_null() {
-            std::ptr::copy_nonoverlapping(m.image, block, m.file_size.min(m.mem_size));
-        }
-        Block { start: block, ours: Some(layout) }
-    }
+    m
 }
 
-/// Points every loaded object's `__tls_get_addr` at emu's (see above).
-/// Called after each dlopen, before anything in the new objects runs
-/// other than their constructors.
-pub fn redirect_tls_get_addr() {
-    unsafe extern "C" fn patch(info: *mut PhdrInfo, _: usize, _: *mut c_void) -> c_int {
-        // SAFETY: dl_iterate_phdr's argument.
-        let info = unsafe { &*info };
-        // SAFETY: the object's name is a NUL-terminated string (empty for emu itself).
-        if info.name.is_null() || unsafe { CStr::from_ptr(info.name) }.is_empty() {
+/// An object's TLS segment, as a module.
+fn tls_segment(info: &PhdrInfo) -> Option<Module> {
+    // SAFETY: the object's program headers, as the loader mapped them.
+    let phdrs = unsafe { std::slice::from_raw_parts(info.phdr, info.phnum as usize) };
+    let tls = phdrs.iter().find(|p| p.p_type == libc::PT_TLS)?;
+    Some(Module {
+        id: info.tls_modid,
+        image: info.addr + tls.p_vaddr,
+        file_size: tls.p_filesz,
+        mem_size: tls.p_memsz,
+        align: tls.p_align,
+    })
+}
+
+/// Where a module's TLS block is, as the static loader placed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    /// In static TLS, this many bytes below the thread pointer.
+    Static(u64),
+    /// Anywhere (allocated on first use, by `__tls_get_addr`).
+    Dynamic,
+}
+
+/// Reads the module's placement from glibc's private `struct link_map`:
+/// the fields `l_tls_initimage, l_tls_initimage_size, l_tls_blocksize,
+/// l_tls_align, l_tls_firstbyte_offset, l_tls_offset, l_tls_modid` follow
+/// each other there, and the first four and the last are known. None if
+/// they are not found.
+fn placement(m: &Module) -> Option<Placement> {
+    // SAFETY: an all-zero Dl_info is valid to fill in.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let mut map: *mut c_void = std::ptr::null_mut();
+    // SAFETY: asks the loader for the link map of the object holding the image.
+    if unsafe { dladdr1(m.image as *const c_void, &mut info, &mut map, RTLD_DL_LINKMAP) } == 0 || map.is_null() {
+        return None;
+    }
+    // Far enough for glibc's struct (about 1,150 bytes in 2.36), not far
+    // past it: the loader allocates it with more behind it.
+    const WORDS: usize = 256;
+    let words = map as *const u64;
+    let want = [m.image, m.file_size, m.mem_size, m.align];
+    (0..WORDS - 7).find_map(|i| {
+        // SAFETY: reads within the loader's link map allocation (see above).
+        let at = |k: usize| unsafe { std::ptr::read(words.add(i + k)) };
+        if (0..4).any(|k| at(k) != want[k]) || at(6) != m.id as u64 {
+            return None;
+        }
+        // NO_TLS_OFFSET (0) and FORCED_DYNAMIC_TLS_OFFSET (-1): not in static TLS.
+        Some(match at(5) {
+            0 | u64::MAX => Placement::Dynamic,
+            offset => Placement::Static(offset),
+        })
+    })
+}
+
+/// The calling thread's block of a module: its place in static TLS, or a
+/// new mapping initialized from the module's image.
+fn module_block(id: usize) -> Block {
+    let m = module(id);
+    let placed = placement(&m);
+    log::debug!("hook plugin TLS module {id}: {placed:?}");
+    if let Some(Placement::Static(offset)) = placed {
+        let tp: u64;
+        // SAFETY: reads the thread pointer (the TCB's self pointer at fs:0);
+        // FS is emu's here.
+        unsafe { std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags)) };
+        return Block { start: tp.wrapping_sub(offset) as *mut u8, ours: None };
+    }
+    // Aligned as the segment asks: mappings are page-aligned, larger
+    // alignments are made by mapping more and starting further in.
+    let align = m.align.max(1) as usize;
+    let extra = if align > 4096 { align } else { 0 };
+    let len = (m.mem_size.max(1) as usize + extra).next_multiple_of(4096);
+    // SAFETY: a new private anonymous mapping.
+    let mapped = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if mapped == libc::MAP_FAILED {
+        // As glibc's own __tls_get_addr does when it cannot allocate.
+        log::error!("out of memory for a hook plugin's thread-local storage");
+        std::process::abort();
+    }
+    let start = (mapped as usize).next_multiple_of(align) as *mut u8;
+    if m.image != 0 {
+        // SAFETY: the module's TLS image (file_size bytes), into a zeroed
+        // mapping of at least mem_size bytes from `start`.
+        unsafe { std::ptr::copy_nonoverlapping(m.image as *const u8, start, m.file_size.min(m.mem_size) as usize) };
+    }
+    Block { start, ours: Some((mapped, len)) }
+}
+
+/// Makes every object loaded from now on find its thread-locals through
+/// emu (see above). Once; the first plugin's load calls it.
+pub fn prepare() -> Result<(), String> {
+    static PREPARED: OnceLock<Result<(), String>> = OnceLock::new();
+    PREPARED
+        .get_or_init(|| {
+            // SAFETY: loads the system's C library (and its ld.so) into the
+            // static loader's namespace, as every plugin does.
+            let libc_so = unsafe { libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+            if libc_so.is_null() {
+                return Err("cannot load the system's libc.so.6 for hook plugins".into());
+            }
+            let targets: [(&CStr, u64); 2] = [
+                (c"__tls_get_addr", emu_plugin_tls_get_addr as *const () as u64),
+                (c"__cxa_thread_atexit_impl", __cxa_thread_atexit_impl as *const () as u64),
+            ];
+            for (name, target) in targets {
+                // SAFETY: looks the function up in libc.so.6 and its ld.so.
+                let function = unsafe { libc::dlsym(libc_so, name.as_ptr()) };
+                if function.is_null() {
+                    return Err(format!("the system's libc.so.6 has no {}", name.to_string_lossy()));
+                }
+                // SAFETY: the copy's function, which nothing has called yet
+                // and nothing else runs while emu starts.
+                unsafe { jump_from(function.cast(), target) }
+                    .map_err(|e| format!("cannot redirect {}: {e}", name.to_string_lossy()))?;
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+/// Overwrites a function's first 13 bytes with `movabs r11, target; jmp r11`
+/// (R11 is free at a call under the SysV ABI).
+///
+/// # Safety
+/// `function` is the entry of a function at least 13 bytes long that no
+/// thread is executing.
+unsafe fn jump_from(function: *mut u8, target: u64) -> Result<(), std::io::Error> {
+    let mut code = [0u8; 13];
+    code[..2].copy_from_slice(&[0x49, 0xbb]);
+    code[2..10].copy_from_slice(&target.to_le_bytes());
+    code[10..].copy_from_slice(&[0x41, 0xff, 0xe3]);
+    let first_page = function as usize & !0xfff;
+    let len = (function as usize + code.len()).next_multiple_of(0x1000) - first_page;
+    // SAFETY: the pages of the function's entry, writable only while the
+    // jump is written, executable again after.
+    unsafe {
+        if libc::mprotect(first_page as *mut c_void, len, libc::PROT_READ | libc::PROT_WRITE) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::ptr::copy_nonoverlapping(code.as_ptr(), function, code.len());
+        if libc::mprotect(first_page as *mut c_void, len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// After a plugin is loaded: every loaded object with TLS must have a
+/// placement emu can read (see `placement`).
+pub fn check_loaded() -> Result<(), String> {
+    unsafe extern "C" fn check(info: *mut PhdrInfo, _: usize, data: *mut c_void) -> c_int {
+        // SAFETY: dl_iterate_phdr's arguments; `data` is our Option<String>.
+        let (info, unknown) = unsafe { (&*info, &mut *(data as *mut Option<String>)) };
+        // SAFETY: the loader's NUL-terminated name (empty for emu itself).
+        let name = if info.name.is_null() { c"" } else { unsafe { CStr::from_ptr(info.name) } };
+        if name.is_empty() {
             return 0;
         }
-        // SAFETY: an object the loader mapped and relocated.
-        unsafe { patch_object(info) };
+        if let Some(m) = tls_segment(info) {
+            if placement(&m).is_none() {
+                *unknown = Some(name.to_string_lossy().into_owned());
+                return 1;
+            }
+        }
         0
     }
-    // SAFETY: `patch` writes only GOT slots naming __tls_get_addr.
-    unsafe { dl_iterate_phdr(patch, std::ptr::null_mut()) };
-}
-
-/// Rewrites one object's GOT slots for `__tls_get_addr`.
-///
-/// # Safety
-/// `info` describes an object the loader mapped and relocated.
-unsafe fn patch_object(info: &PhdrInfo) {
-    let base = info.addr;
-    // SAFETY: per the caller.
-    let phdrs = unsafe { std::slice::from_raw_parts(info.phdr, info.phnum as usize) };
-    let Some(dynamic) = phdrs.iter().find(|p| p.p_type == libc::PT_DYNAMIC) else { return };
-    let relro = phdrs.iter().find(|p| p.p_type == libc::PT_GNU_RELRO).map(|p| (base + p.p_vaddr, p.p_memsz));
-    // The loader may or may not have relocated the dynamic section's addresses in place.
-    let address = |v: u64| if v < base { base + v } else { v };
-    let (mut symtab, mut strtab, mut tables) = (0, 0, [(0u64, 0u64); 2]);
-    let mut entry = (base + dynamic.p_vaddr) as *const Dyn;
-    loop {
-        // SAFETY: the dynamic section, which ends with DT_NULL.
-        let d = unsafe { std::ptr::read(entry) };
-        match d.d_tag as u64 as u32 {
-            0 => break,
-            DT_SYMTAB => symtab = address(d.d_val),
-            DT_STRTAB => strtab = address(d.d_val),
-            DT_JMPREL => tables[0].0 = address(d.d_val),
-            DT_PLTRELSZ => tables[0].1 = d.d_val,
-            DT_RELA => tables[1].0 = address(d.d_val),
-            DT_RELASZ => tables[1].1 = d.d_val,
-            _ => {}
-        }
-        entry = entry.wrapping_add(1);
-    }
-    if symtab == 0 || strtab == 0 {
-        return;
-    }
-    for (table, size) in tables {
-        if table == 0 {
-            continue;
-        }
-        let count = size as usize / std::mem::size_of::<libc::Elf64_Rela>();
-        // SAFETY: the object's relocation table.
-        let relocs = unsafe { std::slice::from_raw_parts(table as *const libc::Elf64_Rela, count) };
-        for r in relocs {
-            let (sym, kind) = ((r.r_info >> 32) as usize, r.r_info as u32);
-            if sym == 0 || !matches!(kind, R_X86_64_GLOB_DAT | R_X86_64_JUMP_SLOT) {
-                continue;
-            }
-            // SAFETY: the symbol table entry the relocation names, and its name.
-            let name = unsafe {
-                let s = &*(symtab as *const libc::Elf64_Sym).add(sym);
-                CStr::from_ptr((strtab + s.st_name as u64) as *const c_char)
-            };
-            if name.to_bytes() == b"__tls_get_addr" {
-                // SAFETY: the object's GOT slot for this relocation.
-                unsafe { write_slot(base + r.r_offset, relro) };
-            }
-        }
-    }
-}
-
-const DT_STRTAB: u32 = 5;
-const DT_SYMTAB: u32 = 6;
-const DT_RELA: u32 = 7;
-const DT_RELASZ: u32 = 8;
-const DT_PLTRELSZ: u32 = 2;
-const DT_JMPREL: u32 = 23;
-const R_X86_64_GLOB_DAT: u32 = 6;
-const R_X86_64_JUMP_SLOT: u32 = 7;
-
-/// Writes emu's `__tls_get_addr` into a GOT slot, which RELRO may have
-/// made read-only.
-///
-/// # Safety
-/// `slot` is a GOT slot of a loaded object.
-unsafe fn write_slot(slot: u64, relro: Option<(u64, u64)>) {
-    let target = emu_plugin_tls_get_addr as *const () as u64;
-    let read_only = relro.is_some_and(|(start, len)| slot >= start && slot < start + len);
-    let page = slot & !0xfff;
-    // SAFETY: the slot's own page, made writable for the write only.
-    unsafe {
-        if read_only {
-            libc::mprotect(page as *mut c_void, 0x1000, libc::PROT_READ | libc::PROT_WRITE);
-        }
-        std::ptr::write_volatile(slot as *mut u64, target);
-        if read_only {
-            libc::mprotect(page as *mut c_void, 0x1000, libc::PROT_READ);
-        }
+    let mut unknown: Option<String> = None;
+    // SAFETY: `check` only reads what the loader passes it and writes `unknown`.
+    unsafe { dl_iterate_phdr(check, (&mut unknown as *mut Option<String>).cast()) };
+    match unknown {
+        None => Ok(()),
+        Some(object) => Err(format!(
+            "cannot tell where {object} keeps its thread-local storage: this C library's loader is not one emu knows"
+        )),
     }
 }

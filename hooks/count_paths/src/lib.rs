@@ -12,7 +12,14 @@
 mod tally;
 
 use emu_hook::{export_hook, Call, EmuOutcome, Hook, Host, EMU_ARG_PATH};
+use std::cell::RefCell;
 use tally::Tally;
+
+thread_local! {
+    /// The paths of the call this thread is in, kept between calls so that
+    /// a call does not allocate the list anew.
+    static PATHS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
 
 struct CountPaths {
     host: Host,
@@ -26,14 +33,18 @@ impl Hook for CountPaths {
 
     fn syscall(&self, call: &mut Call) -> EmuOutcome {
         // Read before the call runs: it may change what the pointer holds.
-        let paths: Vec<Vec<u8>> = (0..call.args().len())
-            .filter(|&i| call.arg_class(i) == EMU_ARG_PATH)
-            .filter_map(|i| call.host().read_string(call.arg(i)).ok())
-            .collect();
+        let mut paths = PATHS.take();
+        paths.clear();
+        paths.extend(
+            (0..call.args().len())
+                .filter(|&i| call.arg_class(i) == EMU_ARG_PATH)
+                .filter_map(|i| call.host().read_string(call.arg(i)).ok()),
+        );
         let outcome = call.forward();
-        for path in paths {
-            self.tally.record(&path, !outcome.succeeded());
+        for path in &paths {
+            self.tally.record(path, !outcome.succeeded());
         }
+        PATHS.set(paths);
         outcome
     }
 
