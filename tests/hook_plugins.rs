@@ -40,6 +40,8 @@ fn c_plugin_doubles_stdout_as_the_rust_example_does() {
         let by_plugin = run.clone().emu_options(["--hook", &plugin("double_stdout")]).under_emu();
         let by_example = run.under(&example("double_stdout"));
         assert_eq!(by_plugin, by_example, "{}: the C plugin and the Rust hook agree", run.program.display());
+        let as_cxx = run.clone().emu_options(["--hook", &plugin("double_stdout_cxx")]).under_emu();
+        assert_eq!(as_cxx, by_plugin, "the same plugin built as C++ with -fvisibility=hidden");
         assert_eq!(by_plugin.status, native.status);
         if !native.stdout.ends_with('\n') {
             // One write, without a newline (hello's copy of its input).
@@ -238,4 +240,18 @@ fn the_header_compiles_on_its_own() {
         .output()
         .unwrap();
     assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let cxx_source = dir.join("use.cc");
+    std::fs::write(
+        &cxx_source,
+        "#include \"emu_hook.h\"\nstatic_assert(sizeof(emu_call) == 112, \"layout\");\n\
+         static emu_outcome pass(void *, emu_call *call) { return emu_forward(call); }\n\
+         EMU_HOOK_DEFINE(\"pass\", NULL, pass, NULL);\n",
+    )
+    .unwrap();
+    let cxx = std::process::Command::new("g++")
+        .args(["-std=c++11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only"])
+        .arg(&cxx_source)
+        .output()
+        .unwrap();
+    assert!(cxx.status.success(), "{}", String::from_utf8_lossy(&cxx.stderr));
 }

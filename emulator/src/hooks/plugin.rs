@@ -263,7 +263,7 @@ impl Hook for Plugin {
 
 /// If this thread faulted inside a plugin: the line that says so (and the
 /// plugin's exit is not called). From the fault handler.
-pub fn hook_fault_report(fault: impl std::fmt::Display) -> Option<String> {
+pub fn hook_fault_report(fault: impl FnOnce() -> String) -> Option<String> {
     let (running, what) = RUNNING.get();
     if running.is_null() {
         return None;
@@ -272,7 +272,7 @@ pub fn hook_fault_report(fault: impl std::fmt::Display) -> Option<String> {
     let plugin = unsafe { &*running };
     plugin.crashed.store(true, Ordering::Relaxed);
     let during = if what.starts_with("its ") { what.to_string() } else { format!("the guest's {what}") };
-    Some(format!("{} crashed during {during}: {fault}; the guest is stopped", plugin.describe()))
+    Some(format!("{} crashed during {during}: {}; the guest is stopped", plugin.describe(), fault()))
 }
 
 /// ` in libhook.so+0x1139 (hook_syscall+0x19)`: where `rip` is, in a loaded

@@ -29,12 +29,16 @@ pub fn on_fault(
             ctx.set_rip(resume);
             return;
         }
-        let fault = format_args!(
-            "{} at {rip:#x}{} ({})",
-            p.personality.signal_name(sig),
-            crate::hooks::code_location(rip),
-            describe_fault(sig, info)
-        );
+        // Only when a plugin was running: the description allocates and asks
+        // the loader, which a fault inside emu itself must not.
+        let fault = || {
+            format!(
+                "{} at {rip:#x}{} ({})",
+                p.personality.signal_name(sig),
+                crate::hooks::code_location(rip),
+                describe_fault(sig, info)
+            )
+        };
         if let Some(report) = crate::hooks::hook_fault_report(fault) {
             log::error!("{report}");
             crate::lifecycle::killed_by(sig);

@@ -175,7 +175,8 @@ pub fn c_header() -> String {
     h += " * A plugin is a shared object exporting `const struct emu_hook emu_hook`;\n";
     h += " * emu loads it with `emu --hook ./libname.so[,ARGUMENT] PROGRAM...`.\n *\n";
     h += RULES;
-    h += "\n */\n#ifndef EMU_HOOK_H\n#define EMU_HOOK_H\n\n#include <stdint.h>\n\n";
+    h += "\n */\n#ifndef EMU_HOOK_H\n#define EMU_HOOK_H\n\n#include <stddef.h>\n#include <stdint.h>\n\n";
+    h += "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
     for defines in [version_defines(), ending_defines(), arg_class_defines()] {
         h += &defines;
         h += "\n";
@@ -207,8 +208,20 @@ static inline struct emu_outcome emu_error(int32_t error)
     return o;
 }
 
+#ifdef __cplusplus
+}
+#define EMU_HOOK_LINKAGE extern \"C\"
+#else
+#define EMU_HOOK_LINKAGE
+#endif
+
+/*
+ * Defines the plugin's `emu_hook` (exported whatever -fvisibility says):
+ * EMU_HOOK_DEFINE(\"name\", init or NULL, syscall, exit or NULL);
+ */
 #define EMU_HOOK_DEFINE(NAME, INIT, SYSCALL, EXIT) \\
-    const struct emu_hook emu_hook = { EMU_HOOK_ABI_VERSION, sizeof(struct emu_hook), NAME, INIT, SYSCALL, EXIT }
+    EMU_HOOK_LINKAGE __attribute__((visibility(\"default\"))) const struct emu_hook emu_hook = \\
+        { EMU_HOOK_ABI_VERSION, sizeof(struct emu_hook), NAME, INIT, SYSCALL, EXIT }
 
 #endif /* EMU_HOOK_H */
 ";
