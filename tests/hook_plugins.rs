@@ -141,6 +141,16 @@ fn plugin_thread_locals_are_per_thread() {
 }
 
 #[test]
+fn a_vfork_child_leaves_its_parents_hook_state_alone() {
+    let run = Run::new(guest("vfork_exit-glibc"));
+    let out = run.clone().emu_options(["--hook", &plugin("hook_tls")]).under_emu();
+    assert_eq!((out.status, out.stdout.as_str()), (0, "vfork child exited 3\n"));
+    let reports: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("hook-tls:")).collect();
+    assert_eq!(reports.len(), 1, "only the parent's end is reported: {}", out.stderr);
+    assert!(reports[0].ends_with("exit 0 signal 0"), "{}", out.stderr);
+}
+
+#[test]
 fn plugin_is_told_how_the_guest_died() {
     let out = Run::new(guest("crash-glibc")).emu_options(["--hook", &plugin("hook_tls")]).under_emu();
     assert_eq!(out.status, 128 + 11, "{}", out.stderr);

@@ -141,6 +141,12 @@ pub fn enter_vfork_child(child: Option<&'static Process>) {
     VFORK_CHILD.with(|c| c.set(child));
 }
 
+/// Whether the calling thread is a vfork child, running in its suspended
+/// parent's memory.
+pub fn in_vfork_child() -> bool {
+    VFORK_CHILD.with(Cell::get).is_some()
+}
+
 /// The calling thread's process id (a fork's or vfork's child has its own).
 pub fn self_pid() -> i32 {
     crate::sys::getpid()

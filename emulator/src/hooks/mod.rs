@@ -47,7 +47,9 @@ pub trait Hook: Send + Sync + 'static {
     fn syscall(&self, call: &mut GuestCall<'_, '_, '_>) -> Outcome;
 
     /// Called once when the guest process ends (by whichever thread ends
-    /// it), before its trace's last line and its statistics.
+    /// it), before its trace's last line and its statistics; a fork child
+    /// ends on its own copy of the hook, a vfork child (which shares its
+    /// parent's memory) does not call it.
     fn exit(&self, _ending: Ending) {}
 }
 

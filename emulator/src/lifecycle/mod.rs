@@ -32,8 +32,12 @@ fn report(ending: Ending) {
     if !p.group.first_to_report() {
         return;
     }
-    for hook in p.hooks {
-        hook.exit(ending);
+    // Not a vfork child's end: the hooks' state is its parent's, which
+    // goes on (and reports its own end).
+    if !crate::process::in_vfork_child() {
+        for hook in p.hooks {
+            hook.exit(ending);
+        }
     }
     if let Some(t) = &p.tracer {
         t.process_ended(ending);

@@ -133,7 +133,9 @@ c_structs! {
         /// Called for every guest call; returns how it ends.
         pub syscall: Option<unsafe extern "C" fn(*mut c_void, *mut EmuCall) -> EmuOutcome>,
         /// Optional: called once when the guest process ends, with its exit
-        /// status, or the signal that killed it (then status is 0).
+        /// status, or the signal that killed it (then status is 0). A fork
+        /// child calls it on its copy; a vfork child, which shares its
+        /// parent's memory, does not.
         pub exit: Option<unsafe extern "C" fn(*mut c_void, i32, i32) -> ()>,
     }
 }
@@ -163,9 +165,10 @@ const RULES: &str = " * A hook runs inside emu, in the guest thread's SIGSYS han
  *   they belong to the guest and to emu.
  * - A hook that faults stops the guest with a report naming the hook;
  *   one that returns an unknown ending stops it too.
- * - Forked guests inherit the hook and its state; after an exec the new
- *   image loads the hook again (init once more; exit is not called for
- *   the image that exec'd).";
+ * - Forked guests inherit the hook and its state (and call exit when they
+ *   end; a vfork child does not); after an exec the new image loads the
+ *   hook again (init once more; exit is not called for the image that
+ *   exec'd).";
 
 /// The C header of this ABI (what `emu abi hook-header` prints).
 pub fn c_header() -> String {
