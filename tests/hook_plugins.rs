@@ -186,7 +186,27 @@ fn a_plugin_returning_nonsense_is_named_and_stops_the_guest() {
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        format!("emu: hook `crash` ({lib}) returned an outcome emu cannot give the guest's write (ending 9, error 0); the guest is stopped\n")
+        format!("emu: hook `crash` ({lib}) returned an ending of 9 for the guest's write; the guest is stopped\n")
+    );
+}
+
+#[test]
+fn a_panicking_rust_plugin_is_named_and_stops_the_guest() {
+    let lib = plugin("hook_panic");
+    let out = Run::new(guest("write_paths-glibc")).emu_options(["--hook", &lib]).under_emu();
+    assert_eq!(out.status, 128 + 6, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with("hook `panics` panicked at src/lib.rs:"),
+        "the panic's message, on emu's stderr: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("this hook does not like writes\n"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .ends_with(&format!("emu: hook `panics` ({lib}) failed during the guest's write; the guest is stopped\n")),
+        "{}",
+        out.stderr
     );
 }
 

@@ -224,22 +224,19 @@ impl Hook for Plugin {
             nargs: kinds.len().min(6) as u32,
             arg_class,
             args,
-            emu: (call as *mut GuestCall).cast(),
+            emu: std::ptr::null_mut(),
         };
+        let name = call.name();
+        let mut bridge = Bridge { call: (call as *mut GuestCall).cast(), restart: false, just_return: false };
+        c.emu = (&mut bridge as *mut Bridge).cast();
         let state = self.state.load(Ordering::Acquire);
         // SAFETY: the plugin's syscall, with its state and a call valid
         // until it returns.
-        let outcome = self.run(call.name(), || unsafe { (self.syscall)(state, &mut c) });
-        match outcome_from_c(&outcome) {
-            Some(o) => o,
-            None => {
-                log::error!(
-                    "{} returned an outcome emu cannot give the guest's {} (ending {}, error {}); the guest is stopped",
-                    self.describe(),
-                    call.name(),
-                    outcome.ending,
-                    outcome.error
-                );
+        let outcome = self.run(name, || unsafe { (self.syscall)(state, &mut c) });
+        match outcome_from_c(&outcome, &bridge) {
+            Ok(o) => o,
+            Err(what) => {
+                log::error!("{} {what} the guest's {name}; the guest is stopped", self.describe());
                 crate::lifecycle::killed_by(libc::SIGABRT);
                 crate::signals::die_by_default(libc::SIGABRT)
             }
@@ -349,31 +346,49 @@ fn outcome_to_c(o: Outcome) -> EmuOutcome {
     }
 }
 
-/// A plugin's outcome; None for an ending the ABI does not have, or an
-/// errno outside 1..4096.
-fn outcome_from_c(o: &EmuOutcome) -> Option<Outcome> {
-    Some(match o.ending {
+/// What `EmuCall::emu` points to while a plugin has the call: the call,
+/// and which endings its forwards gave (a plugin may pass those on, never
+/// make them up: a made-up restart would run the call for ever).
+struct Bridge {
+    call: *mut GuestCall<'static, 'static, 'static>,
+    restart: bool,
+    just_return: bool,
+}
+
+/// A plugin's outcome, or what is wrong with it ("failed during", "returned
+/// ... for").
+fn outcome_from_c(o: &EmuOutcome, bridge: &Bridge) -> Result<Outcome, String> {
+    Ok(match o.ending {
         emu_hook::EMU_VALUE => Outcome::Value(Retval { rax: o.value, rdx: (o.has_second != 0).then_some(o.second) }),
         emu_hook::EMU_ERROR if (1..4096).contains(&o.error) => Outcome::Error(Errno(o.error)),
-        emu_hook::EMU_RESTART => Outcome::Restart,
-        emu_hook::EMU_JUST_RETURN => Outcome::JustReturn,
-        _ => return None,
+        emu_hook::EMU_ERROR => return Err(format!("returned the error {}, which is no errno, for", o.error)),
+        emu_hook::EMU_RESTART if bridge.restart => Outcome::Restart,
+        emu_hook::EMU_JUST_RETURN if bridge.just_return => Outcome::JustReturn,
+        emu_hook::EMU_RESTART | emu_hook::EMU_JUST_RETURN => {
+            return Err(format!("returned an ending ({}) that no forward gave it for", o.ending))
+        }
+        emu_hook::EMU_FAILED => return Err("failed during".into()),
+        other => return Err(format!("returned an ending of {other} for")),
     })
 }
 
 /// `host->forward`.
 unsafe extern "C" fn host_forward(c: *mut EmuCall) -> EmuOutcome {
-    // SAFETY: the call emu gave the plugin, whose `emu` is the GuestCall
-    // that is being hooked (valid until the plugin's syscall returns).
-    let (c, call) = unsafe {
+    // SAFETY: the call emu gave the plugin, whose `emu` is the Bridge of the
+    // call being hooked (valid until the plugin's syscall returns).
+    let (c, bridge) = unsafe {
         let c = &mut *c;
-        (&*c, &mut *(c.emu as *mut GuestCall<'static, 'static, 'static>))
+        (&*c, &mut *(c.emu as *mut Bridge))
     };
+    // SAFETY: as above.
+    let call = unsafe { &mut *bridge.call };
     call.call.args[..6].copy_from_slice(&c.args);
     // What forward runs is emu's (or the next hook's) code, not this plugin's.
     let outer = RUNNING.replace((std::ptr::null(), ""));
     let o = call.forward();
     RUNNING.set(outer);
+    bridge.restart |= o == Outcome::Restart;
+    bridge.just_return |= o == Outcome::JustReturn;
     outcome_to_c(o)
 }
 

@@ -35,6 +35,9 @@ c_constants!(ending_defines {
     /// The call set every register itself (sigreturn; only ever passed on
     /// from `forward`).
     pub const EMU_JUST_RETURN: u32 = 3;
+    /// The hook failed (and said why through host->diagnostic, if it
+    /// could): emu stops the guest, naming the hook and the call.
+    pub const EMU_FAILED: u32 = 4;
 });
 
 c_constants!(arg_class_defines {
@@ -62,7 +65,7 @@ pub const EMU_MAX_ARGS: usize = 6;
 c_structs! {
     /// How a call ends.
     pub struct EmuOutcome as "emu_outcome" {
-        /// EMU_VALUE, EMU_ERROR, EMU_RESTART or EMU_JUST_RETURN.
+        /// EMU_VALUE, EMU_ERROR, EMU_RESTART, EMU_JUST_RETURN or EMU_FAILED.
         pub ending: u32,
         /// EMU_ERROR: a Linux errno (EPERM, ENOENT, ...).
         pub error: i32,
@@ -163,8 +166,9 @@ const RULES: &str = " * A hook runs inside emu, in the guest thread's SIGSYS han
  *   stderr is host->diagnostic.
  * - Do not create threads, install signal handlers, fork, exec or exit:
  *   they belong to the guest and to emu.
- * - A hook that faults stops the guest with a report naming the hook;
- *   one that returns an unknown ending stops it too.
+ * - A hook that faults stops the guest with a report naming the hook; so
+ *   does one that returns EMU_FAILED, an ending it does not have, an
+ *   errno outside 1..4095, or a restart no forward gave it.
  * - Forked guests inherit the hook and its state (and call exit when they
  *   end; a vfork child does not); after an exec the new image loads the
  *   hook again (init once more; exit is not called for the image that
@@ -240,6 +244,11 @@ impl EmuOutcome {
     /// The call fails with `errno` (a Linux errno).
     pub fn error(errno: i32) -> Self {
         EmuOutcome { ending: EMU_ERROR, error: errno, value: 0, second: 0, has_second: 0, reserved: 0 }
+    }
+
+    /// The hook failed: emu stops the guest (see EMU_FAILED).
+    pub fn failed() -> Self {
+        EmuOutcome { ending: EMU_FAILED, ..EmuOutcome::value(0) }
     }
 
     /// Whether the call returned values.
@@ -368,26 +377,43 @@ pub trait Hook: Sized + Send + Sync + 'static {
 #[macro_export]
 macro_rules! export_hook {
     ($hook:ty, $name:literal) => {
+        /// The hook's name, for the glue's messages.
+        struct Name;
+        impl $crate::glue::Named for Name {
+            const NAME: &'static str = $name;
+        }
+
         #[no_mangle]
         pub static emu_hook: $crate::EmuHook = $crate::EmuHook {
             abi_version: $crate::EMU_HOOK_ABI_VERSION,
             size: ::std::mem::size_of::<$crate::EmuHook>() as u32,
             name: concat!($name, "\0").as_ptr().cast(),
-            init: Some($crate::glue::init::<$hook>),
+            init: Some($crate::glue::init::<$hook, Name>),
             syscall: Some($crate::glue::syscall::<$hook>),
             exit: Some($crate::glue::exit::<$hook>),
         };
     };
 }
 
-/// The C functions [`export_hook!`] points `emu_hook` at.
+/// The C functions [`export_hook!`] points `emu_hook` at. A panic never
+/// crosses into emu: its message goes to emu's stderr, and the call ends in
+/// EMU_FAILED (init in EIO), which stops the guest with a report naming the
+/// hook.
 #[doc(hidden)]
 pub mod glue {
     use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    const EIO: i32 = 5;
+
+    /// A hook's name, which `export_hook!` gives the glue.
+    pub trait Named {
+        const NAME: &'static str;
+    }
 
     /// # Safety
     /// Called by emu only, as `init`.
-    pub unsafe extern "C" fn init<H: Hook>(
+    pub unsafe extern "C" fn init<H: Hook, N: Named>(
         host: *const EmuHost,
         argument: *const c_char,
         state: *mut *mut c_void,
@@ -395,13 +421,16 @@ pub mod glue {
         // SAFETY: emu passes its host table, a NUL-terminated argument and
         // a place for the state.
         let (host, argument) = unsafe { (Host(&*host), CStr::from_ptr(argument)) };
-        match H::new(host, argument.to_str().unwrap_or("")) {
-            Ok(hook) => {
+        // The default panic hook would write to the guest's stderr.
+        std::panic::set_hook(Box::new(move |info| host.diagnostic(&format!("hook `{}` {info}\n", N::NAME))));
+        match catch_unwind(AssertUnwindSafe(|| H::new(host, argument.to_str().unwrap_or("")))) {
+            Ok(Ok(hook)) => {
                 // SAFETY: see above.
                 unsafe { *state = Box::into_raw(Box::new(hook)).cast() };
                 0
             }
-            Err(e) => e,
+            Ok(Err(e)) => e,
+            Err(_) => EIO,
         }
     }
 
@@ -410,14 +439,16 @@ pub mod glue {
     pub unsafe extern "C" fn syscall<H: Hook>(state: *mut c_void, call: *mut EmuCall) -> EmuOutcome {
         // SAFETY: the state is the `H` init boxed; the call is valid for now.
         let (hook, call) = unsafe { (&*(state as *const H), &mut *call) };
-        hook.syscall(&mut Call(call))
+        catch_unwind(AssertUnwindSafe(|| hook.syscall(&mut Call(call)))).unwrap_or_else(|_| EmuOutcome::failed())
     }
 
     /// # Safety
     /// Called by emu only, as `exit`, with the state `init` made.
     pub unsafe extern "C" fn exit<H: Hook>(state: *mut c_void, status: i32, signal: i32) {
         // SAFETY: the state is the `H` init boxed.
-        unsafe { &*(state as *const H) }.exit(status, signal)
+        let hook = unsafe { &*(state as *const H) };
+        // Its message is out, and nothing is left to stop.
+        let _ = catch_unwind(AssertUnwindSafe(|| hook.exit(status, signal)));
     }
 }
 
