@@ -243,6 +243,18 @@ fn bad_plugins_get_one_line_each() {
             format!("{},refuse", plugin("hook_tls")),
             format!("emu: hook `tls` ({}) refused to start: Invalid argument\n", plugin("hook_tls")),
         ),
+        (
+            format!("{},minus-one", plugin("hook_tls")),
+            format!("emu: hook `tls` ({}) refused to start (its init returned -1, not an errno)\n", plugin("hook_tls")),
+        ),
+        (
+            plugin("hook_not_data"),
+            format!(
+                "emu: {} is not an emu hook: its `emu_hook` is not a data object (see `emu abi hook-header`)\n",
+                plugin("hook_not_data")
+            ),
+        ),
+        (",/etc".to_string(), "emu: --hook ,/etc: no shared object named (--hook LIB.so[,ARGUMENT])\n".to_string()),
     ];
     for (spec, message) in cases {
         let out = Run::new(guest("hello-glibc")).emu_options(["--hook", &spec]).under_emu();

@@ -4,8 +4,10 @@
  * each found its initial value, that a variable its constructor set is
  * there, and that the variables it reaches through __tls_get_addr are in
  * the same block as `both`, whose address hook_tls_ie.c takes through the
- * initial-exec model (so the module is in static TLS). It says so at exit. Its argument is refused when it is "refuse" (init's errno
- * reaches the user). */
+ * initial-exec model (so the module is in static TLS); and that emu's own
+ * memory and an unmapped page are EFAULT to it. It says so at exit. Its
+ * argument is refused when it is "refuse" (init's errno reaches the user)
+ * or "minus-one" (not an errno). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +31,8 @@ static int32_t init(const struct emu_host *host, const char *argument, void **st
 {
     (void)state;
     emu = host;
+    if (strcmp(argument, "minus-one") == 0)
+        return -1;
     return strcmp(argument, "refuse") == 0 ? EINVAL : 0;
 }
 
@@ -36,6 +40,11 @@ static struct emu_outcome count(void *state, struct emu_call *call)
 {
     (void)state;
     if (!seen) {
+        /* emu's memory, and an unmapped page, are not the guest's to read. */
+        char bytes[16];
+        if (emu->read_memory(1, bytes, 1) != EFAULT || emu->read_string((uintptr_t)emu, bytes, sizeof bytes) != -EFAULT ||
+            emu->read_string(1, bytes, 1) != -EFAULT)
+            atomic_fetch_add(&bad, 1);
         seen = 1;
         atomic_fetch_add(&threads, 1);
         if (strcmp(tag, "emu-tls") != 0)

@@ -428,6 +428,8 @@ unsafe extern "C" fn host_read_string(addr: u64, buf: *mut c_char, size: u64) ->
     let mut s = Vec::new();
     match guest::read_cstr(addr, size - 1, &mut s) {
         Err(e) => -(e.0 as i64),
+        // Too long, unless (with room for the NUL only) nothing is readable.
+        Ok(false) if s.is_empty() && guest::read(addr, &mut [0u8]).is_err() => -(libc::EFAULT as i64),
         Ok(false) => -(libc::ENAMETOOLONG as i64),
         Ok(true) => {
             // SAFETY: the plugin gives `size` writable bytes; s is shorter.
