@@ -198,6 +198,16 @@ fn shell_completions() {
 fn an_overlay_experiment() {
     let table = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../abi-tables/examples/linux-experiment");
     let program = guest("experiment");
+    // The matrix shows the resolved table, and which implementation an
+    // added call borrows.
+    let shown = Run::new(emu()).args(["abi".as_ref(), "show".as_ref(), table.as_os_str()]).native();
+    let line = |nr: &str| shown.stdout.lines().find(|l| l.trim_start().starts_with(nr)).unwrap_or("").to_string();
+    assert_eq!(
+        line("1001 ").split_whitespace().collect::<Vec<_>>(),
+        ["1001", "parent_pid", "supported", "runs", "as", "getppid"]
+    );
+    assert!(line("1000 ").contains(" getppid "), "{}", shown.stdout);
+    assert!(!shown.stdout.lines().any(|l| l.split_whitespace().nth(1) == Some("rmdir")), "rmdir is dropped");
     let run = |dir: &str, with: bool| {
         let d = scratch(dir);
         let run = Run::new(&program).args([d.as_os_str()]);

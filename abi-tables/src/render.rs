@@ -55,6 +55,12 @@ pub fn matrix(table: &Table, style: MatrixStyle) -> String {
     // The release column, when the table records releases (`since`).
     let history = table.calls.iter().any(|c| c.since.is_some());
     let since = |c: &crate::Syscall| c.since.map_or(String::new(), |r| r.to_string());
+    // A call carried out by another's implementation (`... as NAME`) says so.
+    let note = |c: &crate::Syscall| match (c.implements.is_empty(), c.note.is_empty()) {
+        (true, _) => c.note.to_string(),
+        (false, true) => format!("runs as {}", c.implements),
+        (false, false) => format!("runs as {}; {}", c.implements, c.note),
+    };
     match style {
         MatrixStyle::Text | MatrixStyle::TextWithClasses => {
             let with = style == MatrixStyle::TextWithClasses;
@@ -71,7 +77,8 @@ pub fn matrix(table: &Table, style: MatrixStyle) -> String {
                 if with {
                     cols += &format!("{:<class_w$}  ", classes(c));
                 }
-                let line = format!("{:>4}  {:<name_w$}  {:<14}  {cols}{}", c.number, c.name, level(&c.support), c.note);
+                let line =
+                    format!("{:>4}  {:<name_w$}  {:<14}  {cols}{}", c.number, c.name, level(&c.support), note(c));
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }
@@ -88,7 +95,7 @@ pub fn matrix(table: &Table, style: MatrixStyle) -> String {
             }
             let _ = writeln!(out, "{head} note |\n{rule} --- |");
             for c in table.calls.iter() {
-                let note = c.note.replace('|', "\\|");
+                let note = note(c).replace('|', "\\|");
                 let mut cols = if history { format!(" {} |", since(c)) } else { String::new() };
                 if with {
                     cols += &format!(" {} |", classes(c));
