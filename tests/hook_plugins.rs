@@ -269,31 +269,30 @@ fn the_header_compiles_on_its_own() {
     let out = std::process::Command::new(emu()).args(["abi", "hook-header"]).output().unwrap();
     assert!(out.status.success());
     std::fs::write(&header, &out.stdout).unwrap();
-    let source = dir.join("use.c");
-    std::fs::write(
-        &source,
+    // Compiles `text` next to the header, warnings as errors.
+    let compiles = |compiler: &str, standard: &str, file: &str, text: &str| {
+        let source = dir.join(file);
+        std::fs::write(&source, text).unwrap();
+        let out = std::process::Command::new(compiler)
+            .args([standard, "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only"])
+            .arg(&source)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{compiler}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    compiles(
+        "gcc",
+        "-std=c99",
+        "use.c",
         "#include \"emu_hook.h\"\n_Static_assert(sizeof(struct emu_call) == 112, \"layout\");\n\
          _Static_assert(sizeof(struct emu_outcome) == 32, \"layout\");\nint main(void) { return EMU_HOOK_ABI_VERSION; }\n",
-    )
-    .unwrap();
-    let cc = std::process::Command::new("gcc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only"])
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
-    let cxx_source = dir.join("use.cc");
-    std::fs::write(
-        &cxx_source,
+    );
+    compiles(
+        "g++",
+        "-std=c++11",
+        "use.cc",
         "#include \"emu_hook.h\"\nstatic_assert(sizeof(emu_call) == 112, \"layout\");\n\
          static emu_outcome pass(void *, emu_call *call) { return emu_forward(call); }\n\
          EMU_HOOK_DEFINE(\"pass\", NULL, pass, NULL);\n",
-    )
-    .unwrap();
-    let cxx = std::process::Command::new("g++")
-        .args(["-std=c++11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only"])
-        .arg(&cxx_source)
-        .output()
-        .unwrap();
-    assert!(cxx.status.success(), "{}", String::from_utf8_lossy(&cxx.stderr));
+    );
 }
