@@ -228,7 +228,6 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         None => None,
     };
     let watch_deaths = tracer.is_some() || stats.is_some();
-
     let (floor, ceiling) = (space.floor(), space.ceiling());
     let process = process::init(ProcessParts {
         personality,

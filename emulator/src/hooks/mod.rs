@@ -119,16 +119,9 @@ impl GuestCall<'_, '_, '_> {
 /// with, which the guest can neither close nor redirect): for what a hook
 /// reports, apart from the guest's output.
 pub fn diagnostic(bytes: &[u8]) {
-    let mut bytes = bytes;
-    while !bytes.is_empty() {
-        // SAFETY: writes from a valid buffer to emu's diagnostics descriptor.
-        let n = unsafe { libc::write(crate::log::fd(), bytes.as_ptr().cast(), bytes.len()) };
-        match n {
-            n if n > 0 => bytes = &bytes[n as usize..],
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return,
-        }
-    }
+    // As emu's own log lines are written: safely against the guest taking
+    // the descriptor's number meanwhile.
+    let _ = crate::fds::write_private(crate::log::fd, bytes);
 }
 
 /// Runs the hook chain for a call.

@@ -156,16 +156,18 @@ const RULES: &str = " * A hook runs inside emu, in the guest thread's SIGSYS han
  * (malloc, stdio, locks), on a stack of about 900 KiB.
  *
  * - Several guest threads may be in `syscall` at once: shared state needs
- *   locks or atomics. Thread-local variables work (emu gives a plugin's
- *   dynamic TLS its own per-thread blocks).
+ *   locks or atomics. Thread-local variables work, with destructors, in
+ *   every TLS model (emu serves them: see emulator/src/hooks/plugin_tls.rs).
  * - The guest's signals wait while a hook runs: a hook that blocks, blocks
  *   its thread's signals too. It must not wait for another guest thread.
  * - Guest pointers are the guest's: read and write them through
  *   host->read_memory, write_memory and read_string, never directly.
  * - Standard output and error are the guest's descriptors; emu's own
- *   stderr is host->diagnostic.
- * - Do not create threads, install signal handlers, fork, exec or exit:
- *   they belong to the guest and to emu.
+ *   stderr is host->diagnostic. A descriptor the hook opens is in the
+ *   guest's table too, where the guest may see or close it.
+ * - Do not create threads, install signal handlers, fork, exec, exit or
+ *   dlopen: they belong to the guest and to emu (libraries the plugin is
+ *   linked against load with it).
  * - A hook that faults stops the guest with a report naming the hook; so
  *   does one that returns EMU_FAILED, an ending it does not have, an
  *   errno outside 1..4095, or a restart no forward gave it.
