@@ -60,3 +60,15 @@ fn a_guest_that_sets_gs_gets_its_sites_back() {
     let trapped: u64 = line.rsplit_once(", ").unwrap().1.split_whitespace().next().unwrap().parse().unwrap();
     assert!(trapped >= 200, "the 200 calls after ARCH_SET_GS trap: {line}");
 }
+
+/// fork while other threads' first calls are being rewritten: the rewrite
+/// maps stub chunks under the sites' table, and fork takes both locks, so
+/// they must be taken in one order (tests/guests/fork_race.c hung one run
+/// in three before).
+#[test]
+fn fork_races_rewriting_without_deadlock() {
+    let run = Run::new(guest("fork_race-glibc")).args(["300"]).hang_after(std::time::Duration::from_secs(60));
+    let out = run.under_emu();
+    assert_eq!(out.hung, None, "{out:?}");
+    assert_eq!((out.status, out.stdout.as_str()), (0, "300 forks, 0 children failed\n"), "{}", out.stderr);
+}

@@ -184,24 +184,27 @@ fn plain_fork(req: &ForkRequest) -> bool {
 /// would: the parent's pid word and pidfd, the child's tid word.
 fn fork_with_handlers(req: &ForkRequest) -> Result<u64, Errno> {
     let p = process();
+    // The sites' table before the memory map: a site's rewrite holds the
+    // table while it maps a stub chunk (the other order deadlocked a guest
+    // forking while another thread's site was being rewritten).
+    let sites = crate::rewrite::lock_for_fork();
     let memory = p.memory();
     let actions = p.signals.lock_for_fork();
     let evacuation = fds::lock_for_fork();
     let personality = p.personality.hold_for_fork();
     let local_time = sys::lock_local_time();
-    let sites = crate::rewrite::lock_for_fork();
     // SAFETY: fork() in a handler that interrupted guest code, never emu's,
     // on this thread (see `signals`): no lock of emu's is held here but the
     // ones just taken, which both processes release. The C library's fork
     // handlers take and reset malloc's; localtime_r's lock is free, since
     // emu calls it only under `local_time`.
     let pid = unsafe { libc::fork() };
-    drop(sites);
     drop(local_time);
     drop(personality);
     drop(evacuation);
     drop(actions);
     drop(memory);
+    drop(sites);
     if pid < 0 {
         return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN)));
     }

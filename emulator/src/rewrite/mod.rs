@@ -21,7 +21,9 @@
 //! guest code (a SIGSYS trap, and the SIGILL or SIGTRAP a rewritten site
 //! raises), which the signal rule allows (see `signals`). A thread that
 //! traps on the `int3` of a rewrite in progress waits on that mutex for
-//! the writer to finish. fork holds it (`lock_for_fork`).
+//! the writer to finish. fork holds it (`lock_for_fork`). Lock order: the
+//! sites' table before the memory map (a rewrite maps stub chunks while it
+//! holds the table; fork takes both, in that order).
 
 mod decode;
 mod entry;
