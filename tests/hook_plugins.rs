@@ -140,6 +140,16 @@ fn plugin_thread_locals_are_per_thread() {
     assert!(bsd.stderr.contains(", exit 0 signal 0\n"), "{}", bsd.stderr);
 }
 
+/// A thread-local's destructor (C++, initial-exec) that touches another
+/// thread-local (general-dynamic) while its thread exits.
+#[test]
+fn plugin_thread_local_destructors_run_as_threads_exit() {
+    let out =
+        Run::new(guest("threads-glibc")).args(["many"]).emu_options(["--hook", &plugin("hook_tls_dtor")]).under_emu();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("hook-tls-dtor: 1000 destroyed\n"), "the main thread's is not run: {}", out.stderr);
+}
+
 #[test]
 fn a_vfork_child_leaves_its_parents_hook_state_alone() {
     let run = Run::new(guest("vfork_exit-glibc"));

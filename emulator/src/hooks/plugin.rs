@@ -71,7 +71,7 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
     if handle.is_null() {
         return Err(format!("cannot load hook {path}: {}", dlerror()));
     }
-    super::plugin_tls::check_loaded().map_err(|e| format!("cannot load hook {path}: {e}"))?;
+    super::plugin_tls::register_loaded().map_err(|e| format!("cannot load hook {path}: {e}"))?;
     // SAFETY: looks a symbol up in the object just loaded.
     let symbol = unsafe { libc::dlsym(handle, c"emu_hook".as_ptr()) };
     if symbol.is_null() {

@@ -24,16 +24,27 @@
 //!   pointer minus the module's offset, which glibc keeps only in its
 //!   private `struct link_map`: emu finds the field by the values around it
 //!   (the TLS image's address, sizes and alignment, then the module id), and
-//!   refuses a plugin when it cannot (`check_loaded`);
+//!   refuses a plugin when it cannot (`register_loaded`);
 //! - any other module gets a block of emu's per thread (mmap'ed, away from
-//!   emu's heap), initialized from the module's TLS image and unmapped when
-//!   the thread exits.
+//!   emu's heap), initialized from the module's TLS image. Such a module is
+//!   marked as glibc marks one it gave a dynamic block
+//!   (FORCED_DYNAMIC_TLS_OFFSET), so that no later load puts it in static
+//!   TLS as well.
+//!
+//! The modules are listed once per plugin load, before the guest runs
+//! (`MODULES`), so that a lookup later takes none of the loader's locks: a
+//! fork child would find one held by a thread it does not have. Each
+//! thread's blocks are found through a `Cell` thread-local without a
+//! destructor (a plugin's thread-local destructors may still touch its
+//! variables while the thread exits); a pthread key's destructor, which
+//! glibc runs after those, unmaps them.
 //!
 //! Plugin code runs only in emu's context (its FS base), so emu's own
 //! thread-locals and allocator are usable here.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 /// glibc's `struct dl_phdr_info`, with the TLS fields (the libc crate
@@ -73,9 +84,7 @@ struct TlsIndex {
     offset: usize,
 }
 
-/// One thread's blocks, by module id.
-struct Blocks(Vec<Block>);
-
+/// One thread's block of one module.
 #[derive(Clone, Copy)]
 struct Block {
     start: *mut u8,
@@ -84,20 +93,29 @@ struct Block {
     ours: Option<(*mut c_void, usize)>,
 }
 
-impl Drop for Blocks {
-    fn drop(&mut self) {
-        for b in &self.0 {
-            if let Some((mapping, len)) = b.ours {
-                // SAFETY: a mapping `module_block` made for this thread,
-                // which is exiting: nothing refers to it any more.
-                unsafe { libc::munmap(mapping, len) };
-            }
-        }
-    }
-}
+type Blocks = Vec<Block>;
 
 thread_local! {
-    static BLOCKS: RefCell<Blocks> = const { RefCell::new(Blocks(Vec::new())) };
+    /// This thread's blocks, by module id (null until its first lookup).
+    static BLOCKS: Cell<*mut Blocks> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The key whose destructor frees a thread's blocks (created by `prepare`).
+static BLOCKS_KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+
+/// The pthread key's destructor: after the thread's thread-local
+/// destructors, unmaps the blocks emu made for it.
+unsafe extern "C" fn free_blocks(blocks: *mut c_void) {
+    BLOCKS.set(std::ptr::null_mut());
+    // SAFETY: the Blocks `tls_get_addr` leaked for this thread, which is
+    // exiting: nothing refers to them any more.
+    let blocks = unsafe { Box::from_raw(blocks as *mut Blocks) };
+    for b in blocks.iter() {
+        if let Some((mapping, len)) = b.ours {
+            // SAFETY: as above.
+            unsafe { libc::munmap(mapping, len) };
+        }
+    }
 }
 
 // `__tls_get_addr`'s callers have not always kept the stack aligned (glibc's
@@ -125,15 +143,25 @@ extern "C" {
 unsafe extern "C" fn tls_get_addr(index: *const TlsIndex) -> *mut u8 {
     // SAFETY: the plugin's code passes its tls_index entry.
     let TlsIndex { module, offset } = unsafe { std::ptr::read(index) };
-    BLOCKS.with_borrow_mut(|Blocks(blocks)| {
-        if blocks.len() <= module {
-            blocks.resize(module + 1, Block { start: std::ptr::null_mut(), ours: None });
+    let mut blocks = BLOCKS.get();
+    if blocks.is_null() {
+        blocks = Box::into_raw(Box::default());
+        BLOCKS.set(blocks);
+        if let Some(&key) = BLOCKS_KEY.get() {
+            // SAFETY: the key `prepare` created; the value is this thread's.
+            unsafe { libc::pthread_setspecific(key, blocks.cast()) };
         }
-        if blocks[module].start.is_null() {
-            blocks[module] = module_block(module);
-        }
-        blocks[module].start.wrapping_add(offset)
-    })
+    }
+    // SAFETY: this thread's own Blocks, which only this function and the
+    // key's destructor (when the thread is done with them) touch.
+    let blocks = unsafe { &mut *blocks };
+    if blocks.len() <= module {
+        blocks.resize(module + 1, Block { start: std::ptr::null_mut(), ours: None });
+    }
+    if blocks[module].start.is_null() {
+        blocks[module] = module_block(module);
+    }
+    blocks[module].start.wrapping_add(offset)
 }
 
 /// What `dl_iterate_phdr` says of one TLS module.
@@ -144,6 +172,24 @@ struct Module {
     file_size: u64,
     mem_size: u64,
     align: u64,
+}
+
+/// The TLS modules of the objects loaded so far, with their placements:
+/// replaced (and the old list leaked) by each plugin load, all before the
+/// guest runs; read without a lock.
+static MODULES: AtomicPtr<Vec<(Module, Placement)>> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The module with this id, and where its blocks are.
+fn module_and_placement(id: usize) -> (Module, Option<Placement>) {
+    let listed = MODULES.load(Ordering::Acquire);
+    // SAFETY: a list `register_loaded` published and never frees.
+    if let Some(&(m, placed)) = unsafe { listed.as_ref() }.and_then(|l| l.iter().find(|(m, _)| m.id == id)) {
+        return (m, Some(placed));
+    }
+    // Not listed yet: a constructor's access while its object is being
+    // loaded, before the guest runs (no other thread, no fork).
+    let m = module(id);
+    (m, placement(&m).map(|(placed, _)| placed))
 }
 
 /// The TLS module with this id (its image is 0 if there is none).
@@ -189,9 +235,9 @@ enum Placement {
 /// Reads the module's placement from glibc's private `struct link_map`:
 /// the fields `l_tls_initimage, l_tls_initimage_size, l_tls_blocksize,
 /// l_tls_align, l_tls_firstbyte_offset, l_tls_offset, l_tls_modid` follow
-/// each other there, and the first four and the last are known. None if
-/// they are not found.
-fn placement(m: &Module) -> Option<Placement> {
+/// each other there, and the first four and the last are known. With it,
+/// the address of `l_tls_offset`. None if they are not found.
+fn placement(m: &Module) -> Option<(Placement, *mut u64)> {
     // SAFETY: an all-zero Dl_info is valid to fill in.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     let mut map: *mut c_void = std::ptr::null_mut();
@@ -211,19 +257,18 @@ fn placement(m: &Module) -> Option<Placement> {
             return None;
         }
         // NO_TLS_OFFSET (0) and FORCED_DYNAMIC_TLS_OFFSET (-1): not in static TLS.
-        Some(match at(5) {
+        let placed = match at(5) {
             0 | u64::MAX => Placement::Dynamic,
             offset => Placement::Static(offset),
-        })
+        };
+        Some((placed, words.wrapping_add(i + 5) as *mut u64))
     })
 }
 
 /// The calling thread's block of a module: its place in static TLS, or a
 /// new mapping initialized from the module's image.
 fn module_block(id: usize) -> Block {
-    let m = module(id);
-    let placed = placement(&m);
-    log::debug!("hook plugin TLS module {id}: {placed:?}");
+    let (m, placed) = module_and_placement(id);
     if let Some(Placement::Static(offset)) = placed {
         let tp: u64;
         // SAFETY: reads the thread pointer (the TCB's self pointer at fs:0);
@@ -267,6 +312,12 @@ pub fn prepare() -> Result<(), String> {
     static PREPARED: OnceLock<Result<(), String>> = OnceLock::new();
     PREPARED
         .get_or_init(|| {
+            let mut key: libc::pthread_key_t = 0;
+            // SAFETY: creates a key whose destructor frees a thread's blocks.
+            if unsafe { libc::pthread_key_create(&mut key, Some(free_blocks)) } != 0 {
+                return Err("cannot create a thread key for hook plugins".into());
+            }
+            let _ = BLOCKS_KEY.set(key);
             // SAFETY: loads the system's C library (and its ld.so) into the
             // static loader's namespace, as every plugin does.
             let libc_so = unsafe { libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
@@ -320,32 +371,50 @@ unsafe fn jump_from(function: *mut u8, target: u64) -> Result<(), std::io::Error
     Ok(())
 }
 
-/// After a plugin is loaded: every loaded object with TLS must have a
-/// placement emu can read (see `placement`).
-pub fn check_loaded() -> Result<(), String> {
-    unsafe extern "C" fn check(info: *mut PhdrInfo, _: usize, data: *mut c_void) -> c_int {
-        // SAFETY: dl_iterate_phdr's arguments; `data` is our Option<String>.
-        let (info, unknown) = unsafe { (&*info, &mut *(data as *mut Option<String>)) };
+/// After a plugin is loaded: lists every loaded object's TLS module with
+/// its placement (`MODULES`), and marks the dynamic ones as glibc marks a
+/// module it gave a dynamic block. An object whose placement cannot be
+/// read makes the plugin refused.
+pub fn register_loaded() -> Result<(), String> {
+    struct Listing {
+        modules: Vec<(Module, Placement)>,
+        unknown: Option<String>,
+    }
+    unsafe extern "C" fn list(info: *mut PhdrInfo, _: usize, data: *mut c_void) -> c_int {
+        // SAFETY: dl_iterate_phdr's arguments; `data` is our Listing.
+        let (info, listing) = unsafe { (&*info, &mut *(data as *mut Listing)) };
         // SAFETY: the loader's NUL-terminated name (empty for emu itself).
         let name = if info.name.is_null() { c"" } else { unsafe { CStr::from_ptr(info.name) } };
-        if name.is_empty() {
-            return 0;
-        }
-        if let Some(m) = tls_segment(info) {
-            if placement(&m).is_none() {
-                *unknown = Some(name.to_string_lossy().into_owned());
-                return 1;
+        let Some(m) = tls_segment(info).filter(|_| !name.is_empty()) else { return 0 };
+        match placement(&m) {
+            Some((placed, offset_word)) => {
+                if placed == Placement::Dynamic {
+                    // SAFETY: the module's l_tls_offset, as glibc's own
+                    // __tls_get_addr writes it (nothing else runs now).
+                    unsafe { offset_word.write(u64::MAX) };
+                }
+                listing.modules.push((m, placed));
+                0
+            }
+            None => {
+                listing.unknown = Some(name.to_string_lossy().into_owned());
+                1
             }
         }
-        0
     }
-    let mut unknown: Option<String> = None;
-    // SAFETY: `check` only reads what the loader passes it and writes `unknown`.
-    unsafe { dl_iterate_phdr(check, (&mut unknown as *mut Option<String>).cast()) };
-    match unknown {
-        None => Ok(()),
-        Some(object) => Err(format!(
+    let mut listing = Listing { modules: Vec::new(), unknown: None };
+    // SAFETY: `list` reads what the loader passes it and writes the
+    // loader's l_tls_offset of dynamic modules, as above.
+    unsafe { dl_iterate_phdr(list, (&mut listing as *mut Listing).cast()) };
+    if let Some(object) = listing.unknown {
+        return Err(format!(
             "cannot tell where {object} keeps its thread-local storage: this C library's loader is not one emu knows"
-        )),
+        ));
     }
+    for (m, placed) in &listing.modules {
+        log::debug!("hook plugin TLS module {}: {placed:?}", m.id);
+    }
+    // The previous list is leaked: a lookup may be reading it.
+    MODULES.store(Box::into_raw(Box::new(listing.modules)), Ordering::Release);
+    Ok(())
 }

@@ -156,8 +156,10 @@ const RULES: &str = " * A hook runs inside emu, in the guest thread's SIGSYS han
  * (malloc, stdio, locks), on a stack of about 900 KiB.
  *
  * - Several guest threads may be in `syscall` at once: shared state needs
- *   locks or atomics. Thread-local variables work, with destructors, in
- *   every TLS model (emu serves them: see emulator/src/hooks/plugin_tls.rs).
+ *   locks or atomics. Thread-local variables work, with destructors (emu
+ *   serves them: see emulator/src/hooks/plugin_tls.rs); as for any object
+ *   dlopen'ed, the initial-exec model and TLS descriptors (gnu2) share a
+ *   few hundred bytes of static TLS.
  * - The guest's signals wait while a hook runs: a hook that blocks, blocks
  *   its thread's signals too. It must not wait for another guest thread.
  * - Guest pointers are the guest's: read and write them through

@@ -1,0 +1,47 @@
+/* A C++ hook plugin whose thread_local object has a destructor, in the
+ * initial-exec model (hook_tls_dtor_count.cc, built with the default model,
+ * holds the counter the destructor touches): when a guest thread exits, the
+ * destructor runs and reaches the other variable through __tls_get_addr,
+ * which must still work then. At exit it says how many ran. */
+#include <atomic>
+#include <cstdio>
+#include "emu_hook.h"
+
+int &calls_here();  // hook_tls_dtor_count.cc: a thread-local, general-dynamic
+
+static std::atomic<int> destroyed;
+static const emu_host *emu;
+
+struct Seen {
+    int calls = 0;
+    ~Seen()
+    {
+        if (calls != calls_here())
+            return;  // counted as not destroyed
+        destroyed++;
+    }
+};
+
+thread_local Seen seen;
+
+static int32_t init(const emu_host *host, const char *, void **)
+{
+    emu = host;
+    return 0;
+}
+
+static emu_outcome count(void *, emu_call *call)
+{
+    seen.calls++;
+    calls_here()++;
+    return emu_forward(call);
+}
+
+static void report(void *, int32_t, int32_t)
+{
+    char line[80];
+    int n = std::snprintf(line, sizeof line, "hook-tls-dtor: %d destroyed\n", destroyed.load());
+    emu->diagnostic(line, n);
+}
+
+EMU_HOOK_DEFINE("tls-dtor", init, count, report);
