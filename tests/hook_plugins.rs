@@ -186,6 +186,16 @@ fn a_crashing_plugin_is_named_and_stops_the_guest() {
     let expected_start = format!("emu: hook `crash` ({lib}) crashed during its init: SIGSEGV at 0x");
     assert!(out.stderr.starts_with(&expected_start), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    // In its constructor, while emu loads it.
+    let out = Run::new(guest("write_paths-glibc"))
+        .env("HOOK_CRASH_IN_CONSTRUCTOR", "1")
+        .emu_options(["--hook", &lib])
+        .under_emu();
+    assert_eq!(out.status, 128 + 11, "{}", out.stderr);
+    let expected_start = format!("emu: hook {lib} crashed while loading (in its constructors): SIGSEGV at 0x");
+    assert!(out.stderr.starts_with(&expected_start), "{}", out.stderr);
+    assert!(out.stderr.contains(" in libhook_crash.so+0x"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]

@@ -1,8 +1,10 @@
 /* A hook plugin that misbehaves on the guest's first write: it stores
  * through a null pointer, or (with the argument "ending") returns an
  * outcome with an ending the ABI does not have; with "init", it faults
- * in its init. emu must stop the guest
+ * in its init; with HOOK_CRASH_IN_CONSTRUCTOR in the environment, in its
+ * constructor, while emu loads it. emu must stop the guest
  * and name the hook, not die silently, blame itself or run on. */
+#include <stdlib.h>
 #include <string.h>
 #include "emu_hook.h"
 
@@ -10,6 +12,13 @@ static int bad_ending;
 
 /* Null, as the compiler cannot know: a store through it faults. */
 int *volatile nowhere;
+
+/* Faults while emu loads it, when the environment asks for it. */
+__attribute__((constructor)) static void constructor(void)
+{
+    if (getenv("HOOK_CRASH_IN_CONSTRUCTOR"))
+        *nowhere = 1;
+}
 
 static int32_t init(const struct emu_host *host, const char *argument, void **state)
 {

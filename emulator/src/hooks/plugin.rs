@@ -65,9 +65,13 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
     let c_path = CString::new(path).map_err(|_| format!("--hook {path}: the path contains a NUL byte"))?;
     super::plugin_tls::prepare()?;
     let argument = CString::new(argument).map_err(|_| format!("--hook {path}: the argument contains a NUL byte"))?;
-    // SAFETY: dlopen runs the object's constructors, which are the plugin
-    // author's to keep sane; emu has not armed dispatch yet.
-    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    // dlopen runs the object's constructors, before emu's own handlers
+    // exist: a fault there is reported by `loading_fault`.
+    let handle = {
+        let _watch = LoadWatch::start(&c_path);
+        // SAFETY: loads the plugin; emu has not armed dispatch yet.
+        unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) }
+    };
     if handle.is_null() {
         return Err(format!("cannot load hook {path}: {}", dlerror()));
     }
@@ -129,6 +133,71 @@ pub fn load(spec: &str) -> Result<Plugin, String> {
         host: OnceLock::new(),
         crashed: AtomicBool::new(false),
     })
+}
+
+/// The plugin being loaded, for `loading_fault` (null: none).
+static LOADING: AtomicPtr<c_char> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The signals a plugin's constructor may die of, reported while it loads.
+const LOAD_FAULTS: [i32; 5] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT];
+
+/// Reports a plugin that dies in its constructors, while dlopen runs them
+/// (emu's own handlers, which name a faulting plugin, come later).
+struct LoadWatch {
+    previous: [libc::sigaction; LOAD_FAULTS.len()],
+}
+
+impl LoadWatch {
+    fn start(path: &CStr) -> LoadWatch {
+        LOADING.store(path.as_ptr() as *mut c_char, Ordering::Release);
+        // SAFETY: all-zero sigactions are valid to fill in.
+        let mut watch = LoadWatch { previous: unsafe { std::mem::zeroed() } };
+        for (sig, previous) in LOAD_FAULTS.iter().zip(watch.previous.iter_mut()) {
+            // SAFETY: as above.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            action.sa_sigaction = loading_fault as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESETHAND;
+            // SAFETY: installs a handler that only reports and lets the
+            // signal's default action happen.
+            unsafe { libc::sigaction(*sig, &action, previous) };
+        }
+        watch
+    }
+}
+
+impl Drop for LoadWatch {
+    fn drop(&mut self) {
+        for (sig, previous) in LOAD_FAULTS.iter().zip(self.previous.iter()) {
+            // SAFETY: puts back what was there.
+            unsafe { libc::sigaction(*sig, previous, std::ptr::null_mut()) };
+        }
+        LOADING.store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// The handler of `LoadWatch`: one line, then the signal's default action
+/// (SA_RESETHAND: the fault happens again, or abort raises again). emu is
+/// dying here, on its main thread, before any guest: its logger does not
+/// allocate, and the rest is the loader's to answer.
+extern "C" fn loading_fault(sig: i32, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let path = LOADING.load(Ordering::Acquire);
+    // SAFETY: the kernel's ucontext for this signal.
+    let rip = unsafe { (*(context as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] } as u64;
+    let name = match sig {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        _ => "SIGABRT",
+    };
+    // SAFETY: the path `LoadWatch` keeps alive while it is set.
+    let path = if path.is_null() { "?".into() } else { unsafe { CStr::from_ptr(path) }.to_string_lossy() };
+    // SAFETY: si_addr is set for the fault signals (and harmless otherwise).
+    let addr = unsafe { (*info).si_addr() } as u64;
+    log::error!(
+        "hook {path} crashed while loading (in its constructors): {name} at {rip:#x}{} (address {addr:#x}); emu stops",
+        code_location(rip)
+    );
 }
 
 /// The size of the data object (STT_OBJECT) a symbol names; None for a
