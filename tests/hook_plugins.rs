@@ -103,6 +103,37 @@ fn rust_plugin_sees_a_dynamic_guests_loader_and_its_failures() {
     assert!(rows.iter().any(|&(_, _, p)| p == "(other)"), "libc.so.6 and the input file: {}", out.stderr);
 }
 
+/// A plugin changes a call's argument before forwarding it (stdout's
+/// writes go to stderr) and answers a call itself (an open of a `.c` file
+/// fails with ENOENT), on static, dynamic and FreeBSD guests.
+#[test]
+fn a_plugin_changes_and_answers_calls() {
+    let edit = plugin("hook_edit");
+    let run = Run::new(guest("write_paths-glibc"));
+    let native = run.native();
+    let out = run.emu_options(["--hook", &edit]).under_emu();
+    assert_eq!((out.status, out.stdout.as_str(), out.stderr.as_str()), (0, "", native.stdout.as_str()));
+    // hello copies the file it opens to stdout: the open is refused, and
+    // the (empty) write goes to stderr.
+    for hello in ["hello-glibc", "hello-dynamic"] {
+        let run = Run::new(guest(hello)).args([hello_input()]);
+        assert!(!run.native().stdout.is_empty());
+        let out = run.emu_options(["--hook", &edit, "--trace=open,openat"]).under_emu();
+        assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{hello}: {}", out.stderr);
+        let refused = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("hello.c") && l.ends_with("= -1 ENOENT (No such file or directory)"));
+        assert_eq!(refused.count(), 1, "{hello}: {}", out.stderr);
+    }
+    let bsd = Run::new(guest("gofreebsd-files"));
+    let plain = bsd.under_emu();
+    let out = bsd.emu_options(["--hook", &edit]).under_emu();
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{}", out.stderr);
+    let first = plain.stdout.lines().next().expect("gofreebsd-files writes to stdout");
+    assert!(out.stderr.contains(first), "{first:?} went to stderr: {}", out.stderr);
+}
+
 #[test]
 fn hooks_chain_in_order() {
     // The Rust hook comes first and forwards twice; each forward goes
