@@ -14,8 +14,11 @@
 //! So before the first plugin is loaded, emu loads that libc.so (which
 //! brings its ld.so) and overwrites the entry of both functions with a jump
 //! to emu's own: every object loaded later, and its constructors, call
-//! emu's. `__cxa_thread_atexit_impl` goes to the static C library's, which
-//! knows the plugin and runs the destructors when the thread exits.
+//! emu's. `__cxa_thread_atexit_impl` goes to `thread_atexit`, which keeps
+//! the thread's destructors and runs them when the thread exits (emu does
+//! not link the static C library's own: emu's Rust would then register its
+//! thread-locals' destructors there too, under the loader's lock, which
+//! changes how every emu thread ends, plugins or not).
 //! `__tls_get_addr` goes to `emu_plugin_tls_get_addr`, which finds the
 //! calling thread's block of the module:
 //!
@@ -34,10 +37,10 @@
 //! The modules are listed once per plugin load, before the guest runs
 //! (`MODULES`), so that a lookup later takes none of the loader's locks: a
 //! fork child would find one held by a thread it does not have. Each
-//! thread's blocks are found through a `Cell` thread-local without a
-//! destructor (a plugin's thread-local destructors may still touch its
-//! variables while the thread exits); a pthread key's destructor, which
-//! glibc runs after those, unmaps them.
+//! thread's blocks and destructors are found through a `Cell` thread-local
+//! without a destructor of its own; a pthread key's destructor runs the
+//! plugins' destructors (newest first, as glibc does), which may still use
+//! their variables, and then unmaps the blocks.
 //!
 //! Plugin code runs only in emu's context (its FS base), so emu's own
 //! thread-locals and allocator are usable here.
@@ -67,12 +70,6 @@ extern "C" {
         data: *mut c_void,
     ) -> c_int;
     fn dladdr1(addr: *const c_void, info: *mut libc::Dl_info, extra: *mut *mut c_void, flags: c_int) -> c_int;
-    /// The static C library's: registers a thread-local's destructor.
-    fn __cxa_thread_atexit_impl(
-        dtor: unsafe extern "C" fn(*mut c_void),
-        obj: *mut c_void,
-        dso_symbol: *mut c_void,
-    ) -> c_int;
 }
 
 const RTLD_DL_LINKMAP: c_int = 2;
@@ -93,29 +90,73 @@ struct Block {
     ours: Option<(*mut c_void, usize)>,
 }
 
-type Blocks = Vec<Block>;
+/// A thread-local's destructor, as `__cxa_thread_atexit_impl` is given it.
+type Destructor = (unsafe extern "C" fn(*mut c_void), *mut c_void);
 
-thread_local! {
-    /// This thread's blocks, by module id (null until its first lookup).
-    static BLOCKS: Cell<*mut Blocks> = const { Cell::new(std::ptr::null_mut()) };
+/// What emu keeps of one thread for its plugins.
+#[derive(Default)]
+struct ThreadTls {
+    /// Its blocks, by module id.
+    blocks: Vec<Block>,
+    /// Its thread-locals' destructors, oldest first.
+    destructors: Vec<Destructor>,
 }
 
-/// The key whose destructor frees a thread's blocks (created by `prepare`).
-static BLOCKS_KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+thread_local! {
+    /// This thread's `ThreadTls` (null until a plugin first needs it).
+    static THREAD_TLS: Cell<*mut ThreadTls> = const { Cell::new(std::ptr::null_mut()) };
+}
 
-/// The pthread key's destructor: after the thread's thread-local
-/// destructors, unmaps the blocks emu made for it.
-unsafe extern "C" fn free_blocks(blocks: *mut c_void) {
-    BLOCKS.set(std::ptr::null_mut());
-    // SAFETY: the Blocks `tls_get_addr` leaked for this thread, which is
-    // exiting: nothing refers to them any more.
-    let blocks = unsafe { Box::from_raw(blocks as *mut Blocks) };
-    for b in blocks.iter() {
+/// The key whose destructor ends a thread's `ThreadTls` (made by `prepare`).
+static THREAD_KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+
+/// This thread's `ThreadTls`, made on first use.
+fn thread_tls() -> &'static mut ThreadTls {
+    let mut state = THREAD_TLS.get();
+    if state.is_null() {
+        state = Box::into_raw(Box::default());
+        THREAD_TLS.set(state);
+        if let Some(&key) = THREAD_KEY.get() {
+            // SAFETY: the key `prepare` made; the value is this thread's.
+            unsafe { libc::pthread_setspecific(key, state.cast()) };
+        }
+    }
+    // SAFETY: this thread's own state, which only this thread touches
+    // (through this function, one use at a time) until `thread_done`.
+    unsafe { &mut *state }
+}
+
+/// The key's destructor, as the thread exits: runs the plugins'
+/// thread-local destructors (newest first, and any they register), then
+/// unmaps the blocks emu made.
+unsafe extern "C" fn thread_done(state: *mut c_void) {
+    // Popped one at a time: a destructor may register another.
+    while let Some((dtor, obj)) = thread_tls().destructors.pop() {
+        // SAFETY: a destructor the plugin registered for this thread.
+        unsafe { dtor(obj) };
+    }
+    THREAD_TLS.set(std::ptr::null_mut());
+    // SAFETY: the ThreadTls `thread_tls` leaked for this thread, which is
+    // exiting: nothing refers to it any more.
+    let state = unsafe { Box::from_raw(state as *mut ThreadTls) };
+    for b in &state.blocks {
         if let Some((mapping, len)) = b.ours {
             // SAFETY: as above.
             unsafe { libc::munmap(mapping, len) };
         }
     }
+}
+
+/// What the plugins' `__cxa_thread_atexit_impl` jumps to: registers a
+/// thread-local's destructor for the calling thread. (The DSO is not
+/// counted: plugins are never unloaded.)
+unsafe extern "C" fn thread_atexit(
+    dtor: unsafe extern "C" fn(*mut c_void),
+    obj: *mut c_void,
+    _dso: *mut c_void,
+) -> c_int {
+    thread_tls().destructors.push((dtor, obj));
+    0
 }
 
 // `__tls_get_addr`'s callers have not always kept the stack aligned (glibc's
@@ -143,18 +184,7 @@ extern "C" {
 unsafe extern "C" fn tls_get_addr(index: *const TlsIndex) -> *mut u8 {
     // SAFETY: the plugin's code passes its tls_index entry.
     let TlsIndex { module, offset } = unsafe { std::ptr::read(index) };
-    let mut blocks = BLOCKS.get();
-    if blocks.is_null() {
-        blocks = Box::into_raw(Box::default());
-        BLOCKS.set(blocks);
-        if let Some(&key) = BLOCKS_KEY.get() {
-            // SAFETY: the key `prepare` created; the value is this thread's.
-            unsafe { libc::pthread_setspecific(key, blocks.cast()) };
-        }
-    }
-    // SAFETY: this thread's own Blocks, which only this function and the
-    // key's destructor (when the thread is done with them) touch.
-    let blocks = unsafe { &mut *blocks };
+    let blocks = &mut thread_tls().blocks;
     if blocks.len() <= module {
         blocks.resize(module + 1, Block { start: std::ptr::null_mut(), ours: None });
     }
@@ -313,11 +343,11 @@ pub fn prepare() -> Result<(), String> {
     PREPARED
         .get_or_init(|| {
             let mut key: libc::pthread_key_t = 0;
-            // SAFETY: creates a key whose destructor frees a thread's blocks.
-            if unsafe { libc::pthread_key_create(&mut key, Some(free_blocks)) } != 0 {
+            // SAFETY: makes a key whose destructor ends a thread's ThreadTls.
+            if unsafe { libc::pthread_key_create(&mut key, Some(thread_done)) } != 0 {
                 return Err("cannot create a thread key for hook plugins".into());
             }
-            let _ = BLOCKS_KEY.set(key);
+            let _ = THREAD_KEY.set(key);
             // SAFETY: loads the system's C library (and its ld.so) into the
             // static loader's namespace, as every plugin does.
             let libc_so = unsafe { libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
@@ -326,7 +356,7 @@ pub fn prepare() -> Result<(), String> {
             }
             let targets: [(&CStr, u64); 2] = [
                 (c"__tls_get_addr", emu_plugin_tls_get_addr as *const () as u64),
-                (c"__cxa_thread_atexit_impl", __cxa_thread_atexit_impl as *const () as u64),
+                (c"__cxa_thread_atexit_impl", thread_atexit as *const () as u64),
             ];
             for (name, target) in targets {
                 // SAFETY: looks the function up in libc.so.6 and its ld.so.
