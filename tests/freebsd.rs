@@ -286,7 +286,7 @@ fn signal_lines_use_freebsd_names() {
 #[test]
 fn umtx_synchronisation_like_freebsd() {
     let out = Run::new(guest("gofreebsd-umtx")).under_emu();
-    assert_eq!((out.status, out.stderr.as_str()), (0, ""));
+    assert_eq!((out.status, out.stderr.as_str()), (0, ""), "stopped as hung: {:?}; stdout: {}", out.hung, out.stdout);
     assert_eq!(
         out.stdout,
         "thr_wake of itself: errno 0, then thr_suspend: errno 0\n\
