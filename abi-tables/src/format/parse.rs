@@ -494,25 +494,60 @@ impl Parser<'_> {
                 Change::Support(name, RawSupport::Error(errno), note)
             }
             _ => {
-                let level_line = cur.line();
-                let level = match self.word(cur, "a support level")?.as_str() {
-                    "supported" => RawSupport::Supported,
-                    "partial" => RawSupport::Partial,
-                    "unsupported" => RawSupport::Unsupported,
-                    "error" => {
-                        self.punct(cur, '(')?;
-                        let e = self.word(cur, "an errno name")?;
-                        self.punct(cur, ')')?;
-                        RawSupport::Error(e)
-                    }
-                    other => {
-                        return self.err(
-                            level_line,
-                            format!("`{other}` is not a support level (supported, partial, unsupported, error(ENAME))"),
-                        )
-                    }
-                };
+                let level = self.support_level(cur)?;
                 Change::Support(name, level, note(cur)?)
+            }
+        })
+    }
+
+    /// A support level as a call line or `support` writes it: `supported`,
+    /// `partial`, `unsupported`, `error(ENAME)`.
+    fn support_level(&self, cur: &mut Cursor) -> Result<RawSupport, ParseError> {
+        let line = cur.line();
+        Ok(match self.word(cur, "a support level")?.as_str() {
+            "supported" => RawSupport::Supported,
+            "partial" => RawSupport::Partial,
+            "unsupported" => RawSupport::Unsupported,
+            "error" => {
+                self.punct(cur, '(')?;
+                let e = self.word(cur, "an errno name")?;
+                self.punct(cur, ')')?;
+                RawSupport::Error(e)
+            }
+            other => {
+                return self.err(
+                    line,
+                    format!("`{other}` is not a support level (supported, partial, unsupported, error(ENAME))"),
+                )
+            }
+        })
+    }
+
+    /// A call's support level, checked: partial and refused calls say how
+    /// in a note, and a refusal's errno is in the table's errno set.
+    fn support(
+        &self,
+        level: &RawSupport,
+        note: &str,
+        sets: &[ValueSet],
+        name: &str,
+        line: u32,
+    ) -> Result<Support, ParseError> {
+        let needs_note = |what: &str| self.err(line, format!("`{name}` is {what}: say how in a note"));
+        Ok(match level {
+            RawSupport::Supported => Support::Supported,
+            RawSupport::Unsupported => Support::Unsupported,
+            RawSupport::Partial if note.is_empty() => return needs_note("partial"),
+            RawSupport::Partial => Support::Partial,
+            RawSupport::Error(_) if note.is_empty() => return needs_note("refused"),
+            RawSupport::Error(e) => {
+                let Some(errno) = sets.iter().find(|s| s.name == "errno") else {
+                    return self.err(line, "`error(...)` needs an `enum errno` set");
+                };
+                match errno.value(e) {
+                    Some(v) => Support::Error { errno: v.value as i32, name: e.clone().into() },
+                    None => return self.err(line, format!("`{e}` is not in the errno set")),
+                }
             }
         })
     }
@@ -539,25 +574,7 @@ impl Parser<'_> {
                     return self.err(line, format!("`{name}` is not a call of the table"));
                 };
                 let call = &mut calls[i];
-                let needs_note = |what: &str| self.err(line, format!("`{name}` is {what}: say how in a note"));
-                call.support = match level {
-                    RawSupport::Supported => Support::Supported,
-                    RawSupport::Unsupported => Support::Unsupported,
-                    RawSupport::Partial if note.is_empty() => return needs_note("partial"),
-                    RawSupport::Partial => Support::Partial,
-                    RawSupport::Error(e) => {
-                        let Some(errno) = sets.iter().find(|s| s.name == "errno") else {
-                            return self.err(line, "`error(...)` needs an `enum errno` set");
-                        };
-                        match errno.value(&e) {
-                            Some(v) => Support::Error { errno: v.value as i32, name: e.into() },
-                            None => return self.err(line, format!("`{e}` is not in the errno set")),
-                        }
-                    }
-                };
-                if matches!(call.support, Support::Error { .. }) && note.is_empty() {
-                    return needs_note("refused");
-                }
+                call.support = self.support(&level, &note, sets, &name, line)?;
                 call.note = note.into();
                 call.line = line;
             }
@@ -575,24 +592,7 @@ impl Parser<'_> {
         if !is_identifier(&name) {
             return self.err(line, format!("`{name}` is not a call name"));
         }
-        let support_line = cur.line();
-        let support = match self.word(cur, "a support level")?.as_str() {
-            "supported" => RawSupport::Supported,
-            "partial" => RawSupport::Partial,
-            "unsupported" => RawSupport::Unsupported,
-            "error" => {
-                self.punct(cur, '(')?;
-                let e = self.word(cur, "an errno name")?;
-                self.punct(cur, ')')?;
-                RawSupport::Error(e)
-            }
-            other => {
-                return self.err(
-                    support_line,
-                    format!("`{other}` is not a support level (supported, partial, unsupported, error(ENAME))"),
-                )
-            }
-        };
+        let support = self.support_level(cur)?;
         self.punct(cur, '(')?;
         let mut args = Vec::new();
         if !cur.eat_punct(')') {
@@ -769,23 +769,7 @@ impl Parser<'_> {
             args.push(Arg { name: a.name.clone().into(), kind, shown_if });
         }
 
-        let needs_note = |level: &str| self.err(raw.line, format!("`{}` is {level}: say how in a note", raw.name));
-        let support = match &raw.support {
-            RawSupport::Supported => Support::Supported,
-            RawSupport::Unsupported => Support::Unsupported,
-            RawSupport::Partial if raw.note.is_empty() => return needs_note("partial"),
-            RawSupport::Partial => Support::Partial,
-            RawSupport::Error(_) if raw.note.is_empty() => return needs_note("refused"),
-            RawSupport::Error(e) => {
-                let Some(errno) = sets.iter().find(|s| s.name == "errno") else {
-                    return self.err(raw.line, "`error(...)` needs an `enum errno` set");
-                };
-                match errno.value(e) {
-                    Some(v) => Support::Error { errno: v.value as i32, name: e.clone().into() },
-                    None => return self.err(raw.line, format!("`{e}` is not in the errno set")),
-                }
-            }
-        };
+        let support = self.support(&raw.support, &raw.note, sets, &raw.name, raw.line)?;
         Ok(Syscall {
             number: raw.number,
             name: raw.name.clone().into(),
