@@ -9,7 +9,7 @@
 //! `freebsd11_cvtstat` cuts them with its default `vfs.ino64_trunc_error=0`
 //! (device and inode numbers to 32 bits); a link count is held at 65535.
 
-use super::files::{at_flags_to_host, dirents, freebsd_dev, statfs_to_guest, statx, HostStatfs};
+use super::files::{at_flags_to_host, dirents, freebsd_dev, statfs_as, statfs_to_guest, statx, HostStatfs};
 use crate::call::Call;
 use crate::memory::guest;
 use crate::sys::SysResult;
@@ -92,17 +92,9 @@ fn statfs11(s: &HostStatfs) -> Vec<u8> {
 }
 
 pub fn statfs(call: &mut Call) -> SysResult {
-    let [path, buf, ..] = call.args;
-    let mut s: HostStatfs = [0; 15];
-    call.host_with(libc::SYS_statfs, [path, s.as_mut_ptr() as u64, 0, 0, 0, 0])?;
-    guest::write(buf, &statfs11(&s))?;
-    Ok(0)
+    statfs_as(call, libc::SYS_statfs, statfs11)
 }
 
 pub fn fstatfs(call: &mut Call) -> SysResult {
-    let [fd, buf, ..] = call.args;
-    let mut s: HostStatfs = [0; 15];
-    call.host_with(libc::SYS_fstatfs, [fd as i32 as u64, s.as_mut_ptr() as u64, 0, 0, 0, 0])?;
-    guest::write(buf, &statfs11(&s))?;
-    Ok(0)
+    statfs_as(call, libc::SYS_fstatfs, statfs11)
 }

@@ -571,18 +571,21 @@ pub(super) fn statfs_to_guest(s: &HostStatfs) -> Vec<u8> {
 }
 
 pub fn fstatfs(call: &mut Call) -> SysResult {
-    let [fd, buf, ..] = call.args;
-    let mut s: HostStatfs = [0; 15];
-    call.host_with(libc::SYS_fstatfs, [fd as i32 as u64, s.as_mut_ptr() as u64, 0, 0, 0, 0])?;
-    guest::write(buf, &statfs_to_guest(&s))?;
-    Ok(0)
+    statfs_as(call, libc::SYS_fstatfs, statfs_to_guest)
 }
 
 pub fn statfs(call: &mut Call) -> SysResult {
-    let [path, buf, ..] = call.args;
+    statfs_as(call, libc::SYS_statfs, statfs_to_guest)
+}
+
+/// statfs(path, buf) or fstatfs(fd, buf) (`nr`, the host's), written to
+/// `buf` as `to_guest` lays it out (FreeBSD 12's, or 11's).
+pub(super) fn statfs_as(call: &mut Call, nr: i64, to_guest: fn(&HostStatfs) -> Vec<u8>) -> SysResult {
+    let [target, buf, ..] = call.args;
+    let target = if nr == libc::SYS_fstatfs { target as i32 as u64 } else { target };
     let mut s: HostStatfs = [0; 15];
-    call.host_with(libc::SYS_statfs, [path, s.as_mut_ptr() as u64, 0, 0, 0, 0])?;
-    guest::write(buf, &statfs_to_guest(&s))?;
+    call.host_with(nr, [target, s.as_mut_ptr() as u64, 0, 0, 0, 0])?;
+    guest::write(buf, &to_guest(&s))?;
     Ok(0)
 }
 

@@ -144,6 +144,7 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	files(dir)
+	statfs(dir)
 	udp()
 	process()
 	fmt.Println("done")
