@@ -217,6 +217,12 @@ fn a_crashing_plugin_is_named_and_stops_the_guest() {
     let expected_start = format!("emu: hook `crash` ({lib}) crashed during its init: SIGSEGV at 0x");
     assert!(out.stderr.starts_with(&expected_start), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    // In its exit, once the guest has ended.
+    let out = Run::new(guest("hello-glibc")).emu_options(["--hook", &format!("{lib},exit")]).under_emu();
+    assert_eq!(out.status, 128 + 11, "{}", out.stderr);
+    let expected_start = format!("emu: hook `crash` ({lib}) crashed during its exit: SIGSEGV at 0x");
+    assert!(out.stderr.starts_with(&expected_start), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     // In its constructor, while emu loads it.
     let out = Run::new(guest("write_paths-glibc"))
         .env("HOOK_CRASH_IN_CONSTRUCTOR", "1")

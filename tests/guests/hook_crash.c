@@ -1,14 +1,14 @@
 /* A hook plugin that misbehaves on the guest's first write: it stores
  * through a null pointer, or (with the argument "ending") returns an
- * outcome with an ending the ABI does not have; with "init", it faults
- * in its init; with HOOK_CRASH_IN_CONSTRUCTOR in the environment, in its
+ * outcome with an ending the ABI does not have; with "init" or "exit", it
+ * faults in its init or its exit; with HOOK_CRASH_IN_CONSTRUCTOR in the environment, in its
  * constructor, while emu loads it. emu must stop the guest
  * and name the hook, not die silently, blame itself or run on. */
 #include <stdlib.h>
 #include <string.h>
 #include "emu_hook.h"
 
-static int bad_ending;
+static int bad_ending, fault_at_exit;
 
 /* Null, as the compiler cannot know: a store through it faults. */
 int *volatile nowhere;
@@ -27,6 +27,7 @@ static int32_t init(const struct emu_host *host, const char *argument, void **st
     bad_ending = strcmp(argument, "ending") == 0;
     if (strcmp(argument, "init") == 0)
         *nowhere = 1;
+    fault_at_exit = strcmp(argument, "exit") == 0;
     return 0;
 }
 
@@ -38,9 +39,19 @@ static struct emu_outcome crash(void *state, struct emu_call *call)
             struct emu_outcome nonsense = { 9, 0, 0, 0, 0, 0 };
             return nonsense;
         }
-        *nowhere = 1;
+        if (!fault_at_exit)
+            *nowhere = 1;
     }
     return emu_forward(call);
 }
 
-EMU_HOOK_DEFINE("crash", init, crash, NULL);
+static void at_exit(void *state, int32_t status, int32_t signal)
+{
+    (void)state;
+    (void)status;
+    (void)signal;
+    if (fault_at_exit)
+        *nowhere = 1;
+}
+
+EMU_HOOK_DEFINE("crash", init, crash, at_exit);
