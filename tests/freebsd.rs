@@ -33,6 +33,19 @@ fn go_threads_program() {
     assert!(out.stdout.contains("preemption: the loop was interrupted"), "{}", out.stdout);
 }
 
+/// Calls a rewritten site's entry makes itself (`Personality::pass_through`),
+/// repeated until their sites are rewritten: FreeBSD's errno and carry flag
+/// on failures (EAGAIN is 35 there), clock ids translated in the entry (and
+/// the ones it leaves to the dispatcher: an unknown id, a result outside
+/// the arena), and blocking reads restarted under a storm of signals (the
+/// FreeBSD number must be what the restarted site makes again). On the trap
+/// path (`EMU_TEST_NO_REWRITE`), the same answers.
+#[test]
+fn go_fastcalls_program() {
+    let out = go_program_like_linux("fastcalls");
+    assert!(out.stdout.contains("20 of 20 rounds read what was written"), "{}", out.stdout);
+}
+
 /// Files and directories (create, rename, stat, readdir, symlink, chmod, a
 /// FIFO), UDP over loopback, os.Executable, runtime.NumCPU, the environment.
 #[test]

@@ -8,7 +8,7 @@
 //! how a signal frame of its kind is built. The core never names an ABI; it
 //! asks the personality the guest's ELF brand (or the user's table) chose.
 
-use crate::call::Implementation;
+use crate::call::{CallSlot, Implementation};
 use crate::context::GuestContext;
 use crate::outcome::Outcome;
 use crate::signals::GuestAction;
@@ -17,6 +17,27 @@ use crate::threads::ThreadState;
 use crate::trace::StructWriter;
 use abi_tables::{Syscall, Table, MAX_ARGS};
 use loader::{AddressSpace, AuxValue, BuiltStack, Loaded};
+
+/// How a rewritten site's entry makes a call without emu's dispatcher: the
+/// host call `host` with the guest's registers, and the result in the
+/// guest's terms. What the dispatcher would do for the call must come to
+/// exactly this (`Personality::pass_through`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassThrough {
+    /// The host's result is the guest's: RAX, or -errno (Linux).
+    Raw { host: u64 },
+    /// An error is the guest's errno (`errno_to_guest`) with the carry flag
+    /// set; success clears the carry flag (the BSDs).
+    Carry { host: u64 },
+    /// As `Carry`, for a call that reads a clock (first argument) into 16
+    /// bytes (second argument): `clocks[id]` is the host clock of guest
+    /// clock `id`, `None` where the dispatcher must answer. The 16 bytes
+    /// must lie in the guest's arena, as `guest::write` requires.
+    CarryClock { host: u64, clocks: [Option<i32>; CLOCK_IDS] },
+}
+
+/// Guest clock ids a `PassThrough::CarryClock` can map.
+pub const CLOCK_IDS: usize = 16;
 
 /// Writes a summary of a guest structure at `addr` (`{st_mode=..., ...}`).
 /// Returns false when the memory could not be read.
@@ -126,11 +147,12 @@ pub trait Personality: Sync + 'static {
     /// initial stack.
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters;
 
-    /// Whether the guest reads a host call's result as the host returns it
-    /// (RAX, -errno): then a rewritten site can make such a call itself
-    /// (`rewrite`).
-    fn returns_host_results(&self) -> bool {
-        false
+    /// Whether a rewritten site's entry may make this call itself, and how
+    /// (`rewrite`): only for a call whose whole effect is one host call and
+    /// a result the entry can translate. Asked only when nothing watches or
+    /// changes calls (trace, statistics, hooks, injections).
+    fn pass_through(&self, _slot: &CallSlot) -> Option<PassThrough> {
+        None
     }
 
     /// The guest's kernel, as people name it (`Linux`, `FreeBSD`).

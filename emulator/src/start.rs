@@ -162,17 +162,15 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         match crate::rewrite::unavailable() {
             Some(why) => log::debug!("syscall sites are not rewritten: {why}"),
             None => {
-                // The calls the fast entry makes itself: a host call under the
-                // guest's own number, whose result needs no translation, when
-                // nothing watches or changes calls.
+                // The calls the fast entry makes itself, when nothing watches
+                // or changes calls (see `Personality::pass_through`).
                 let watched =
                     opts.trace.is_some() || opts.stats.is_some() || !opts.hooks.is_empty() || !opts.inject.is_empty();
-                let passthrough = calls.iter().filter(move |slot| {
-                    !watched
-                        && personality.returns_host_results()
-                        && matches!(slot.action, Action::Run(crate::call::Implementation::Host(nr)) if nr == slot.call.number as u64)
-                });
-                crate::rewrite::enable(passthrough.map(|slot| slot.call.number as u64));
+                let passthrough = calls
+                    .iter()
+                    .filter(|_| !watched)
+                    .filter_map(|slot| Some((slot.call.number as u64, personality.pass_through(slot)?)));
+                crate::rewrite::enable(passthrough, |host| personality.errno_to_guest(host));
             }
         }
     }

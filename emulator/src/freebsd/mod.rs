@@ -30,11 +30,11 @@ mod thread;
 mod time;
 mod umtx;
 
-use crate::call::{Call, Handler, Implementation};
+use crate::call::{Action, Call, CallSlot, Handler, Implementation};
 use crate::context::GuestContext;
 use crate::memory::guest;
 use crate::outcome::Outcome;
-use crate::personality::{EntryRegisters, InitialAuxv, Personality, SignalName, StructDecoder};
+use crate::personality::{EntryRegisters, InitialAuxv, PassThrough, Personality, SignalName, StructDecoder};
 use crate::process::process;
 use crate::signals::GuestAction;
 use crate::sys::{Errno, SysResult};
@@ -290,6 +290,28 @@ impl Personality for FreeBsd {
                 ctx.set_rflags(ctx.rflags() | CARRY);
             }
             Outcome::Restart | Outcome::JustReturn => {}
+        }
+    }
+
+    /// A call of `SAME_AS_LINUX` (its result with FreeBSD's carry flag and
+    /// errno), and clock_gettime (its clock id mapped), by its own number:
+    /// not through `syscall`/`__syscall`, and not one that `syscall_args`
+    /// gives stack arguments.
+    fn pass_through(&self, slot: &CallSlot) -> Option<PassThrough> {
+        let number = slot.call.number as u64;
+        if number == SYS_SYSCALL || number == SYS___SYSCALL || slot.call.args.len() > 6 {
+            return None;
+        }
+        match slot.action {
+            Action::Run(Implementation::Host(host)) => Some(PassThrough::Carry { host }),
+            // `EMULATED` gives this name `time::clock_gettime`.
+            Action::Run(Implementation::Emulated(_)) if slot.call.implementation_name() == "clock_gettime" => {
+                Some(PassThrough::CarryClock {
+                    host: libc::SYS_clock_gettime as u64,
+                    clocks: time::pass_through_clocks(),
+                })
+            }
+            _ => None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! precise, fast and uptime variants) as the host's.
 
 use crate::call::Call;
+use crate::personality::CLOCK_IDS;
 use crate::sys::{Errno, SysResult};
 
 /// The host clock a FreeBSD clock id reads, and whether FreeBSD truncates
@@ -22,6 +23,15 @@ fn clock(id: i32) -> Option<(libc::clockid_t, bool)> {
 
 pub fn clock_to_host(id: i32) -> Option<libc::clockid_t> {
     clock(id).map(|(c, _)| c)
+}
+
+/// The clocks a rewritten site's entry reads itself (`pass_through`): every
+/// one `clock` maps, but CLOCK_SECOND, whose nanoseconds FreeBSD drops.
+pub fn pass_through_clocks() -> [Option<i32>; CLOCK_IDS] {
+    std::array::from_fn(|id| match clock(id as i32) {
+        Some((host, false)) => Some(host),
+        _ => None,
+    })
 }
 
 pub fn clock_gettime(call: &mut Call) -> SysResult {

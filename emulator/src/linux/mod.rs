@@ -9,12 +9,12 @@ mod process;
 mod signal;
 mod structs;
 
-use crate::call::{Handler, Implementation};
+use crate::call::{Action, CallSlot, Handler, Implementation};
 use crate::context::GuestContext;
 use crate::files;
 use crate::memory::in_place;
 use crate::outcome::Outcome;
-use crate::personality::{EntryRegisters, InitialAuxv, Personality, SignalName, StructDecoder};
+use crate::personality::{EntryRegisters, InitialAuxv, PassThrough, Personality, SignalName, StructDecoder};
 use crate::signals::GuestAction;
 use crate::sys::{self, Errno};
 use crate::threads::ThreadState;
@@ -147,8 +147,15 @@ impl Personality for Linux {
         "Linux"
     }
 
-    fn returns_host_results(&self) -> bool {
-        true
+    /// A host call under the guest's own number: the guest reads the
+    /// host's result as it is.
+    fn pass_through(&self, slot: &CallSlot) -> Option<PassThrough> {
+        match slot.action {
+            Action::Run(Implementation::Host(nr)) if nr == slot.call.number as u64 => {
+                Some(PassThrough::Raw { host: nr })
+            }
+            _ => None,
+        }
     }
 
     fn entry_registers(&self, argc_at: u64) -> EntryRegisters {

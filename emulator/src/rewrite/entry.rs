@@ -11,15 +11,19 @@
 //! 1. The guest's RSP, RFLAGS and return address go to the top of the
 //!    thread's alternate stack (`ThreadState` region's top): the guest's red
 //!    zone is never touched.
-//! 2. **Pass-through** (`EMU_FAST_PASSTHROUGH` has the number: a host call
-//!    under the same number, not traced, counted, hooked or injected): the
-//!    host call is made right here, with the guest's FS still loaded (two
-//!    `wrfsbase` would cost more than all the rest) and no Rust code, under
-//!    the same protocol as `signals::interruptible_syscall`: a signal that
-//!    arrives before the `syscall` instruction (or is restarted onto it)
-//!    makes it "not run"; a signal that arrives during the call is held.
-//!    Back to the guest by an indirect `jmp` (a `ret` would mispredict on
-//!    these machines), RCX and R11 as `syscall` leaves them.
+//! 2. **Pass-through** (`EMU_FAST_CALLS` has the number: a call that is one
+//!    host call, not traced, counted, hooked or injected; see
+//!    `Personality::pass_through`): the host call is made right here, with
+//!    the guest's FS still loaded (two `wrfsbase` would cost more than all
+//!    the rest) and no Rust code, under the same protocol as
+//!    `signals::interruptible_syscall`: a signal that arrives before the
+//!    `syscall` instruction (or is restarted onto it) makes it "not run"; a
+//!    signal that arrives during the call is held. A BSD guest's result is
+//!    translated first (carry flag, errno by `EMU_FAST_ERRNO`), and a clock
+//!    id before the call (`EMU_FAST_CLOCKS`); the guest's RAX and RDI wait
+//!    in two slots for the "not run" case. Back to the guest by an indirect
+//!    `jmp` (a `ret` would mispredict on these machines), RCX and R11 as
+//!    `syscall` leaves them.
 //! 3. **Everything else**, and a pass-through that met a signal, builds a
 //!    `ucontext` as the kernel would for a SIGSYS (the full XSAVE state
 //!    included, in the kernel's format), switches to emu's FS and calls
@@ -35,9 +39,11 @@
 //! registers are being restored, as arriving in the guest (`fast_roll_forward`).
 
 use crate::context::GuestContext;
+use crate::personality::{PassThrough, CLOCK_IDS};
+use crate::sys::Errno;
 use crate::threads::ThreadState;
 use std::mem::offset_of;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 extern "C" {
     /// Where every stub jumps.
@@ -50,13 +56,29 @@ extern "C" {
     static emu_fast_end: u8;
 }
 
-/// Bit N: guest call N is a pass-through (see the module's comment). Written
-/// before the guest runs (`set_passthrough`), read by the entry.
+/// Entry N: how the entry makes guest call N itself (see the module's
+/// comment), 0 for a call it leaves to the dispatcher: the host's number in
+/// the low 16 bits, and the `PASS_*` bits. Written before the guest runs
+/// (`set_passthrough`), read by the entry.
 #[no_mangle]
-static EMU_FAST_PASSTHROUGH: [AtomicU64; PASSTHROUGH_WORDS] = [const { AtomicU64::new(0) }; PASSTHROUGH_WORDS];
-const PASSTHROUGH_WORDS: usize = 8;
+static EMU_FAST_CALLS: [AtomicU32; PASSTHROUGH_LIMIT as usize] =
+    [const { AtomicU32::new(0) }; PASSTHROUGH_LIMIT as usize];
 /// Calls numbered below this can be pass-throughs.
-pub const PASSTHROUGH_LIMIT: u64 = 64 * PASSTHROUGH_WORDS as u64;
+pub const PASSTHROUGH_LIMIT: u64 = 512;
+/// The entry makes this call.
+const PASS: u32 = 1 << 16;
+/// Its result is a BSD's: the carry flag, and the errno `EMU_FAST_ERRNO` gives.
+const PASS_CARRY: u32 = 1 << 17;
+/// Its first argument is a clock id (`EMU_FAST_CLOCKS`), its second 16
+/// bytes in the guest's arena.
+const PASS_CLOCK: u32 = 1 << 18;
+
+/// The guest's errno of each host errno, for `PASS_CARRY` calls.
+#[no_mangle]
+static EMU_FAST_ERRNO: [AtomicU8; 4096] = [const { AtomicU8::new(0) }; 4096];
+/// The host clock of each guest clock id, -1 for one left to the dispatcher.
+#[no_mangle]
+static EMU_FAST_CLOCKS: [AtomicI32; CLOCK_IDS] = [const { AtomicI32::new(-1) }; CLOCK_IDS];
 
 /// Size of the XSAVE area of the features the kernel enabled (CPUID 0xD),
 /// and those features (XCR0): what the kernel's own signal frames hold.
@@ -67,10 +89,27 @@ static EMU_XFEATURES: AtomicU64 = AtomicU64::new(0);
 #[no_mangle]
 static EMU_MXCSR_DEFAULT: u32 = 0x1f80;
 
-/// Marks call `number` as a pass-through.
-pub fn set_passthrough(number: u64) {
-    if number < PASSTHROUGH_LIMIT {
-        EMU_FAST_PASSTHROUGH[(number / 64) as usize].fetch_or(1 << (number % 64), Ordering::Relaxed);
+/// Makes call `number` a pass-through, made as `how` says.
+pub fn set_passthrough(number: u64, how: PassThrough) {
+    let (host, bits) = match how {
+        PassThrough::Raw { host } => (host, PASS),
+        PassThrough::Carry { host } => (host, PASS | PASS_CARRY),
+        PassThrough::CarryClock { host, clocks } => {
+            for (slot, clock) in EMU_FAST_CLOCKS.iter().zip(clocks) {
+                slot.store(clock.unwrap_or(-1), Ordering::Relaxed);
+            }
+            (host, PASS | PASS_CARRY | PASS_CLOCK)
+        }
+    };
+    if number < PASSTHROUGH_LIMIT && host <= 0xffff {
+        EMU_FAST_CALLS[number as usize].store(bits | host as u32, Ordering::Relaxed);
+    }
+}
+
+/// Fills the table of guest errnos `PASS_CARRY` calls use.
+pub fn set_errno_map(errno_to_guest: impl Fn(Errno) -> i32) {
+    for (host, slot) in EMU_FAST_ERRNO.iter().enumerate().skip(1) {
+        slot.store(errno_to_guest(Errno(host as i32)) as u8, Ordering::Relaxed);
     }
 }
 
@@ -233,8 +272,29 @@ core::arch::global_asm!(
     "    push rcx",                              // top - 24: where it resumes
     "    cmp rax, {limit}",
     "    jae 20f",
-    "    bt qword ptr [rip + EMU_FAST_PASSTHROUGH], rax",
-    "    jnc 20f",
+    "    lea rcx, [rip + EMU_FAST_CALLS]",
+    "    mov ecx, [rcx + rax * 4]",
+    "    test ecx, {pass}",
+    "    jz 20f",
+    "    push rax",                              // top - 32: the guest's number
+    "    push rdi",                              // top - 40: its first argument
+    "    test ecx, {pass_clock}",
+    "    jz 2f",
+    // A clock the table maps, read into 16 bytes of the guest's arena.
+    "    cmp rdi, {clock_ids}",
+    "    jae 19f",
+    "    cmp rsi, [rip + EMU_ARENA_FLOOR]",
+    "    jb 19f",
+    "    mov r11, [rip + EMU_ARENA_CEILING]",
+    "    sub r11, 16",
+    "    cmp rsi, r11",
+    "    ja 19f",
+    "    lea r11, [rip + EMU_FAST_CLOCKS]",
+    "    mov edi, [r11 + rdi * 4]",
+    "    test edi, edi",
+    "    js 19f",
+    "2:",
+    "    movzx eax, cx",                         // the host's number
     ".globl emu_fast_check",
     "emu_fast_check:",
     "    cmp dword ptr gs:[{held}], 0",
@@ -242,6 +302,23 @@ core::arch::global_asm!(
     ".globl emu_fast_syscall_insn",
     "emu_fast_syscall_insn:",
     "    syscall",
+    "    pop rdi",
+    "    pop rcx",
+    "    lea r11, [rip + EMU_FAST_CALLS]",
+    "    test dword ptr [r11 + rcx * 4], {pass_carry}",
+    "    jz 4f",
+    // A BSD's result: the carry flag (in the saved flags) says whether RAX
+    // is an errno.
+    "    cmp rax, -4095",
+    "    jae 3f",
+    "    and qword ptr [rsp + 8], -2",
+    "    jmp 4f",
+    "3:",
+    "    neg rax",
+    "    lea r11, [rip + EMU_FAST_ERRNO]",
+    "    movzx eax, byte ptr [r11 + rax]",
+    "    or qword ptr [rsp + 8], 1",
+    "4:",
     "    cmp dword ptr gs:[{held}], 0",
     ".globl emu_fast_return",
     "emu_fast_return:",
@@ -251,10 +328,19 @@ core::arch::global_asm!(
     "    popfq",
     "    pop rsp",
     "    jmp rcx",
+    // The call was not made: the guest's registers as they were (a
+    // restart put the host's number in RAX), the stack at the three slots.
     ".globl emu_fast_not_run",
     "emu_fast_not_run:",
+    "    mov rsp, gs:[{state_top}]",
+    "    mov rax, [rsp - 32]",
+    "    mov rdi, [rsp - 40]",
+    "    sub rsp, 24",
     "    mov r11d, {not_run}",
     "    jmp 22f",
+    "19:",
+    "    pop rdi",
+    "    pop rax",
     "20:",
     "    mov r11d, {dispatch}",
     "    jmp 22f",
@@ -365,6 +451,10 @@ core::arch::global_asm!(
     guest_fs = const offset_of!(ThreadState, guest_fs),
     host_fs = const offset_of!(ThreadState, host_fs),
     limit = const PASSTHROUGH_LIMIT,
+    pass = const PASS,
+    pass_carry = const PASS_CARRY,
+    pass_clock = const PASS_CLOCK,
+    clock_ids = const CLOCK_IDS,
     not_run = const NOT_RUN,
     dispatch = const DISPATCH,
     done_held = const DONE_HELD,

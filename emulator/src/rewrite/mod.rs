@@ -33,6 +33,8 @@ pub use entry::{fast_rewind, fast_roll_forward, in_fast_entry};
 
 use crate::context::GuestContext;
 use crate::memory::guest;
+use crate::personality::PassThrough;
+use crate::sys::Errno;
 use crate::threads::ThreadState;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,10 +89,12 @@ pub fn unavailable() -> Option<&'static str> {
 }
 
 /// Turns rewriting on for this process, with `passthrough` the calls the
-/// entry makes itself (see `entry`).
-pub fn enable(passthrough: impl Iterator<Item = u64>) {
-    for n in passthrough {
-        entry::set_passthrough(n);
+/// entry makes itself (see `entry`) and `errno_to_guest` the guest's errno
+/// of a host one, for those whose result it translates.
+pub fn enable(passthrough: impl Iterator<Item = (u64, PassThrough)>, errno_to_guest: impl Fn(Errno) -> i32) {
+    entry::set_errno_map(errno_to_guest);
+    for (number, how) in passthrough {
+        entry::set_passthrough(number, how);
     }
     *sites() = Some(Sites { by_syscall: HashMap::new(), written_at: HashMap::new(), stubs: patch::Stubs::new() });
     ENABLED.store(true, Ordering::Release);
