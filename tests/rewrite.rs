@@ -11,7 +11,7 @@
 mod support;
 use support::*;
 
-const MODES: [&str; 6] = ["threads", "jump", "signals", "fork", "gs", "jit"];
+const MODES: [&str; 7] = ["threads", "jump", "signals", "prompt", "fork", "gs", "jit"];
 
 /// "syscall sites: N rewritten, M left to the trap path; calls: X through
 /// rewritten sites, Y trapped" from --stats: (N, X).

@@ -3,8 +3,8 @@
 //! resumes with after rt_sigreturn.
 
 use libc::{
-    ucontext_t, REG_EFL, REG_R10, REG_R11, REG_R8, REG_R9, REG_RAX, REG_RCX, REG_RDI, REG_RDX, REG_RIP, REG_RSI,
-    REG_RSP,
+    ucontext_t, REG_EFL, REG_R10, REG_R11, REG_R8, REG_R9, REG_RAX, REG_RBX, REG_RCX, REG_RDI, REG_RDX, REG_RIP,
+    REG_RSI, REG_RSP,
 };
 
 pub struct GuestContext<'a> {
@@ -30,6 +30,7 @@ impl<'a> GuestContext<'a> {
     }
 
     reg!(rax, set_rax, REG_RAX);
+    reg!(rbx, set_rbx, REG_RBX);
     reg!(rdi, set_rdi, REG_RDI);
     reg!(rsi, set_rsi, REG_RSI);
     reg!(rdx, set_rdx, REG_RDX);

@@ -31,6 +31,14 @@
 //!    way back is rt_sigreturn of that frame: every register, the FPU state
 //!    and the signal mask at once, so that a signal held meanwhile is
 //!    delivered the moment the guest resumes, as on the trap path.
+//! 4. **The direct way back.** When the call changed no more than a
+//!    `syscall` does (RAX, RDX, the flags, memory), nothing was held and the
+//!    mask is the same (`fast_call` decides), the entry restores the frame
+//!    itself: XRSTOR of the FPU state, the registers, and the same three
+//!    slots as a pass-through. Until it moves to the slots the frame is
+//!    intact, so a signal there is held and the way back becomes the
+//!    rt_sigreturn (`fast_rewind`); in the last instructions it is rolled
+//!    forward as in a pass-through's.
 //!
 //! Signals that interrupt these instructions: see `signals::handle_signal`,
 //! which holds them (nothing here is guest code), rewinds a not-yet-made
@@ -53,6 +61,9 @@ extern "C" {
     static emu_fast_syscall_insn: u8;
     static emu_fast_not_run: u8;
     static emu_fast_return: u8;
+    static emu_fast_sigreturn: u8;
+    static emu_fast_direct: u8;
+    static emu_fast_direct_tail: u8;
     static emu_fast_end: u8;
 }
 
@@ -137,47 +148,79 @@ pub fn in_fast_entry(rip: u64) -> bool {
     (start..end).contains(&rip)
 }
 
-/// As `signals::entry::interruptible_rewind`, for the pass-through's call.
+/// Where a signal held at `rip` sends the entry: as
+/// `signals::entry::interruptible_rewind` for the pass-through's call (not
+/// made: "not run"), and to the rt_sigreturn for the direct way back before
+/// it leaves the frame.
 pub fn fast_rewind(rip: u64) -> Option<u64> {
     // SAFETY: only the symbols' addresses are taken.
-    let (check, insn, not_run) = unsafe {
+    let (check, insn, not_run, sigreturn, direct, tail) = unsafe {
         (
             &emu_fast_check as *const u8 as u64,
             &emu_fast_syscall_insn as *const u8 as u64,
             &emu_fast_not_run as *const u8 as u64,
+            &emu_fast_sigreturn as *const u8 as u64,
+            &emu_fast_direct as *const u8 as u64,
+            &emu_fast_direct_tail as *const u8 as u64,
         )
     };
-    (check..=insn).contains(&rip).then_some(not_run)
+    if (check..=insn).contains(&rip) {
+        Some(not_run)
+    } else if (direct..tail).contains(&rip) {
+        Some(sigreturn)
+    } else {
+        None
+    }
 }
 
-/// A signal interrupted the pass-through's way back, after its call and its
-/// last look at `held`: the guest's registers are all final but RIP, RSP,
-/// RFLAGS, RCX and R11, which are in the three slots at the top of the
-/// alternate stack or, as the way back pops them, in registers. Makes `ctx`
-/// the guest's, as if the final `jmp` had been taken, and returns true;
-/// false elsewhere.
+/// A signal interrupted the last instructions of a way back to the guest (a
+/// pass-through's, or the direct one's), after its last look at `held`:
+/// the guest's registers are all final but RIP, RSP, RFLAGS, RCX, R11 and
+/// (direct way back) RBX, which are in the slots at the top of the alternate
+/// stack or, as the way back pops them, in registers. Makes `ctx` the
+/// guest's, as if the final `jmp` had been taken, and returns true; false
+/// elsewhere.
 ///
 /// Where each value is depends on how far the pops went (the stack pointer
 /// says): the kernel wrote this handler's frame below the stack pointer, over
-/// the slots already popped.
+/// the slots already popped. A pass-through's R11 is the flags, as `syscall`
+/// leaves it; the direct way back loaded the frame's before.
 pub fn fast_roll_forward(thread: &ThreadState, ctx: &mut GuestContext) -> bool {
     // SAFETY: only the symbols' addresses are taken.
-    let (ret, end) = unsafe { (&emu_fast_return as *const u8 as u64, &emu_fast_not_run as *const u8 as u64) };
-    if !(ret..end).contains(&ctx.rip()) {
+    let (ret, not_run, tail, end) = unsafe {
+        (
+            &emu_fast_return as *const u8 as u64,
+            &emu_fast_not_run as *const u8 as u64,
+            &emu_fast_direct_tail as *const u8 as u64,
+            &emu_fast_end as *const u8 as u64,
+        )
+    };
+    let r11_is_flags = if (ret..not_run).contains(&ctx.rip()) {
+        true
+    } else if (tail..end).contains(&ctx.rip()) {
+        false
+    } else {
         return false;
-    }
+    };
     let top = thread.fast_stack_top;
     // SAFETY: a slot at the top of this thread's alternate stack, at or
     // above the interrupted stack pointer (so not under this frame).
     let slot = |below: u64| unsafe { ((top - below) as *const u64).read() };
-    let sp = ctx.rsp();
+    let mut sp = ctx.rsp();
+    if sp == top - 32 {
+        // Only the direct way back: RBX not popped yet.
+        ctx.set_rbx(slot(32));
+        sp = top - 24;
+    }
     let to = if sp == top - 24 { slot(24) } else { ctx.rcx() };
     let flags = if sp == top - 24 || sp == top - 16 { slot(16) } else { ctx.rflags() };
     let rsp = if sp == top - 24 || sp == top - 16 || sp == top - 8 { slot(8) } else { sp };
     ctx.set_rip(to);
     ctx.set_rcx(to);
     ctx.set_rflags(flags);
-    ctx.set_r11(flags);
+    if r11_is_flags {
+        ctx.set_r11(flags);
+    }
     ctx.set_rsp(rsp);
     true
 }
@@ -191,7 +234,10 @@ const NOT_RUN: u64 = 2;
 
 /// The Rust half of the entry, on emu's FS, on the alternate stack: `uc` is
 /// the frame the entry built, which rt_sigreturn will resume the guest from.
-extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t, kind: u64) {
+///
+/// Returns 1 when the entry may go back without rt_sigreturn (see the
+/// module's comment), 0 when it must not.
+extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t, kind: u64) -> u64 {
     // SAFETY: the entry's frame, alive until its rt_sigreturn.
     let uc = unsafe { &mut *uc };
     // What the kernel's SIGSYS frame would hold: the thread's mask and
@@ -199,6 +245,7 @@ extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t,
     uc.uc_stack = thread.host_altstack();
     let mut ctx = GuestContext::new(uc);
     ctx.set_sigmask(crate::signals::host_mask(thread.signals.guest_blocked()));
+    let before = SyscallUnchanged::of(&mut ctx);
     match kind {
         DISPATCH => {
             crate::dispatch::on_call(thread, &mut ctx, true);
@@ -210,10 +257,54 @@ extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t,
         }
         _ => {}
     }
-    // Whatever was held is delivered as rt_sigreturn unblocks it (or stays
-    // pending, if the call made the guest block it): a stale `held` would
-    // make the next pass-through take the long way.
-    thread.signals.held.store(0, Ordering::Release);
+    // The direct way back leaves the host's mask as it is: only with
+    // nothing held (a held signal is blocked on this thread until
+    // rt_sigreturn puts the guest's mask back) and no mask widened past
+    // the guest's, and with GS still the thread's state (a call that sets
+    // the guest's stops rewriting). A signal held from here on is seen by
+    // the entry, which then takes the rt_sigreturn.
+    let direct = kind == DISPATCH
+        && thread.signals.held.load(Ordering::Acquire) == 0
+        && !thread.signals.mask_widened.get()
+        && super::enabled()
+        && SyscallUnchanged::of(&mut ctx) == before;
+    if !direct {
+        // Whatever was held is delivered as rt_sigreturn unblocks it (or
+        // stays pending, if the call made the guest block it): a stale
+        // `held` would make the next pass-through take the long way.
+        thread.signals.held.store(0, Ordering::Release);
+        if ctx.sigmask() == crate::signals::host_mask(thread.signals.guest_blocked()) {
+            thread.signals.mask_widened.set(false);
+        }
+    }
+    direct as u64
+}
+
+/// What a `syscall` leaves as it was, and the direct way back does not
+/// restore: RIP, RSP, RCX and R11 (which it takes from the slots or keeps),
+/// the mask, the alternate stack, where the FPU state is. A call that
+/// changed any of them (a signal delivered, a sigreturn, a restart, an
+/// exec, a mask set for the guest) goes back by rt_sigreturn.
+#[derive(PartialEq, Eq)]
+struct SyscallUnchanged {
+    registers: [u64; 4],
+    mask: u64,
+    altstack: (usize, i32, usize),
+    fpregs: usize,
+}
+
+impl SyscallUnchanged {
+    fn of(ctx: &mut GuestContext) -> Self {
+        let registers = [ctx.rip(), ctx.rsp(), ctx.rcx(), ctx.r11()];
+        let mask = ctx.sigmask();
+        let uc = ctx.ucontext();
+        SyscallUnchanged {
+            registers,
+            mask,
+            altstack: (uc.uc_stack.ss_sp as usize, uc.uc_stack.ss_flags, uc.uc_stack.ss_size),
+            fpregs: uc.uc_mcontext.fpregs as usize,
+        }
+    }
 }
 
 /// The offsets in a `ucontext_t` the entry fills.
@@ -251,6 +342,11 @@ mod uc {
     /// CS 0x33 and SS 0x2b, the kernel's user segments.
     pub const SEGMENTS: u64 = 0x33 | (0x2b << 48);
 }
+
+/// The frame's ucontext and, above it, 16 bytes the direct way back keeps
+/// the guest's RBX in (the slot under the three, at top - 32), so that its
+/// writing leaves the frame whole.
+const UC_ROOM: usize = (uc::SIZE + 16 + 15) & !15;
 
 /// Alignment checking and the direction flag: emu's code runs with both clear.
 const EFLAGS_AC_DF: i64 = 0x4_0000 | 0x400;
@@ -435,12 +531,51 @@ core::arch::global_asm!(
     "    mov rsi, rbx",
     "    mov rdx, r12",
     "    call {fast_call}",
-    "    mov rax, [r13 + {guest_fs}]",
-    "    wrfsbase rax",
+    "    mov rcx, [r13 + {guest_fs}]",
+    "    wrfsbase rcx",
+    "    test eax, eax",
+    "    jnz emu_fast_direct",
+    ".globl emu_fast_sigreturn",
+    "emu_fast_sigreturn:",
     "    mov rsp, rbx",
     "    mov eax, {sys_rt_sigreturn}",
     "    syscall",
     "    ud2",
+    // The direct way back: RBX is the frame, which stays whole (and RSP
+    // under it) until the last instruction before the tail.
+    ".globl emu_fast_direct",
+    "emu_fast_direct:",
+    "    cmp dword ptr gs:[{held}], 0",
+    "    jne emu_fast_sigreturn",
+    "    mov rax, [rbx + {efl}]",
+    "    mov [rbx + {uc_room} + 8], rax",      // top - 16: the flags
+    "    mov rax, [rbx + {rbx}]",
+    "    mov [rbx + {uc_room} - 8], rax",      // top - 32: RBX
+    "    mov rcx, [rbx + {fpregs}]",
+    "    mov eax, -1",
+    "    mov edx, -1",
+    "    xrstor64 [rcx]",
+    "    mov r8, [rbx + {r8}]",
+    "    mov r9, [rbx + {r9}]",
+    "    mov r10, [rbx + {r10}]",
+    "    mov r11, [rbx + {r11}]",
+    "    mov r12, [rbx + {r12}]",
+    "    mov r13, [rbx + {r13}]",
+    "    mov r14, [rbx + {r14}]",
+    "    mov r15, [rbx + {r15}]",
+    "    mov rdi, [rbx + {rdi}]",
+    "    mov rsi, [rbx + {rsi}]",
+    "    mov rbp, [rbx + {rbp}]",
+    "    mov rdx, [rbx + {rdx}]",
+    "    mov rax, [rbx + {rax}]",
+    "    lea rsp, [rbx + {uc_room} - 8]",
+    ".globl emu_fast_direct_tail",
+    "emu_fast_direct_tail:",
+    "    pop rbx",
+    "    pop rcx",
+    "    popfq",
+    "    pop rsp",
+    "    jmp rcx",
     ".size emu_fast_entry, .-emu_fast_entry",
     ".globl emu_fast_end",
     "emu_fast_end:",
@@ -458,7 +593,7 @@ core::arch::global_asm!(
     not_run = const NOT_RUN,
     dispatch = const DISPATCH,
     done_held = const DONE_HELD,
-    uc_room = const (uc::SIZE + 15) & !15,
+    uc_room = const UC_ROOM,
     r8 = const uc::R8,
     r9 = const uc::R9,
     r10 = const uc::R10,

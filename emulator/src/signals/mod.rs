@@ -223,6 +223,7 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
         // Held off by the guest (sigfastblock): blocked where the guest
         // resumes and queued again, until the personality unblocks it.
         ctx.set_sigmask(ctx.sigmask() | bit(sig));
+        thread.signals.mask_widened.set(true);
         requeue(sig, info, thread.tid.get());
         return;
     }

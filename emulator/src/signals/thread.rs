@@ -35,6 +35,11 @@ pub struct ThreadSignals {
     /// Signals held (bit n-1 for signal n) that `observe` counted when they
     /// arrived: their queued copy is not counted again when delivered.
     pub counted_when_held: AtomicU64,
+    /// The host's mask where the guest runs may block more than the guest's
+    /// (a signal its sigfastblock word holds off): until an rt_sigreturn
+    /// puts the guest's back, a rewritten site's entry must not go back
+    /// without one (`rewrite::entry`).
+    pub mask_widened: Cell<bool>,
 }
 
 /// Where `held` is in `ThreadSignals`, for the fast entry (`rewrite`).
@@ -55,6 +60,7 @@ impl ThreadSignals {
             deferred: std::array::from_fn(|_| Cell::new(None)),
             sigreturn_to: Cell::new(None),
             counted_when_held: AtomicU64::new(0),
+            mask_widened: Cell::new(false),
         }
     }
 
