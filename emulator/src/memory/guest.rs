@@ -2,11 +2,15 @@
 //! trusted: an address outside the guest arena, unmapped, or without the
 //! needed permission gives EFAULT, never a fault in the emulator.
 //!
-//! The copies go through process_vm_readv/process_vm_writev on this process,
-//! which check the pages as the kernel checks a system call's buffer.
+//! The copies are made in place (`signals::guest_copy`), with the guest's own
+//! access rights, and a fault ends them with EFAULT: the kernel treats each
+//! access as it treats the guest's, or its system calls' copies (a stack
+//! grows, a page is copied on write, an unmapped or protected page fails).
+//! Not process_vm_readv/writev: a system call per copy costs more than most
+//! calls emu carries out, and those never grow a stack.
 
 use super::arena;
-use crate::sys::{self, Errno};
+use crate::sys::Errno;
 
 /// Plain data that any bit pattern is a valid value of.
 ///
@@ -39,26 +43,6 @@ fn check(addr: u64, len: usize) -> Result<(), Errno> {
     }
 }
 
-fn transfer(nr: i64, local: u64, remote: u64, len: usize) -> Result<(), Errno> {
-    let local_iov = libc::iovec { iov_base: local as *mut _, iov_len: len };
-    let remote_iov = libc::iovec { iov_base: remote as *mut _, iov_len: len };
-    // SAFETY: `local` is a buffer of the emulator's of `len` bytes; the kernel
-    // checks the remote (guest) side and fails with EFAULT instead of faulting.
-    let r = unsafe {
-        sys::syscall6(
-            nr as u64,
-            // The calling thread: always this address space, whichever
-            // process (a vfork child's too) the thread belongs to.
-            [sys::gettid() as u64, &local_iov as *const _ as u64, 1, &remote_iov as *const _ as u64, 1, 0],
-        )
-    };
-    match sys::result(r) {
-        Ok(n) if n as usize == len => Ok(()),
-        Ok(_) => Err(Errno::EFAULT),
-        Err(e) => Err(e),
-    }
-}
-
 /// An address no system call can read or write: in the kernel's half.
 const ALWAYS_FAULTS: u64 = 1 << 63;
 
@@ -80,9 +64,11 @@ pub fn read(addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     if buf.is_empty() {
         return Ok(());
     }
-    let (local, len) = (buf.as_mut_ptr() as u64, buf.len());
-    let copy = || transfer(libc::SYS_process_vm_readv, local, addr, len);
-    copy().or_else(|e| if fault_in(addr, len, false) { copy() } else { Err(e) })
+    if crate::signals::guest_copy(buf.as_mut_ptr(), addr as *const u8, buf.len()) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
 }
 
 /// Copies `bytes` to guest address `addr`.
@@ -91,23 +77,11 @@ pub fn write(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     if bytes.is_empty() {
         return Ok(());
     }
-    let copy = || transfer(libc::SYS_process_vm_writev, bytes.as_ptr() as u64, addr, bytes.len());
-    copy().or_else(|e| if fault_in(addr, bytes.len(), true) { copy() } else { Err(e) })
-}
-
-/// After a copy failed: makes the pages present as a guest access would
-/// (the kernel grows a MAP_GROWSDOWN stack for that, never for
-/// process_vm_*), lowest first. Whether every page could be touched.
-fn fault_in(addr: u64, len: usize, write: bool) -> bool {
-    let last = addr + len as u64 - 1;
-    let mut page = addr & !4095;
-    while page <= last {
-        if !crate::signals::touch(page.max(addr), write) {
-            return false;
-        }
-        page += 4096;
+    if crate::signals::guest_copy(addr as *mut u8, bytes.as_ptr(), bytes.len()) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
     }
-    true
 }
 
 pub fn read_val<T: Pod>(addr: u64) -> Result<T, Errno> {

@@ -45,8 +45,10 @@ extern "C" {
     fn emu_touch(addr: u64, write: u64) -> u64;
     fn emu_guest_load32(addr: u64) -> u64;
     fn emu_guest_cas32(addr: u64, expected: u32, new: u32) -> u64;
+    fn emu_guest_copy(dst: *mut u8, src: *const u8, len: usize) -> u64;
     static emu_guest_load32_insn: u8;
     static emu_guest_cas32_insn: u8;
+    static emu_guest_copy_insn: u8;
     static emu_guest_access_fault: u8;
     /// See the assembly below; `threads::spawn` uses them.
     pub(crate) fn emu_enter_thread(leave: *mut u64, uc: *const u8, guest_fs: u64) -> i32;
@@ -70,34 +72,45 @@ extern "C" {
 /// reading) the way a guest instruction would: the kernel grows a stack,
 /// copies a page on write, or faults, exactly as for the guest. Returns
 /// whether the access succeeded; a fault is caught (`touch_recovery`).
-///
-/// For what a system call's copy does not do: process_vm_writev/readv never
-/// grow a stack (MAP_GROWSDOWN), where the kernel's copy_to_user does.
 pub(crate) fn touch(addr: u64, write: bool) -> bool {
     // SAFETY: a single access to `addr`; a fault there is recovered by the
     // fault handler, which resumes at emu_touch_fault.
     unsafe { emu_touch(addr, write as u64) == 0 }
 }
 
-/// If a fault happened at one of the accesses of `touch`, `guest_load32`
-/// or `guest_cas32`, where to resume.
+/// If a fault happened at one of the accesses of `touch`, `guest_load32`,
+/// `guest_cas32` or `guest_copy`, where to resume.
 pub(crate) fn touch_recovery(rip: u64) -> Option<u64> {
     // SAFETY: only the symbols' addresses are taken.
-    let (write, read, fault, load32, cas32, access_fault) = unsafe {
+    let (write, read, fault, load32, cas32, copy, access_fault) = unsafe {
         (
             &emu_touch_write as *const u8 as u64,
             &emu_touch_read as *const u8 as u64,
             &emu_touch_fault as *const u8 as u64,
             &emu_guest_load32_insn as *const u8 as u64,
             &emu_guest_cas32_insn as *const u8 as u64,
+            &emu_guest_copy_insn as *const u8 as u64,
             &emu_guest_access_fault as *const u8 as u64,
         )
     };
     if rip == write || rip == read {
         Some(fault)
     } else {
-        (rip == load32 || rip == cas32).then_some(access_fault)
+        (rip == load32 || rip == cas32 || rip == copy).then_some(access_fault)
     }
+}
+
+/// Copies `len` bytes from `src` to `dst`, one of them guest memory, with
+/// the guest's own access rights: the kernel faults in, grows a stack or
+/// copies a page on write exactly as for a guest instruction (and as for a
+/// system call's copy_from_user/copy_to_user, protection keys included).
+/// Returns false if an access faulted (some bytes may have been copied).
+/// The caller has checked that the guest side lies in the arena, and owns
+/// the other.
+pub(crate) fn guest_copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
+    // SAFETY: `rep movsb` of `len` bytes; a fault on the guest's side is
+    // recovered by the fault handler, which resumes at emu_guest_access_fault.
+    unsafe { emu_guest_copy(dst, src, len) == 0 }
 }
 
 /// What `emu_guest_load32` and `emu_guest_cas32` return when the access
@@ -395,6 +408,18 @@ core::arch::global_asm!(
     "    lock cmpxchg dword ptr [rdi], edx",
     "    ret",
     ".size emu_guest_cas32, .-emu_guest_cas32",
+    // u64 emu_guest_copy(u8 *dst, const u8 *src, u64 len): 0, or 1 << 32
+    // from emu_guest_access_fault if the copy faulted.
+    ".globl emu_guest_copy",
+    ".type emu_guest_copy,@function",
+    "emu_guest_copy:",
+    "    mov rcx, rdx",
+    ".globl emu_guest_copy_insn",
+    "emu_guest_copy_insn:",
+    "    rep movsb",
+    "    xor eax, eax",
+    "    ret",
+    ".size emu_guest_copy, .-emu_guest_copy",
     ".globl emu_guest_access_fault",
     "emu_guest_access_fault:",
     "    mov rax, 0x100000000",
