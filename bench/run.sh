@@ -59,6 +59,33 @@ mean() {
     python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['mean'])" "$(json "$name")"
 }
 
+# esbuild's runs: ROUNDS hyperfine runs of 6 runs of each command, one
+# after another, merged into one JSON (the times of each command). A VM's
+# speed drifts over seconds; alternating keeps the drift out of the ratios.
+#   alternating NAME DIR COMMAND...     (run in DIR)
+ROUNDS=5
+alternating() {
+    name=$1
+    dir=$2
+    shift 2
+    for round in $(seq "$ROUNDS"); do
+        (cd "$dir" && hyperfine -N --style none --warmup 1 --runs 6 --export-json "$OLDPWD/$B/$name-$round.json" "$@" \
+            >"$OLDPWD/$B/$name.log" 2>&1) || { cat "$B/$name.log" >&2; exit 1; }
+    done
+    python3 - "$(json "$name")" "$B/$name" "$ROUNDS" <<'PY'
+import json, sys
+out, prefix, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+merged = None
+for r in range(1, rounds + 1):
+    results = json.load(open(f"{prefix}-{r}.json"))["results"]
+    if merged is None:
+        merged = [{"command": x["command"], "times": []} for x in results]
+    for m, x in zip(merged, results):
+        m["times"] += x["times"]
+json.dump({"results": merged}, open(out, "w"))
+PY
+}
+
 # Nanoseconds per call: the loop at N calls minus the loop at 0 calls.
 #   per_call NAME N COMMAND [THREADS]
 per_call() {
@@ -104,21 +131,17 @@ go_freebsd_trap=$(per_call emu-go-freebsd-trap "$N" "$EMU --no-rewrite $B/getppi
 
 # esbuild's FreeBSD release under emu against its Linux release natively.
 bundle_min="three/src/Three.js --bundle --minify --outdir=$PWD/$B/esbuild-freebsd --log-level=warning"
-(cd "$NPM/node_modules" && hyperfine -N --style none --warmup 3 --runs 20 --export-json "$OLDPWD/$(json esbuild-freebsd)" \
-    "$ESBUILD $bundle_min" "$OLDPWD/$EMU $ESBUILD_FREEBSD $bundle_min" "$OLDPWD/$EMU --no-rewrite $ESBUILD_FREEBSD $bundle_min" \
-    >"$OLDPWD/$B/esbuild-freebsd.log" 2>&1) ||
-    { cat "$B/esbuild-freebsd.log" >&2; exit 1; }
+alternating esbuild-freebsd "$NPM/node_modules" \
+    "$ESBUILD $bundle_min" "$PWD/$EMU $ESBUILD_FREEBSD $bundle_min" "$PWD/$EMU --no-rewrite $ESBUILD_FREEBSD $bundle_min"
 
 # Thread creation and join, microseconds per thread.
 CHURN=10000
 churn_native=$(mean churn-native "$B/thread_churn $CHURN")
 churn_emu=$(mean churn-emu "$EMU $B/thread_churn $CHURN")
 
-# esbuild bundling three.js, native and under emu in one hyperfine run.
+# esbuild bundling three.js, native and under emu.
 bundle="$ESBUILD three/src/Three.js --bundle --minify --sourcemap --outdir=$PWD/$B/esbuild --log-level=warning"
-(cd "$NPM/node_modules" && hyperfine -N --style none --warmup 3 --runs 20 --export-json "$OLDPWD/$(json esbuild)" \
-    "$bundle" "$OLDPWD/$EMU $bundle" "$OLDPWD/$EMU --no-rewrite $bundle" >"$OLDPWD/$B/esbuild.log" 2>&1) ||
-    { cat "$B/esbuild.log" >&2; exit 1; }
+alternating esbuild "$NPM/node_modules" "$bundle" "$PWD/$EMU $bundle" "$PWD/$EMU --no-rewrite $bundle"
 
 start_native=$(mean start-native "$B/hello")
 start_emu=$(mean start-emu "$EMU $B/hello")
@@ -147,7 +170,7 @@ EMU_TRAP=$emu_trap EMU_TRACE="$emu_trace $emu_trace_trap" MMAP="$mmap_native $mm
     GO_LINUX=$go_linux GO_FREEBSD=$go_freebsd ESBUILD_FREEBSD_JSON=$(json esbuild-freebsd) \
     FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
     START_DYN="$start_dyn_native $start_dyn_emu" PYTHON="$python_native $python_emu" BASH_TRUE="$bash_native $bash_emu" \
-    ESBUILD_JSON=$(json esbuild) python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
+    ESBUILD_JSON=$(json esbuild) ROUNDS=$ROUNDS python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
 import sys
 native, floor, emu, strace = (int(x) for x in sys.argv[1:5])
 qemu = sys.argv[5]
@@ -217,7 +240,7 @@ print()
 runs = json.load(open(os.environ["ESBUILD_JSON"]))["results"]
 bundle_native, bundle_emu, bundle_trap = (statistics.median(r["times"]) * 1e3 for r in runs)
 print(f"esbuild {os.path.basename(os.path.dirname(os.path.dirname(runs[0]['command'].split()[0])))} bundling three.js "
-      f"(--bundle --minify --sourcemap), median of {len(runs[0]['times'])} runs, one hyperfine run:")
+      f"(--bundle --minify --sourcemap), median of {len(runs[0]['times'])} runs in {os.environ['ROUNDS']} alternating hyperfine runs:")
 print()
 print("| runner | ms |")
 print("| --- | ---: |")
@@ -237,7 +260,7 @@ print(f"| GOOS=freebsd | {go_freebsd} ({go_freebsd / go_linux:.2f}x; --no-rewrit
 print()
 runs = json.load(open(os.environ["ESBUILD_FREEBSD_JSON"]))["results"]
 linux_native, freebsd_emu, freebsd_trap = (statistics.median(r["times"]) * 1e3 for r in runs)
-print(f"esbuild bundling three.js (--bundle --minify), median of {len(runs[0]['times'])} runs, one hyperfine run:")
+print(f"esbuild bundling three.js (--bundle --minify), median of {len(runs[0]['times'])} runs in {os.environ['ROUNDS']} alternating hyperfine runs:")
 print()
 print("| runner | ms |")
 print("| --- | ---: |")
