@@ -147,13 +147,11 @@ impl Personality for Linux {
         "Linux"
     }
 
-    /// A host call under the guest's own number: the guest reads the
-    /// host's result as it is.
+    /// A host call (under its own number or, in a table that renumbers
+    /// calls, another): the guest reads the host's result as it is.
     fn pass_through(&self, slot: &CallSlot) -> Option<PassThrough> {
         match slot.action {
-            Action::Run(Implementation::Host(nr)) if nr == slot.call.number as u64 => {
-                Some(PassThrough::Raw { host: nr })
-            }
+            Action::Run(Implementation::Host(nr)) => Some(PassThrough::Raw { host: nr }),
             _ => None,
         }
     }
