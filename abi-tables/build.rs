@@ -137,5 +137,6 @@ fn emit(out: &mut String, ident: &str, t: &Table) {
     }
     writeln!(out, "    ]),").unwrap();
     writeln!(out, "    index: Cow::Borrowed(&{:?}),", t.index.as_ref()).unwrap();
+    writeln!(out, "    by_name: Cow::Borrowed(&{:?}),", t.by_name.as_ref()).unwrap();
     writeln!(out, "}};\n").unwrap();
 }

@@ -39,6 +39,10 @@ pub struct Table {
     pub calls: List<Syscall>,
     /// `index[number]` is the call's position in `calls`, or `NO_CALL`.
     pub index: List<u16>,
+    /// The positions in `calls`, in the order of the calls' names (for
+    /// `call_by_name`: emu looks up every call of a table by name as it
+    /// starts).
+    pub by_name: List<u16>,
 }
 
 /// Index of a `ValueSet` in its table.
@@ -281,11 +285,19 @@ impl Table {
     }
 
     pub fn call_by_name(&self, name: &str) -> Option<&Syscall> {
-        self.calls.iter().find(|c| c.name == name)
+        let at = self.by_name.binary_search_by(|&i| self.calls[i as usize].name.as_ref().cmp(name)).ok()?;
+        Some(&self.calls[self.by_name[at] as usize])
     }
 
     pub fn set(&self, id: SetId) -> &ValueSet {
         &self.sets[id as usize]
+    }
+
+    /// `by_name` for these calls.
+    pub fn names_order(calls: &[Syscall]) -> Vec<u16> {
+        let mut order: Vec<u16> = (0..calls.len() as u16).collect();
+        order.sort_by(|&a, &b| calls[a as usize].name.cmp(&calls[b as usize].name));
+        order
     }
 
     pub fn set_by_name(&self, name: &str) -> Option<&ValueSet> {

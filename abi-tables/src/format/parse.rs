@@ -402,6 +402,7 @@ impl Parser<'_> {
         for (i, call) in resolved.iter().enumerate() {
             index[call.number as usize] = i as u16;
         }
+        let by_name = Table::names_order(&resolved);
         Ok(Table {
             name: name.into(),
             personality: personality.into(),
@@ -410,6 +411,7 @@ impl Parser<'_> {
             sets: sets.into(),
             calls: resolved.into(),
             index: index.into(),
+            by_name: by_name.into(),
         })
     }
 
