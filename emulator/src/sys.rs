@@ -13,6 +13,8 @@ pub const ARCH_SET_FS: i32 = 0x1002;
 pub const ARCH_GET_FS: i32 = 0x1003;
 pub const ARCH_SET_GS: i32 = 0x1001;
 pub const ARCH_GET_GS: i32 = 0x1004;
+/// Asks for an XSAVE feature the kernel enables only on request (AMX).
+pub const ARCH_REQ_XCOMP_PERM: i32 = 0x1023;
 pub const SA_RESTORER: i32 = 0x0400_0000;
 pub const SS_AUTODISARM: i32 = 1 << 31;
 

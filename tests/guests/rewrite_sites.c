@@ -5,6 +5,9 @@
  *   jump     a jump straight to a rewritten `syscall` (RAX set elsewhere)
  *   signals  signals flood threads that sit in rewritten calls (blocking
  *            reads, and a getppid loop)
+ *   vector   the AVX registers' upper halves across calls emu carries out
+ *            itself, both ways back (a changed mask: rt_sigreturn; none:
+ *            the entry's own XRSTOR)
  *   prompt   signals sent one at a time to threads that loop on a call emu
  *            carries out itself (rt_sigprocmask), each handled before the
  *            next is sent: none may wait behind the entry's way back
@@ -40,6 +43,7 @@ long jump_to_site(long nr);
 long site_read(long fd, void *buf, long n);
 long site_write(long fd, const void *buf, long n);
 long site_sigprocmask(long how, const void *set, void *old, long size);
+long vector_sigprocmask(long how, const void *set, const unsigned long *in, unsigned long *out);
 
 __asm__(".text\n"
         "site_getppid_a: mov $110, %eax\n syscall\n ret\n"
@@ -52,7 +56,10 @@ __asm__(".text\n"
         "jump_to_site: mov %rdi, %rax\n jmp site_getpid_syscall\n"
         "site_read: mov $0, %eax\n syscall\n ret\n"
         "site_write: mov $1, %eax\n syscall\n ret\n"
-        "site_sigprocmask: mov $14, %eax\n mov %rcx, %r10\n syscall\n ret\n");
+        "site_sigprocmask: mov $14, %eax\n mov %rcx, %r10\n syscall\n ret\n"
+        /* ymm8 from in[4] before the call, to out[4] after it */
+        "vector_sigprocmask: vmovdqu (%rdx), %ymm8\n mov %rcx, %r8\n xor %edx, %edx\n mov $8, %r10d\n"
+        " mov $14, %eax\n syscall\n vmovdqu %ymm8, (%r8)\n vzeroupper\n ret\n");
 
 static pthread_barrier_t start;
 static atomic_long wrong;
@@ -150,6 +157,25 @@ static int signals(void) {
         printf("%s got \"%s\"\n", i == 0 ? "the first reader" : "a reader", r[i].got);
     printf("getppid loops under signals: %ld wrong results; handler ran: %s\n", (long)wrong,
            handled > 0 ? "yes" : "no");
+    return 0;
+}
+
+static int vector(void) {
+    enum { CALLS = 800 };
+    int kept = 0;
+    unsigned long usr2 = 1UL << (SIGUSR2 - 1);
+    for (int i = 0; i < CALLS; i++) {
+        unsigned long in[4] = {0x1111 + i, 0x2222, 0x3333, 0x4444 + i}, out[4] = {0};
+        if (!__builtin_cpu_supports("avx")) {
+            kept++;
+            continue;
+        }
+        /* The first half changes the mask each time; the second does not. */
+        long how = i < CALLS / 2 ? (i & 1 ? SIG_UNBLOCK : SIG_BLOCK) : SIG_BLOCK;
+        vector_sigprocmask(how, i < CALLS / 2 ? &usr2 : NULL, in, out);
+        kept += !memcmp(in, out, sizeof in);
+    }
+    printf("ymm8 kept across %d of %d rt_sigprocmask calls\n", kept, CALLS);
     return 0;
 }
 
@@ -302,6 +328,8 @@ int main(int argc, char **argv) {
         return signals();
     if (!strcmp(mode, "prompt"))
         return prompt();
+    if (!strcmp(mode, "vector"))
+        return vector();
     if (!strcmp(mode, "fork"))
         return fork_exec(argv[0]);
     if (!strcmp(mode, "exec-child"))
@@ -310,6 +338,6 @@ int main(int argc, char **argv) {
         return gs();
     if (!strcmp(mode, "jit"))
         return jit();
-    fprintf(stderr, "usage: %s threads|jump|signals|prompt|fork|gs|jit\n", argv[0]);
+    fprintf(stderr, "usage: %s threads|jump|signals|prompt|vector|fork|gs|jit\n", argv[0]);
     return 2;
 }

@@ -16,6 +16,9 @@
  *               out of order too)
  *   faults      SIGSEGV, SIGFPE and SIGILL raised in secondary threads, each
  *               handled on the thread that raised it (while the others run)
+ *   bad_words   threads that gave the kernel an unmapped clear_child_tid
+ *               (set_tid_address) or robust list (set_robust_list) exit:
+ *               the kernel skips the words, and the process goes on
  *   dup2_high   dup2 onto the highest descriptors again and again while another
  *               thread makes calls (under emu --trace, emu's own descriptors
  *               live there and move away: its writes must never reach the file)
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -493,6 +497,38 @@ static void dup2_high(void) {
            (long)lseek(file, 0, SEEK_END));
 }
 
+static atomic_int bad_word_tid;
+
+static void *exit_with_bad_word(void *arg) {
+    void *unmapped = arg;
+    static atomic_int which;
+    if (atomic_fetch_add(&which, 1) == 0)
+        syscall(SYS_set_tid_address, unmapped);
+    else
+        syscall(SYS_set_robust_list, unmapped, 24);
+    atomic_store(&bad_word_tid, (int)syscall(SYS_gettid));
+    syscall(SYS_exit, 0);
+    return NULL;
+}
+
+static void bad_words(void) {
+    void *unmapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(unmapped, 4096);
+    pthread_attr_t detached;
+    pthread_attr_init(&detached);
+    pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+    for (int i = 0; i < 2; i++) {
+        pthread_t t;
+        atomic_store(&bad_word_tid, 0);
+        pthread_create(&t, &detached, exit_with_bad_word, unmapped);
+        /* Gone once its tid no longer answers. */
+        int tid;
+        while ((tid = atomic_load(&bad_word_tid)) == 0 || syscall(SYS_tgkill, getpid(), tid, 0) == 0)
+            usleep(1000);
+    }
+    printf("two threads exited with unmapped words; the process goes on\n");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2)
@@ -523,6 +559,8 @@ int main(int argc, char **argv) {
         queued(argc > 2 && !strcmp(argv[2], "order"));
     else if (!strcmp(what, "dup2_high"))
         dup2_high();
+    else if (!strcmp(what, "bad_words"))
+        bad_words();
     else
         return 2;
     return 0;

@@ -36,6 +36,10 @@ pub fn arch_prctl(call: &mut Call) -> SysResult {
         }
         // GS holds emu's pointer until then: the guest sees none.
         sys::ARCH_GET_GS if crate::rewrite::enabled() => guest::write_val(addr, &0u64).map(|_| 0),
+        sys::ARCH_REQ_XCOMP_PERM => {
+            crate::rewrite::guest_asks_for_more_xstate();
+            call.host(libc::SYS_arch_prctl)
+        }
         _ => call.host(libc::SYS_arch_prctl),
     }
 }

@@ -91,8 +91,8 @@ static EMU_FAST_ERRNO: [AtomicU8; 4096] = [const { AtomicU8::new(0) }; 4096];
 #[no_mangle]
 static EMU_FAST_CLOCKS: [AtomicI32; CLOCK_IDS] = [const { AtomicI32::new(-1) }; CLOCK_IDS];
 
-/// Size of the XSAVE area of the features the kernel enabled (CPUID 0xD),
-/// and those features (XCR0): what the kernel's own signal frames hold.
+/// The features the kernel's own signal frames hold and the size of their
+/// XSAVE area (`detect_xsave`): what the entry saves and restores.
 #[no_mangle]
 static EMU_XSAVE_SIZE: AtomicU64 = AtomicU64::new(0);
 #[no_mangle]
@@ -124,20 +124,46 @@ pub fn set_errno_map(errno_to_guest: impl Fn(Errno) -> i32) {
     }
 }
 
-/// Reads the XSAVE layout; false when the CPU has no XSAVE (no rewriting).
+/// Reads the layout of the kernel's signal frames' XSAVE area; false when
+/// the CPU has no XSAVE (no rewriting).
+///
+/// Not XCR0 and CPUID's size for it: those include the state a process
+/// must ask for (AMX tile data, ARCH_REQ_XCOMP_PERM), which the kernel
+/// leaves out of the frames of one that has not (here 2,816 bytes, against
+/// CPUID's 11,008). A frame that says more than the kernel's own is restored
+/// as the legacy area alone: the AVX registers' upper halves would be lost
+/// on every rt_sigreturn. A guest that asks for more stops rewriting
+/// (`rewrite::stop`).
 pub fn detect_xsave() -> bool {
-    let leaf1 = std::arch::x86_64::__cpuid(1);
-    let osxsave = leaf1.ecx & (1 << 27) != 0;
+    use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+    const ARCH_GET_XCOMP_PERM: u64 = 0x1022;
+    let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
     if !osxsave {
         return false;
     }
-    // SAFETY: OSXSAVE says XGETBV and CPUID leaf 0xD are usable.
-    let (size, xcr0) = unsafe { (std::arch::x86_64::__cpuid_count(0xd, 0).ebx, std::arch::x86_64::_xgetbv(0)) };
+    // SAFETY: OSXSAVE says XGETBV is usable.
+    let xcr0 = unsafe { _xgetbv(0) };
+    let mut permitted = 0u64;
+    // SAFETY: arch_prctl writes the permitted features into a u64 of ours.
+    let r = unsafe {
+        crate::sys::syscall6(
+            libc::SYS_arch_prctl as u64,
+            [ARCH_GET_XCOMP_PERM, &mut permitted as *mut u64 as u64, 0, 0, 0, 0],
+        )
+    };
+    // A kernel without the call (before 5.16) has no state to ask for.
+    let features = if r == 0 { xcr0 & permitted } else { xcr0 };
+    // The standard format's size: the end of the last component (the
+    // legacy area and the header, 576 bytes, at least).
+    let size = (2..64).filter(|i| features & (1 << i) != 0).fold(576, |size, i| {
+        let leaf = __cpuid_count(0xd, i);
+        size.max(leaf.ebx + leaf.eax)
+    });
     if !(576..=1 << 16).contains(&size) {
         return false;
     }
     EMU_XSAVE_SIZE.store(size as u64, Ordering::Relaxed);
-    EMU_XFEATURES.store(xcr0, Ordering::Relaxed);
+    EMU_XFEATURES.store(features, Ordering::Relaxed);
     true
 }
 
@@ -195,6 +221,12 @@ pub fn fast_roll_forward(thread: &ThreadState, ctx: &mut GuestContext) -> bool {
             &emu_fast_end as *const u8 as u64,
         )
     };
+    // At the `jne` itself, the `cmp` before it may have found a signal held:
+    // then the way back is the frame's (DONE_HELD), which delivers it.
+    const ZF: u64 = 0x40;
+    if ctx.rip() == ret && ctx.rflags() & ZF == 0 {
+        return false;
+    }
     let r11_is_flags = if (ret..not_run).contains(&ctx.rip()) {
         true
     } else if (tail..end).contains(&ctx.rip()) {
@@ -497,8 +529,8 @@ core::arch::global_asm!(
     "    mov [rsp + 552], rax",
     "    mov [rsp + 560], rax",
     "    mov [rsp + 568], rax",
-    "    mov eax, -1",
-    "    mov edx, -1",
+    "    mov eax, [rip + EMU_XFEATURES]",
+    "    mov edx, [rip + EMU_XFEATURES + 4]",
     "    xsave64 [rsp]",
     "    mov dword ptr [rsp + 464], {magic1}",
     "    mov rax, [rip + EMU_XSAVE_SIZE]",
@@ -552,8 +584,8 @@ core::arch::global_asm!(
     "    mov rax, [rbx + {rbx}]",
     "    mov [rbx + {uc_room} - 8], rax",      // top - 32: RBX
     "    mov rcx, [rbx + {fpregs}]",
-    "    mov eax, -1",
-    "    mov edx, -1",
+    "    mov eax, [rip + EMU_XFEATURES]",
+    "    mov edx, [rip + EMU_XFEATURES + 4]",
     "    xrstor64 [rcx]",
     "    mov r8, [rbx + {r8}]",
     "    mov r9, [rbx + {r9}]",

@@ -251,10 +251,23 @@ pub fn on_fault(thread: &'static ThreadState, sig: i32, ctx: &mut GuestContext) 
 /// The guest sets its GS base: rewriting stops, and every rewritten site is
 /// put back as it was (the fast entry needs GS).
 pub fn guest_sets_gs() {
+    stop("the guest sets GS");
+}
+
+/// The guest asks for register state beyond what the kernel's signal
+/// frames hold now (ARCH_REQ_XCOMP_PERM: AMX): the entry's frames, laid out
+/// for the state it had (`entry::detect_xsave`), would no longer be the
+/// kernel's, so every site goes back to the trap path.
+pub fn guest_asks_for_more_xstate() {
+    stop("the guest asks for more XSAVE state (ARCH_REQ_XCOMP_PERM)");
+}
+
+/// Puts every rewritten site back and rewrites no more.
+fn stop(why: &str) {
     if !ENABLED.swap(false, Ordering::AcqRel) {
         return;
     }
-    log::info!("the guest sets GS: syscall sites are no longer rewritten");
+    log::info!("{why}: syscall sites are no longer rewritten");
     let mut guard = sites();
     let Some(sites) = guard.as_mut() else { return };
     for site in sites.by_syscall.values_mut() {

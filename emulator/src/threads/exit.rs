@@ -98,9 +98,23 @@ pub fn exit_thread(thread: &'static ThreadState, status: i32) -> ! {
 /// `state` is the calling thread's, its guest thread has exited, and the
 /// thread runs on its host stack, not the region's.
 pub(super) unsafe fn finish(state: &'static ThreadState) {
+    // Every signal blocked before the state goes (its handlers find it),
+    // but the faults of the guest words' accesses until then: a fault
+    // taken while blocked kills the process, where a bad address the guest
+    // gave (set_tid_address, set_robust_list) must only be skipped, as the
+    // kernel skips it (`touch` and the copies recover from the fault).
     let all = !0u64;
-    sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_SETMASK as u64, &all as *const u64 as u64, 0, 8, 0, 0]);
+    let faults = crate::signals::bit(libc::SIGSEGV) | crate::signals::bit(libc::SIGBUS);
+    let all_but_faults = all & !faults;
+    let setmask = |mask: &u64| {
+        sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, mask as *const u64 as u64, 0, 8, 0, 0],
+        )
+    };
+    setmask(&all_but_faults);
     release_guest_words(state);
+    setmask(&all);
     ThreadState::release(state);
 }
 
