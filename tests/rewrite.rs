@@ -72,3 +72,28 @@ fn fork_races_rewriting_without_deadlock() {
     assert_eq!(out.hung, None, "{out:?}");
     assert_eq!((out.status, out.stdout.as_str()), (0, "300 forks, 0 children failed\n"), "{}", out.stderr);
 }
+
+/// A guest that single-steps itself (EFLAGS.TF) through a call site runs
+/// as natively on the trap path; once the site is rewritten, emu stops it
+/// with one line that says to use --no-rewrite, and the SIGTRAP's status.
+#[test]
+fn single_stepping_through_a_rewritten_site_asks_for_no_rewrite() {
+    let run = Run::new(guest("rewrite_sites-glibc")).args(["step"]);
+    let native = run.native();
+    assert_eq!(native.status, 0);
+    let off = run.clone().emu_options(["--no-rewrite"]).under_emu();
+    assert_eq!((off.status, &off.stdout), (native.status, &native.stdout), "{}", off.stderr);
+    if trap_path_only() {
+        return;
+    }
+    let on = run.under_emu();
+    assert_eq!(on.status, 128 + libc::SIGTRAP, "{}", on.stderr);
+    assert!(
+        on.stderr.ends_with(
+            "the guest single-steps (EFLAGS.TF) through a rewritten system call site, which emu cannot follow; run it \
+             with --no-rewrite\n"
+        ),
+        "{}",
+        on.stderr
+    );
+}

@@ -15,6 +15,8 @@
  *   gs       the guest sets GS after sites were rewritten
  *   jit      code written at run time, rewritten, then written over by the
  *            guest (another call, then a ud2 of its own where the syscall was)
+ *   step     the guest single-steps itself (EFLAGS.TF) through a call site
+ *            100 times, counting its SIGTRAPs (emu must be told --no-rewrite)
  * The sites are written in assembly so that their shape is known: the
  * `mov eax, imm32; syscall` of glibc and musl. */
 #define _GNU_SOURCE
@@ -32,6 +34,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <x86intrin.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 long site_getppid_a(void);
@@ -176,6 +179,32 @@ static int vector(void) {
         kept += !memcmp(in, out, sizeof in);
     }
     printf("ymm8 kept across %d of %d rt_sigprocmask calls\n", kept, CALLS);
+    return 0;
+}
+
+static volatile int steps;
+extern char step_done[];
+
+static void on_step(int sig, siginfo_t *info, void *uc_) {
+    ucontext_t *uc = uc_;
+    (void)sig;
+    (void)info;
+    steps++;
+    if ((char *)uc->uc_mcontext.gregs[REG_RIP] == step_done)
+        uc->uc_mcontext.gregs[REG_EFL] &= ~0x100L;
+}
+
+static int step(void) {
+    struct sigaction sa = {.sa_sigaction = on_step, .sa_flags = SA_SIGINFO};
+    sigaction(SIGTRAP, &sa, NULL);
+    long pid = 0;
+    for (int i = 0; i < 100; i++)
+        __asm__ volatile("pushfq\n orq $0x100, (%%rsp)\n popfq\n nop\n mov $39, %%eax\n syscall\n"
+                         ".globl step_done\nstep_done: nop\n"
+                         : "=a"(pid)
+                         :
+                         : "rcx", "r11", "memory");
+    printf("getpid %s; %d single-step traps\n", pid == getpid() ? "answers" : "fails", steps);
     return 0;
 }
 
@@ -330,6 +359,8 @@ int main(int argc, char **argv) {
         return prompt();
     if (!strcmp(mode, "vector"))
         return vector();
+    if (!strcmp(mode, "step"))
+        return step();
     if (!strcmp(mode, "fork"))
         return fork_exec(argv[0]);
     if (!strcmp(mode, "exec-child"))
@@ -338,6 +369,6 @@ int main(int argc, char **argv) {
         return gs();
     if (!strcmp(mode, "jit"))
         return jit();
-    fprintf(stderr, "usage: %s threads|jump|signals|prompt|vector|fork|gs|jit\n", argv[0]);
+    fprintf(stderr, "usage: %s threads|jump|signals|prompt|vector|fork|gs|jit|step\n", argv[0]);
     return 2;
 }

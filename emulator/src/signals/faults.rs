@@ -44,6 +44,19 @@ pub fn on_fault(
             crate::lifecycle::killed_by(sig);
             super::die_by_default(sig);
         }
+        // The guest single-steps (EFLAGS.TF) into a rewritten site's entry,
+        // which has no guest instructions to step through. The entry's
+        // assembly holds no lock and is not allocating: reporting is safe.
+        const TF: u64 = 0x100;
+        if sig == libc::SIGTRAP && crate::rewrite::in_fast_entry(rip) && ctx.rflags() & TF != 0 {
+            log::error!(
+                "{}: the guest single-steps (EFLAGS.TF) through a rewritten system call site, which emu cannot \
+                 follow; run it with --no-rewrite",
+                p.guest_name()
+            );
+            crate::lifecycle::killed_by(sig);
+            super::die_by_default(sig);
+        }
         log::error!(
             "internal error: {} in the emulator at {rip:#x} ({}); please report it",
             p.personality.signal_name(sig),
