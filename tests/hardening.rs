@@ -98,6 +98,7 @@ fn sigreturn_of_corrupted_frames() {
 fn errno_order_of_argument_checks() {
     let out = assert_like_native(&Run::new(guest("errno_order-glibc")));
     assert!(out.stdout.contains("ppoll(bad mask, size 4)"), "{}", out.stdout);
+    assert!(out.stdout.contains("RAX 0x100000027: getpid\n"), "{}", out.stdout);
 }
 
 /// A guest that has used every descriptor can still execve (emu's own exec
@@ -139,10 +140,14 @@ fn small_stack_limits() {
         assert_eq!(native, emulated, "ulimit -s {kib}");
         assert_eq!(native.stdout, format!("RLIMIT_STACK: {kib} KiB\n"));
     }
-    // Lowered by the guest (a shell under emu), then an exec.
+    // Lowered by the guest (a shell under emu), then an exec. With the
+    // harness's environment (several KiB) this fails now and then under emu
+    // where it works natively: emu's exec of itself adds its options to the
+    // arguments, and a 16 KiB limit leaves the kernel no room to spare
+    // (a known limit, in the README).
     let sh = busybox();
     let script = format!("ulimit -s 16 && exec {} stack", limits.display());
-    let out = assert_like_native(&Run::new(&sh).args(["sh", "-c", &script]));
+    let out = assert_like_native(&Run::new(&sh).args(["sh", "-c", &script]).clear_env().env("HOME", "/"));
     assert_eq!(out.stdout, "RLIMIT_STACK: 16 KiB\n");
 }
 

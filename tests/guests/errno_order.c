@@ -89,5 +89,14 @@ int main(void) {
             snprintf(what, sizeof what, "%s on %s", calls[c].name, ranges[r].name);
             show(what, syscall(calls[c].nr, ranges[r].start, ranges[r].len, calls[c].third, calls[c].fourth, calls[c].fifth));
         }
+    /* The number is EAX: bits above it are not looked at; a negative one is
+     * out of range. */
+    long numbers[] = {0x100000000L | SYS_getpid, -1L, 0x7fffffffL};
+    for (unsigned i = 0; i < sizeof numbers / sizeof *numbers; i++) {
+        long r;
+        __asm__ volatile("syscall" : "=a"(r) : "a"(numbers[i]) : "rcx", "r11", "memory");
+        printf("RAX %#lx: %s\n", (unsigned long)numbers[i],
+               r == getpid() ? "getpid" : r < 0 && r > -4096 ? strerrorname_np((int)-r) : "something else");
+    }
     return 0;
 }

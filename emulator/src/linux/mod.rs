@@ -97,9 +97,11 @@ impl Personality for Linux {
         host_number(name).map(Implementation::Host)
     }
 
+    /// The number is EAX: the kernel reads the low 32 bits of RAX (as an
+    /// int; a negative one is out of range).
     fn syscall_args(&self, ctx: &GuestContext) -> (u64, Result<[u64; MAX_ARGS], Errno>) {
         let a = ctx.syscall_args();
-        (ctx.rax(), Ok([a[0], a[1], a[2], a[3], a[4], a[5], 0, 0]))
+        (ctx.rax() as u32 as u64, Ok([a[0], a[1], a[2], a[3], a[4], a[5], 0, 0]))
     }
 
     fn set_return(&self, ctx: &mut GuestContext, outcome: &Outcome) {
