@@ -50,6 +50,11 @@
 //! emu was making then blocks the signal (sigprocmask): it waits for this
 //! thread, where a process-directed signal would go to another thread that
 //! has it unblocked. The README lists it among the known differences.
+//!
+//! SIGSEGV and SIGBUS are the exception while emu may still read or write
+//! guest memory: blocked, the fault of such an access would end the process
+//! instead of failing the call with EFAULT. They wait in the thread's state
+//! and are queued again as emu returns to the guest (`raise_kept_faults`).
 
 mod actions;
 pub mod delivery;
@@ -165,7 +170,9 @@ pub fn trap_entered(thread: &'static ThreadState, ctx: &mut GuestContext) {
 /// both here and where emu was interrupted, and queued again, so it stays
 /// pending until the SIGSYS handler's rt_sigreturn restores the guest's mask.
 /// (Blocking it here matters for the fault signals, whose handler runs with
-/// SA_NODEFER: the queued copy would come straight back.)
+/// SA_NODEFER: the queued copy would come straight back.) A SIGSEGV or
+/// SIGBUS while emu may still touch guest memory is only kept in the
+/// thread's state instead (see the comment inside).
 fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     let rip = ctx.rip();
     let no_more_copies = entry::after_handler(rip) || crate::rewrite::after_fast_call(rip);

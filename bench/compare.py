@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""esbuild under two builds of emu, against the Linux release natively, in
+one interleaved run: each round runs every command once, and the medians of
+the rounds are compared. This VM's speed drifts by several percent over
+minutes; interleaving keeps the drift out of the ratios, which separate
+hyperfine blocks do not.
+
+    bench/compare.py OTHER_EMU [ROUNDS]
+
+OTHER_EMU: another emu binary (for example the previous version, built
+again in a git worktree); ROUNDS: 40 by default. Uses the release emu of
+this tree and the npm packages bench/run.sh installs (target/npm)."""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+if len(sys.argv) < 2:
+    sys.exit(__doc__)
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+other = os.path.abspath(sys.argv[1])
+rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+this = os.path.join(root, "target/x86_64-unknown-linux-gnu/release/emu")
+modules = os.path.join(root, "target/npm/node_modules")
+linux, freebsd = "./@esbuild/linux-x64/bin/esbuild", "./@esbuild/freebsd-x64/bin/esbuild"
+args = ["three/src/Three.js", "--bundle", "--minify", "--sourcemap", "--outdir=/tmp/emu-compare", "--log-level=warning"]
+commands = {
+    "Linux release, native": [linux],
+    "Linux release, this emu": [this, linux],
+    "Linux release, other emu": [other, linux],
+    "FreeBSD release, this emu": [this, freebsd],
+    "FreeBSD release, other emu": [other, freebsd],
+}
+times = {name: [] for name in commands}
+for r in range(rounds + 2):
+    for name, command in commands.items():
+        start = time.perf_counter()
+        subprocess.run(command + args, cwd=modules, check=True)
+        if r >= 2:  # two rounds of warm-up
+            times[name].append((time.perf_counter() - start) * 1e3)
+native = statistics.median(times["Linux release, native"])
+print(f"| esbuild, median of {rounds} interleaved rounds | ms | / Linux native |")
+print("| --- | ---: | ---: |")
+for name, t in times.items():
+    m = statistics.median(t)
+    print(f"| {name} | {m:.1f} | {m / native:.3f} |")
