@@ -1,8 +1,6 @@
 /* System calls given pointers no process may use (a low address, a page
  * just unmapped, a PROT_NONE page, a kernel address): each gives the
- * errno it gives natively, with or without emu's tracing. Last, a call
- * given a bad pointer while a SIGSEGV the process sent itself waits to be
- * unblocked by that very call. */
+ * errno it gives natively, with or without emu's tracing. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +13,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile int segv_handled;
-static void on_segv(int sig) {
-    (void)sig;
-    segv_handled++;
-}
 
 static void show(const char *call, const char *ptr, long r) {
     printf("%-16s %-10s %s\n", call, ptr, r == -1 ? strerrorname_np(errno) : "ok");
@@ -67,15 +59,5 @@ int main(void) {
         show("mremap", n, syscall(SYS_mremap, p, 4096, 8192, 0));
         show("munmap", n, syscall(SYS_munmap, p, 4096));
     }
-    struct sigaction sa = {.sa_handler = on_segv};
-    sigaction(SIGSEGV, &sa, NULL);
-    sigset_t segv;
-    sigemptyset(&segv);
-    sigaddset(&segv, SIGSEGV);
-    sigprocmask(SIG_BLOCK, &segv, NULL);
-    kill(getpid(), SIGSEGV);
-    show("rt_sigprocmask old, unblocking a sent SIGSEGV", "unmapped",
-         syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &segv, gone, 8));
-    printf("the SIGSEGV: handled %d time(s)\n", segv_handled);
     return 0;
 }

@@ -5,12 +5,13 @@
  *   jump     a jump straight to a rewritten `syscall` (RAX set elsewhere)
  *   signals  signals flood threads that sit in rewritten calls (blocking
  *            reads, and a getppid loop)
- *   vector   the AVX registers' upper halves across calls emu carries out
- *            itself, both ways back (a changed mask: rt_sigreturn; none:
- *            the entry's own XRSTOR)
  *   prompt   signals sent one at a time to threads that loop on a call emu
  *            carries out itself (rt_sigprocmask), each handled before the
  *            next is sent: none may wait behind the entry's way back
+ *   prompt_segv  the same with SIGSEGV sent by pthread_kill
+ *   vector   the AVX registers' upper halves across calls emu carries out
+ *            itself, both ways back (a changed mask: rt_sigreturn; none:
+ *            the entry's own XRSTOR)
  *   fork     rewritten sites in a forked child and an exec'd image
  *   gs       the guest sets GS after sites were rewritten
  *   jit      code written at run time, rewritten, then written over by the
@@ -210,6 +211,7 @@ static int step(void) {
 
 static atomic_int prompt_done;
 static atomic_long prompt_sent;
+static int prompt_signal = SIGUSR1;
 
 /* After each call, if a signal sent before it is not handled yet, waits for
  * it without making another call (a call would let a signal left blocked
@@ -224,8 +226,9 @@ static void *loop_sigprocmask(void *arg) {
         old = ~0UL;
         /* Mostly with no memory to read or write: emu's part then makes
          * no host call, where a signal would wait. */
-        if (site_sigprocmask(SIG_BLOCK, NULL, want % 16 ? NULL : &old, 8) != 0 ||
-            (want % 16 == 0 && (old & (1UL << (SIGUSR1 - 1)))))
+        int copy = want % 16 == 0 || prompt_signal == SIGSEGV;
+        if (site_sigprocmask(SIG_BLOCK, NULL, copy ? &old : NULL, 8) != 0 ||
+            (copy && (old & (1UL << (prompt_signal - 1)))))
             atomic_fetch_add(&wrong, 1);
         unsigned long long deadline = __rdtsc() + 20000000000ULL;
         while (handled < want)
@@ -237,15 +240,18 @@ static void *loop_sigprocmask(void *arg) {
     return NULL;
 }
 
-static int prompt(void) {
+/* sig: SIGUSR1, or SIGSEGV sent with pthread_kill (a fault signal, which
+ * emu never blocks on the host for the guest). */
+static int prompt(int sig) {
+    prompt_signal = sig;
     struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
-    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(sig, &sa, NULL);
     enum { SIGNALS = 10000 };
     pthread_t t;
     pthread_create(&t, NULL, loop_sigprocmask, NULL);
     for (long n = 0; n < SIGNALS; n++) {
         prompt_sent = n + 1;
-        pthread_kill(t, SIGUSR1);
+        pthread_kill(t, sig);
         while (handled <= n)
             sched_yield();
     }
@@ -356,7 +362,9 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "signals"))
         return signals();
     if (!strcmp(mode, "prompt"))
-        return prompt();
+        return prompt(SIGUSR1);
+    if (!strcmp(mode, "prompt_segv"))
+        return prompt(SIGSEGV);
     if (!strcmp(mode, "vector"))
         return vector();
     if (!strcmp(mode, "step"))
@@ -369,6 +377,6 @@ int main(int argc, char **argv) {
         return gs();
     if (!strcmp(mode, "jit"))
         return jit();
-    fprintf(stderr, "usage: %s threads|jump|signals|prompt|vector|fork|gs|jit|step\n", argv[0]);
+    fprintf(stderr, "usage: %s threads|jump|signals|prompt|prompt_segv|vector|fork|gs|jit|step\n", argv[0]);
     return 2;
 }

@@ -258,7 +258,8 @@ impl Personality for FreeBsd {
     /// for calls the table gives that many.
     fn syscall_args(&self, ctx: &GuestContext) -> (u64, Result<[u64; MAX_ARGS], Errno>) {
         let r = ctx.syscall_args();
-        let (number, regs): (u64, &[u64]) = match ctx.rax() {
+        // FreeBSD's kernel reads the number as an unsigned int (EAX).
+        let (number, regs): (u64, &[u64]) = match ctx.rax() as u32 as u64 {
             SYS_SYSCALL => (r[0] as u32 as u64, &r[1..]),
             SYS___SYSCALL => (r[0], &r[1..]),
             n => (n, &r[..]),

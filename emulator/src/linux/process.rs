@@ -36,9 +36,12 @@ pub fn arch_prctl(call: &mut Call) -> SysResult {
         }
         // GS holds emu's pointer until then: the guest sees none.
         sys::ARCH_GET_GS if crate::rewrite::enabled() => guest::write_val(addr, &0u64).map(|_| 0),
+        // Granted, it changes the kernel's signal frames (once the state is
+        // used): sites go back to the trap path before the guest runs again.
         sys::ARCH_REQ_XCOMP_PERM => {
+            let r = call.host(libc::SYS_arch_prctl)?;
             crate::rewrite::guest_asks_for_more_xstate();
-            call.host(libc::SYS_arch_prctl)
+            Ok(r)
         }
         _ => call.host(libc::SYS_arch_prctl),
     }

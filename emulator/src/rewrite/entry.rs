@@ -62,7 +62,6 @@ extern "C" {
     static emu_fast_not_run: u8;
     static emu_fast_return: u8;
     static emu_fast_sigreturn: u8;
-    static emu_fast_called: u8;
     static emu_fast_direct: u8;
     static emu_fast_direct_tail: u8;
     static emu_fast_end: u8;
@@ -166,14 +165,6 @@ pub fn detect_xsave() -> bool {
     EMU_XSAVE_SIZE.store(size as u64, Ordering::Relaxed);
     EMU_XFEATURES.store(features, Ordering::Relaxed);
     true
-}
-
-/// Whether `rip` is in the fast entry after `fast_call` returned: emu
-/// touches no guest memory there any more.
-pub fn after_fast_call(rip: u64) -> bool {
-    // SAFETY: only the symbols' addresses are taken.
-    let (called, end) = unsafe { (&emu_fast_called as *const u8 as u64, &emu_fast_end as *const u8 as u64) };
-    (called..end).contains(&rip)
 }
 
 /// Whether `rip` is in the fast entry (emu's code, not the guest's).
@@ -304,9 +295,7 @@ extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t,
     // the guest's, and with GS still the thread's state (a call that sets
     // the guest's stops rewriting). A signal held from here on is seen by
     // the entry, which then takes the rt_sigreturn.
-    let raised = crate::signals::raise_kept_faults(thread);
     let direct = kind == DISPATCH
-        && !raised
         && thread.signals.held.load(Ordering::Acquire) == 0
         && !thread.signals.mask_widened.get()
         && super::enabled()
@@ -574,8 +563,6 @@ core::arch::global_asm!(
     "    mov rsi, rbx",
     "    mov rdx, r12",
     "    call {fast_call}",
-    ".globl emu_fast_called",
-    "emu_fast_called:",
     "    mov rcx, [r13 + {guest_fs}]",
     "    wrfsbase rcx",
     "    test eax, eax",

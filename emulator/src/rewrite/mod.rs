@@ -29,7 +29,7 @@ mod decode;
 mod entry;
 mod patch;
 
-pub use entry::{after_fast_call, fast_rewind, fast_roll_forward, in_fast_entry};
+pub use entry::{fast_rewind, fast_roll_forward, in_fast_entry};
 
 use crate::context::GuestContext;
 use crate::memory::guest;

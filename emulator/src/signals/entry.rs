@@ -66,8 +66,6 @@ extern "C" {
     static emu_touch_read: u8;
     static emu_touch_fault: u8;
     static emu_trampolines_end: u8;
-    static emu_signal_handled: u8;
-    static emu_signal_handled_end: u8;
 }
 
 /// Touches one byte of guest memory (writing without changing it, or
@@ -78,20 +76,6 @@ pub(crate) fn touch(addr: u64, write: bool) -> bool {
     // SAFETY: a single access to `addr`; a fault there is recovered by the
     // fault handler, which resumes at emu_touch_fault.
     unsafe { emu_touch(addr, write as u64) == 0 }
-}
-
-/// Whether `rip` is in a handler's way out, after `handle_signal` returned:
-/// emu touches no guest memory there any more.
-pub(crate) fn after_handler(rip: u64) -> bool {
-    // SAFETY: only the symbols' addresses are taken.
-    let (handled, handled_end, restorer) = unsafe {
-        (
-            &emu_signal_handled as *const u8 as u64,
-            &emu_signal_handled_end as *const u8 as u64,
-            emu_signal_restorer as *const () as u64,
-        )
-    };
-    (handled..handled_end).contains(&rip) || (restorer..restorer + 16).contains(&rip)
 }
 
 /// If a fault happened at one of the accesses of `touch`, `guest_load32`,
@@ -245,8 +229,6 @@ core::arch::global_asm!(
     "    mov r8, rcx",
     "    mov rcx, rbx",
     "    call {handler}",                        // handle_signal(sig, info, uc, state, switched)
-    ".globl emu_signal_handled",
-    "emu_signal_handled:",
     "    add rsp, 8",
     "    pop rcx",
     "    test ecx, ecx",
@@ -266,8 +248,6 @@ core::arch::global_asm!(
     "    syscall",
     "    pop rbx",
     "    ret",
-    ".globl emu_signal_handled_end",
-    "emu_signal_handled_end:",
     // Without FSGSBASE: arch_prctl(ARCH_GET_FS, &slot), compare, maybe ARCH_SET_FS.
     "5:",
     "    push rdi",

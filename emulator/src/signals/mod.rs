@@ -50,11 +50,6 @@
 //! emu was making then blocks the signal (sigprocmask): it waits for this
 //! thread, where a process-directed signal would go to another thread that
 //! has it unblocked. The README lists it among the known differences.
-//!
-//! SIGSEGV and SIGBUS are the exception while emu may still read or write
-//! guest memory: blocked, the fault of such an access would end the process
-//! instead of failing the call with EFAULT. They wait in the thread's state
-//! and are queued again as emu returns to the guest (`raise_kept_faults`).
 
 mod actions;
 pub mod delivery;
@@ -121,21 +116,14 @@ pub(crate) extern "C" fn handle_signal(
         // done, and what remains is the guest's.
         in_guest = true;
     }
-    let back_to_guest = if sig == libc::SIGSYS && info.si_code == SYS_USER_DISPATCH {
+    if sig == libc::SIGSYS && info.si_code == SYS_USER_DISPATCH {
         crate::dispatch::on_trap(thread, info, &mut ctx);
-        true
     } else if faults::is_synchronous_fault(sig, info) {
         faults::on_fault(thread, sig, info, &mut ctx, in_guest);
-        in_guest
     } else if in_guest {
         deliver(thread, sig, info, &mut ctx);
-        true
     } else {
         hold(thread, sig, info, &mut ctx);
-        false
-    };
-    if back_to_guest {
-        raise_kept_faults(thread);
     }
 }
 
@@ -170,24 +158,11 @@ pub fn trap_entered(thread: &'static ThreadState, ctx: &mut GuestContext) {
 /// both here and where emu was interrupted, and queued again, so it stays
 /// pending until the SIGSYS handler's rt_sigreturn restores the guest's mask.
 /// (Blocking it here matters for the fault signals, whose handler runs with
-/// SA_NODEFER: the queued copy would come straight back.) A SIGSEGV or
-/// SIGBUS while emu may still touch guest memory is only kept in the
-/// thread's state instead (see the comment inside).
+/// SA_NODEFER: the queued copy would come straight back.)
 fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
-    let rip = ctx.rip();
-    let no_more_copies = entry::after_handler(rip) || crate::rewrite::after_fast_call(rip);
-    if thread::KEPT_FAULTS.contains(&sig) && !no_more_copies {
-        // Not blocked where emu was interrupted: a copy of guest memory
-        // that faults later in the same call would then end the process.
-        // Kept, and raised again as emu returns to the guest
-        // (`raise_kept_faults`, at the end of a handler or of the fast
-        // entry's Rust half; after those, blocking is safe again).
-        thread.signals.keep_fault(sig, info);
-    } else {
-        ctx.set_sigmask(ctx.sigmask() | bit(sig));
-        block(sig);
-        requeue(sig, info, thread.tid.get());
-    }
+    ctx.set_sigmask(ctx.sigmask() | bit(sig));
+    block(sig);
+    requeue(sig, info, thread.tid.get());
     thread.signals.held.store(sig as u32, Ordering::Release);
     // Counted as it arrives, as FreeBSD's EVFILT_SIGNAL counts a signal
     // when it is sent, not when this thread gets back to the guest (atomics
@@ -206,21 +181,6 @@ fn block(sig: i32) {
     unsafe {
         sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, &b as *const u64 as u64, 0, 8, 0, 0])
     };
-}
-
-/// Raises again the SIGSEGV and SIGBUS `hold` kept, as emu is about to
-/// return to the guest: blocked until it does (the handler's or the entry's
-/// rt_sigreturn puts the guest's mask back, which never blocks them) and
-/// queued again, so that the guest takes them as it resumes. Whether there
-/// was any (the entry must then take the rt_sigreturn).
-pub(crate) fn raise_kept_faults(thread: &ThreadState) -> bool {
-    let mut raised = false;
-    while let Some((sig, info)) = thread.signals.take_kept_fault() {
-        block(sig);
-        requeue(sig, &info, thread.tid.get());
-        raised = true;
-    }
-    raised
 }
 
 /// Sends `sig` to thread `tid` of this process (fault injection's

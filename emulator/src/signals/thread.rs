@@ -9,9 +9,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// The signals emu never blocks on the host but a guest may block:
 /// SIGSYS and the fault signals, one slot each.
-/// The signals a fault of emu's copies of guest memory raises.
-pub const KEPT_FAULTS: [i32; 2] = [libc::SIGSEGV, libc::SIGBUS];
-
 const DEFERRABLE: [i32; 6] = [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP];
 
 /// Mutated only by the thread that owns it, through shared references
@@ -38,11 +35,6 @@ pub struct ThreadSignals {
     /// Signals held (bit n-1 for signal n) that `observe` counted when they
     /// arrived: their queued copy is not counted again when delivered.
     pub counted_when_held: AtomicU64,
-    /// SIGSEGV and SIGBUS sent while emu ran (`hold`), kept to be raised
-    /// again as emu returns to the guest (`raise_kept_faults`): blocked
-    /// meanwhile, a fault of emu's own copy of guest memory would end the
-    /// process.
-    kept_faults: [Cell<Option<libc::siginfo_t>>; KEPT_FAULTS.len()],
     /// The host's mask where the guest runs may block more than the guest's
     /// (a signal its sigfastblock word holds off): until an rt_sigreturn
     /// puts the guest's back, a rewritten site's entry must not go back
@@ -68,7 +60,6 @@ impl ThreadSignals {
             deferred: std::array::from_fn(|_| Cell::new(None)),
             sigreturn_to: Cell::new(None),
             counted_when_held: AtomicU64::new(0),
-            kept_faults: std::array::from_fn(|_| Cell::new(None)),
             mask_widened: Cell::new(false),
         }
     }
@@ -96,18 +87,6 @@ impl ThreadSignals {
                 }
             }
         }
-    }
-
-    /// Keeps SIGSEGV or SIGBUS, sent while emu ran, for `take_kept_fault`.
-    pub fn keep_fault(&self, sig: i32, info: &libc::siginfo_t) {
-        if let Some(i) = KEPT_FAULTS.iter().position(|&s| s == sig) {
-            self.kept_faults[i].set(Some(*info));
-        }
-    }
-
-    /// One signal `keep_fault` kept, and its siginfo.
-    pub fn take_kept_fault(&self) -> Option<(i32, libc::siginfo_t)> {
-        KEPT_FAULTS.iter().zip(&self.kept_faults).find_map(|(&sig, slot)| Some((sig, slot.take()?)))
     }
 
     /// Keeps a signal the guest blocks but the host could not.
