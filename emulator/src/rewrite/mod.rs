@@ -92,9 +92,13 @@ pub fn unavailable() -> Option<&'static str> {
 /// entry makes itself (see `entry`) and `errno_to_guest` the guest's errno
 /// of a host one, for those whose result it translates.
 pub fn enable(passthrough: impl Iterator<Item = (u64, PassThrough)>, errno_to_guest: impl Fn(Errno) -> i32) {
-    entry::set_errno_map(errno_to_guest);
+    let mut translates = false;
     for (number, how) in passthrough {
+        translates |= !matches!(how, PassThrough::Raw { .. });
         entry::set_passthrough(number, how);
+    }
+    if translates {
+        entry::set_errno_map(errno_to_guest);
     }
     *sites() = Some(Sites { by_syscall: HashMap::new(), written_at: HashMap::new(), stubs: patch::Stubs::new() });
     ENABLED.store(true, Ordering::Release);
