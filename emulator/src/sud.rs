@@ -6,6 +6,7 @@
 //! in or out of the guest. Dispatch is per thread and is not inherited by a
 //! fork child or a new thread, which must call `arm` themselves.
 
+use crate::memory::maps::Maps;
 use crate::sys::{self, Errno};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,12 +24,8 @@ static BOUNDARY: AtomicU64 = AtomicU64::new(0);
 
 /// Picks the boundary: below the lowest mapping of emu itself.
 pub fn choose_boundary() -> Result<u64, String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("cannot read /proc/self/maps: {e}"))?;
-    let lowest = maps
-        .lines()
-        .filter_map(|l| u64::from_str_radix(l.split('-').next()?, 16).ok())
-        .min()
-        .ok_or("no mappings in /proc/self/maps")?;
+    let mut maps = Maps::open().map_err(|e| format!("cannot read /proc/self/maps: {e}"))?;
+    let lowest = maps.at_or_after(0).ok_or("no mappings in /proc/self/maps")?.start;
     // Round down to a 4 GiB line, so that the guest's view does not move with ASLR.
     let boundary = PREFERRED_BOUNDARY.min(lowest & !((1 << 32) - 1));
     if boundary < MIN_BOUNDARY {

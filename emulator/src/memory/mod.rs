@@ -7,6 +7,7 @@
 pub mod arena;
 pub mod guest;
 pub mod in_place;
+pub mod maps;
 pub mod own;
 
 use crate::process::process;
