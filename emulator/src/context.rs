@@ -63,6 +63,11 @@ impl<'a> GuestContext<'a> {
         self.uc
     }
 
+    /// Where the FPU state saved with these registers is (null: none).
+    pub fn fpregs(&self) -> *const u8 {
+        self.uc.uc_mcontext.fpregs as *const u8
+    }
+
     /// The FPU state the kernel saved with these registers: its address
     /// and how many bytes of it there are (the XSAVE area with its
     /// trailer, or the 512-byte FXSAVE area).

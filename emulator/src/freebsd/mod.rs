@@ -41,6 +41,8 @@ use crate::sys::{Errno, SysResult};
 use crate::threads::ThreadState;
 use abi_tables::{Syscall, Table, FREEBSD_AMD64, MAX_ARGS};
 use loader::{AddressSpace, Loaded};
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 pub struct FreeBsd;
 
@@ -217,6 +219,11 @@ const EMULATED: &[(&str, Handler)] = &[
     ("sendfile", net::sendfile),
 ];
 
+/// `EMULATED` and `SAME_AS_LINUX` by name: start-up looks up every call
+/// of the table.
+static EMULATED_BY_NAME: LazyLock<HashMap<&str, Handler>> = LazyLock::new(|| EMULATED.iter().copied().collect());
+static SAME_AS_LINUX_BY_NAME: LazyLock<HashMap<&str, &str>> = LazyLock::new(|| SAME_AS_LINUX.iter().copied().collect());
+
 /// Host number of a Linux call, by name.
 fn linux_number(name: &str) -> Option<u64> {
     abi_tables::LINUX_X86_64.call_by_name(name).map(|c| c.number as u64)
@@ -245,10 +252,10 @@ impl Personality for FreeBsd {
 
     fn implementation(&self, call: &Syscall) -> Option<Implementation> {
         let name = call.implementation_name();
-        if let Some((_, f)) = EMULATED.iter().find(|(n, _)| *n == name) {
+        if let Some(f) = EMULATED_BY_NAME.get(name) {
             return Some(Implementation::Emulated(*f));
         }
-        let (_, linux) = SAME_AS_LINUX.iter().find(|(n, _)| *n == name)?;
+        let linux = SAME_AS_LINUX_BY_NAME.get(name)?;
         linux_number(linux).map(Implementation::Host)
     }
 

@@ -67,6 +67,8 @@ struct Sites {
     /// `int3` while it is written).
     written_at: HashMap<u64, u64>,
     stubs: patch::Stubs,
+    /// Whether `entry::learn_xsave` has read a kernel frame.
+    xsave_learnt: bool,
 }
 
 static SITES: Mutex<Option<Sites>> = Mutex::new(None);
@@ -79,8 +81,6 @@ fn sites() -> MutexGuard<'static, Option<Sites>> {
 pub fn unavailable() -> Option<&'static str> {
     if !crate::sys::have_fsgsbase() {
         Some("the kernel does not let programs use rdfsbase/wrgsbase (FSGSBASE)")
-    } else if !entry::detect_xsave() {
-        Some("the CPU has no XSAVE")
     } else if !patch::can_sync_cores() {
         Some("the kernel has no membarrier SYNC_CORE")
     } else {
@@ -100,7 +100,12 @@ pub fn enable(passthrough: impl Iterator<Item = (u64, PassThrough)>, errno_to_gu
     if translates {
         entry::set_errno_map(errno_to_guest);
     }
-    *sites() = Some(Sites { by_syscall: HashMap::new(), written_at: HashMap::new(), stubs: patch::Stubs::new() });
+    *sites() = Some(Sites {
+        by_syscall: HashMap::new(),
+        written_at: HashMap::new(),
+        stubs: patch::Stubs::new(),
+        xsave_learnt: false,
+    });
     ENABLED.store(true, Ordering::Release);
 }
 
@@ -145,6 +150,16 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
         // A `syscall` trapped where a site was rewritten: the code was
         // replaced since (a library unmapped and another mapped there).
         Some(Site::Rewritten { .. }) => {}
+    }
+    // The first rewrite learns the layout of the frames the entry builds
+    // from the kernel's frame of this trap.
+    if !sites.xsave_learnt {
+        if !entry::learn_xsave(ctx.fpregs()) {
+            drop(guard);
+            stop("the kernel's signal frames have no XSAVE area");
+            return Some(false);
+        }
+        sites.xsave_learnt = true;
     }
     let outcome = rewrite(sites, at, ctx.rax());
     match outcome {
@@ -260,7 +275,7 @@ pub fn guest_sets_gs() {
 
 /// The guest asks for register state beyond what the kernel's signal
 /// frames hold now (ARCH_REQ_XCOMP_PERM: AMX): the entry's frames, laid out
-/// for the state it had (`entry::detect_xsave`), would no longer be the
+/// for the state it had (`entry::learn_xsave`), would no longer be the
 /// kernel's, so every site goes back to the trap path.
 pub fn guest_asks_for_more_xstate() {
     stop("the guest asks for more XSAVE state (ARCH_REQ_XCOMP_PERM)");
