@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """esbuild under two builds of emu, against the Linux release natively, in
-one interleaved run: each round runs every command once, and the medians of
-the rounds are compared. This VM's speed drifts by several percent over
-minutes; interleaving keeps the drift out of the ratios, which separate
-hyperfine blocks do not.
+one interleaved run: each round runs every command once, in an order
+shuffled anew each round, and the medians of the rounds are compared. This
+VM's speed drifts by several percent over minutes; interleaving keeps the
+drift out of the ratios, which separate hyperfine blocks do not, and the
+shuffle keeps out what a fixed place in the round may add (in a fixed
+order, two runs over the same pair of binaries disagreed by 1.5 points). The
+last column is the median, over the rounds, of each command's time less
+native's in the same round.
 
     bench/compare.py OTHER_EMU [ROUNDS]
 
@@ -11,6 +15,7 @@ OTHER_EMU: another emu binary (for example the previous version, built
 again in a git worktree); ROUNDS: 40 by default. Uses the release emu of
 this tree and the npm packages bench/run.sh installs (target/npm)."""
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -34,14 +39,18 @@ commands = {
 }
 times = {name: [] for name in commands}
 for r in range(rounds + 2):
-    for name, command in commands.items():
+    order = list(commands.items())
+    random.shuffle(order)
+    for name, command in order:
         start = time.perf_counter()
         subprocess.run(command + args, cwd=modules, check=True)
         if r >= 2:  # two rounds of warm-up
             times[name].append((time.perf_counter() - start) * 1e3)
-native = statistics.median(times["Linux release, native"])
-print(f"| esbuild, median of {rounds} interleaved rounds | ms | / Linux native |")
-print("| --- | ---: | ---: |")
+native_times = times["Linux release, native"]
+native = statistics.median(native_times)
+print(f"| esbuild, median of {rounds} interleaved rounds | ms | / Linux native | ms over native, paired |")
+print("| --- | ---: | ---: | ---: |")
 for name, t in times.items():
     m = statistics.median(t)
-    print(f"| {name} | {m:.1f} | {m / native:.3f} |")
+    paired = statistics.median(a - b for a, b in zip(t, native_times))
+    print(f"| {name} | {m:.1f} | {m / native:.3f} | {paired:+.2f} |")

@@ -161,6 +161,7 @@ pub fn learn_xsave(fpregs: *const u8) -> bool {
         if !sane {
             return false;
         }
+        log::debug!("the kernel's signal frames hold {xstate_size} bytes of XSAVE state, features {xfeatures:#x}");
         EMU_XSAVE_SIZE.store(xstate_size as u64, Ordering::Relaxed);
         EMU_XFEATURES.store(xfeatures, Ordering::Relaxed);
     }
