@@ -38,9 +38,11 @@ commands = {
     "FreeBSD release, other emu": [other, freebsd],
 }
 times = {name: [] for name in commands}
+seed = random.randrange(1 << 32)
+shuffle = random.Random(seed).shuffle
 for r in range(rounds + 2):
     order = list(commands.items())
-    random.shuffle(order)
+    shuffle(order)
     for name, command in order:
         start = time.perf_counter()
         subprocess.run(command + args, cwd=modules, check=True)
@@ -54,3 +56,8 @@ for name, t in times.items():
     m = statistics.median(t)
     paired = statistics.median(a - b for a, b in zip(t, native_times))
     print(f"| {name} | {m:.1f} | {m / native:.3f} | {paired:+.2f} |")
+for release in ("Linux", "FreeBSD"):
+    this_t, other_t = times[f"{release} release, this emu"], times[f"{release} release, other emu"]
+    paired = statistics.median(a - b for a, b in zip(this_t, other_t))
+    print(f"{release} release: this emu minus the other, median over rounds: {paired:+.2f} ms")
+print(f"(order of each round shuffled with seed {seed})")

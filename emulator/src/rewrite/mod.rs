@@ -156,7 +156,7 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
     if !sites.xsave_learnt {
         if !entry::learn_xsave(ctx.fpregs()) {
             drop(guard);
-            stop("the kernel's signal frames have no XSAVE area");
+            stop("the kernel's signal frames have no usable XSAVE layout");
             return Some(false);
         }
         sites.xsave_learnt = true;

@@ -115,27 +115,39 @@ pub fn can_sync_cores() -> bool {
 /// head. The caller holds the sites' lock (which a thread that traps on the
 /// `int3` waits for).
 pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
-    let mut maps = Maps::open().map_err(|_| "cannot open /proc/self/maps")?;
-    let mapping = maps.covering(at).ok_or("not mapped")?;
-    // A site across two mappings is left alone: they could differ.
-    if at + new.len() as u64 > mapping.end {
-        return Err("across two mappings");
+    let end = at + new.len() as u64;
+    // The site's pages (two at most: a site is under a page long), each
+    // with the protection of the mapping that holds it, which may differ
+    // (the guest may have split its code since the site was written).
+    let first_page = at & !(loader::PAGE_SIZE - 1);
+    let last_page = (end - 1) & !(loader::PAGE_SIZE - 1);
+    let mut maps = Maps::open().map_err(|_| "cannot open /proc/thread-self/maps")?;
+    let mut pages = [(first_page, 0), (last_page, 0)];
+    for (page, prot) in pages.iter_mut() {
+        let mapping = maps.covering((*page).max(at)).ok_or("not mapped")?;
+        if mapping.shared {
+            return Err("in a shared mapping (writing would change the file)");
+        }
+        if mapping.prot & libc::PROT_EXEC == 0 {
+            return Err("not executable");
+        }
+        *prot = mapping.prot;
     }
-    if mapping.shared {
-        return Err("in a shared mapping (writing would change the file)");
-    }
-    let prot = mapping.prot;
-    if prot & libc::PROT_EXEC == 0 {
-        return Err("not executable");
-    }
-    let page = at & !(loader::PAGE_SIZE - 1);
-    let len = (at + new.len() as u64).next_multiple_of(loader::PAGE_SIZE) - page;
-    let writable = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+    let pages = if first_page == last_page { &pages[..1] } else { &pages[..] };
+    let set_prot = |writable: bool| {
+        pages.iter().all(|&(page, prot)| {
+            let prot = if writable { libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC } else { prot };
+            // SAFETY: a page of the guest's own code, checked mapped,
+            // private and executable.
+            unsafe { libc::mprotect(page as *mut libc::c_void, loader::PAGE_SIZE as usize, prot) == 0 }
+        })
+    };
     // SAFETY: the guest's own code pages (checked mapped, private and
     // executable), made writable while executable for the few writes
     // below, then given their protection back.
     unsafe {
-        if libc::mprotect(page as *mut libc::c_void, len as usize, writable) != 0 {
+        if !set_prot(true) {
+            set_prot(false);
             return Err("cannot make the code writable");
         }
         let p = at as *mut u8;
@@ -144,7 +156,7 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
         if sync_cores().is_err() {
             // Nothing but the int3 was written: take it back.
             p.write_volatile(first);
-            libc::mprotect(page as *mut libc::c_void, len as usize, prot);
+            set_prot(false);
             return Err("membarrier failed");
         }
         for (i, &b) in new.iter().enumerate().skip(1) {
@@ -161,7 +173,7 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
         // `on_fault` sends it back to the finished bytes, for as long as
         // the process lives. Its membarrier cost 2 to 200 us a site.
         p.write_volatile(new[0]);
-        libc::mprotect(page as *mut libc::c_void, len as usize, prot);
+        set_prot(false);
         Ok(())
     }
 }
