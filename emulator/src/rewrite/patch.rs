@@ -134,12 +134,14 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
         *prot = mapping.prot;
     }
     let pages = if first_page == last_page { &pages[..1] } else { &pages[..] };
+    // Every page, even after one fails.
     let set_prot = |writable: bool| {
-        pages.iter().all(|&(page, prot)| {
+        pages.iter().fold(true, |ok, &(page, prot)| {
             let prot = if writable { libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC } else { prot };
             // SAFETY: a page of the guest's own code, checked mapped,
             // private and executable.
-            unsafe { libc::mprotect(page as *mut libc::c_void, loader::PAGE_SIZE as usize, prot) == 0 }
+            let done = unsafe { libc::mprotect(page as *mut libc::c_void, loader::PAGE_SIZE as usize, prot) == 0 };
+            done && ok
         })
     };
     // SAFETY: the guest's own code pages (checked mapped, private and
