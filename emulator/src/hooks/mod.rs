@@ -22,6 +22,8 @@ use crate::sys::Errno;
 mod plugin;
 mod plugin_tls;
 
+pub use plugin_tls::run_thread_destructors;
+
 pub use crate::lifecycle::Ending;
 pub(crate) use plugin::{code_location, hook_fault_report, load as load_plugin};
 

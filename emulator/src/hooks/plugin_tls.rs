@@ -126,15 +126,28 @@ fn thread_tls() -> &'static mut ThreadTls {
     unsafe { &mut *state }
 }
 
-/// The key's destructor, as the thread exits: runs the plugins'
-/// thread-local destructors (newest first, and any they register), then
-/// unmaps the blocks emu made.
-unsafe extern "C" fn thread_done(state: *mut c_void) {
+/// Runs this thread's plugin thread-local destructors (newest first, and
+/// any they register), if it has any. Called as its guest thread ends,
+/// before emu releases the guest's `clear_child_tid`: natively they have
+/// run when pthread_join returns, and a plugin that reports at exit counts
+/// on it (the key's destructor comes later, after the host thread's own
+/// end).
+pub fn run_thread_destructors() {
+    if THREAD_TLS.get().is_null() {
+        return;
+    }
     // Popped one at a time: a destructor may register another.
     while let Some((dtor, obj)) = thread_tls().destructors.pop() {
         // SAFETY: a destructor the plugin registered for this thread.
         unsafe { dtor(obj) };
     }
+}
+
+/// The key's destructor, as the thread exits: runs the plugins'
+/// thread-local destructors left (see `run_thread_destructors`), then
+/// unmaps the blocks emu made.
+unsafe extern "C" fn thread_done(state: *mut c_void) {
+    run_thread_destructors();
     THREAD_TLS.set(std::ptr::null_mut());
     // SAFETY: the ThreadTls `thread_tls` leaked for this thread, which is
     // exiting: nothing refers to it any more.

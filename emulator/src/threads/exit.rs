@@ -82,6 +82,7 @@ pub fn exit_thread(thread: &'static ThreadState, status: i32) -> ! {
         // guest; it returns there, off the region's stack, and cleans up.
         Some(leave) => unsafe { crate::signals::emu_leave_thread(leave.as_ptr().cast(), status) },
         None => {
+            crate::hooks::run_thread_destructors();
             // SAFETY: the first thread stays on its region; only the guest's
             // words are cleaned up before the raw exit.
             unsafe { release_guest_words(thread) };
@@ -113,6 +114,8 @@ pub(super) unsafe fn finish(state: &'static ThreadState) {
         )
     };
     setmask(&all_but_faults);
+    // Before the guest's join can return, as natively.
+    crate::hooks::run_thread_destructors();
     release_guest_words(state);
     setmask(&all);
     ThreadState::release(state);
