@@ -11,7 +11,8 @@
 mod support;
 use support::*;
 
-const MODES: [&str; 9] = ["threads", "jump", "signals", "prompt", "prompt_segv", "vector", "fork", "gs", "jit"];
+const MODES: [&str; 10] =
+    ["threads", "jump", "signals", "prompt", "prompt_segv", "vector", "fork", "gs", "jit", "split"];
 
 /// "syscall sites: N rewritten, M left to the trap path; calls: X through
 /// rewritten sites, Y trapped" from --stats: (N, X).

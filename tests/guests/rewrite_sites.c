@@ -18,6 +18,10 @@
  *            guest (another call, then a ud2 of its own where the syscall was)
  *   step     the guest single-steps itself (EFLAGS.TF) through a call site
  *            100 times, counting its SIGTRAPs (emu must be told --no-rewrite)
+ *   split    a site across two pages of written code; after its rewrite the
+ *            second page becomes read-only, then the guest sets GS (every
+ *            site is put back): the calls still answer, and each page keeps
+ *            its own protection
  * The sites are written in assembly so that their shape is known: the
  * `mov eax, imm32; syscall` of glibc and musl. */
 #define _GNU_SOURCE
@@ -352,6 +356,53 @@ static int jit(void) {
     return 0;
 }
 
+/* The protection /proc/self/maps shows for the mapping holding `addr`. */
+static void perms_at(unsigned long addr, char out[5]) {
+    strcpy(out, "?");
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (!maps)
+        return;
+    unsigned long lo, hi;
+    char perms[5];
+    while (fscanf(maps, "%lx-%lx %4s%*[^\n]", &lo, &hi, perms) == 3)
+        if (lo <= addr && addr < hi) {
+            strcpy(out, perms);
+            break;
+        }
+    fclose(maps);
+}
+
+static int split(void) {
+    unsigned char *pages =
+        mmap(NULL, 8192, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pages == MAP_FAILED)
+        return 1;
+    memset(pages, 0x90, 8192);
+    /* mov eax, 39 from 3 bytes before the second page, then syscall; ret */
+    const unsigned char code[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xc3};
+    unsigned char *at = pages + 4096 - 3;
+    memcpy(at, code, sizeof code);
+    long (*f)(void) = (long (*)(void))at;
+    long pid = getpid();
+    int ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= f() == pid;
+    printf("a site across two pages: %s\n", ok ? "getpid" : "wrong");
+    mprotect(pages + 4096, 4096, PROT_READ | PROT_EXEC);
+    for (int i = 0; i < 100; i++)
+        ok &= f() == pid;
+    printf("its second page read-only: %s\n", ok ? "getpid" : "wrong");
+    static unsigned long word;
+    syscall(SYS_arch_prctl, ARCH_SET_GS, &word);
+    for (int i = 0; i < 100; i++)
+        ok &= f() == pid;
+    char first[5], second[5];
+    perms_at((unsigned long)pages, first);
+    perms_at((unsigned long)pages + 4096, second);
+    printf("after ARCH_SET_GS: %s, the pages %s and %s\n", ok ? "getpid" : "wrong", first, second);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -375,6 +426,8 @@ int main(int argc, char **argv) {
         return exec_child();
     if (!strcmp(mode, "gs"))
         return gs();
+    if (!strcmp(mode, "split"))
+        return split();
     if (!strcmp(mode, "jit"))
         return jit();
     fprintf(stderr, "usage: %s threads|jump|signals|prompt|prompt_segv|vector|fork|gs|jit|step\n", argv[0]);
