@@ -63,31 +63,44 @@ impl<'a> GuestContext<'a> {
         self.uc
     }
 
-    /// Where the FPU state saved with these registers is (null: none).
-    pub fn fpregs(&self) -> *const u8 {
-        self.uc.uc_mcontext.fpregs as *const u8
+    /// The XSAVE area saved with these registers, as the software-reserved
+    /// words the kernel writes into every signal frame (`struct
+    /// _fpx_sw_bytes`, bytes 464 to 484 of the FXSAVE area, from
+    /// `save_sw_bytes`) describe it; None for a frame without one (no
+    /// XSAVE) or whose words do not hold together.
+    pub fn xsave_area(&self) -> Option<XsaveArea> {
+        const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+        const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+        const LEGACY_AND_HEADER: u32 = 576;
+        let fp = self.uc.uc_mcontext.fpregs as *const u8;
+        if fp.is_null() {
+            return None;
+        }
+        // SAFETY: the fpstate of a frame the kernel (or the fast entry, in
+        // its format) wrote: 512 bytes of FXSAVE area; when magic1 is
+        // there, the XSAVE area is `xstate_size` bytes and MAGIC2 follows.
+        unsafe {
+            let word = |at: usize| (fp.add(at) as *const u32).read_unaligned();
+            let (magic1, extended_size, size) = (word(464), word(468), word(480));
+            let features = (fp.add(472) as *const u64).read_unaligned();
+            let sound = magic1 == FP_XSTATE_MAGIC1
+                && (LEGACY_AND_HEADER..=1 << 16).contains(&size)
+                && extended_size == size + 4
+                && features & 3 == 3
+                && word(size as usize) == FP_XSTATE_MAGIC2;
+            sound.then_some(XsaveArea { size, features })
+        }
     }
 
-    /// The FPU state the kernel saved with these registers: its address
-    /// and how many bytes of it there are (the XSAVE area with its
-    /// trailer, or the 512-byte FXSAVE area).
+    /// The FPU state saved with these registers: its address and how many
+    /// bytes of it there are (the XSAVE area with its trailer, or the
+    /// 512-byte FXSAVE area).
     pub fn fpstate(&self) -> Option<(*mut u8, usize)> {
-        const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
         let fp = self.uc.uc_mcontext.fpregs as *mut u8;
         if fp.is_null() {
             return None;
         }
-        // SAFETY: the kernel's fpstate of this frame; the software-reserved
-        // bytes at offset 464 say whether an XSAVE area follows and its size.
-        unsafe {
-            let magic1 = (fp.add(464) as *const u32).read_unaligned();
-            let extended_size = (fp.add(468) as *const u32).read_unaligned() as usize;
-            if magic1 == FP_XSTATE_MAGIC1 && (512..=1 << 16).contains(&extended_size) {
-                Some((fp, extended_size))
-            } else {
-                Some((fp, 512))
-            }
-        }
+        Some((fp, self.xsave_area().map_or(512, |a| a.size as usize + 4)))
     }
 
     /// Makes the saved FPU state the initial one (a signal handler starts so).
@@ -104,4 +117,12 @@ impl<'a> GuestContext<'a> {
             }
         }
     }
+}
+
+/// A frame's XSAVE area (`GuestContext::xsave_area`): its size in bytes
+/// (without the trailing MAGIC2) and the state components it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XsaveArea {
+    pub size: u32,
+    pub features: u64,
 }

@@ -255,12 +255,12 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
     }
 
     // This thread, its signals, and dispatch.
-    let inherited_mask = current_mask();
+    let inherited_mask = sys::signal_mask();
     ThreadState::new_for_current_thread(inherited_mask)
         .map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     crate::signals::install_emulator_handlers()
         .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
-    set_mask(signals::host_mask(inherited_mask));
+    sys::sigprocmask(libc::SIG_SETMASK, signals::host_mask(inherited_mask));
     // Once a fault in a hook's start can be reported as the hook's.
     let guest = crate::hooks::GuestInfo { personality: personality.name(), table: &table.name };
     for hook in process.hooks {
@@ -395,26 +395,4 @@ fn open_stats(s: StatsOptions, slots: usize) -> Result<Stats, StartError> {
         }
     }
     Stats::new(slots).map_err(|e| StartError::new(126, format!("cannot set up --stats: {e}")))
-}
-
-fn current_mask() -> u64 {
-    let mut old = 0u64;
-    // SAFETY: queries this thread's mask into a u64 of ours.
-    unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_BLOCK as u64, 0, &mut old as *mut u64 as u64, 8, 0, 0],
-        )
-    };
-    old
-}
-
-fn set_mask(mask: u64) {
-    // SAFETY: sets this thread's mask from a u64 of ours.
-    unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0],
-        )
-    };
 }

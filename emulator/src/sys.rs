@@ -273,3 +273,24 @@ pub fn set_stack_limit(soft: Option<u64>) {
         libc::setrlimit(libc::RLIMIT_STACK, &lim);
     }
 }
+
+/// Changes this thread's signal mask (`how`: SIG_BLOCK, SIG_UNBLOCK or
+/// SIG_SETMASK with `set`) and returns the mask it had. A raw call on u64
+/// masks (the kernel's sigset on x86-64): no allocation, lock or TLS, so
+/// the signal path may use it.
+pub fn sigprocmask(how: i32, set: u64) -> u64 {
+    let mut old = 0u64;
+    // SAFETY: reads `set` and writes `old`, two u64s of ours.
+    unsafe {
+        syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [how as u64, &set as *const u64 as u64, &mut old as *mut u64 as u64, 8, 0, 0],
+        )
+    };
+    old
+}
+
+/// This thread's signal mask.
+pub fn signal_mask() -> u64 {
+    sigprocmask(libc::SIG_BLOCK, 0)
+}

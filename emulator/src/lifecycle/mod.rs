@@ -397,15 +397,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     fds::set_inheritable(&inherited, true);
     // The new image inherits the guest's mask, not this handler's (which
     // blocks SIGSYS).
-    let guest_mask = call.thread.signals.guest_blocked();
-    let mut handler_mask = 0u64;
-    // SAFETY: swaps this thread's mask for the guest's, saving the old one.
-    unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &guest_mask as *const u64 as u64, &mut handler_mask as *mut u64 as u64, 8, 0, 0],
-        )
-    };
+    let handler_mask = sys::sigprocmask(libc::SIG_SETMASK, call.thread.signals.guest_blocked());
     let exe = c"/proc/self/exe";
     // SAFETY: NUL-terminated strings and arrays that live until the call.
     let r = unsafe {
@@ -414,13 +406,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
             [exe.as_ptr() as u64, ptrs.as_ptr() as u64, env_ptrs.as_ptr() as u64, 0, 0, 0],
         )
     };
-    // SAFETY: puts the handler's mask back.
-    unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &handler_mask as *const u64 as u64, 0, 8, 0, 0],
-        )
-    };
+    sys::sigprocmask(libc::SIG_SETMASK, handler_mask);
     fds::set_inheritable(&inherited, false);
     if raised_stack {
         sys::set_stack_limit(stack_limit);

@@ -83,31 +83,23 @@ pub fn vfork(call: &mut Call, req: ForkRequest) -> SysResult {
     let fds = crate::fds::snapshot();
     // The child's first stack: the top of its alternate stack.
     let stack = (altstack.ss_sp as u64 + altstack.ss_size as u64) & !15;
-    let all = !0u64;
-    let mut old = 0u64;
-    // SAFETY: the child starts with every signal blocked (it inherits this
-    // thread's mask), on a stack of its own, in `child_main` with `child`,
-    // which lives on this stack until the clone returns: the parent is
-    // suspended until the child has exec'd or exited (CLONE_VFORK).
+    // The child starts with every signal blocked: it inherits this
+    // thread's mask.
+    let old = sys::sigprocmask(libc::SIG_SETMASK, !0);
+    // SAFETY: the child runs on a stack of its own, in `child_main` with
+    // `child`, which lives on this stack until the clone returns: the parent
+    // is suspended until the child has exec'd or exited (CLONE_VFORK).
     let r = unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &all as *const u64 as u64, &mut old as *mut u64 as u64, 8, 0, 0],
-        );
-        let r = signals::emu_clone_vm(
+        signals::emu_clone_vm(
             req.flags & PASSED,
             stack,
             req.parent_tid,
             req.child_tid,
             child_main,
             &child as *const Child as *mut libc::c_void,
-        );
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &old as *const u64 as u64, 0, 8, 0, 0],
-        );
-        r
+        )
     };
+    sys::sigprocmask(libc::SIG_SETMASK, old);
     // The child is done with this memory: it has exec'd or exited (or was
     // never made). It ran on this thread's emu TLS: take it back.
     process::enter_vfork_child(None);

@@ -46,7 +46,7 @@
 //! the last instructions of the way back, when the call is done and only
 //! registers are being restored, as arriving in the guest (`fast_roll_forward`).
 
-use crate::context::GuestContext;
+use crate::context::{GuestContext, XsaveArea};
 use crate::personality::{PassThrough, CLOCK_IDS};
 use crate::sys::Errno;
 use crate::threads::ThreadState;
@@ -125,9 +125,9 @@ pub fn set_errno_map(errno_to_guest: impl Fn(Errno) -> i32) {
 }
 
 /// Takes the layout of the kernel's signal frames' XSAVE area from one of
-/// them (`fpregs` of a SIGSYS frame): its size and features, from the
-/// software-reserved bytes the kernel writes there (`save_sw_bytes`).
-/// False when the frame has none (no XSAVE: no rewriting).
+/// them (a SIGSYS frame's, `GuestContext::xsave_area`): what the entry's
+/// frames must hold for rt_sigreturn to restore them whole. False when the
+/// frame has none (no XSAVE: no rewriting).
 ///
 /// The kernel's own words, rather than XCR0 and CPUID's size for it:
 /// those include the state a process must ask for (AMX tile data,
@@ -138,33 +138,11 @@ pub fn set_errno_map(errno_to_guest: impl Fn(Errno) -> i32) {
 /// guest that asks for more stops rewriting (`rewrite::stop`). Asking
 /// CPUID for each component's size instead cost 60 to 75 us at every start
 /// (a CPUID is a VM exit: 7 us here).
-pub fn learn_xsave(fpregs: *const u8) -> bool {
-    const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
-    const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
-    const LEGACY_AND_HEADER: u32 = 576;
-    if fpregs.is_null() {
-        return false;
-    }
-    // SAFETY: the fpstate of a frame the kernel wrote: 512 bytes of FXSAVE
-    // area, whose bytes 464..484 are the software-reserved words; when
-    // magic1 is there, the XSAVE area is `xstate_size` bytes and MAGIC2
-    // follows it.
-    unsafe {
-        let word = |at: usize| (fpregs.add(at) as *const u32).read_unaligned();
-        let (magic1, extended_size, xstate_size) = (word(464), word(468), word(480));
-        let xfeatures = (fpregs.add(472) as *const u64).read_unaligned();
-        let sane = magic1 == FP_XSTATE_MAGIC1
-            && (LEGACY_AND_HEADER..=1 << 16).contains(&xstate_size)
-            && extended_size == xstate_size + 4
-            && xfeatures & 3 == 3
-            && word(xstate_size as usize) == FP_XSTATE_MAGIC2;
-        if !sane {
-            return false;
-        }
-        log::debug!("the kernel's signal frames hold {xstate_size} bytes of XSAVE state, features {xfeatures:#x}");
-        EMU_XSAVE_SIZE.store(xstate_size as u64, Ordering::Relaxed);
-        EMU_XFEATURES.store(xfeatures, Ordering::Relaxed);
-    }
+pub fn learn_xsave(area: Option<XsaveArea>) -> bool {
+    let Some(XsaveArea { size, features }) = area else { return false };
+    log::debug!("the kernel's signal frames hold {size} bytes of XSAVE state, features {features:#x}");
+    EMU_XSAVE_SIZE.store(size as u64, Ordering::Relaxed);
+    EMU_XFEATURES.store(features, Ordering::Relaxed);
     true
 }
 

@@ -154,7 +154,7 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
     // The first rewrite learns the layout of the frames the entry builds
     // from the kernel's frame of this trap.
     if !sites.xsave_learnt {
-        if !entry::learn_xsave(ctx.fpregs()) {
+        if !entry::learn_xsave(ctx.xsave_area()) {
             drop(guard);
             stop("the kernel's signal frames have no usable XSAVE layout");
             return Some(false);
@@ -243,14 +243,7 @@ pub fn on_fault(thread: &'static ThreadState, sig: i32, ctx: &mut GuestContext) 
             // guest's mask, with which a SIGSYS handler runs (a fault's
             // blocks every signal: a blocking call would not be interrupted).
             ctx.set_rip(rip + 2);
-            let mask = ctx.sigmask();
-            // SAFETY: sets this thread's mask from a u64 of ours.
-            unsafe {
-                crate::sys::syscall6(
-                    libc::SYS_rt_sigprocmask as u64,
-                    [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0],
-                )
-            };
+            crate::sys::sigprocmask(libc::SIG_SETMASK, ctx.sigmask());
             crate::dispatch::on_call(thread, ctx, false);
         }
         return ours;

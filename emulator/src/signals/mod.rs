@@ -135,14 +135,7 @@ pub(crate) extern "C" fn handle_signal(
 pub fn trap_entered(thread: &'static ThreadState, ctx: &mut GuestContext) {
     let held = thread.signals.held.swap(0, Ordering::AcqRel);
     if held != 0 {
-        let mut current = 0u64;
-        // SAFETY: reads this thread's mask into a u64 of ours.
-        unsafe {
-            sys::syscall6(
-                libc::SYS_rt_sigprocmask as u64,
-                [libc::SIG_BLOCK as u64, 0, &mut current as *mut u64 as u64, 8, 0, 0],
-            )
-        };
+        let current = sys::signal_mask();
         let b = bit(held as i32);
         if current & b != 0 && ctx.sigmask() & b == 0 {
             thread.signals.held.store(held, Ordering::Release);
@@ -161,7 +154,7 @@ pub fn trap_entered(thread: &'static ThreadState, ctx: &mut GuestContext) {
 /// SA_NODEFER: the queued copy would come straight back.)
 fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mut GuestContext) {
     ctx.set_sigmask(ctx.sigmask() | bit(sig));
-    block(sig);
+    sys::sigprocmask(libc::SIG_BLOCK, bit(sig));
     requeue(sig, info, thread.tid.get());
     thread.signals.held.store(sig as u32, Ordering::Release);
     // Counted as it arrives, as FreeBSD's EVFILT_SIGNAL counts a signal
@@ -172,15 +165,6 @@ fn hold(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: &mu
     if let Some(rip) = entry::interruptible_rewind(ctx.rip()).or_else(|| crate::rewrite::fast_rewind(ctx.rip())) {
         ctx.set_rip(rip);
     }
-}
-
-/// Blocks `sig` on this thread: in a handler, until it returns.
-fn block(sig: i32) {
-    let b = bit(sig);
-    // SAFETY: blocks one signal; the mask is a u64 of ours.
-    unsafe {
-        sys::syscall6(libc::SYS_rt_sigprocmask as u64, [libc::SIG_BLOCK as u64, &b as *const u64 as u64, 0, 8, 0, 0])
-    };
 }
 
 /// Sends `sig` to thread `tid` of this process (fault injection's
@@ -274,13 +258,9 @@ fn deliver(thread: &'static ThreadState, sig: i32, info: &libc::siginfo_t, ctx: 
 /// dispositions' lock for good.
 pub fn die_by_default(sig: i32) -> ! {
     process().signals.default_until_death(sig);
-    let unblock = bit(sig);
-    // SAFETY: unblocks one signal of this thread and sends it to itself.
+    sys::sigprocmask(libc::SIG_UNBLOCK, bit(sig));
+    // SAFETY: sends the signal to this thread.
     unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_UNBLOCK as u64, &unblock as *const u64 as u64, 0, 8, 0, 0],
-        );
         sys::syscall6(libc::SYS_tgkill as u64, [sys::getpid() as u64, sys::gettid() as u64, sig as u64, 0, 0, 0]);
     }
     // A signal whose default is to be ignored, or that could not be sent.

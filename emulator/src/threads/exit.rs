@@ -107,17 +107,11 @@ pub(super) unsafe fn finish(state: &'static ThreadState) {
     let all = !0u64;
     let faults = crate::signals::bit(libc::SIGSEGV) | crate::signals::bit(libc::SIGBUS);
     let all_but_faults = all & !faults;
-    let setmask = |mask: &u64| {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, mask as *const u64 as u64, 0, 8, 0, 0],
-        )
-    };
-    setmask(&all_but_faults);
+    sys::sigprocmask(libc::SIG_SETMASK, all_but_faults);
     // Before the guest's join can return, as natively.
     crate::hooks::run_thread_destructors();
     release_guest_words(state);
-    setmask(&all);
+    sys::sigprocmask(libc::SIG_SETMASK, all);
     ThreadState::release(state);
 }
 

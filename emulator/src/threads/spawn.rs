@@ -255,15 +255,10 @@ fn prepare_c_library(p: &crate::process::Process) {
 /// Starts a pthread running `thread_main` with every signal blocked (it
 /// inherits this thread's mask for the moment of its creation).
 fn create_host_thread(start: Arc<ThreadStart>) -> Result<(), Errno> {
-    let all = !0u64;
-    let mut old = 0u64;
-    // SAFETY: blocks every signal on this thread for the creation, then
-    // puts the mask back; the attribute object is ours.
+    // Every signal blocked on this thread for the creation, then the mask back.
+    let old = sys::sigprocmask(libc::SIG_SETMASK, !0);
+    // SAFETY: the attribute object and the thread handle are ours.
     unsafe {
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &all as *const u64 as u64, &mut old as *mut u64 as u64, 8, 0, 0],
-        );
         let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
         libc::pthread_attr_init(attr.as_mut_ptr());
         libc::pthread_attr_setstacksize(attr.as_mut_ptr(), HOST_STACK);
@@ -272,10 +267,7 @@ fn create_host_thread(start: Arc<ThreadStart>) -> Result<(), Errno> {
         let arg = Arc::into_raw(start) as *mut libc::c_void;
         let r = libc::pthread_create(thread.as_mut_ptr(), attr.as_ptr(), thread_main, arg);
         libc::pthread_attr_destroy(attr.as_mut_ptr());
-        sys::syscall6(
-            libc::SYS_rt_sigprocmask as u64,
-            [libc::SIG_SETMASK as u64, &old as *const u64 as u64, 0, 8, 0, 0],
-        );
+        sys::sigprocmask(libc::SIG_SETMASK, old);
         if r != 0 {
             drop(Arc::from_raw(arg as *const ThreadStart));
             return Err(Errno(libc::EAGAIN));
