@@ -18,7 +18,8 @@ use std::os::unix::ffi::OsStrExt;
 /// string is bad: the host call then gets the guest's pointer and reports
 /// it (EFAULT, ENAMETOOLONG) as natively.
 pub(crate) fn copy_path(path_ptr: u64) -> Option<Vec<u8>> {
-    let mut path = Vec::new();
+    // Room for most paths and their NUL: one allocation, not a grow per chunk.
+    let mut path = Vec::with_capacity(256);
     match guest::read_cstr(path_ptr, libc::PATH_MAX as usize, &mut path) {
         Ok(true) => {
             path.push(0);

@@ -63,5 +63,18 @@ int main(void) {
     show("clone3 thread with CLONE_PIDFD", tid);
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     printf("its pidfd: %s\n", pidfd >= 0 && poll(&p, 1, 10000) == 1 && (p.revents & POLLIN) ? "readable once it exited" : "not readable");
+    /* A thread that shares its files and directory, as libraries make them
+     * (emu does not wait for it to start): a bad pidfd pointer fails the
+     * clone, a good one gets a pidfd. */
+    const unsigned long SHARING = THREAD | CLONE_FS | CLONE_FILES | CLONE_PIDFD;
+    struct clone_args e = {.flags = SHARING, .pidfd = 8, .stack = (unsigned long)child_stack,
+                           .stack_size = sizeof child_stack};
+    show("clone3 sharing thread, bad pidfd pointer", raw_clone3(&e));
+    int shared_pidfd = -1;
+    struct clone_args f = {.flags = SHARING, .pidfd = (unsigned long)&shared_pidfd,
+                           .stack = (unsigned long)child_stack, .stack_size = sizeof child_stack};
+    show("clone3 sharing thread with CLONE_PIDFD", raw_clone3(&f));
+    struct pollfd q = {.fd = shared_pidfd, .events = POLLIN};
+    printf("its pidfd: %s\n", shared_pidfd >= 0 && poll(&q, 1, 10000) == 1 && (q.revents & POLLIN) ? "readable once it exited" : "not readable");
     return 0;
 }

@@ -9,7 +9,9 @@
 //! `freebsd11_cvtstat` cuts them with its default `vfs.ino64_trunc_error=0`
 //! (device and inode numbers to 32 bits); a link count is held at 65535.
 
-use super::files::{at_flags_to_host, dirents, freebsd_dev, statfs_as, statfs_to_guest, statx, HostStatfs};
+use super::files::{
+    at_flags_to_host, dirents, freebsd_dev, statfs_as, statfs_to_guest, statx, timespec_bytes, HostStatfs,
+};
 use crate::call::Call;
 use crate::memory::guest;
 use crate::sys::SysResult;
@@ -25,7 +27,7 @@ fn stat_to_guest(s: &libc::statx) -> [u8; 120] {
     put(12, &s.stx_uid.to_le_bytes());
     put(16, &s.stx_gid.to_le_bytes());
     put(20, &(freebsd_dev(s.stx_rdev_major, s.stx_rdev_minor) as u32).to_le_bytes());
-    let time = |t: &libc::statx_timestamp| [t.tv_sec.to_le_bytes(), (t.tv_nsec as i64).to_le_bytes()].concat();
+    let time = timespec_bytes;
     put(24, &time(&s.stx_atime));
     put(40, &time(&s.stx_mtime));
     put(56, &time(&s.stx_ctime));

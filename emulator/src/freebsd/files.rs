@@ -469,6 +469,16 @@ pub fn mkfifoat(call: &mut Call) -> SysResult {
     mknod_at(call, fd, path, (mode & 0o7777) | libc::S_IFIFO as u64, 0)
 }
 
+/// A statx time as FreeBSD's `struct timespec`: built in place, since a
+/// Go program stats every file it opens (esbuild: 1,600 times a run, where
+/// a `concat` per time cost four allocations a call).
+pub(super) fn timespec_bytes(t: &libc::statx_timestamp) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&t.tv_sec.to_le_bytes());
+    out[8..].copy_from_slice(&(t.tv_nsec as i64).to_le_bytes());
+    out
+}
+
 /// FreeBSD 12's `struct stat` (224 bytes) from the host's statx.
 fn stat_to_guest(s: &libc::statx) -> [u8; 224] {
     let mut out = [0u8; 224];
@@ -482,7 +492,7 @@ fn stat_to_guest(s: &libc::statx) -> [u8; 224] {
     put(28, &s.stx_uid.to_le_bytes());
     put(32, &s.stx_gid.to_le_bytes());
     put(40, &rdev.to_le_bytes());
-    let time = |t: &libc::statx_timestamp| [t.tv_sec.to_le_bytes(), (t.tv_nsec as i64).to_le_bytes()].concat();
+    let time = timespec_bytes;
     put(48, &time(&s.stx_atime));
     put(64, &time(&s.stx_mtime));
     put(80, &time(&s.stx_ctime));

@@ -93,17 +93,27 @@ impl ThreadState {
     /// signal stack. The caller is the thread that will run guest code, with
     /// `blocked` as the guest's signal mask.
     pub fn new_for_current_thread(blocked: u64) -> std::io::Result<&'static ThreadState> {
-        let (state, altstack) = ThreadState::allocate(blocked, sys::fs_base(), sys::gettid())?;
-        // SAFETY: a valid stack_t describing memory this thread owns until
-        // `release`.
-        if unsafe { libc::sigaltstack(&altstack, std::ptr::null_mut()) } != 0 {
-            let e = std::io::Error::last_os_error();
+        let (state, _) = ThreadState::allocate(blocked, sys::fs_base(), sys::gettid())?;
+        if let Err(e) = state.install() {
             // SAFETY: the region just made, which nothing uses.
             unsafe { ThreadState::free(state) };
             return Err(e);
         }
-        crate::rewrite::set_thread_gs(state);
         Ok(state)
+    }
+
+    /// Makes this region the calling thread's: its alternate signal stack,
+    /// and GS for the fast entry. The caller is the thread `allocate` was
+    /// told of (its FS base and tid).
+    pub fn install(&self) -> std::io::Result<()> {
+        let altstack = self.host_altstack();
+        // SAFETY: a valid stack_t describing memory this thread owns until
+        // `release`.
+        if unsafe { libc::sigaltstack(&altstack, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        crate::rewrite::set_thread_gs(self);
+        Ok(())
     }
 
     /// The alternate stack of the thread's region (what emu installs).

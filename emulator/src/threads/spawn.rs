@@ -8,8 +8,19 @@
 //! the registers the parent had at its `syscall` (RAX 0, the requested
 //! stack), with the parent's FPU state, the guest's requested TLS in FS and
 //! the parent's guest mask, through rt_sigreturn, as the kernel starts a
-//! clone child. The parent's clone returns the new tid only once the child
-//! is ready (and CLONE_PARENT_SETTID is written before the child runs).
+//! clone child. Both tid words (CLONE_PARENT_SETTID, CLONE_CHILD_SETTID) are
+//! written before the child runs guest code.
+//!
+//! The parent does not wait for the child to run. Natively a clone returns
+//! as soon as the task exists; here the child's first instructions come
+//! only once the kernel has woken a CPU for it, which in the VMs this was
+//! measured on took 0.1 to 0.5 ms a thread, on the spawning thread's path
+//! (esbuild starts three: Go's main thread waited about 1 ms in all). So the
+//! parent makes the thread's region itself, and learns the tid from glibc's
+//! `struct pthread`, where pthread_create's clone put it (`created_tid`).
+//! Only a thread that needs its own file table or working directory
+//! (unshare, which the thread must call itself and which may fail) is waited
+//! for, and so is every thread where that glibc layout does not check out.
 //!
 //! Locks and allocation: all of this runs in the parent's SIGSYS handler,
 //! which interrupted guest code, never emu's (see `signals`): pthread_create
@@ -22,8 +33,8 @@ use crate::memory::guest;
 use crate::signals;
 use crate::sys::{self, Errno, SysResult};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 
 /// A new guest thread, in Linux clone terms (a FreeBSD thr_new is put in
 /// them: CLONE_VM|CLONE_THREAD..., with its tid words).
@@ -113,41 +124,65 @@ struct ThreadStart {
     child_tid: u64,
     guest_fs: u64,
     resume: Resume,
+    /// Whether the parent waits for the thread to report (see the module's
+    /// comment): the thread then makes its own region.
+    waited_for: bool,
     /// The child's tid once it is ready (0: not yet; negative: -errno).
     tid: AtomicI32,
     /// WAIT until the parent has written the pidfd and the parent's tid
     /// word; then GO, or ABANDON when the clone failed after all.
     go: AtomicU32,
+    /// The region the parent made for a thread it does not wait for, set
+    /// before GO.
+    state: AtomicPtr<ThreadState>,
 }
 
 /// clone with CLONE_THREAD: a new guest thread. Returns its tid.
 pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
     check_flags(req.flags, req.legacy)?;
-    let start = Arc::new(ThreadStart::capture(call.ctx, call.thread, &req));
+    let waited_for = unshared(req.flags) != 0 || !pthread_layout_known();
+    let start = Arc::new(ThreadStart::capture(call.ctx, call.thread, &req, waited_for));
     let p = crate::process::process();
-    prepare_c_library(p);
     p.group.thread_starting();
     if let Some(t) = &p.tracer {
         t.several_processes();
     }
     let created = create_host_thread(start.clone());
     let tid = match created {
-        Ok(()) => start.wait_for_tid(),
+        Ok(_) if waited_for => start.wait_for_tid(),
+        Ok(thread) => created_tid(thread),
         Err(e) => -e.0,
     };
     if tid < 0 {
         p.group.thread_gone();
         return Err(Errno(-tid));
     }
+    let abandon = |e: Errno| {
+        start.go.store(ABANDON, Ordering::Release);
+        futex_wake(start.go.as_ptr());
+        p.group.thread_gone();
+        Err(e)
+    };
+    // The region of a thread not waited for: its FS base is its pthread_t,
+    // as in every glibc thread on x86-64 (checked with the layout).
+    let made = if waited_for {
+        None
+    } else {
+        match ThreadState::allocate(start.resume.guest_mask, created.unwrap_or(0), tid) {
+            Ok((state, _)) => Some(state),
+            Err(e) => return abandon(Errno(e.raw_os_error().unwrap_or(libc::ENOMEM))),
+        }
+    };
     // The kernel writes the pidfd before the new task exists, and a bad
     // pointer fails the clone: here the thread, made but not yet in the
     // guest, is told to go away.
     if req.flags & CLONE_PIDFD != 0 {
         if let Err(e) = thread_pidfd(tid, req.pidfd) {
-            start.go.store(ABANDON, Ordering::Release);
-            futex_wake(start.go.as_ptr());
-            p.group.thread_gone();
-            return Err(e);
+            if let Some(state) = made {
+                // SAFETY: the region just made, which the thread never saw.
+                unsafe { ThreadState::free(state) };
+            }
+            return abandon(e);
         }
     }
     // Both tid words are written before the thread runs; as the kernel, a
@@ -161,6 +196,9 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
     }
     if req.flags & CLONE_CHILD_SETTID != 0 {
         let _ = write_tid(req.child_tid);
+    }
+    if let Some(state) = made {
+        start.state.store(std::ptr::from_ref(state).cast_mut(), Ordering::Relaxed);
     }
     start.go.store(GO, Ordering::Release);
     futex_wake(start.go.as_ptr());
@@ -185,7 +223,7 @@ fn thread_pidfd(tid: i32, at: u64) -> Result<(), Errno> {
 }
 
 impl ThreadStart {
-    fn capture(ctx: &mut GuestContext, parent: &ThreadState, req: &ThreadRequest) -> ThreadStart {
+    fn capture(ctx: &mut GuestContext, parent: &ThreadState, req: &ThreadRequest, waited_for: bool) -> ThreadStart {
         let guest_fs = if req.flags & CLONE_SETTLS != 0 { req.tls } else { parent.guest_fs.get() };
         ThreadStart {
             flags: req.flags,
@@ -195,8 +233,10 @@ impl ThreadStart {
                 ThreadEntry::CloneOf { stack } => Resume::clone_child(ctx, parent, stack),
                 ThreadEntry::Call { rip, rsp, arg } => Resume::call(ctx, parent, rip, rsp, arg),
             },
+            waited_for,
             tid: AtomicI32::new(0),
             go: AtomicU32::new(WAIT),
+            state: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -227,38 +267,57 @@ impl ThreadStart {
     }
 }
 
-/// emu's C library sets up its threads machinery when the first thread is
-/// created: it installs its own handlers for the first two real-time
-/// signals (32 and 33, which are the guest's, and Go uses 33) in the
-/// process's dispositions. So the first time, a thread that does nothing
-/// is made and joined first, and the guest's dispositions of those signals
-/// are given back to the host; only then does the guest get its thread.
-fn prepare_c_library(p: &crate::process::Process) {
-    static READY: std::sync::Once = std::sync::Once::new();
-    READY.call_once(|| {
-        extern "C" fn nothing(_: *mut libc::c_void) -> *mut libc::c_void {
-            std::ptr::null_mut()
+/// glibc keeps a thread's tid in its `struct pthread`, which the thread's
+/// pthread_t and FS base both point to, at this offset on x86-64 (the TCB
+/// header with its SSE save area, then a list head). glibc has no call
+/// that reads it before 2.42 (pthread_gettid_np).
+const PTHREAD_TID_OFFSET: usize = 0x2d0;
+
+/// Whether the glibc emu is linked with keeps the layout `created_tid`
+/// reads: checked once, on the calling thread's own `struct pthread` (its
+/// tid, which glibc set at start or the clone wrote, and its FS base).
+fn pthread_layout_known() -> bool {
+    static KNOWN: OnceLock<bool> = OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        // SAFETY: pthread_self is this thread's own `struct pthread`, whose
+        // first kilobyte is glibc's thread descriptor.
+        let (me, tid) = unsafe {
+            let me = libc::pthread_self();
+            (me, (me as *const u8).add(PTHREAD_TID_OFFSET).cast::<i32>().read())
+        };
+        let known = me == sys::fs_base() && tid == sys::gettid();
+        if !known {
+            log::debug!("glibc's struct pthread is not as expected: each new thread is waited for");
         }
-        // SAFETY: a thread that returns at once, joined.
-        unsafe {
-            let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
-            if libc::pthread_create(thread.as_mut_ptr(), std::ptr::null(), nothing, std::ptr::null_mut()) == 0 {
-                libc::pthread_join(thread.assume_init(), std::ptr::null_mut());
-            }
-        }
-        for sig in [32, 33] {
-            p.signals.reassert_host(sig);
-        }
-    });
+        known
+    })
+}
+
+/// The tid of a thread pthread_create just made, from its `struct pthread`:
+/// the kernel wrote it there (CLONE_PARENT_SETTID) before pthread_create
+/// returned, and the thread cannot have exited yet (it waits for GO).
+fn created_tid(thread: libc::pthread_t) -> i32 {
+    // SAFETY: the new thread's descriptor, alive until the thread exits,
+    // at the offset `pthread_layout_known` checked.
+    unsafe { (thread as *const u8).add(PTHREAD_TID_OFFSET).cast::<i32>().read_volatile() }
 }
 
 /// Starts a pthread running `thread_main` with every signal blocked (it
 /// inherits this thread's mask for the moment of its creation).
-fn create_host_thread(start: Arc<ThreadStart>) -> Result<(), Errno> {
+///
+/// emu's C library sets up its threads machinery at its first
+/// pthread_create, before the clone: it installs its own handlers for the
+/// first two real-time signals (32 and 33, which are the guest's, and Go
+/// uses 33) in the process's dispositions. The guest's dispositions are
+/// given back to the host right after it, while this thread and the new
+/// one still block every signal (and no other thread exists yet), so that
+/// no signal can meet the C library's handlers.
+fn create_host_thread(start: Arc<ThreadStart>) -> Result<libc::pthread_t, Errno> {
+    static C_LIBRARY_THREADED: Once = Once::new();
     // Every signal blocked on this thread for the creation, then the mask back.
     let old = sys::sigprocmask(libc::SIG_SETMASK, !0);
     // SAFETY: the attribute object and the thread handle are ours.
-    unsafe {
+    let created = unsafe {
         let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
         libc::pthread_attr_init(attr.as_mut_ptr());
         libc::pthread_attr_setstacksize(attr.as_mut_ptr(), HOST_STACK);
@@ -267,39 +326,49 @@ fn create_host_thread(start: Arc<ThreadStart>) -> Result<(), Errno> {
         let arg = Arc::into_raw(start) as *mut libc::c_void;
         let r = libc::pthread_create(thread.as_mut_ptr(), attr.as_ptr(), thread_main, arg);
         libc::pthread_attr_destroy(attr.as_mut_ptr());
-        sys::sigprocmask(libc::SIG_SETMASK, old);
-        if r != 0 {
+        if r == 0 {
+            Ok(thread.assume_init())
+        } else {
             drop(Arc::from_raw(arg as *const ThreadStart));
-            return Err(Errno(libc::EAGAIN));
+            Err(Errno(libc::EAGAIN))
         }
-    }
-    Ok(())
+    };
+    C_LIBRARY_THREADED.call_once(|| {
+        for sig in [32, 33] {
+            crate::process::process().signals.reassert_host(sig);
+        }
+    });
+    sys::sigprocmask(libc::SIG_SETMASK, old);
+    created
 }
 
 /// The host thread of a new guest thread: set up, run the guest, clean up.
 extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: the reference `create_host_thread` gave away for this thread.
     let start = unsafe { Arc::from_raw(arg as *const ThreadStart) };
-    let state = match ThreadState::new_for_current_thread(start.resume.guest_mask) {
-        Ok(s) => s,
-        Err(e) => {
-            start.report(-e.raw_os_error().unwrap_or(libc::ENOMEM));
+    let state = if start.waited_for {
+        match set_up_reporting(&start) {
+            Some(state) => state,
+            None => return std::ptr::null_mut(),
+        }
+    } else {
+        if !start.wait_for_go() {
             return std::ptr::null_mut();
         }
+        // SAFETY: the region the parent made for this thread before GO
+        // (Acquire in `wait_for_go`), which only this thread uses from here.
+        let state = unsafe { &*start.state.load(Ordering::Relaxed) };
+        if state.host_fs != sys::fs_base() || state.tid.get() != sys::gettid() {
+            thread_set_up_failed("its region names another thread".into());
+        }
+        if let Err(e) = state.install() {
+            thread_set_up_failed(e.to_string());
+        }
+        if let Err(e) = crate::sud::arm() {
+            thread_set_up_failed(e.to_string());
+        }
+        state
     };
-    if let Err(e) = unshare(start.flags).and_then(|_| crate::sud::arm()) {
-        // SAFETY: this thread's region, which nothing else knows of.
-        unsafe { ThreadState::release(state) };
-        start.report(-e.0);
-        return std::ptr::null_mut();
-    }
-    let tid = state.tid.get();
-    start.report(tid);
-    if !start.wait_for_go() {
-        // SAFETY: this thread's region, which the guest never saw.
-        unsafe { ThreadState::release(state) };
-        return std::ptr::null_mut();
-    }
     if start.flags & CLONE_CHILD_CLEARTID != 0 {
         state.clear_child_tid.set(start.child_tid);
     }
@@ -324,9 +393,50 @@ extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     std::ptr::null_mut()
 }
 
+/// A waited-for thread's set-up: its region, what it does not share with
+/// the parent, dispatch; then its tid (or the error) to the parent, and
+/// its GO. None when it is not to run the guest.
+fn set_up_reporting(start: &ThreadStart) -> Option<&'static ThreadState> {
+    let state = match ThreadState::new_for_current_thread(start.resume.guest_mask) {
+        Ok(s) => s,
+        Err(e) => {
+            start.report(-e.raw_os_error().unwrap_or(libc::ENOMEM));
+            return None;
+        }
+    };
+    if let Err(e) = unshare(start.flags).and_then(|_| crate::sud::arm()) {
+        // SAFETY: this thread's region, which nothing else knows of.
+        unsafe { ThreadState::release(state) };
+        start.report(-e.0);
+        return None;
+    }
+    start.report(state.tid.get());
+    if !start.wait_for_go() {
+        // SAFETY: this thread's region, which the guest never saw.
+        unsafe { ThreadState::release(state) };
+        return None;
+    }
+    Some(state)
+}
+
+/// A thread whose clone has already returned to the guest cannot run: what
+/// it was to do is lost, so the process stops, with the reason.
+fn thread_set_up_failed(why: String) -> ! {
+    log::error!("internal error: a new thread could not be set up ({why}); please report it");
+    // SAFETY: ends the process, as no thread of it can go on correctly.
+    unsafe { libc::syscall(libc::SYS_exit_group, 70) };
+    unreachable!("exit_group returned")
+}
+
+/// The attributes a new thread does not share with its parent (flags for
+/// unshare).
+fn unshared(flags: u64) -> u64 {
+    [CLONE_FS, CLONE_FILES, CLONE_SYSVSEM].iter().filter(|&&f| flags & f == 0).fold(0, |a, f| a | f)
+}
+
 /// Gives the new thread what the clone did not share with its parent.
 fn unshare(flags: u64) -> Result<(), Errno> {
-    let own = [CLONE_FS, CLONE_FILES, CLONE_SYSVSEM].iter().filter(|&&f| flags & f == 0).fold(0, |a, f| a | f);
+    let own = unshared(flags);
     if own == 0 {
         return Ok(());
     }
