@@ -130,18 +130,21 @@ impl ThreadState {
     /// whose emu TLS is `host_fs`; returns its state and the alternate
     /// stack that thread is to install.
     pub fn allocate(blocked: u64, host_fs: u64, tid: i32) -> std::io::Result<(&'static ThreadState, libc::stack_t)> {
-        // Out of the guest's resource limits (see `memory::own`).
-        let region = crate::memory::own::map_region(REGION_SIZE, REGION_SIZE)?;
-        let base = region.as_ptr();
-        let fail = |e| {
-            // SAFETY: the region just mapped, which nothing uses yet.
-            unsafe { crate::memory::own::unmap_region(region, REGION_SIZE) };
-            Err(e)
+        let base = match spare::take() {
+            Some(region) => region.as_ptr(),
+            None => {
+                // Out of the guest's resource limits (see `memory::own`).
+                let region = crate::memory::own::map_region(REGION_SIZE, REGION_SIZE)?;
+                // SAFETY: the guard page lies inside the region just mapped.
+                if unsafe { libc::mprotect(region.as_ptr().add(STATE_SIZE).cast(), GUARD_SIZE, libc::PROT_NONE) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    // SAFETY: the region just mapped, which nothing uses yet.
+                    unsafe { crate::memory::own::unmap_region(region, REGION_SIZE) };
+                    return Err(e);
+                }
+                region.as_ptr()
+            }
         };
-        // SAFETY: the guard page lies inside the region just mapped.
-        if unsafe { libc::mprotect(base.add(STATE_SIZE).cast(), GUARD_SIZE, libc::PROT_NONE) } != 0 {
-            return fail(std::io::Error::last_os_error());
-        }
         let stack = libc::stack_t {
             // SAFETY: inside the region.
             ss_sp: unsafe { base.add(STATE_SIZE + GUARD_SIZE) }.cast(),
@@ -191,7 +194,50 @@ impl ThreadState {
     /// No thread runs on the region or refers to `state` afterwards.
     pub unsafe fn free(state: &'static ThreadState) {
         let region = NonNull::from(state).cast::<u8>();
-        std::ptr::drop_in_place(region.cast::<ThreadState>().as_ptr());
-        crate::memory::own::unmap_region(region, REGION_SIZE);
+        let state = region.cast::<ThreadState>().as_ptr();
+        std::ptr::drop_in_place(state);
+        // No longer a live region for the entry's check.
+        std::ptr::addr_of_mut!((*state).magic).write(0);
+        if !spare::keep(region) {
+            crate::memory::own::unmap_region(region, REGION_SIZE);
+        }
+    }
+}
+
+/// Regions of threads that have exited, kept for the next ones. Making a
+/// region takes five calls that change the address space (an aligned mmap,
+/// two trims, two guard pages) and giving it back one more; each must flush
+/// the TLB of every other CPU running a thread of the process, an IPI per
+/// CPU, which in a VM costs more than the rest of a thread's start (a
+/// program that creates and joins threads one after another spent a third
+/// of its time there while the new thread ran beside its parent).
+///
+/// Lock-free slots, not a locked list: a fork child inherits them as they
+/// are, where a lock held by another thread would stay held for good, and
+/// they are used from the SIGSYS handler of a clone.
+mod spare {
+    use super::REGION_SIZE;
+    use std::ptr::NonNull;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// At most this many regions wait: a few touched pages each.
+    static REGIONS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+    /// A region to reuse (its guard pages in place), if one waits.
+    pub fn take() -> Option<NonNull<u8>> {
+        REGIONS.iter().find_map(|slot| match slot.load(Ordering::Relaxed) {
+            0 => None,
+            region => slot
+                .compare_exchange(region, 0, Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+                .and_then(|r| NonNull::new(r as *mut u8)),
+        })
+    }
+
+    /// Keeps a region no thread uses any more; false when every slot is full.
+    pub fn keep(region: NonNull<u8>) -> bool {
+        debug_assert!(region.as_ptr() as usize % REGION_SIZE == 0);
+        let region = region.as_ptr() as usize;
+        REGIONS.iter().any(|slot| slot.compare_exchange(0, region, Ordering::Release, Ordering::Relaxed).is_ok())
     }
 }
