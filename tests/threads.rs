@@ -176,6 +176,23 @@ fn clone_flags_answered_as_the_kernel_does() {
     ));
 }
 
+/// A signal sent to a new thread as its clone returns reaches that thread:
+/// emu's host thread starts with the C libraries' signals 32 and 33
+/// unblocked (glibc's doing) and may get one before its region is in
+/// place. Cancelled at once (musl's cancel is signal 33), and a raw thread
+/// sent 32 and 33, whose handler must run in it.
+#[test]
+fn signals_sent_to_a_thread_as_it_starts_reach_it() {
+    let out = assert_like_native(&Run::new(guest("early_signals-musl")).args(["cancel", "300"]));
+    assert_eq!(out.stdout, "300 threads created and cancelled\n");
+    let out = assert_like_native(&Run::new(guest("early_signals-glibc")).args(["cancel", "100"]));
+    assert_eq!(out.stdout, "100 threads created and cancelled\n");
+    for sig in ["32", "33"] {
+        let out = assert_like_native(&Run::new(guest("early_signals-glibc")).args(["tgkill", "100", sig]));
+        assert_eq!(out.stdout, format!("100 threads each caught signal {sig} sent as their clone returned\n"));
+    }
+}
+
 /// Threads that gave the kernel an unmapped clear_child_tid or robust list
 /// exit without harm: emu skips the words as the kernel does, where a fault
 /// taken with every signal blocked used to end the process.

@@ -66,7 +66,7 @@ int main(void) {
     /* A thread that shares its files and directory, as libraries make them
      * (emu does not wait for it to start): a bad pidfd pointer fails the
      * clone, a good one gets a pidfd. */
-    const unsigned long SHARING = THREAD | CLONE_FS | CLONE_FILES | CLONE_PIDFD;
+    const unsigned long SHARING = THREAD | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM | CLONE_PIDFD;
     struct clone_args e = {.flags = SHARING, .pidfd = 8, .stack = (unsigned long)child_stack,
                            .stack_size = sizeof child_stack};
     show("clone3 sharing thread, bad pidfd pointer", raw_clone3(&e));

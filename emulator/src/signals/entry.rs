@@ -208,6 +208,11 @@ core::arch::global_asm!(
     "    and qword ptr [rsp], {emu_flags_mask}",
     "    popfq",
     "    push rbx",
+    // No alternate stack (the kernel's uc_stack says so): a thread of emu's
+    // whose region is not installed yet, or no longer; masking the stack
+    // pointer would find no state there.
+    "    test dword ptr [rdx + {uc_stack_flags}], {ss_disable}",
+    "    jnz 14f",
     "    mov rbx, rsp",
     "    and rbx, {region_mask}",               // rbx = &ThreadState
     "    mov rax, {magic}",
@@ -276,6 +281,11 @@ core::arch::global_asm!(
     "    jmp 2b",
     "12:",
     "    ud2",
+    // On that thread's own stack, with its own FS (it runs no guest code).
+    "14:",
+    "    call {without_region}",                 // signal_without_region(sig, info, uc)
+    "    pop rbx",
+    "    ret",
     ".size emu_signal_entry, .-emu_signal_entry",
 
     // The restorer: the kernel's frame is at rsp.
@@ -513,6 +523,9 @@ core::arch::global_asm!(
     host_fs = const offset_of!(ThreadState, host_fs),
     guest_fs = const offset_of!(ThreadState, guest_fs),
     handler = sym super::handle_signal,
+    without_region = sym super::signal_without_region,
+    uc_stack_flags = const offset_of!(libc::ucontext_t, uc_stack) + offset_of!(libc::stack_t, ss_flags),
+    ss_disable = const libc::SS_DISABLE,
     sys_arch_prctl = const libc::SYS_arch_prctl,
     sys_clone = const libc::SYS_clone,
     sys_rt_sigreturn = const libc::SYS_rt_sigreturn,

@@ -96,6 +96,46 @@ pub fn host_mask(guest: u64) -> u64 {
     guest & !(RESERVED | UNCATCHABLE)
 }
 
+/// A signal delivered to a thread of emu's that has no region (no alternate
+/// stack, so `emu_signal_entry` finds no state): a guest thread's host
+/// thread before it has installed its region (`threads::spawn`), or after
+/// it gave it back. It runs no guest code, so its FS is emu's own.
+///
+/// glibc starts every thread with SIGCANCEL (host 32) unblocked, and the
+/// first one with SIGSETXID (33) too, whatever the creator blocked, and a
+/// guest may signal its new thread as soon as its clone returns (musl's
+/// pthread_cancel sends 33 at once). So a signal anyone may send is queued
+/// again to this thread, with its siginfo, and stays blocked until the
+/// thread's mask becomes the guest's as it enters the guest: it is then
+/// delivered there as any other. A fault of emu's own code here is a bug
+/// with nothing to recover from: reported, and the process ends.
+///
+/// Async-signal-safe: raw system calls, and the logger (which formats on
+/// the stack).
+extern "C" fn signal_without_region(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::ucontext_t) {
+    // SAFETY: the kernel's siginfo and ucontext for this delivery.
+    let (info, uc) = unsafe { (&mut *info, &mut *uc) };
+    if RESERVED & bit(sig) != 0 && info.si_code > 0 {
+        log::error!(
+            "internal error: signal {sig} (code {}) in emu's code at {:#x}, on a thread without its region; please report it",
+            info.si_code,
+            uc.uc_mcontext.gregs[libc::REG_RIP as usize]
+        );
+        // SAFETY: ends the process; no thread of it can go on safely.
+        unsafe { sys::syscall6(libc::SYS_exit_group as u64, [70, 0, 0, 0, 0, 0]) };
+    }
+    // SAFETY: queues the siginfo just received to this very thread, which
+    // the kernel allows whatever its code.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_rt_tgsigqueueinfo as u64,
+            [sys::getpid() as u64, sys::gettid() as u64, sig as u64, info as *mut libc::siginfo_t as u64, 0, 0],
+        )
+    };
+    let mut context = GuestContext::new(uc);
+    context.set_sigmask(context.sigmask() | bit(sig));
+}
+
 /// Every emu handler lands here, with FS switched to the emulator's.
 /// `fs_switched` says the interrupted code had another FS base: the guest's.
 pub(crate) extern "C" fn handle_signal(

@@ -6,8 +6,10 @@
 //! (SA_ONSTACK), so the entry trampoline finds the thread's state by masking
 //! the stack pointer, before any thread-local, FS-relative access is
 //! possible; it checks `magic` there and stops (ud2) on a stack that is not
-//! a thread region. The guest's registers (and its FS, which is still
-//! loaded) are never trusted for this.
+//! a thread region. A thread of emu's without an alternate stack (its region
+//! not installed yet, or given back) is told apart first, by the kernel's
+//! `uc_stack` (see `signals::signal_without_region`). The guest's registers
+//! (and its FS, which is still loaded) are never trusted for this.
 //!
 //! A `ThreadState` belongs to its thread alone and is reached through
 //! shared references: a handler nested in another (a signal that interrupts
@@ -153,7 +155,8 @@ impl ThreadState {
         };
         let state = base.cast::<ThreadState>();
         // SAFETY: the base of a fresh, writable, suitably aligned region that
-        // nothing else refers to; it lives until `release`.
+        // nothing else refers to (fresh, or a spare that no thread uses);
+        // it lives until `release`.
         unsafe {
             state.write(ThreadState {
                 host_fs,
@@ -177,8 +180,9 @@ impl ThreadState {
     }
 
     /// Gives the region back: the thread's alternate stack is disabled and
-    /// the memory unmapped. Called by the thread itself, once it no longer
-    /// runs on that stack and will take no more signals into emu.
+    /// the region kept for another thread or unmapped (`free`). Called by
+    /// the thread itself, once it no longer runs on that stack and will
+    /// take no more signals into emu.
     ///
     /// # Safety
     /// `state` is the calling thread's, and nothing refers to it afterwards.
@@ -188,7 +192,8 @@ impl ThreadState {
         ThreadState::free(state);
     }
 
-    /// Unmaps a region no thread uses (any more).
+    /// Gives back a region no thread uses (any more): kept as a spare for
+    /// the next thread, or unmapped when enough wait.
     ///
     /// # Safety
     /// No thread runs on the region or refers to `state` afterwards.

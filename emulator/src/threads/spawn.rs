@@ -2,9 +2,10 @@
 //!
 //! The new guest thread is a host thread of emu's own, a pthread, so that
 //! emu's C library and Rust have their per-thread state in it (its FS base
-//! is the thread's `host_fs`). It starts with every signal blocked, makes
-//! its region (state and alternate stack), arms dispatch, and only then
-//! becomes the guest's thread: `emu_enter_thread` resumes it from a copy of
+//! is the thread's `host_fs`). It installs its region (state and alternate
+//! stack: made by the parent, or by itself when it is waited for), arms
+//! dispatch, and only then becomes the guest's thread, with the guest's
+//! mask: `emu_enter_thread` resumes it from a copy of
 //! the registers the parent had at its `syscall` (RAX 0, the requested
 //! stack), with the parent's FPU state, the guest's requested TLS in FS and
 //! the parent's guest mask, through rt_sigreturn, as the kernel starts a
@@ -129,8 +130,9 @@ struct ThreadStart {
     waited_for: bool,
     /// The child's tid once it is ready (0: not yet; negative: -errno).
     tid: AtomicI32,
-    /// WAIT until the parent has written the pidfd and the parent's tid
-    /// word; then GO, or ABANDON when the clone failed after all.
+    /// WAIT until the parent has written the pidfd and the tid words (and
+    /// `state`, for a thread not waited for); then GO, or ABANDON when the
+    /// clone failed after all.
     go: AtomicU32,
     /// The region the parent made for a thread it does not wait for, set
     /// before GO.
@@ -302,16 +304,19 @@ fn created_tid(thread: libc::pthread_t) -> i32 {
     unsafe { (thread as *const u8).add(PTHREAD_TID_OFFSET).cast::<i32>().read_volatile() }
 }
 
-/// Starts a pthread running `thread_main` with every signal blocked (it
-/// inherits this thread's mask for the moment of its creation).
+/// Starts a pthread running `thread_main` with every signal blocked but
+/// those glibc insists on: it takes this thread's mask for the moment of
+/// the creation, less SIGCANCEL (host 32), and at its first pthread_create
+/// it also unblocks 32 and SIGSETXID (33) on the creator. A signal that
+/// reaches the new thread before its region is in place goes to
+/// `signals::signal_without_region`, which keeps it for the guest.
 ///
-/// emu's C library sets up its threads machinery at its first
-/// pthread_create, before the clone: it installs its own handlers for the
-/// first two real-time signals (32 and 33, which are the guest's, and Go
-/// uses 33) in the process's dispositions. The guest's dispositions are
-/// given back to the host right after it, while this thread and the new
-/// one still block every signal (and no other thread exists yet), so that
-/// no signal can meet the C library's handlers.
+/// That first pthread_create sets up the C library's threads machinery,
+/// which may install its own handlers for 32 and 33 (which are the
+/// guest's; Go uses 33) in the process's dispositions: the guest's are
+/// given back to the host right after it, before this thread's mask is
+/// restored (a signal that arrives on it meanwhile is held, as in any of
+/// emu's code).
 fn create_host_thread(start: Arc<ThreadStart>) -> Result<libc::pthread_t, Errno> {
     static C_LIBRARY_THREADED: Once = Once::new();
     // Every signal blocked on this thread for the creation, then the mask back.
