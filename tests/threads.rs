@@ -180,7 +180,8 @@ fn clone_flags_answered_as_the_kernel_does() {
 /// emu's host thread starts with the C libraries' signals 32 and 33
 /// unblocked (glibc's doing) and may get one before its region is in
 /// place. Cancelled at once (musl's cancel is signal 33), and a raw thread
-/// sent 32 and 33, whose handler must run in it.
+/// sent 32 and 33, whose handler must run in it, and three queued copies,
+/// which must arrive in order.
 #[test]
 fn signals_sent_to_a_thread_as_it_starts_reach_it() {
     let out = assert_like_native(&Run::new(guest("early_signals-musl")).args(["cancel", "300"]));
@@ -190,6 +191,11 @@ fn signals_sent_to_a_thread_as_it_starts_reach_it() {
     for sig in ["32", "33"] {
         let out = assert_like_native(&Run::new(guest("early_signals-glibc")).args(["tgkill", "100", sig]));
         assert_eq!(out.stdout, format!("100 threads each caught signal {sig} sent as their clone returned\n"));
+        let out = assert_like_native(&Run::new(guest("early_signals-glibc")).args(["queue", "50", sig]));
+        assert_eq!(
+            out.stdout,
+            format!("50 threads each took three queued signals {sig} in order, sent as their clone returned\n")
+        );
     }
 }
 

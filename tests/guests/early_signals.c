@@ -5,6 +5,8 @@
  *   early_signals tgkill N SIG  a raw clone3 thread, then tgkill(SIG) at
  *                               once; the thread waits for its handler to
  *                               run, and the handler records its tid
+ *   early_signals queue N SIG   the same with three rt_tgsigqueueinfo
+ *                               (values 1, 2, 3), which must arrive in order
  *
  * Signals 32 and 33 are the C libraries' own, and glibc starts every
  * thread with them unblocked: emu's host thread may receive one before it
@@ -52,13 +54,21 @@ struct clone_args {
 };
 
 static char child_stack[65536] __attribute__((aligned(16)));
-static volatile int handled, exited;
+/* handled: how many signals the thread has taken; wanted: how many it
+ * waits for before it exits. */
+static volatile int handled, wanted, exited;
 static volatile long handler_tid;
+static volatile int values[3], codes[3];
 
-static void on_signal(int sig) {
+static void on_signal(int sig, siginfo_t *info, void *context) {
     (void)sig;
+    (void)context;
     handler_tid = syscall(SYS_gettid);
-    handled = 1;
+    if (handled < 3) {
+        values[handled] = info->si_value.sival_int;
+        codes[handled] = info->si_code;
+    }
+    handled++;
 }
 
 /* The C libraries refuse handlers for their own signals: the raw call,
@@ -66,35 +76,39 @@ static void on_signal(int sig) {
 void early_signals_restorer(void);
 __asm__(".text\n.globl early_signals_restorer\nearly_signals_restorer:\n\tmov $15, %eax\n\tsyscall\n");
 struct kernel_sigaction {
-    void (*handler)(int);
+    void (*handler)(int, siginfo_t *, void *);
     unsigned long flags;
     void (*restorer)(void);
     unsigned long mask;
 };
 
-/* The child waits for `handled`, counts itself out and exits, all in
- * registers: it has no stack frame of its own. */
+/* The child waits until `handled` reaches `wanted`, counts itself out and
+ * exits, all in registers: it has no stack frame of its own. */
 static long clone3_waiting_child(struct clone_args *args) {
     long ret;
     __asm__ volatile("syscall\n\t"
                      "test %%rax, %%rax\n\t"
                      "jnz 2f\n"
                      "1:\tpause\n\t"
-                     "cmpl $0, %1\n\t"
-                     "je 1b\n\t"
-                     "lock incl %2\n\t"
+                     "mov %2, %%edx\n\t"
+                     "cmpl %%edx, %1\n\t"
+                     "jl 1b\n\t"
+                     "lock incl %3\n\t"
                      "mov $60, %%eax\n\t"
                      "xor %%edi, %%edi\n\t"
                      "syscall\n"
                      "2:"
-                     : "=a"(ret), "+m"(handled), "+m"(exited)
+                     : "=a"(ret), "+m"(handled), "+m"(wanted), "+m"(exited)
                      : "a"(SYS_clone3), "D"(args), "S"(sizeof *args)
-                     : "rcx", "r11", "memory");
+                     : "rcx", "r11", "rdx", "memory");
     return ret;
 }
 
-static int tgkill_new(int n, int sig) {
-    struct kernel_sigaction sa = {.handler = on_signal, .flags = 0x04000000 /* SA_RESTORER */ | SA_RESTART,
+/* Each of N new threads is sent SIG as its clone returns: once by tgkill,
+ * or three times by rt_tgsigqueueinfo with the values 1, 2, 3. */
+static int signal_new(int n, int sig, int queue) {
+    struct kernel_sigaction sa = {.handler = on_signal,
+                                  .flags = SA_SIGINFO | 0x04000000 /* SA_RESTORER */ | SA_RESTART,
                                   .restorer = early_signals_restorer};
     if (syscall(SYS_rt_sigaction, sig, &sa, NULL, 8)) {
         perror("rt_sigaction");
@@ -102,6 +116,7 @@ static int tgkill_new(int n, int sig) {
     }
     for (int i = 0; i < n; i++) {
         handled = 0;
+        wanted = queue ? 3 : 1;
         struct clone_args args = {.flags = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_FS | CLONE_FILES |
                                            CLONE_SYSVSEM,
                                   .stack = (unsigned long)child_stack,
@@ -111,7 +126,20 @@ static int tgkill_new(int n, int sig) {
             printf("clone3: %s\n", strerror(-tid));
             return 1;
         }
-        if (syscall(SYS_tgkill, getpid(), tid, sig)) {
+        for (int v = 1; v <= (queue ? 3 : 0); v++) {
+            siginfo_t info;
+            memset(&info, 0, sizeof info);
+            info.si_signo = sig;
+            info.si_code = SI_QUEUE;
+            info.si_pid = getpid();
+            info.si_uid = getuid();
+            info.si_value.sival_int = v;
+            if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &info)) {
+                perror("rt_tgsigqueueinfo");
+                return 1;
+            }
+        }
+        if (!queue && syscall(SYS_tgkill, getpid(), tid, sig)) {
             perror("tgkill");
             return 1;
         }
@@ -121,8 +149,15 @@ static int tgkill_new(int n, int sig) {
             printf("thread %d: the handler ran in %ld, not in %ld\n", i, handler_tid, tid);
             return 1;
         }
+        if (queue && (values[0] != 1 || values[1] != 2 || values[2] != 3 || codes[0] != SI_QUEUE)) {
+            printf("thread %d: values %d %d %d, code %d\n", i, values[0], values[1], values[2], codes[0]);
+            return 1;
+        }
     }
-    printf("%d threads each caught signal %d sent as their clone returned\n", n, sig);
+    if (queue)
+        printf("%d threads each took three queued signals %d in order, sent as their clone returned\n", n, sig);
+    else
+        printf("%d threads each caught signal %d sent as their clone returned\n", n, sig);
     return 0;
 }
 
@@ -130,8 +165,8 @@ int main(int argc, char **argv) {
     int n = argc > 2 ? atoi(argv[2]) : 100;
     if (argc > 1 && strcmp(argv[1], "cancel") == 0)
         return cancel(n);
-    if (argc > 3 && strcmp(argv[1], "tgkill") == 0)
-        return tgkill_new(n, atoi(argv[3]));
-    fprintf(stderr, "usage: early_signals cancel N | tgkill N SIG\n");
+    if (argc > 3 && (strcmp(argv[1], "tgkill") == 0 || strcmp(argv[1], "queue") == 0))
+        return signal_new(n, atoi(argv[3]), strcmp(argv[1], "queue") == 0);
+    fprintf(stderr, "usage: early_signals cancel N | tgkill N SIG | queue N SIG\n");
     return 2;
 }

@@ -208,9 +208,10 @@ core::arch::global_asm!(
     "    and qword ptr [rsp], {emu_flags_mask}",
     "    popfq",
     "    push rbx",
-    // No alternate stack (the kernel's uc_stack says so): a thread of emu's
-    // whose region is not installed yet, or no longer; masking the stack
-    // pointer would find no state there.
+    // No alternate stack (the kernel's uc_stack says so): a guest thread's
+    // host thread in its first instructions, before it blocks every signal
+    // (see `signal_without_region`); masking the stack pointer would find
+    // no state there.
     "    test dword ptr [rdx + {uc_stack_flags}], {ss_disable}",
     "    jnz 14f",
     "    mov rbx, rsp",

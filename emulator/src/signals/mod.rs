@@ -98,23 +98,28 @@ pub fn host_mask(guest: u64) -> u64 {
 
 /// A signal delivered to a thread of emu's that has no region (no alternate
 /// stack, so `emu_signal_entry` finds no state): a guest thread's host
-/// thread before it has installed its region (`threads::spawn`), or after
-/// it gave it back. It runs no guest code, so its FS is emu's own.
-///
-/// glibc starts every thread with SIGCANCEL (host 32) unblocked, and the
-/// first one with SIGSETXID (33) too, whatever the creator blocked, and a
+/// thread in the few instructions between glibc's start of it and the
+/// first of `threads::spawn::thread_main`, which blocks every signal until
+/// the thread enters the guest. glibc starts every thread with SIGCANCEL
+/// (host 32) unblocked, and the first one with SIGSETXID (33) too, and a
 /// guest may signal its new thread as soon as its clone returns (musl's
-/// pthread_cancel sends 33 at once). So a signal anyone may send is queued
-/// again to this thread, with its siginfo, and stays blocked until the
-/// thread's mask becomes the guest's as it enters the guest: it is then
-/// delivered there as any other. A fault of emu's own code here is a bug
-/// with nothing to recover from: reported, and the process ends.
+/// pthread_cancel sends 33 at once). Such a thread runs no guest code, so
+/// its FS is emu's own.
+///
+/// The signal is queued again to this thread, with its siginfo, and stays
+/// blocked until the thread's mask becomes the guest's as it enters the
+/// guest: it is then delivered there as any other. Copies of the same
+/// number already pending are taken first and queued again after it, so
+/// that a real-time signal's queue keeps its order. (A process-directed
+/// one taken here stays with this thread, which may block it: the one way
+/// such a signal can still be lost.) A fault of emu's own code here is a
+/// bug with nothing to recover from: reported, and the process ends.
 ///
 /// Async-signal-safe: raw system calls, and the logger (which formats on
 /// the stack).
 extern "C" fn signal_without_region(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::ucontext_t) {
     // SAFETY: the kernel's siginfo and ucontext for this delivery.
-    let (info, uc) = unsafe { (&mut *info, &mut *uc) };
+    let (info, uc) = unsafe { (&*info, &mut *uc) };
     if RESERVED & bit(sig) != 0 && info.si_code > 0 {
         log::error!(
             "internal error: signal {sig} (code {}) in emu's code at {:#x}, on a thread without its region; please report it",
@@ -124,14 +129,34 @@ extern "C" fn signal_without_region(sig: i32, info: *mut libc::siginfo_t, uc: *m
         // SAFETY: ends the process; no thread of it can go on safely.
         unsafe { sys::syscall6(libc::SYS_exit_group as u64, [70, 0, 0, 0, 0, 0]) };
     }
-    // SAFETY: queues the siginfo just received to this very thread, which
-    // the kernel allows whatever its code.
-    unsafe {
-        sys::syscall6(
-            libc::SYS_rt_tgsigqueueinfo as u64,
-            [sys::getpid() as u64, sys::gettid() as u64, sig as u64, info as *mut libc::siginfo_t as u64, 0, 0],
-        )
-    };
+    // Blocked here too: a fault signal's handler is SA_NODEFER, and the
+    // copy must not come back before this handler returns.
+    sys::sigprocmask(libc::SIG_BLOCK, bit(sig));
+    let tid = sys::gettid();
+    // The ones behind it, in order (a real-time signal's queue is bounded
+    // by RLIMIT_SIGPENDING; a few are what a new thread meets).
+    // SAFETY: zeroes are valid siginfo_t values for the kernel to fill.
+    let mut behind: [libc::siginfo_t; 8] = unsafe { std::mem::zeroed() };
+    let mut taken = 0;
+    let set = bit(sig);
+    let no_wait = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    while taken < behind.len() {
+        // SAFETY: takes a pending `sig`, blocked here, into our own siginfo.
+        let r = unsafe {
+            sys::syscall6(
+                libc::SYS_rt_sigtimedwait as u64,
+                [&set as *const u64 as u64, &mut behind[taken] as *mut _ as u64, &no_wait as *const _ as u64, 8, 0, 0],
+            )
+        };
+        if r != sig as i64 {
+            break;
+        }
+        taken += 1;
+    }
+    requeue(sig, info, tid);
+    for later in &behind[..taken] {
+        requeue(sig, later, tid);
+    }
     let mut context = GuestContext::new(uc);
     context.set_sigmask(context.sigmask() | bit(sig));
 }

@@ -6,9 +6,9 @@
 //! (SA_ONSTACK), so the entry trampoline finds the thread's state by masking
 //! the stack pointer, before any thread-local, FS-relative access is
 //! possible; it checks `magic` there and stops (ud2) on a stack that is not
-//! a thread region. A thread of emu's without an alternate stack (its region
-//! not installed yet, or given back) is told apart first, by the kernel's
-//! `uc_stack` (see `signals::signal_without_region`). The guest's registers
+//! a thread region. A guest thread's host thread that has no alternate
+//! stack yet (its first instructions, see `signals::signal_without_region`)
+//! is told apart first, by the kernel's `uc_stack`. The guest's registers
 //! (and its FS, which is still loaded) are never trusted for this.
 //!
 //! A `ThreadState` belongs to its thread alone and is reached through

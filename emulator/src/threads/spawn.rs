@@ -307,9 +307,8 @@ fn created_tid(thread: libc::pthread_t) -> i32 {
 /// Starts a pthread running `thread_main` with every signal blocked but
 /// those glibc insists on: it takes this thread's mask for the moment of
 /// the creation, less SIGCANCEL (host 32), and at its first pthread_create
-/// it also unblocks 32 and SIGSETXID (33) on the creator. A signal that
-/// reaches the new thread before its region is in place goes to
-/// `signals::signal_without_region`, which keeps it for the guest.
+/// it also unblocks 32 and SIGSETXID (33) on the creator. `thread_main`
+/// blocks them again first thing.
 ///
 /// That first pthread_create sets up the C library's threads machinery,
 /// which may install its own handlers for 32 and 33 (which are the
@@ -349,6 +348,13 @@ fn create_host_thread(start: Arc<ThreadStart>) -> Result<libc::pthread_t, Errno>
 
 /// The host thread of a new guest thread: set up, run the guest, clean up.
 extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // glibc unblocked SIGCANCEL (and, on its first thread, SIGSETXID) for
+    // this thread: blocked again at once, so that a signal sent to the new
+    // tid waits, queued in order, until the guest's mask is loaded as the
+    // thread enters the guest, and a process-directed one goes to a thread
+    // that can take it. What comes before this line meets
+    // `signals::signal_without_region`.
+    sys::sigprocmask(libc::SIG_SETMASK, !0);
     // SAFETY: the reference `create_host_thread` gave away for this thread.
     let start = unsafe { Arc::from_raw(arg as *const ThreadStart) };
     let state = if start.waited_for {
