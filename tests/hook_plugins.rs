@@ -359,3 +359,30 @@ fn the_header_compiles_on_its_own() {
          EMU_HOOK_DEFINE(\"pass\", NULL, pass, NULL);\n",
     );
 }
+
+/// A signal that arrives after emu has installed its handlers and before
+/// the guest's first instruction (here while a plugin's init waits for it)
+/// reaches the guest as that instruction runs: SIGTERM ends it, as it
+/// would natively. With `--stats` emu catches SIGTERM to see the death;
+/// entered by a jump, the guest once kept it blocked and ran to its end.
+#[test]
+fn a_signal_sent_as_the_guest_starts_reaches_it() {
+    use std::os::unix::process::ExitStatusExt;
+    for stats in [false, true] {
+        let mut command = std::process::Command::new(emu());
+        if stats {
+            command.args(["--stats", "-o", "/dev/null"]);
+        }
+        command.args(["--hook", &plugin("hook_wait_start")]).arg(guest("write_paths-glibc"));
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        let child = command.spawn().expect("emu starts");
+        // Whenever it lands (before emu's handlers, in the init's wait, or
+        // later), the answer is the same: death by SIGTERM, nothing written.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // SAFETY: sends SIGTERM to the child just spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().expect("emu ends");
+        assert_eq!(out.status.signal(), Some(libc::SIGTERM), "--stats {stats}: {:?}", out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "", "--stats {stats}: the guest ran");
+    }
+}

@@ -12,7 +12,7 @@ use crate::personality::{InitialAuxv, Personality};
 use crate::process::{self, ProcessParts};
 use crate::signals::{self, GuestStart};
 use crate::stats::Stats;
-use crate::threads::ThreadState;
+use crate::threads::{Resume, ThreadState};
 use crate::trace::Tracer;
 use crate::{fds, sud, sys};
 use abi_tables::{Table, MAX_NUMBER};
@@ -100,16 +100,33 @@ pub struct StartOptions {
 /// Loads and starts the guest. Returns only on failure.
 pub fn start(mut opts: StartOptions) -> StartError {
     match prepare(&mut opts) {
-        Ok(start) => {
-            // SAFETY: the guest's image and stack are mapped, dispatch is armed
-            // and every handler is installed: from here on the guest runs.
-            unsafe { signals::emu_enter_guest(&start) }
-        }
+        Ok((start, thread)) => enter(&start, thread),
         Err(e) => e,
     }
 }
 
-fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
+/// Runs the guest's first instruction, as a new thread's (`threads::spawn`):
+/// through rt_sigreturn of a frame that holds its registers, its signal
+/// mask and no FPU state (the kernel then gives it the initial one, as to a
+/// new program), all loaded at once. So a signal that arrived while emu
+/// started, held with the mask emu's code runs with, is delivered at that
+/// first instruction: entered by a jump, the guest kept it blocked until it
+/// set its mask.
+fn enter(start: &GuestStart, thread: &'static ThreadState) -> ! {
+    let resume = Resume::process_start(start, thread.signals.guest_blocked());
+    let (frame, uc) = resume.frame(thread.host_altstack());
+    let mut leave = 0u64;
+    // SAFETY: the guest's image and stack are mapped, dispatch is armed and
+    // every handler is installed: from here on the guest runs, from a frame
+    // built for this thread. The first thread has no way back (its `leave`
+    // is None), so this does not return.
+    let code = unsafe { signals::emu_enter_thread(&mut leave, frame[uc..].as_ptr(), start.fs) };
+    // SAFETY: ends the process, should the impossible happen.
+    unsafe { sys::syscall6(libc::SYS_exit_group as u64, [code as u64, 0, 0, 0, 0, 0]) };
+    unreachable!("exit_group returned")
+}
+
+fn prepare(opts: &mut StartOptions) -> Result<(GuestStart, &'static ThreadState), StartError> {
     sys::detect_fsgsbase();
     let boundary = sud::choose_boundary().map_err(|m| StartError::new(126, m))?;
 
@@ -256,7 +273,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
 
     // This thread, its signals, and dispatch.
     let inherited_mask = sys::signal_mask();
-    ThreadState::new_for_current_thread(inherited_mask)
+    let thread = ThreadState::new_for_current_thread(inherited_mask)
         .map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     crate::signals::install_emulator_handlers()
         .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
@@ -282,7 +299,7 @@ fn prepare(opts: &mut StartOptions) -> Result<GuestStart, StartError> {
         sp
     );
     let entry = personality.entry_registers(sp);
-    Ok(GuestStart { rip: loaded.start, rsp: entry.rsp, rdi: entry.rdi, rdx: entry.rdx, fs: 0 })
+    Ok((GuestStart { rip: loaded.start, rsp: entry.rsp, rdi: entry.rdi, rdx: entry.rdx, fs: 0 }, thread))
 }
 
 /// The guest arena below the boundary: from the kernel's mmap_min_addr for

@@ -34,8 +34,6 @@ extern "C" {
     pub(crate) fn emu_signal_entry(sig: i32, info: *mut libc::siginfo_t, uc: *mut libc::c_void);
     /// The `sa_restorer` of every emu signal handler: rt_sigreturn from the exempt range.
     pub(crate) fn emu_signal_restorer();
-    /// Starts the guest: loads `regs` (see `GuestStart`) and FS, jumps. Never returns.
-    pub(crate) fn emu_enter_guest(start: *const GuestStart) -> !;
     /// A pass-through system call that a signal can interrupt cleanly; see `interruptible_syscall`.
     fn emu_interruptible_syscall(args: *const u64, held: *const u32) -> i64;
     static emu_trampolines_start: u8;
@@ -141,8 +139,8 @@ pub(crate) fn guest_cas32(addr: u64, expected: u32, new: u32) -> Option<u32> {
 const EFLAGS_AC: i64 = 0x4_0000;
 const EFLAGS_DF: i64 = 0x400;
 
-/// Registers the guest starts with (everything else is zero).
-#[repr(C)]
+/// Registers the guest starts with (everything else is zero; see
+/// `threads::Resume::process_start`).
 pub(crate) struct GuestStart {
     pub rip: u64,
     pub rsp: u64,
@@ -298,49 +296,6 @@ core::arch::global_asm!(
     "    syscall",
     "    ud2",
     ".size emu_signal_restorer, .-emu_signal_restorer",
-
-    // noreturn emu_enter_guest(const GuestStart *start)
-    ".balign 16",
-    ".globl emu_enter_guest",
-    ".type emu_enter_guest,@function",
-    "emu_enter_guest:",
-    "    mov rsp, [rdi + {start_rsp}]",
-    "    push qword ptr [rdi + {start_rip}]",     // the guest's stack has room: it is above argc
-    "    mov rdx, [rdi + {start_rdx}]",
-    "    mov rsi, [rdi + {start_fs}]",
-    "    mov rdi, [rdi + {start_rdi}]",
-    "    test byte ptr [rip + EMU_HAVE_FSGSBASE], 1",
-    "    jz 7f",
-    "    wrfsbase rsi",
-    "    jmp 8f",
-    "7:",
-    "    push rdi",
-    "    push rdx",
-    "    mov eax, {sys_arch_prctl}",
-    "    mov edi, {arch_set_fs}",
-    "    syscall",
-    "    pop rdx",
-    "    pop rdi",
-    "8:",
-    "    xor eax, eax",
-    "    xor ebx, ebx",
-    "    xor ecx, ecx",
-    "    xor esi, esi",
-    "    xor ebp, ebp",
-    "    xor r8d, r8d",
-    "    xor r9d, r9d",
-    "    xor r10d, r10d",
-    "    xor r11d, r11d",
-    "    xor r12d, r12d",
-    "    xor r13d, r13d",
-    "    xor r14d, r14d",
-    "    xor r15d, r15d",
-    // The flags a new process starts with (the kernel's start_thread): IF
-    // only; not what the xors above left (ZF, PF).
-    "    push 0x202",
-    "    popfq",
-    "    ret",                                   // pops the guest's entry point
-    ".size emu_enter_guest, .-emu_enter_guest",
 
     // i64 emu_interruptible_syscall(const u64 args[7], const u32 *held)
     ".balign 16",
@@ -532,11 +487,6 @@ core::arch::global_asm!(
     sys_rt_sigreturn = const libc::SYS_rt_sigreturn,
     arch_set_fs = const crate::sys::ARCH_SET_FS,
     arch_get_fs = const crate::sys::ARCH_GET_FS,
-    start_rip = const offset_of!(GuestStart, rip),
-    start_rsp = const offset_of!(GuestStart, rsp),
-    start_rdi = const offset_of!(GuestStart, rdi),
-    start_rdx = const offset_of!(GuestStart, rdx),
-    start_fs = const offset_of!(GuestStart, fs),
     not_run = const -(NOT_RUN as i64),
     emu_flags_mask = const !(EFLAGS_AC | EFLAGS_DF),
 );

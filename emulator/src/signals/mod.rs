@@ -61,8 +61,8 @@ mod thread;
 pub(crate) use actions::set_host_action;
 pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use entry::{
-    emu_clone_vm, emu_enter_guest, emu_enter_thread, emu_leave_thread, guest_cas32, guest_copy, guest_load32,
-    interruptible_syscall, touch, GuestStart, NOT_RUN,
+    emu_clone_vm, emu_enter_thread, emu_leave_thread, guest_cas32, guest_copy, guest_load32, interruptible_syscall,
+    touch, GuestStart, NOT_RUN,
 };
 pub use faults::force_segv;
 pub use thread::{ThreadSignals, HELD_OFFSET, NO_ALTSTACK};

@@ -1,12 +1,13 @@
 //! The registers a new guest thread or process starts with, as the kernel
 //! starts the child of a clone: the parent's at its `syscall`, RAX 0, its
-//! own stack if it has one, the parent's FPU state and guest mask. They
-//! are put into an rt_sigframe that `emu_enter_thread` resumes through
-//! rt_sigreturn, which loads all of them (and the mask) at once.
+//! own stack if it has one, the parent's FPU state and guest mask; or, for
+//! the process's first thread, as it starts a program. They are put into
+//! an rt_sigframe that `emu_enter_thread` resumes through rt_sigreturn,
+//! which loads all of them (and the mask) at once.
 
 use super::ThreadState;
 use crate::context::GuestContext;
-use crate::signals::host_mask;
+use crate::signals::{host_mask, GuestStart};
 
 pub struct Resume {
     /// The parent's registers, as the kernel saved them in its SIGSYS frame.
@@ -31,6 +32,22 @@ impl Resume {
             gregs[libc::REG_RSP as usize] = stack as i64;
         }
         Resume { gregs, uc_flags: ctx.ucontext().uc_flags, fpstate, guest_mask: parent.signals.guest_blocked() }
+    }
+
+    /// The process's first thread, as the kernel starts a program: `start`'s
+    /// registers, every other one zero, the flags IF only, the user
+    /// segments, and no FPU state (rt_sigreturn then loads the initial one).
+    pub fn process_start(start: &GuestStart, guest_mask: u64) -> Resume {
+        let mut gregs = [0i64; 23];
+        gregs[libc::REG_RIP as usize] = start.rip as i64;
+        gregs[libc::REG_RSP as usize] = start.rsp as i64;
+        gregs[libc::REG_RDI as usize] = start.rdi as i64;
+        gregs[libc::REG_RDX as usize] = start.rdx as i64;
+        gregs[libc::REG_EFL as usize] = 0x202;
+        // CS 0x33 and SS 0x2b, checked as the frame says (UC_SIGCONTEXT_SS
+        // | UC_STRICT_RESTORE_SS, as the kernel's own frames).
+        gregs[libc::REG_CSGSFS as usize] = 0x33 | (0x2b << 48);
+        Resume { gregs, uc_flags: 0x6, fpstate: Vec::new(), guest_mask }
     }
 
     /// A thread that starts by a call of `rip` with `arg` (in RDI) on
