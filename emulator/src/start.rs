@@ -277,6 +277,7 @@ fn prepare(opts: &mut StartOptions) -> Result<(GuestStart, &'static ThreadState)
         .map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     crate::signals::install_emulator_handlers()
         .map_err(|e| StartError::new(126, format!("cannot install signal handlers: {e}")))?;
+    process.signals.watch_deaths_from_now();
     sys::sigprocmask(libc::SIG_SETMASK, signals::host_mask(inherited_mask));
     // Once a fault in a hook's start can be reported as the hook's.
     let guest = crate::hooks::GuestInfo { personality: personality.name(), table: &table.name };

@@ -126,12 +126,28 @@ impl GuestActions {
             } else if bit(sig) & default_ignored != 0 {
                 let _ = set_host_action(sig, SIG_IGN, 0, 0);
             } else if watch_deaths && default_kills(sig) {
-                let _ = set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE));
+                // Caught once the thread has its region (`watch_deaths_from_now`).
             } else if sig == libc::SIGPIPE {
                 let _ = set_host_action(sig, SIG_DFL, 0, 0);
             }
         }
         actions
+    }
+
+    /// With --trace or --stats, catches the signals whose default would kill
+    /// the guest (and that it left at SIG_DFL). Called once the first
+    /// thread's region is in place: emu's handler cannot run on a thread
+    /// without one, and a signal before this kills the process as natively.
+    pub fn watch_deaths_from_now(&self) {
+        if !self.watch_deaths {
+            return;
+        }
+        for sig in 1..=NSIG as i32 {
+            let left_default = self.get(sig).handler == SIG_DFL && bit(sig) & self.default_ignored == 0;
+            if bit(sig) & (RESERVED | UNCATCHABLE) == 0 && left_default && default_kills(sig) {
+                let _ = set_host_action(sig, emu_handler(), emu_handler_flags(), !(RESERVED | UNCATCHABLE));
+            }
+        }
     }
 
     pub fn get(&self, sig: i32) -> GuestAction {
