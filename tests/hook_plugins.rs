@@ -386,3 +386,20 @@ fn a_signal_sent_as_the_guest_starts_reaches_it() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "", "--stats {stats}: the guest ran");
     }
 }
+
+/// A signal that arrives while emu carries out a guest's execve (here sent
+/// by a plugin as the call starts, so that emu holds it) reaches the new
+/// image at its first instruction, as natively: the child of try_exec dies
+/// of it. The exec once carried it into the new image blocked for good, and
+/// the new program ran to its end.
+#[test]
+fn a_signal_held_during_execve_reaches_the_new_image() {
+    let plugin = plugin("hook_signal_on_exec");
+    let target = guest("write_paths-glibc");
+    for stats in [&[][..], &["--stats", "-o", "/dev/null"][..]] {
+        let mut options: Vec<&str> = stats.to_vec();
+        options.extend(["--hook", &plugin]);
+        let out = Run::new(guest("try_exec-glibc")).args([target.to_str().unwrap()]).emu_options(options).under_emu();
+        assert_eq!(out.stdout, format!("{}: killed by signal 15\n", target.display()), "{stats:?}: {}", out.stderr);
+    }
+}

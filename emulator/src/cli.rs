@@ -106,6 +106,10 @@ struct Cli {
     /// emu raised for this one's start: restored before the guest runs.
     #[arg(long, hide = true, value_parser = parse_limit)]
     guest_stack_limit: Option<Limit>,
+    /// The guest's signal mask (host numbering, hex) at its execve: the
+    /// exec'ing emu blocked every signal it could for the exec.
+    #[arg(long, hide = true, value_parser = parse_mask)]
+    guest_mask: Option<u64>,
 
     /// The program to run, and its arguments
     #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
@@ -332,6 +336,7 @@ pub fn run(mut hooks: Vec<Box<dyn Hook>>) -> i32 {
         program_fd: cli.exec_fd,
         stack_limit: cli.guest_stack_limit.map_or_else(crate::sys::stack_limit, |l| l.0),
         restore_stack_limit: cli.guest_stack_limit.map(|l| l.0),
+        guest_mask: cli.guest_mask,
     });
     let status = fail(err.status, err.message);
     if let Some(sig) = err.killed_by {
@@ -367,6 +372,11 @@ fn parse_limit(s: &str) -> Result<Limit, String> {
         "unlimited" => Ok(Limit(None)),
         n => n.parse().map(|n| Limit(Some(n))).map_err(|e| format!("{e}")),
     }
+}
+
+fn parse_mask(s: &str) -> Result<u64, String> {
+    let digits = s.strip_prefix("0x").ok_or("not a 0x-prefixed mask")?;
+    u64::from_str_radix(digits, 16).map_err(|e| format!("{e}"))
 }
 
 /// The options an exec'd image runs with: the user's, tables as absolute paths.

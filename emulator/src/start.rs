@@ -95,6 +95,9 @@ pub struct StartOptions {
     /// Set RLIMIT_STACK to this before the guest starts: an exec'ing emu
     /// raised it for emu's own start (see `lifecycle::execve`).
     pub restore_stack_limit: Option<Option<u64>>,
+    /// The guest's signal mask, from an exec'ing emu (which blocked more
+    /// for the exec); otherwise the one emu was started with.
+    pub guest_mask: Option<u64>,
 }
 
 /// Loads and starts the guest. Returns only on failure.
@@ -272,7 +275,7 @@ fn prepare(opts: &mut StartOptions) -> Result<(GuestStart, &'static ThreadState)
     }
 
     // This thread, its signals, and dispatch.
-    let inherited_mask = sys::signal_mask();
+    let inherited_mask = opts.guest_mask.unwrap_or_else(sys::signal_mask);
     let thread = ThreadState::new_for_current_thread(inherited_mask)
         .map_err(|e| StartError::new(126, format!("cannot set up the guest thread: {e}")))?;
     crate::signals::install_emulator_handlers()

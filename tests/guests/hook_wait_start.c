@@ -1,4 +1,4 @@
-/* A hook plugin whose init waits for a signal: emu has installed its
+/* A hook plugin whose init waits for a signal (at most 5 s): emu has installed its
  * handlers by then and not yet run the guest's first instruction, so a
  * signal sent meanwhile must reach the guest as that instruction runs
  * (tests/hook_plugins.rs). */
@@ -10,7 +10,9 @@ static int32_t init(const struct emu_host *host, const char *argument, void **st
     (void)host;
     (void)argument;
     (void)state;
-    pause();
+    /* Ended early by the signal; should emu hold it instead, the guest
+     * still gets it at its first instruction, five seconds later. */
+    sleep(5);
     return 0;
 }
 

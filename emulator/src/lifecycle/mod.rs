@@ -358,6 +358,7 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
     if let Some(fd) = exec_fd {
         args.push(format!("--exec-fd={fd}").into());
     }
+    args.push(format!("--guest-mask={:#x}", call.thread.signals.guest_blocked()).into());
     // The next emu starts (its C library's start-up, its own) on the
     // process's stack, which the guest's RLIMIT_STACK may have made too
     // small for it: raised for the exec, restored before the guest runs.
@@ -395,9 +396,15 @@ fn relaunch(call: &mut Call, dirfd: i32, path_ptr: u64, argv_ptr: u64, envp_ptr:
         }
     }
     fds::set_inheritable(&inherited, true);
-    // The new image inherits the guest's mask, not this handler's (which
-    // blocks SIGSYS).
-    let handler_mask = sys::sigprocmask(libc::SIG_SETMASK, call.thread.signals.guest_blocked());
+    // The exec runs with every signal blocked that can be (not the fault
+    // signals, which emu's own code must be able to take): one that
+    // arrives meanwhile, or that emu held while it worked on this call,
+    // stays pending across the exec, and the next emu gives the guest its
+    // own mask (`--guest-mask`) at its first instruction, where it is
+    // delivered, as natively. With the guest's mask set here instead, a
+    // held signal came back, was held again, and the exec carried it
+    // blocked into the new image for good.
+    let handler_mask = sys::sigprocmask(libc::SIG_SETMASK, !crate::signals::RESERVED);
     let exe = c"/proc/self/exe";
     // SAFETY: NUL-terminated strings and arrays that live until the call.
     let r = unsafe {

@@ -125,11 +125,12 @@ impl GuestActions {
                 }
             } else if bit(sig) & default_ignored != 0 {
                 let _ = set_host_action(sig, SIG_IGN, 0, 0);
-            } else if watch_deaths && default_kills(sig) {
-                // Caught once the thread has its region (`watch_deaths_from_now`).
             } else if sig == libc::SIGPIPE {
+                // Rust's runtime ignored it: the default again at once.
                 let _ = set_host_action(sig, SIG_DFL, 0, 0);
             }
+            // A death that --trace or --stats watch for is caught once the
+            // thread has its region (`watch_deaths_from_now`).
         }
         actions
     }
