@@ -49,7 +49,9 @@ pub struct ThreadState {
     /// The guest's FS base: saved on entry to a handler, loaded on the way back.
     /// A guest `arch_prctl(ARCH_SET_FS)` changes it here.
     pub guest_fs: Cell<u64>,
-    pub(crate) magic: u64,
+    /// `MAGIC` while the region is a live thread's (a `Cell`: `free`
+    /// clears it through the shared reference every user holds).
+    pub(crate) magic: Cell<u64>,
     pub tid: Cell<i32>,
     pub signals: ThreadSignals,
     /// Scratch space for the tracer, reused for every line.
@@ -161,7 +163,7 @@ impl ThreadState {
             state.write(ThreadState {
                 host_fs,
                 guest_fs: Cell::new(0),
-                magic: MAGIC,
+                magic: Cell::new(MAGIC),
                 tid: Cell::new(tid),
                 signals: ThreadSignals::new(blocked),
                 trace_line: RefCell::new(String::with_capacity(512)),
@@ -198,11 +200,10 @@ impl ThreadState {
     /// # Safety
     /// No thread runs on the region or refers to `state` afterwards.
     pub unsafe fn free(state: &'static ThreadState) {
-        let region = NonNull::from(state).cast::<u8>();
-        let state = region.cast::<ThreadState>().as_ptr();
-        std::ptr::drop_in_place(state);
         // No longer a live region for the entry's check.
-        std::ptr::addr_of_mut!((*state).magic).write(0);
+        state.magic.set(0);
+        let region = NonNull::from(state).cast::<u8>();
+        std::ptr::drop_in_place(region.cast::<ThreadState>().as_ptr());
         if !spare::keep(region) {
             crate::memory::own::unmap_region(region, REGION_SIZE);
         }
