@@ -155,16 +155,21 @@ pub fn spawn(call: &mut Call, req: ThreadRequest) -> SysResult {
         Ok(thread) => created_tid(thread),
         Err(e) => -e.0,
     };
-    if tid < 0 {
-        p.group.thread_gone();
-        return Err(Errno(-tid));
-    }
     let abandon = |e: Errno| {
         start.go.store(ABANDON, Ordering::Release);
         futex_wake(start.go.as_ptr());
         p.group.thread_gone();
         Err(e)
     };
+    if tid <= 0 && created.is_ok() && !waited_for {
+        // The layout checked out on this thread but gave no tid here.
+        log::error!("internal error: no tid in a new thread's struct pthread; please report it");
+        return abandon(Errno::EAGAIN);
+    }
+    if tid < 0 {
+        p.group.thread_gone();
+        return Err(Errno(-tid));
+    }
     // The region of a thread not waited for: its FS base is its pthread_t,
     // as in every glibc thread on x86-64 (checked with the layout).
     let made = if waited_for {
