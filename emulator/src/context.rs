@@ -119,6 +119,15 @@ impl<'a> GuestContext<'a> {
     }
 }
 
+/// `uc_flags` of a kernel signal frame: an XSAVE area follows the FXSAVE
+/// one; the frame's SS is to be restored, as it says.
+pub const UC_FP_XSTATE: u64 = 1;
+pub const UC_SIGCONTEXT_SS: u64 = 2;
+pub const UC_STRICT_RESTORE_SS: u64 = 4;
+/// The frame's CS (0x33) and SS (0x2b): the kernel's 64-bit user segments,
+/// in `gregs[REG_CSGSFS]`.
+pub const USER_SEGMENTS: u64 = 0x33 | (0x2b << 48);
+
 /// A frame's XSAVE area (`GuestContext::xsave_area`): its size in bytes
 /// (without the trailing MAGIC2) and the state components it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

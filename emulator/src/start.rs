@@ -10,7 +10,7 @@ use crate::memory::GuestMemory;
 use crate::personalities;
 use crate::personality::{InitialAuxv, Personality};
 use crate::process::{self, ProcessParts};
-use crate::signals::{self, GuestStart};
+use crate::signals;
 use crate::stats::Stats;
 use crate::threads::{Resume, ThreadState};
 use crate::trace::Tracer;
@@ -103,7 +103,7 @@ pub struct StartOptions {
 /// Loads and starts the guest. Returns only on failure.
 pub fn start(mut opts: StartOptions) -> StartError {
     match prepare(&mut opts) {
-        Ok((start, thread)) => enter(&start, thread),
+        Ok((resume, thread)) => enter(&resume, thread),
         Err(e) => e,
     }
 }
@@ -115,21 +115,20 @@ pub fn start(mut opts: StartOptions) -> StartError {
 /// started, held with the mask emu's code runs with, is delivered at that
 /// first instruction: entered by a jump, the guest kept it blocked until it
 /// set its mask.
-fn enter(start: &GuestStart, thread: &'static ThreadState) -> ! {
-    let resume = Resume::process_start(start, thread.signals.guest_blocked());
+fn enter(resume: &Resume, thread: &'static ThreadState) -> ! {
     let (frame, uc) = resume.frame(thread.host_altstack());
     let mut leave = 0u64;
     // SAFETY: the guest's image and stack are mapped, dispatch is armed and
     // every handler is installed: from here on the guest runs, from a frame
-    // built for this thread. The first thread has no way back (its `leave`
-    // is None), so this does not return.
-    let code = unsafe { signals::emu_enter_thread(&mut leave, frame[uc..].as_ptr(), start.fs) };
-    // SAFETY: ends the process, should the impossible happen.
-    unsafe { sys::syscall6(libc::SYS_exit_group as u64, [code as u64, 0, 0, 0, 0, 0]) };
-    unreachable!("exit_group returned")
+    // built for this thread, with FS 0 as a new program has it. The first
+    // thread has no way back (its `leave` is None), so this does not return.
+    let code = unsafe { signals::emu_enter_thread(&mut leave, frame[uc..].as_ptr(), 0) };
+    sys::exit_group(code)
 }
 
-fn prepare(opts: &mut StartOptions) -> Result<(GuestStart, &'static ThreadState), StartError> {
+/// Everything up to the guest's first instruction: the frame it starts
+/// from, and the thread's state.
+fn prepare(opts: &mut StartOptions) -> Result<(Resume, &'static ThreadState), StartError> {
     sys::detect_fsgsbase();
     let boundary = sud::choose_boundary().map_err(|m| StartError::new(126, m))?;
 
@@ -302,8 +301,8 @@ fn prepare(opts: &mut StartOptions) -> Result<(GuestStart, &'static ThreadState)
         loaded.start,
         sp
     );
-    let entry = personality.entry_registers(sp);
-    Ok((GuestStart { rip: loaded.start, rsp: entry.rsp, rdi: entry.rdi, rdx: entry.rdx, fs: 0 }, thread))
+    let registers = personality.entry_registers(sp);
+    Ok((Resume::process_start(loaded.start, &registers, thread.signals.guest_blocked()), thread))
 }
 
 /// The guest arena below the boundary: from the kernel's mmap_min_addr for

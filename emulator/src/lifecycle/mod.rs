@@ -50,9 +50,7 @@ fn report(ending: Ending) {
 /// Ends the guest process with `status` (exit_group).
 pub fn exit_process(status: i32) -> ! {
     report(Ending::Exited(status));
-    // SAFETY: ends the process.
-    unsafe { sys::syscall6(libc::SYS_exit_group as u64, [status as u64, 0, 0, 0, 0, 0]) };
-    unreachable!("exit_group returned")
+    sys::exit_group(status)
 }
 
 /// The guest is about to die of `sig`.
@@ -130,8 +128,8 @@ pub fn fork(call: &mut Call, req: ForkRequest) -> SysResult {
     p.group.reset_after_fork();
     if let Err(e) = crate::sud::arm() {
         log::error!("the child process cannot re-arm syscall dispatch: {e}");
-        // SAFETY: ends the child, which cannot run its guest safely.
-        unsafe { sys::syscall6(libc::SYS_exit_group as u64, [127, 0, 0, 0, 0, 0]) };
+        // The child cannot run its guest safely.
+        sys::exit_group(127);
     }
     if req.flags & CLONE_CLEAR_SIGHAND != 0 {
         p.signals.reset_handlers();

@@ -124,8 +124,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) {
     // SAFETY: the child's own region, on whose stack it runs already.
     if unsafe { libc::sigaltstack(&child.altstack, std::ptr::null_mut()) } != 0 || crate::sud::arm().is_err() {
         log::error!("a vfork child cannot set up its emulation");
-        // SAFETY: ends the child, which cannot run its guest safely.
-        unsafe { sys::syscall6(libc::SYS_exit_group as u64, [127, 0, 0, 0, 0, 0]) };
+        // The child cannot run its guest safely.
+        sys::exit_group(127);
     }
     crate::rewrite::set_thread_gs(child.state);
     if child.clear_sighand {

@@ -5,7 +5,7 @@
 //! `rt_sigreturn` hands back.
 
 use crate::call::Call;
-use crate::context::GuestContext;
+use crate::context::{GuestContext, UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS};
 use crate::memory::guest;
 use crate::signals::delivery::{self, HandlerEntry, MaskChange};
 use crate::signals::{self, GuestAction};
@@ -180,9 +180,6 @@ const _: () = {
     assert!(offset_of!(libc::ucontext_t, uc_sigmask) as u64 + 8 == UC_SIZE);
     assert!(size_of::<libc::siginfo_t>() as u64 == FRAME_SIZE - INFO_OFFSET);
 };
-const UC_FP_XSTATE: u64 = 1;
-const UC_SIGCONTEXT_SS: u64 = 2;
-const UC_STRICT_RESTORE_SS: u64 = 4;
 /// Flags a signal return may change (the kernel's FIX_EFLAGS).
 const USER_FLAGS: u64 = 0x0001 | 0x0004 | 0x0010 | 0x0040 | 0x0080 | 0x0100 | 0x0400 | 0x0800 | 0x10000 | 0x40000;
 

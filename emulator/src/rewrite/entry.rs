@@ -348,10 +348,10 @@ mod uc {
     pub const FPREGS: usize = GREGS + 8 * 23;
     /// uc_flags, uc_link, uc_stack (3 words), the sigcontext, the mask.
     pub const SIZE: usize = 304;
-    /// UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, as the kernel sets them.
-    pub const FLAGS: u64 = 0x7;
-    /// CS 0x33 and SS 0x2b, the kernel's user segments.
-    pub const SEGMENTS: u64 = 0x33 | (0x2b << 48);
+    use crate::context::{UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS};
+    /// As the kernel sets them.
+    pub const FLAGS: u64 = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+    pub const SEGMENTS: u64 = crate::context::USER_SEGMENTS;
 }
 
 /// The frame's ucontext and, above it, 16 bytes the direct way back keeps

@@ -139,16 +139,6 @@ pub(crate) fn guest_cas32(addr: u64, expected: u32, new: u32) -> Option<u32> {
 const EFLAGS_AC: i64 = 0x4_0000;
 const EFLAGS_DF: i64 = 0x400;
 
-/// Registers the guest starts with (everything else is zero; see
-/// `threads::Resume::process_start`).
-pub(crate) struct GuestStart {
-    pub rip: u64,
-    pub rsp: u64,
-    pub rdi: u64,
-    pub rdx: u64,
-    pub fs: u64,
-}
-
 /// Whether `rip` is inside one of the sequences above.
 pub(crate) fn in_trampolines(rip: u64) -> bool {
     // SAFETY: only the symbols' addresses are taken.

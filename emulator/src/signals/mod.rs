@@ -62,7 +62,7 @@ pub(crate) use actions::set_host_action;
 pub use actions::{install_emulator_handlers, GuestAction, GuestActions, NSIG, SIG_DFL, SIG_IGN};
 pub(crate) use entry::{
     emu_clone_vm, emu_enter_thread, emu_leave_thread, guest_cas32, guest_copy, guest_load32, interruptible_syscall,
-    touch, GuestStart, NOT_RUN,
+    touch, NOT_RUN,
 };
 pub use faults::force_segv;
 pub use thread::{ThreadSignals, HELD_OFFSET, NO_ALTSTACK};
@@ -126,8 +126,8 @@ extern "C" fn signal_without_region(sig: i32, info: *mut libc::siginfo_t, uc: *m
             info.si_code,
             uc.uc_mcontext.gregs[libc::REG_RIP as usize]
         );
-        // SAFETY: ends the process; no thread of it can go on safely.
-        unsafe { sys::syscall6(libc::SYS_exit_group as u64, [70, 0, 0, 0, 0, 0]) };
+        // No thread of the process can go on safely.
+        sys::exit_group(70);
     }
     // Blocked here too: a fault signal's handler is SA_NODEFER, and the
     // copy must not come back before this handler returns.

@@ -7,7 +7,9 @@
 
 use super::ThreadState;
 use crate::context::GuestContext;
-use crate::signals::{host_mask, GuestStart};
+use crate::context::{UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS, USER_SEGMENTS};
+use crate::personality::EntryRegisters;
+use crate::signals::host_mask;
 
 pub struct Resume {
     /// The parent's registers, as the kernel saved them in its SIGSYS frame.
@@ -34,20 +36,21 @@ impl Resume {
         Resume { gregs, uc_flags: ctx.ucontext().uc_flags, fpstate, guest_mask: parent.signals.guest_blocked() }
     }
 
-    /// The process's first thread, as the kernel starts a program: `start`'s
-    /// registers, every other one zero, the flags IF only, the user
-    /// segments, and no FPU state (rt_sigreturn then loads the initial one).
-    pub fn process_start(start: &GuestStart, guest_mask: u64) -> Resume {
+    /// The process's first thread, as the kernel starts a program: at
+    /// `entry`, with the personality's `registers`, every other one zero,
+    /// the flags IF only, the user segments (checked as the kernel's own
+    /// frames have them), and no FPU state (rt_sigreturn then loads the
+    /// initial one).
+    pub fn process_start(entry: u64, registers: &EntryRegisters, guest_mask: u64) -> Resume {
         let mut gregs = [0i64; 23];
-        gregs[libc::REG_RIP as usize] = start.rip as i64;
-        gregs[libc::REG_RSP as usize] = start.rsp as i64;
-        gregs[libc::REG_RDI as usize] = start.rdi as i64;
-        gregs[libc::REG_RDX as usize] = start.rdx as i64;
+        gregs[libc::REG_RIP as usize] = entry as i64;
+        gregs[libc::REG_RSP as usize] = registers.rsp as i64;
+        gregs[libc::REG_RDI as usize] = registers.rdi as i64;
+        gregs[libc::REG_RDX as usize] = registers.rdx as i64;
         gregs[libc::REG_EFL as usize] = 0x202;
-        // CS 0x33 and SS 0x2b, checked as the frame says (UC_SIGCONTEXT_SS
-        // | UC_STRICT_RESTORE_SS, as the kernel's own frames).
-        gregs[libc::REG_CSGSFS as usize] = 0x33 | (0x2b << 48);
-        Resume { gregs, uc_flags: 0x6, fpstate: Vec::new(), guest_mask }
+        gregs[libc::REG_CSGSFS as usize] = USER_SEGMENTS as i64;
+        let uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+        Resume { gregs, uc_flags, fpstate: Vec::new(), guest_mask }
     }
 
     /// A thread that starts by a call of `rip` with `arg` (in RDI) on

@@ -439,9 +439,8 @@ fn set_up_reporting(start: &ThreadStart) -> Option<&'static ThreadState> {
 /// it was to do is lost, so the process stops, with the reason.
 fn thread_set_up_failed(why: String) -> ! {
     log::error!("internal error: a new thread could not be set up ({why}); please report it");
-    // SAFETY: ends the process, as no thread of it can go on correctly.
-    unsafe { libc::syscall(libc::SYS_exit_group, 70) };
-    unreachable!("exit_group returned")
+    // No thread of the process can go on correctly.
+    sys::exit_group(70)
 }
 
 /// The attributes a new thread does not share with its parent (flags for
