@@ -16,6 +16,7 @@
 //! The page's protection is put back as it was; a site in a shared mapping
 //! is never written (it would change the file).
 
+use crate::memory::guest;
 use crate::memory::maps::Maps;
 use crate::process::process;
 use crate::sys::{self, Errno};
@@ -134,48 +135,109 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
         *prot = mapping.prot;
     }
     let pages = if first_page == last_page { &pages[..1] } else { &pages[..] };
-    // Every page, even after one fails.
-    let set_prot = |writable: bool| {
+    let code = CodeWriter::new(at, pages)?;
+    let first = code.read(at)?;
+    code.write(at, &[0xcc])?;
+    if sync_cores().is_err() {
+        // Nothing but the int3 was written: take it back.
+        let _ = code.write(at, &[first]);
+        return Err("membarrier failed");
+    }
+    // From here the rewrite is finished whatever happens: the int3 holds
+    // every thread off the half-written bytes until the head is written. A
+    // failing membarrier (registered, it cannot fail but for lack of
+    // memory) leaves only the visibility to the CPU's own
+    // cross-modifying-code rules; a failing write of memory just written
+    // to, nothing but a kernel that changed its mind.
+    let _ = code.write(at + 1, &new[1..]);
+    let _ = sync_cores();
+    // No sync after the head (text_poke_bp has one, before the kernel
+    // forgets its int3): a thread that still runs the int3 traps, and
+    // `on_fault` sends it back to the finished bytes, for as long as the
+    // process lives. Its membarrier cost 2 to 200 us a site.
+    let _ = code.write(at, &new[..1]);
+    Ok(())
+}
+
+/// How emu writes to the guest's read-only code.
+///
+/// Through /proc/thread-self/mem, whose writes the kernel lets through a
+/// private mapping's protection (as a debugger's breakpoints), copying the
+/// page on the first: the protection never changes. Changing it twice for
+/// each site instead, mprotect and back, costs two TLB shootdowns, each an
+/// IPI to every CPU that runs another of the guest's threads (about 20 us
+/// each in this project's VMs, against 2 for a write to the file). A kernel
+/// that refuses such writes (proc_mem.force_override=never, a security
+/// module) gets the mprotect way. thread-self: /proc/self/mem has no memory
+/// once the thread-group leader has exited.
+enum CodeWriter<'a> {
+    Memory(std::fs::File),
+    /// The pages, with their protection, made writable until the drop.
+    Protection(&'a [(u64, i32)]),
+}
+
+impl<'a> CodeWriter<'a> {
+    fn new(at: u64, pages: &'a [(u64, i32)]) -> Result<Self, &'static str> {
+        use std::os::unix::fs::FileExt;
+        // Writing the byte that is there copies the page, or says at once
+        // that the kernel refuses.
+        if let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open("/proc/thread-self/mem") {
+            let mut byte = [0u8];
+            if file.read_exact_at(&mut byte, at).is_ok() && file.write_all_at(&byte, at).is_ok() {
+                return Ok(CodeWriter::Memory(file));
+            }
+        }
+        let writer = CodeWriter::Protection(pages);
+        if !writer.protect(true) {
+            return Err("cannot make the code writable");
+        }
+        Ok(writer)
+    }
+
+    /// Every page, even after one fails.
+    fn protect(&self, writable: bool) -> bool {
+        let CodeWriter::Protection(pages) = self else { return true };
         pages.iter().fold(true, |ok, &(page, prot)| {
             let prot = if writable { libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC } else { prot };
             // SAFETY: a page of the guest's own code, checked mapped,
-            // private and executable.
+            // private and executable, and given its protection back on drop.
             let done = unsafe { libc::mprotect(page as *mut libc::c_void, loader::PAGE_SIZE as usize, prot) == 0 };
             done && ok
         })
-    };
-    // SAFETY: the guest's own code pages (checked mapped, private and
-    // executable), made writable while executable for the few writes
-    // below, then given their protection back.
-    unsafe {
-        if !set_prot(true) {
-            set_prot(false);
-            return Err("cannot make the code writable");
+    }
+
+    fn read(&self, at: u64) -> Result<u8, &'static str> {
+        let mut byte = [0u8];
+        match self {
+            CodeWriter::Memory(file) => {
+                use std::os::unix::fs::FileExt;
+                file.read_exact_at(&mut byte, at).map_err(|_| "a read of /proc/thread-self/mem failed")?
+            }
+            CodeWriter::Protection(_) => guest::read(at, &mut byte).map_err(|_| "its code cannot be read")?,
         }
-        let p = at as *mut u8;
-        let first = p.read_volatile();
-        p.write_volatile(0xcc);
-        if sync_cores().is_err() {
-            // Nothing but the int3 was written: take it back.
-            p.write_volatile(first);
-            set_prot(false);
-            return Err("membarrier failed");
+        Ok(byte[0])
+    }
+
+    fn write(&self, at: u64, bytes: &[u8]) -> Result<(), &'static str> {
+        match self {
+            CodeWriter::Memory(file) => {
+                use std::os::unix::fs::FileExt;
+                file.write_all_at(bytes, at).map_err(|_| "a write to /proc/thread-self/mem failed")
+            }
+            CodeWriter::Protection(_) => {
+                for (i, &b) in bytes.iter().enumerate() {
+                    // SAFETY: the guest's own code pages, private,
+                    // executable, and made writable by `new`.
+                    unsafe { (at as *mut u8).add(i).write_volatile(b) };
+                }
+                Ok(())
+            }
         }
-        for (i, &b) in new.iter().enumerate().skip(1) {
-            p.add(i).write_volatile(b);
-        }
-        // From here the rewrite is finished whatever happens: the int3
-        // holds every thread off the half-written bytes until the head is
-        // written. A failing membarrier (registered, it cannot fail but
-        // for lack of memory) leaves only the visibility to the CPU's own
-        // cross-modifying-code rules.
-        let _ = sync_cores();
-        // No sync after the head (text_poke_bp has one, before the kernel
-        // forgets its int3): a thread that still runs the int3 traps, and
-        // `on_fault` sends it back to the finished bytes, for as long as
-        // the process lives. Its membarrier cost 2 to 200 us a site.
-        p.write_volatile(new[0]);
-        set_prot(false);
-        Ok(())
+    }
+}
+
+impl Drop for CodeWriter<'_> {
+    fn drop(&mut self) {
+        self.protect(false);
     }
 }
