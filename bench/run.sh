@@ -33,7 +33,7 @@ gcc -O2 -static -pthread -o "$B/thread_churn" bench/thread_churn.c
 CORES=$(nproc)
 for os in linux freebsd; do
     (cd bench/go && GOCACHE="$PWD/../../$B/go-cache" GOOS=$os GOARCH=amd64 CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
-        go build -o "../../$B/getppid-$os" ./getppid)
+        go build -o "../../$B/getppid-$os" ./getppid && go build -o "../../$B/clock-$os" ./clock)
 done
 
 # The packages tests/npm pins (esbuild for Linux and three.js), as the
@@ -128,6 +128,11 @@ go_linux=$(per_call emu-go-linux "$N" "$EMU $B/getppid-linux")
 go_freebsd=$(per_call emu-go-freebsd "$N" "$EMU $B/getppid-freebsd")
 go_linux_trap=$(per_call emu-go-linux-trap "$N" "$EMU --no-rewrite $B/getppid-linux")
 go_freebsd_trap=$(per_call emu-go-freebsd-trap "$N" "$EMU --no-rewrite $B/getppid-freebsd")
+# A clock read (time.Now): the Linux build natively (the vDSO), the FreeBSD
+# build under emu (a clock_gettime call each).
+clock_linux=$(per_call clock-linux "$N" "$B/clock-linux")
+clock_freebsd=$(per_call clock-freebsd "$N" "$EMU $B/clock-freebsd")
+clock_freebsd_trap=$(per_call clock-freebsd-trap "$N" "$EMU --no-rewrite $B/clock-freebsd")
 
 # esbuild's FreeBSD release under emu against its Linux release natively.
 bundle_min="three/src/Three.js --bundle --minify --outdir=$PWD/$B/esbuild-freebsd --log-level=warning"
@@ -167,7 +172,7 @@ rss_emu=$(rss "$EMU" "$B/hello")
 
 EMU_TRAP=$emu_trap EMU_TRACE="$emu_trace $emu_trace_trap" MMAP="$mmap_native $mmap_emu $mmap_trap" \
     GO_TRAP="$go_linux_trap $go_freebsd_trap" HOOKS="$hook_rust $hook_plugin" \
-    GO_LINUX=$go_linux GO_FREEBSD=$go_freebsd ESBUILD_FREEBSD_JSON=$(json esbuild-freebsd) \
+    GO_LINUX=$go_linux GO_FREEBSD=$go_freebsd CLOCK="$clock_linux $clock_freebsd $clock_freebsd_trap" ESBUILD_FREEBSD_JSON=$(json esbuild-freebsd) \
     FLOOR_BUSY=$floor_busy EMU_BUSY=$emu_busy CORES=$CORES CHURN=$CHURN CHURN_NATIVE=$churn_native CHURN_EMU=$churn_emu \
     START_DYN="$start_dyn_native $start_dyn_emu" PYTHON="$python_native $python_emu" BASH_TRUE="$bash_native $bash_emu" \
     ESBUILD_JSON=$(json esbuild) ROUNDS=$ROUNDS python3 - "$native" "$floor" "$emu" "$strace_ns" "$qemu" "$start_native" "$start_emu" "$rss_native" "$rss_emu" "$N" <<'PY'
@@ -257,6 +262,15 @@ print("| --- | ---: |")
 go_linux_trap, go_freebsd_trap = (int(x) for x in os.environ["GO_TRAP"].split())
 print(f"| GOOS=linux | {go_linux} (--no-rewrite: {go_linux_trap}) |")
 print(f"| GOOS=freebsd | {go_freebsd} ({go_freebsd / go_linux:.2f}x; --no-rewrite: {go_freebsd_trap}, {go_freebsd_trap / go_linux_trap:.2f}x; target: at most 1.10) |")
+print()
+clock_linux, clock_freebsd, clock_freebsd_trap = (int(x) for x in os.environ["CLOCK"].split())
+print("A clock read, time.Now() (bench/go/clock): the Linux build reads the vDSO; the FreeBSD build makes a clock_gettime call, "
+      "which a rewritten site's entry answers from the host's vDSO:")
+print()
+print("| build | ns per read |")
+print("| --- | ---: |")
+print(f"| GOOS=linux, native | {clock_linux} |")
+print(f"| GOOS=freebsd, emu | {clock_freebsd} ({clock_freebsd / clock_linux:.2f}x; --no-rewrite: {clock_freebsd_trap}) |")
 print()
 runs = json.load(open(os.environ["ESBUILD_FREEBSD_JSON"]))["results"]
 linux_native, freebsd_emu, freebsd_trap = (statistics.median(r["times"]) * 1e3 for r in runs)

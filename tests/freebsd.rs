@@ -37,13 +37,17 @@ fn go_threads_program() {
 /// repeated until their sites are rewritten: FreeBSD's errno and carry flag
 /// on failures (EAGAIN is 35 there), clock ids translated in the entry (and
 /// the ones it leaves to the dispatcher: an unknown id, a result outside
-/// the arena), and blocking reads restarted under a storm of signals (the
-/// FreeBSD number must be what the restarted site makes again). On the trap
-/// path (`EMU_TEST_NO_REWRITE`), the same answers.
+/// the arena, a read-only page the entry's copy faults on), clock reads
+/// (through the host's vDSO) under a storm of signals, and blocking reads
+/// restarted under another (the FreeBSD number must be what the restarted
+/// site makes again). On the trap path (`EMU_TEST_NO_REWRITE`), the same
+/// answers.
 #[test]
 fn go_fastcalls_program() {
     let out = go_program_like_linux("fastcalls");
     assert!(out.stdout.contains("20 of 20 rounds read what was written"), "{}", out.stdout);
+    assert!(out.stdout.contains("into a read-only page: bad address (200 of 200)"), "{}", out.stdout);
+    assert!(out.stdout.contains("clock reads under 500 signals: 0 failed, 0 backwards"), "{}", out.stdout);
 }
 
 /// Files and directories (create, rename, stat, readdir, symlink, chmod, a

@@ -90,6 +90,12 @@ static EMU_FAST_ERRNO: [AtomicU8; 4096] = [const { AtomicU8::new(0) }; 4096];
 /// The host clock of each guest clock id, -1 for one left to the dispatcher.
 #[no_mangle]
 static EMU_FAST_CLOCKS: [AtomicI32; CLOCK_IDS] = [const { AtomicI32::new(-1) }; CLOCK_IDS];
+/// The host vDSO's `__vdso_clock_gettime`, which reads those clocks (0:
+/// the host call), and the vDSO's mapping (see `vdso`).
+#[no_mangle]
+static EMU_VDSO_CLOCK_GETTIME: AtomicU64 = AtomicU64::new(0);
+static VDSO_START: AtomicU64 = AtomicU64::new(0);
+static VDSO_END: AtomicU64 = AtomicU64::new(0);
 
 /// The features the kernel's own signal frames hold and the size of their
 /// XSAVE area (`learn_xsave`): what the entry saves and restores.
@@ -108,6 +114,11 @@ pub fn set_passthrough(number: u64, how: PassThrough) {
         PassThrough::CarryClock { host, clocks } => {
             for (slot, clock) in EMU_FAST_CLOCKS.iter().zip(clocks) {
                 slot.store(clock.unwrap_or(-1), Ordering::Relaxed);
+            }
+            if let Some(vdso) = super::vdso::clock_gettime() {
+                VDSO_START.store(vdso.mapping.start, Ordering::Relaxed);
+                VDSO_END.store(vdso.mapping.end, Ordering::Relaxed);
+                EMU_VDSO_CLOCK_GETTIME.store(vdso.function, Ordering::Relaxed);
             }
             (host, PASS | PASS_CARRY | PASS_CLOCK)
         }
@@ -146,11 +157,14 @@ pub fn learn_xsave(area: Option<XsaveArea>) -> bool {
     true
 }
 
-/// Whether `rip` is in the fast entry (emu's code, not the guest's).
+/// Whether `rip` is in the fast entry (emu's code, not the guest's), or in
+/// the host vDSO it calls for a BSD guest's clocks (which no such guest
+/// runs itself).
 pub fn in_fast_entry(rip: u64) -> bool {
     // SAFETY: only the symbols' addresses are taken.
     let (start, end) = unsafe { (&emu_fast_start as *const u8 as u64, &emu_fast_end as *const u8 as u64) };
-    (start..end).contains(&rip)
+    let vdso = VDSO_START.load(Ordering::Relaxed)..VDSO_END.load(Ordering::Relaxed);
+    (start..end).contains(&rip) || vdso.contains(&rip)
 }
 
 /// Where a signal held at `rip` sends the entry: as
@@ -400,6 +414,8 @@ core::arch::global_asm!(
     "    mov edi, [r11 + rdi * 4]",
     "    test edi, edi",
     "    js 19f",
+    "    cmp qword ptr [rip + EMU_VDSO_CLOCK_GETTIME], 0",
+    "    jne 30f",
     "2:",
     "    movzx eax, cx",                         // the host's number
     ".globl emu_fast_check",
@@ -409,6 +425,7 @@ core::arch::global_asm!(
     ".globl emu_fast_syscall_insn",
     "emu_fast_syscall_insn:",
     "    syscall",
+    "31:",
     "    pop rdi",
     "    pop rcx",
     "    lea r11, [rip + EMU_FAST_CALLS]",
@@ -445,6 +462,47 @@ core::arch::global_asm!(
     "    sub rsp, 24",
     "    mov r11d, {not_run}",
     "    jmp 22f",
+    // A clock read through the host's vDSO instead of the host call: the
+    // same look at `held` first ("not run"), then a C function, which may
+    // change the registers a call may (RSI, RDX, R8 to R10 are the guest's
+    // and kept; RDI waits in its slot) and needs DF and AC clear (the
+    // guest's flags wait in theirs). It writes to emu's stack, and the 16
+    // bytes are copied to the guest's with `emu_guest_copy`, whose fault is
+    // EFAULT, as the host call's would be. A signal that arrives from here
+    // on is held (the vDSO counts as the entry's code: `in_fast_entry`),
+    // and the way back at 4 sees it.
+    "30:",
+    "    cmp dword ptr gs:[{held}], 0",
+    "    jne emu_fast_not_run",
+    "    push rsi",
+    "    push rdx",
+    "    push r8",
+    "    push r9",
+    "    push r10",
+    "    sub rsp, 16",                           // the timespec; RSP 16-aligned
+    "    pushfq",
+    "    and qword ptr [rsp], {emu_flags_mask}",
+    "    popfq",
+    "    mov rsi, rsp",
+    "    call [rip + EMU_VDSO_CLOCK_GETTIME]",
+    "    movsxd rax, eax",                       // an int: 0 or -errno
+    "    test rax, rax",
+    "    jnz 32f",
+    "    mov rdi, [rsp + 48]",                   // the guest's timespec
+    "    mov rsi, rsp",
+    "    mov edx, 16",
+    "    call emu_guest_copy",
+    "    test rax, rax",
+    "    jz 32f",
+    "    mov rax, {minus_efault}",
+    "32:",
+    "    add rsp, 16",
+    "    pop r10",
+    "    pop r9",
+    "    pop r8",
+    "    pop rdx",
+    "    pop rsi",
+    "    jmp 31b",
     "19:",
     "    pop rdi",
     "    pop rax",
@@ -600,6 +658,7 @@ core::arch::global_asm!(
     pass = const PASS,
     pass_carry = const PASS_CARRY,
     pass_clock = const PASS_CLOCK,
+    minus_efault = const -(libc::EFAULT as i64),
     clock_ids = const CLOCK_IDS,
     not_run = const NOT_RUN,
     dispatch = const DISPATCH,

@@ -28,6 +28,7 @@
 mod decode;
 mod entry;
 mod patch;
+mod vdso;
 
 pub use entry::{fast_rewind, fast_roll_forward, in_fast_entry};
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -99,6 +100,16 @@ func results() {
 		_, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, 16, 0)
 		return errText(e)
 	})
+	// In the arena but read-only: the entry's copy faults (FreeBSD's
+	// entry reads the clock through the host's vDSO, then copies).
+	page, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		panic(err)
+	}
+	tally("clock_gettime into a read-only page", func() string {
+		return errText(clockGettime(clockMonotonic, unsafe.Pointer(&page[8])))
+	})
+	syscall.Munmap(page)
 	syscall.Close(p[0])
 	syscall.Close(p[1])
 }
@@ -152,9 +163,51 @@ func restarts() {
 		rounds*perRound, good, rounds, bad)
 }
 
+// Clock reads on a thread that signals keep interrupting (in the entry,
+// in the vDSO it calls, on the way back), for as long as a fixed number of
+// signals takes to send: each read succeeds, and the clock never goes
+// backwards.
+func clockStorm() {
+	const signals = 500
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGUSR2)
+	go func() {
+		for range sigs {
+		}
+	}()
+	var stop atomic.Bool
+	tids := make(chan int)
+	done := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		tids <- threadID()
+		failed, backwards := 0, 0
+		var last syscall.Timespec
+		for !stop.Load() {
+			var ts syscall.Timespec
+			if clockGettime(clockMonotonic, unsafe.Pointer(&ts)) != 0 {
+				failed++
+			}
+			if ts.Nano() < last.Nano() {
+				backwards++
+			}
+			last = ts
+		}
+		done <- fmt.Sprintf("%d failed, %d backwards", failed, backwards)
+	}()
+	tid := <-tids
+	for i := 0; i < signals; i++ {
+		signalThread(tid, syscall.SIGUSR2)
+		time.Sleep(20 * time.Microsecond)
+	}
+	stop.Store(true)
+	fmt.Printf("clock reads under %d signals: %s\n", signals, <-done)
+}
+
 func main() {
 	results()
 	restarts()
+	clockStorm()
 	// The same through os.File, whose reads Go retries itself.
 	r, w, _ := os.Pipe()
 	w.Write([]byte("done"))
