@@ -38,6 +38,7 @@ commands = {
     "FreeBSD release, other emu": [other, freebsd],
 }
 times = {name: [] for name in commands}
+cpu = {name: [] for name in commands}
 seed = random.randrange(1 << 32)
 shuffle = random.Random(seed).shuffle
 for r in range(rounds + 2):
@@ -45,9 +46,13 @@ for r in range(rounds + 2):
     shuffle(order)
     for name, command in order:
         start = time.perf_counter()
-        subprocess.run(command + args, cwd=modules, check=True)
+        child = subprocess.Popen(command + args, cwd=modules)
+        _, status, usage = os.wait4(child.pid, 0)
+        if status != 0:
+            sys.exit(f"{name}: exit status {status}")
         if r >= 2:  # two rounds of warm-up
             times[name].append((time.perf_counter() - start) * 1e3)
+            cpu[name].append((usage.ru_utime + usage.ru_stime) * 1e3)
 native_times = times["Linux release, native"]
 native = statistics.median(native_times)
 print(f"| esbuild, median of {rounds} interleaved rounds | ms | / Linux native | ms over native, paired |")
@@ -60,4 +65,12 @@ for release in ("Linux", "FreeBSD"):
     this_t, other_t = times[f"{release} release, this emu"], times[f"{release} release, other emu"]
     paired = statistics.median(a - b for a, b in zip(this_t, other_t))
     print(f"{release} release: this emu minus the other, median over rounds: {paired:+.2f} ms")
+print()
+print("CPU time (user and system, all threads), the same runs:")
+print()
+print("| esbuild | CPU ms, median | / Linux native |")
+print("| --- | ---: | ---: |")
+native_cpu = statistics.median(cpu["Linux release, native"])
+for name, t in cpu.items():
+    print(f"| {name} | {statistics.median(t):.1f} | {statistics.median(t) / native_cpu:.3f} |")
 print(f"(order of each round shuffled with seed {seed})")

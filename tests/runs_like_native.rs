@@ -64,6 +64,23 @@ fn the_first_instruction_finds_a_fresh_state() {
     );
 }
 
+/// The FPU state across calls emu carries out itself (the entry's frame,
+/// saved with XSAVEOPT where the CPU has it) and in the frames of signals
+/// that keep arriving meanwhile: a guest MXCSR, XMM8, ST0, with the x87
+/// state in use, initial, and the SSE state initial too.
+#[test]
+fn fpu_state_survives_calls_and_signals() {
+    for mode in ["x87", "init", "sse-init"] {
+        let out = assert_like_native(&Run::new(guest("fp_frames-glibc")).args([mode]));
+        assert_eq!(
+            out.stdout,
+            "handled at least 2000 signals: FCW wrong 0, MXCSR wrong 0, XMM8 wrong 0, ST0 wrong 0\n\
+             calls made: more than 1000 yes; MXCSR lost 0, XMM8 lost 0\n",
+            "{mode}"
+        );
+    }
+}
+
 #[test]
 fn every_write_path() {
     for v in ["glibc", "musl"] {

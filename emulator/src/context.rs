@@ -94,7 +94,11 @@ impl<'a> GuestContext<'a> {
 
     /// The FPU state saved with these registers: its address and how many
     /// bytes of it there are (the XSAVE area with its trailer, or the
-    /// 512-byte FXSAVE area).
+    /// 512-byte FXSAVE area). A state component the header's XSTATE_BV
+    /// marks initial holds whatever bytes were there before in a frame of
+    /// the fast entry, which saves with XSAVEOPT (`rewrite::entry`): copied
+    /// whole and restored by XRSTOR, as every user does, it is the initial
+    /// state; read field by field, it would not be.
     pub fn fpstate(&self) -> Option<(*mut u8, usize)> {
         let fp = self.uc.uc_mcontext.fpregs as *mut u8;
         if fp.is_null() {
