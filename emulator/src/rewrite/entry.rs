@@ -596,12 +596,18 @@ core::arch::global_asm!(
     "    mov dword ptr [rsp + rax], {magic2}",
     "    mov [rbx + {fpregs}], rsp",
     // emu's own FPU state, as a signal handler starts with it: default
-    // control words (set only where the guest's differ: FNINIT and LDMXCSR
-    // are slow; an x87 state XSAVE marks initial is FNINIT's), and the AVX
+    // control words and an empty x87 stack (set only where the guest's
+    // differ: FNINIT and LDMXCSR are slow; an x87 state XSAVE marks initial
+    // is FNINIT's), and the AVX
     // registers' upper halves clean (left dirty by a guest's AVX code, they
     // would slow every SSE instruction of emu's on Intel CPUs).
     "    test byte ptr [rsp + 512], 1",
     "    jz 28f",
+    "    cmp dword ptr [rsp], 0x37f",           // FCW the default, FSW clear
+    "    jne 27f",
+    "    cmp byte ptr [rsp + 4], 0",            // every x87 register empty
+    "    je 28f",
+    "27:",
     "    fninit",
     "28:",
     "    cmp dword ptr [rsp + 24], {mxcsr_default}",
