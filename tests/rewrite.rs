@@ -40,6 +40,57 @@ fn rewritten_sites_behave_as_native() {
     }
 }
 
+/// Site analyses are kept across runs (emulator/src/rewrite/cache.rs): a
+/// second run takes its sites' from the file and rewrites as many; a
+/// damaged file is read around (records are checked, never trusted) and
+/// mended by the run; `EMU_CACHE_DIR=` keeps none; XDG_CACHE_HOME is where
+/// the file goes otherwise.
+#[test]
+fn site_analyses_are_kept_across_runs() {
+    if trap_path_only() {
+        return;
+    }
+    let dir = scratch("site-cache");
+    let run = |cache: &std::path::Path| {
+        let out = Run::new(guest("getppid_loop-glibc"))
+            .args(["2000"])
+            .env("EMU_CACHE_DIR", cache.to_str().unwrap())
+            .emu_options(["--stats", "--log-level=debug"])
+            .under_emu();
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let sites = rewritten(&out.stderr).unwrap_or_else(|| panic!("{}", out.stderr)).0;
+        (sites, out.stderr.matches("analysis from the cache").count() as u64)
+    };
+    let files = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(d).map(|e| e.map(|e| e.unwrap().path()).collect()).unwrap_or_default()
+    };
+    let (sites, cached) = run(&dir);
+    assert!(sites >= 1 && cached == 0, "{sites} sites, {cached} cached");
+    let file = files(&dir).pop().expect("a cache file");
+    assert_eq!(run(&dir), (sites, sites));
+    // Every record damaged: analysed again, and written again.
+    let mut bytes = std::fs::read(&file).unwrap();
+    for b in bytes.iter_mut().skip(20).step_by(16) {
+        *b ^= 0x55;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(run(&dir), (sites, 0));
+    assert_eq!(run(&dir), (sites, sites));
+    // None kept; and the default place under XDG_CACHE_HOME.
+    let home = scratch("site-cache-home");
+    let out = Run::new(guest("getppid_loop-glibc"))
+        .args(["2000"])
+        .env("EMU_CACHE_DIR", "")
+        .env("HOME", home.to_str().unwrap())
+        .env("XDG_CACHE_HOME", home.to_str().unwrap())
+        .under_emu();
+    assert_eq!((out.status, files(&home).len()), (0, 0), "{}", out.stderr);
+    let mut c = std::process::Command::new(emu());
+    c.args([guest("getppid_loop-glibc").as_os_str(), "2000".as_ref()]).env_remove("EMU_CACHE_DIR");
+    assert!(c.env("XDG_CACHE_HOME", &home).status().unwrap().success());
+    assert_eq!(files(&home.join("emu")).len(), 1, "{:?}", files(&home));
+}
+
 #[test]
 fn no_rewrite_keeps_every_call_on_the_trap_path() {
     let out =

@@ -26,7 +26,9 @@ use std::path::PathBuf;
     about = "Run x86-64 programs built for another system-call ABI, under Syscall User Dispatch",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Environment: EMU_LOG=error|warn|info|debug|trace sets the log level (like --log-level)."
+    after_help = "Environment: EMU_LOG=error|warn|info|debug|trace sets the log level (like --log-level). \
+                  EMU_CACHE_DIR=DIR keeps the analyses of rewritten syscall sites in DIR across runs (default: \
+                  $XDG_CACHE_HOME/emu or ~/.cache/emu; empty: none kept)."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -15,7 +15,9 @@
 //! decoding from many earlier start points: x86 code re-synchronises within
 //! a few instructions, and every decoding that lands exactly on the
 //! `syscall` must pass through the candidate's start. A `mov eax, imm32`
-//! must also have loaded the number the trap saw.
+//! must also have loaded the number the trap saw (`Shape::number`, which
+//! the caller compares: the analysis itself depends on the code alone, and
+//! on the site's address only modulo 16, so that `cache` can keep it).
 
 use iced_x86::{Code, Decoder, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
 
@@ -34,13 +36,16 @@ pub struct Shape {
     pub start: u64,
     /// Their bytes, to run in the stub.
     pub moved: Vec<u8>,
+    /// The number the instruction before the `syscall` loads, when it is
+    /// `mov eax, imm32`: a trap that saw another came to the `syscall`
+    /// some other way, and the site is not rewritten.
+    pub number: Option<u32>,
 }
 
 /// `bytes` are the guest's code from `syscall_at - LOOK_BEHIND` (or less,
 /// where the mapping begins) up to and including the two `syscall` bytes;
-/// `after` what follows (as much as could be read); `rax` the number the
-/// trap saw.
-pub fn analyse(syscall_at: u64, bytes: &[u8], after: &[u8], rax: u64) -> Result<Shape, &'static str> {
+/// `after` what follows (as much as could be read).
+pub fn analyse(syscall_at: u64, bytes: &[u8], after: &[u8]) -> Result<Shape, &'static str> {
     let n = bytes.len();
     if n < 2 || bytes[n - 2..] != [0x0f, 0x05] {
         return Err("not a syscall instruction");
@@ -52,6 +57,7 @@ pub fn analyse(syscall_at: u64, bytes: &[u8], after: &[u8], rax: u64) -> Result<
     // five bytes for the `jmp`.
     let mut start = syscall_at;
     let mut insns = 0;
+    let mut number = None;
     while syscall_at - start < 5 {
         let prev =
             *boundaries.iter().rev().find(|&&b| b < start).ok_or("the instructions before it are not certain")?;
@@ -60,7 +66,10 @@ pub fn analyse(syscall_at: u64, bytes: &[u8], after: &[u8], rax: u64) -> Result<
         if insn.is_invalid() || insn.len() != one.len() {
             return Err("the instructions before it are not certain");
         }
-        movable(&insn, if start == syscall_at { Some(rax) } else { None })?;
+        movable(&insn)?;
+        if start == syscall_at {
+            number = loads_eax(&insn);
+        }
         // An instruction after the first to move must not be where code
         // from elsewhere may enter: a function's first instruction (after
         // padding, at a 16-byte line, or marked by endbr64).
@@ -94,7 +103,7 @@ pub fn analyse(syscall_at: u64, bytes: &[u8], after: &[u8], rax: u64) -> Result<
             return Err("a branch lands inside the instructions before it");
         }
     }
-    Ok(Shape { start, moved: code[(start - base) as usize..].to_vec() })
+    Ok(Shape { start, moved: code[(start - base) as usize..].to_vec(), number })
 }
 
 /// Filler between functions, never an instruction a function runs.
@@ -123,9 +132,8 @@ fn branch_target(insn: &Instruction) -> Option<u64> {
     }
 }
 
-/// Whether the instruction means the same when run from the stub; `rax`
-/// for the last one before the `syscall`.
-fn movable(insn: &Instruction, rax: Option<u64>) -> Result<(), &'static str> {
+/// Whether the instruction means the same when run from the stub.
+fn movable(insn: &Instruction) -> Result<(), &'static str> {
     if insn.flow_control() != FlowControl::Next {
         return Err("an instruction before it branches");
     }
@@ -138,14 +146,15 @@ fn movable(insn: &Instruction, rax: Option<u64>) -> Result<(), &'static str> {
     if (0..insn.op_count()).any(|i| insn.op_register(i) == Register::RIP) {
         return Err("an instruction before it reads RIP");
     }
-    // The number the trap saw must be the one a `mov eax, imm32` loads.
-    let loads_eax = insn.code() == Code::Mov_r32_imm32
-        && insn.op0_register() == Register::EAX
-        && insn.op_kind(1) == OpKind::Immediate32;
-    if loads_eax && rax.is_some_and(|rax| insn.immediate32() as u64 != rax) {
-        return Err("the instruction before it did not load the call's number");
-    }
     Ok(())
+}
+
+/// The number a `mov eax, imm32` loads.
+fn loads_eax(insn: &Instruction) -> Option<u32> {
+    (insn.code() == Code::Mov_r32_imm32
+        && insn.op0_register() == Register::EAX
+        && insn.op_kind(1) == OpKind::Immediate32)
+        .then(|| insn.immediate32())
 }
 
 /// Linear decoding from up to 16 start points: the instruction starts that
@@ -212,15 +221,14 @@ mod tests {
         let mut glibc = PROLOGUE.to_vec();
         glibc.extend_from_slice(&[0xb8, 0x27, 0, 0, 0]);
         let (at, bytes) = site(&glibc);
-        let shape = analyse(at, &bytes, &[0xc3], 0x27).unwrap();
-        assert_eq!((shape.start, shape.moved), (at - 5, vec![0xb8, 0x27, 0, 0, 0]));
-        // The number the trap saw must be the one loaded.
-        assert!(analyse(at, &bytes, &[0xc3], 0x28).is_err());
+        let shape = analyse(at, &bytes, &[0xc3]).unwrap();
+        assert_eq!((shape.start, shape.moved, shape.number), (at - 5, vec![0xb8, 0x27, 0, 0, 0], Some(0x27)));
 
         let mut go = PROLOGUE.to_vec();
         go.extend_from_slice(&[0x48, 0x8b, 0x44, 0x24, 0x08]); // mov rax, [rsp+8]
         let (at, bytes) = site(&go);
-        assert_eq!(analyse(at, &bytes, &[0xc3], 39).unwrap().moved, vec![0x48, 0x8b, 0x44, 0x24, 0x08]);
+        let shape = analyse(at, &bytes, &[0xc3]).unwrap();
+        assert_eq!((shape.moved, shape.number), (vec![0x48, 0x8b, 0x44, 0x24, 0x08], None));
     }
 
     #[test]
@@ -229,13 +237,13 @@ mod tests {
         let mut r8 = PROLOGUE.to_vec();
         r8.extend_from_slice(&[0x41, 0xb8, 0x27, 0, 0, 0]);
         let (at, bytes) = site(&r8);
-        let shape = analyse(at, &bytes, &[0xc3], 0x27);
+        let shape = analyse(at, &bytes, &[0xc3]);
         assert!(shape.as_ref().map_or(true, |s| s.start == at - 6), "{shape:?}");
         // mov rax, [rip+x]
         let mut rel = PROLOGUE.to_vec();
         rel.extend_from_slice(&[0x48, 0x8b, 0x05, 0x10, 0, 0, 0]);
         let (at, bytes) = site(&rel);
-        assert!(analyse(at, &bytes, &[0xc3], 1).is_err());
+        assert!(analyse(at, &bytes, &[0xc3]).is_err());
     }
 
     #[test]
@@ -244,10 +252,10 @@ mod tests {
         let mut go = PROLOGUE.to_vec();
         go.extend_from_slice(&[0x49, 0x89, 0xf2, 0x48, 0x89, 0xfa, 0x48, 0x89, 0xce, 0x48, 0x89, 0xdf]);
         let (at, bytes) = site(&go);
-        let shape = analyse(at, &bytes, &[0xc3], 110).unwrap();
+        let shape = analyse(at, &bytes, &[0xc3]).unwrap();
         assert_eq!((shape.start, shape.moved), (at - 6, vec![0x48, 0x89, 0xce, 0x48, 0x89, 0xdf]));
         // A jump after the site back onto the second moved instruction.
         let jump_back = [0xeb, (-(2i8 + 2 + 3)) as u8];
-        assert!(analyse(at, &bytes, &jump_back, 110).is_err());
+        assert!(analyse(at, &bytes, &jump_back).is_err());
     }
 }

@@ -25,6 +25,7 @@
 //! sites' table before the memory map (a rewrite maps stub chunks while it
 //! holds the table; fork takes both, in that order).
 
+mod cache;
 mod decode;
 mod entry;
 mod patch;
@@ -68,6 +69,8 @@ struct Sites {
     /// `int3` while it is written).
     written_at: HashMap<u64, u64>,
     stubs: patch::Stubs,
+    /// The analyses of earlier runs, and this one's.
+    analyses: cache::SiteCache,
     /// Whether `entry::learn_xsave` has read a kernel frame.
     xsave_learnt: bool,
 }
@@ -105,6 +108,7 @@ pub fn enable(passthrough: impl Iterator<Item = (u64, PassThrough)>, errno_to_gu
         by_syscall: HashMap::new(),
         written_at: HashMap::new(),
         stubs: patch::Stubs::new(),
+        analyses: cache::SiteCache::new(),
         xsave_learnt: false,
     });
     ENABLED.store(true, Ordering::Release);
@@ -176,9 +180,13 @@ pub fn consider(ctx: &GuestContext) -> Option<bool> {
     }
 }
 
-fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
+fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, String> {
     let (bytes, after) = read_site(at).ok_or("its code cannot be read")?;
-    let shape = decode::analyse(at, &bytes, &after, rax)?;
+    let shape = sites.analyses.analyse(at, &bytes, &after)?;
+    // The number the trap saw must be the one a `mov eax, imm32` loads.
+    if shape.number.is_some_and(|n| n as u64 != rax) {
+        return Err("the instruction before it did not load the call's number".into());
+    }
     let end = at + 2;
     let original = bytes[bytes.len() - (end - shape.start) as usize..].to_vec();
     // Another site's rewritten bytes must not be in the way.
@@ -186,7 +194,7 @@ fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, &'static str> {
         Site::Rewritten { start, .. } => *start < end && shape.start < s + 2,
         Site::Refused | Site::Trapped(_) => false,
     }) {
-        return Err("it overlaps a rewritten site");
+        return Err("it overlaps a rewritten site".into());
     }
     let stub = sites.stubs.make(&shape.moved, end, entry::emu_fast_entry as *const () as u64)?;
     let mut new = vec![0xe9];
