@@ -9,28 +9,43 @@
 //! `$XDG_CACHE_HOME/emu` or `~/.cache/emu`; `EMU_CACHE_DIR=` (empty)
 //! keeps nothing. A run whose sites are all there never builds the tables.
 //!
-//! The file holds records appended by each process as it decides a new
-//! site, one `write` each (O_APPEND: concurrent runs do not mix their
-//! records). Each record carries the whole input it answers for and a
-//! checksum: a torn, damaged or foreign record is skipped, never trusted,
-//! and what it claims is checked against the code (`Outcome::Rewrite`'s
-//! moved bytes must be the ones before the `syscall`). VERSION is a hash
+//! The file is a hash table: a header, `SLOTS` offsets, then records, each
+//! holding the whole input it answers for, the outcome, a checksum, and
+//! the offset of the record that was in its slot before (a chain). A lookup
+//! reads the header, a slot and the records of its chain (a few `pread`s,
+//! not the file: it may hold thousands of sites); a new site's record is
+//! appended in one `write` (O_APPEND: concurrent runs do not mix their
+//! records), then its slot is pointed at it (a concurrent run may drop
+//! the other's from the chain: a site analysed again, nothing worse). A
+//! torn, damaged or foreign record is skipped, never trusted, and what one
+//! claims is checked against the code (`checked_shape`). VERSION is a hash
 //! of the analysis's source and of this format, so that another emu's
-//! answers are never read (and a new version's file replaces the old
-//! ones). The file starts over once it has grown to `MAX_FILE`.
+//! answers are never read (a new version's file replaces the old ones).
+//! The file starts over once it has grown to `MAX_FILE`.
 
 use super::decode::{self, Shape};
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 /// Changes with the analysis's code and with this file's format.
 const VERSION: u64 = fnv1a(include_bytes!("decode.rs"), fnv1a(include_bytes!("cache.rs"), FNV_OFFSET));
-/// Records are read from and appended to a file up to this size.
+/// The file starts over at this size.
 const MAX_FILE: u64 = 4 << 20;
-const MAGIC: [u8; 4] = *b"emuS";
+const FILE_MAGIC: [u8; 8] = *b"emuSITES";
+const RECORD_MAGIC: [u8; 4] = *b"emuS";
+const SLOTS: u64 = 4096;
+/// The header: FILE_MAGIC, VERSION; then the slots (u32 offsets, 0: empty).
+const HEADER: u64 = 16;
+const RECORDS: u64 = HEADER + 4 * SLOTS;
+/// A record's fixed part: RECORD_MAGIC, its length (u32), the previous
+/// record of its slot (u32), the checksum of the rest (u64).
+const RECORD_HEAD: usize = 20;
+/// No record is longer (the input is at most 64 + 2 + 256 bytes).
+const RECORD_MAX: usize = 1024;
+/// Chains are followed this far.
+const CHAIN: usize = 8;
 
 /// What a site's analysis said: rewrite it, moving the last `moved`
 /// bytes before the `syscall` (the number they load, if they load one), or
@@ -43,21 +58,36 @@ pub enum Outcome {
 
 /// The analysis's input: the site's address modulo 16, the code before
 /// the site with its `syscall`, the code after it.
-#[derive(Hash, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 struct Input {
     line_offset: u8,
     before: Vec<u8>,
     after: Vec<u8>,
 }
 
+impl Input {
+    fn bytes(&self) -> Vec<u8> {
+        let mut b = vec![self.line_offset];
+        for part in [&self.before, &self.after] {
+            b.extend_from_slice(&(part.len() as u16).to_le_bytes());
+            b.extend_from_slice(part);
+        }
+        b
+    }
+
+    fn slot(&self) -> u64 {
+        fnv1a(&self.bytes(), FNV_OFFSET) % SLOTS
+    }
+}
+
 pub struct SiteCache {
-    path: Option<PathBuf>,
-    known: Option<HashMap<Input, Outcome>>,
+    /// None until the first site; then the file, if there is one.
+    path: Option<Option<PathBuf>>,
 }
 
 impl SiteCache {
     pub const fn new() -> Self {
-        SiteCache { path: None, known: None }
+        SiteCache { path: None }
     }
 
     /// The analysis of the site whose `syscall` is at `at`, from the file
@@ -65,23 +95,18 @@ impl SiteCache {
     /// `syscall`.
     pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8]) -> Result<Shape, String> {
         let input = Input { line_offset: (at % 16) as u8, before: before.to_vec(), after: after.to_vec() };
-        if self.known.is_none() {
-            self.path = location();
-            self.known = Some(self.path.as_ref().map(load).unwrap_or_default());
-        }
-        let known = self.known.as_mut().expect("loaded above");
-        if let Some(outcome) = known.get(&input) {
+        let path = self.path.get_or_insert_with(location).as_ref();
+        if let Some(outcome) = path.and_then(|p| lookup(p, &input)) {
             log::debug!("site {at:#x}: analysis from the cache");
-            return checked_shape(at, before, outcome.clone());
+            return checked_shape(at, before, outcome);
         }
         let outcome = match decode::analyse(at, before, after) {
             Ok(s) => Outcome::Rewrite { moved: (at - s.start) as usize, number: s.number },
             Err(why) => Outcome::Refuse(why.to_string()),
         };
-        if let Some(path) = &self.path {
-            append(path, &record(&input, &outcome));
+        if let Some(path) = path {
+            insert(path, &input, &outcome);
         }
-        known.insert(input, outcome.clone());
         checked_shape(at, before, outcome)
     }
 }
@@ -113,43 +138,94 @@ fn location() -> Option<PathBuf> {
     Some(dir.join(format!("sites-{VERSION:016x}")))
 }
 
-/// Every sound record of the file.
-fn load(path: &PathBuf) -> HashMap<Input, Outcome> {
-    let mut known = HashMap::new();
-    let mut data = Vec::new();
-    let Ok(file) = File::open(path) else { return known };
-    if file.take(MAX_FILE).read_to_end(&mut data).is_err() {
-        return known;
+/// Whether the file's header is this version's.
+fn header_sound(file: &File) -> bool {
+    let mut header = [0u8; HEADER as usize];
+    file.read_exact_at(&mut header, 0).is_ok()
+        && header[..8] == FILE_MAGIC
+        && u64::from_le_bytes(header[8..].try_into().unwrap()) == VERSION
+}
+
+fn read_u32(file: &File, at: u64) -> Option<u32> {
+    let mut b = [0u8; 4];
+    file.read_exact_at(&mut b, at).ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+/// The outcome the file keeps for `input`, if a sound record has it.
+fn lookup(path: &PathBuf, input: &Input) -> Option<Outcome> {
+    let file = File::open(path).ok()?;
+    if !header_sound(&file) {
+        return None;
     }
-    let mut rest = &data[..];
-    while let Some(at) = find(rest, &MAGIC) {
-        rest = &rest[at..];
-        match parse(rest) {
-            Some((input, outcome, len)) => {
-                known.insert(input, outcome);
-                rest = &rest[len..];
+    let mut at = read_u32(&file, HEADER + 4 * input.slot())? as u64;
+    let mut buf = [0u8; RECORD_MAX];
+    for _ in 0..CHAIN {
+        if at < RECORDS {
+            return None;
+        }
+        let n = file.read_at(&mut buf, at).ok()?;
+        let (found, outcome, prev) = parse(&buf[..n])?;
+        if found == *input {
+            return Some(outcome);
+        }
+        at = prev as u64;
+    }
+    None
+}
+
+/// Adds a record for `input` and points its slot at it. Nothing if the
+/// file cannot be had: a cache is never worth an error.
+fn insert(path: &PathBuf, input: &Input, outcome: &Outcome) {
+    let Some(dir) = path.parent() else { return };
+    if !path.exists() {
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+        for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if old.file_name().to_string_lossy().starts_with("sites-") && old.path() != *path {
+                let _ = std::fs::remove_file(old.path());
             }
-            // Damaged: look for the next record from the next byte.
-            None => rest = &rest[1..],
         }
     }
-    known
-}
-
-fn find(data: &[u8], what: &[u8]) -> Option<usize> {
-    data.windows(what.len()).position(|w| w == what)
-}
-
-/// A record: MAGIC, its length (u32), the checksum of what follows it
-/// (u64), the line offset (u8), the code before and after (u16 length,
-/// bytes, each), then the outcome: 1, the moved length (u8), 1 and the
-/// number (u32) or 0; or 0, the reason's length (u8) and text.
-fn record(input: &Input, outcome: &Outcome) -> Vec<u8> {
-    let mut body = vec![input.line_offset];
-    for part in [&input.before, &input.after] {
-        body.extend_from_slice(&(part.len() as u16).to_le_bytes());
-        body.extend_from_slice(part);
+    // Records through O_APPEND, the table through a descriptor without it
+    // (Linux's pwrite to an O_APPEND one appends).
+    let open = |append: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(!append)
+            .append(append)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+    };
+    let (Ok(table), Ok(mut records)) = (open(false), open(true)) else { return };
+    let size = table.metadata().map_or(0, |m| m.len());
+    if !(RECORDS..MAX_FILE).contains(&size) || !header_sound(&table) {
+        // A new table (a run doing the same meanwhile makes the same one).
+        let mut empty = vec![0u8; RECORDS as usize];
+        empty[..8].copy_from_slice(&FILE_MAGIC);
+        empty[8..16].copy_from_slice(&VERSION.to_le_bytes());
+        if table.set_len(0).is_err() || table.write_all_at(&empty, 0).is_err() {
+            return;
+        }
     }
+    let slot = HEADER + 4 * input.slot();
+    let prev = read_u32(&table, slot).unwrap_or(0);
+    let record = record(input, outcome, prev);
+    // The record lands whole at the end, and this descriptor's offset then
+    // says where.
+    let Ok(()) = records.write_all(&record) else { return };
+    let Ok(end) = records.stream_position() else { return };
+    let Ok(at) = u32::try_from(end - record.len() as u64) else { return };
+    let _ = table.write_all_at(&at.to_le_bytes(), slot);
+}
+
+/// A record: RECORD_MAGIC, its length (u32), the previous record of its
+/// slot (u32), the checksum of what follows (u64), the input (`Input::
+/// bytes`), then the outcome: 1, the moved length (u8), 1 and the number
+/// (u32) or 0; or 0, the reason's length (u8) and text.
+fn record(input: &Input, outcome: &Outcome, prev: u32) -> Vec<u8> {
+    let mut body = input.bytes();
     match outcome {
         Outcome::Rewrite { moved, number } => {
             body.extend_from_slice(&[1, *moved as u8]);
@@ -167,20 +243,25 @@ fn record(input: &Input, outcome: &Outcome) -> Vec<u8> {
             body.extend_from_slice(why);
         }
     }
-    let mut r = MAGIC.to_vec();
-    r.extend_from_slice(&((16 + body.len()) as u32).to_le_bytes());
-    r.extend_from_slice(&fnv1a(&body, FNV_OFFSET).to_le_bytes());
+    let mut r = RECORD_MAGIC.to_vec();
+    r.extend_from_slice(&((RECORD_HEAD + body.len()) as u32).to_le_bytes());
+    r.extend_from_slice(&prev.to_le_bytes());
+    r.extend_from_slice(&fnv1a(&body, fnv1a(&prev.to_le_bytes(), FNV_OFFSET)).to_le_bytes());
     r.extend_from_slice(&body);
     r
 }
 
-/// The record at the start of `data`, and its length; None unless whole
-/// and sound.
-fn parse(data: &[u8]) -> Option<(Input, Outcome, usize)> {
-    let len = u32::from_le_bytes(data.get(4..8)?.try_into().ok()?) as usize;
-    let sum = u64::from_le_bytes(data.get(8..16)?.try_into().ok()?);
-    let body = data.get(16..len)?;
-    if fnv1a(body, FNV_OFFSET) != sum {
+/// The record at the start of `data`: its input, outcome and previous
+/// record; None unless whole and sound.
+fn parse(data: &[u8]) -> Option<(Input, Outcome, u32)> {
+    if data.get(..4)? != RECORD_MAGIC {
+        return None;
+    }
+    let word = |at: usize| Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?));
+    let (len, prev) = (word(4)? as usize, word(8)?);
+    let sum = u64::from_le_bytes(data.get(12..20)?.try_into().ok()?);
+    let body = data.get(RECORD_HEAD..len)?;
+    if fnv1a(body, fnv1a(&prev.to_le_bytes(), FNV_OFFSET)) != sum {
         return None;
     }
     let mut r = Reader(body);
@@ -206,7 +287,7 @@ fn parse(data: &[u8]) -> Option<(Input, Outcome, usize)> {
     (line_offset < 16 && before.ends_with(&[0x0f, 0x05])).then_some((
         Input { line_offset, before, after },
         outcome,
-        len,
+        prev,
     ))
 }
 
@@ -217,28 +298,6 @@ impl<'a> Reader<'a> {
         let (head, tail) = (self.0.get(..n)?, &self.0[n..]);
         self.0 = tail;
         Some(head)
-    }
-}
-
-/// Adds a record, in one write, to a file emptied first once it has grown
-/// to `MAX_FILE`; a new file replaces those of other versions. Nothing if
-/// the file cannot be had: a cache is never worth an error.
-fn append(path: &PathBuf, record: &[u8]) {
-    let Some(dir) = path.parent() else { return };
-    if !path.exists() {
-        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
-        for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if old.file_name().to_string_lossy().starts_with("sites-") && old.path() != *path {
-                let _ = std::fs::remove_file(old.path());
-            }
-        }
-    }
-    let file = OpenOptions::new().append(true).create(true).mode(0o600).custom_flags(libc::O_CLOEXEC).open(path);
-    if let Ok(mut file) = file {
-        if file.metadata().is_ok_and(|m| m.len() >= MAX_FILE) {
-            let _ = file.set_len(0);
-        }
-        let _ = file.write_all(record);
     }
 }
 
@@ -260,21 +319,49 @@ const fn fnv1a(data: &[u8], mut hash: u64) -> u64 {
 mod tests {
     use super::*;
 
+    fn input() -> Input {
+        Input { line_offset: 3, before: vec![0x90, 0xb8, 1, 0, 0, 0, 0x0f, 0x05], after: vec![0xc3] }
+    }
+
     #[test]
     fn records_read_back_and_damage_is_skipped() {
-        let input = || Input { line_offset: 3, before: vec![0x90, 0xb8, 1, 0, 0, 0, 0x0f, 0x05], after: vec![0xc3] };
         let outcomes = [Outcome::Rewrite { moved: 5, number: Some(1) }, Outcome::Refuse("a reason".into())];
         for outcome in outcomes {
-            let r = record(&input(), &outcome);
-            let (back, o, len) = parse(&r).unwrap();
-            assert!(back == input() && o == outcome && len == r.len());
-            for i in 4..r.len() {
+            let r = record(&input(), &outcome, 77);
+            let (back, o, prev) = parse(&r).unwrap();
+            assert!(back == input() && o == outcome && prev == 77);
+            for i in 0..r.len() {
                 let mut damaged = r.clone();
                 damaged[i] ^= 0x40;
-                assert!(parse(&damaged).is_none_or(|(b, o, _)| b == input() && o == outcome), "byte {i}");
+                assert!(parse(&damaged).is_none_or(|(b, o, p)| b == input() && o == outcome && p == 77), "byte {i}");
             }
             assert!(parse(&r[..r.len() - 1]).is_none());
         }
+    }
+
+    #[test]
+    fn the_table_finds_what_was_put_in_it() {
+        let dir = std::env::temp_dir().join(format!("emu-site-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join(format!("sites-{VERSION:016x}"));
+        let numbered =
+            |i: u32| Input { line_offset: 0, before: [&i.to_le_bytes()[..], &[0x0f, 0x05]].concat(), after: vec![] };
+        // Ten inputs that share input()'s slot: a chain longer than is followed.
+        let same_slot: Vec<Input> = (0..).map(numbered).filter(|i| i.slot() == input().slot()).take(10).collect();
+        assert_eq!(lookup(&path, &input()), None);
+        insert(&path, &input(), &Outcome::Refuse("why".into()));
+        for (n, i) in same_slot.iter().enumerate() {
+            insert(&path, i, &Outcome::Rewrite { moved: 5, number: Some(n as u32) });
+        }
+        for (n, i) in same_slot.iter().enumerate() {
+            let found = lookup(&path, i);
+            let kept = n >= same_slot.len() - CHAIN;
+            assert_eq!(found, kept.then_some(Outcome::Rewrite { moved: 5, number: Some(n as u32) }), "{n}");
+        }
+        // The oldest have dropped out of the chain: analysed again, and found.
+        insert(&path, &input(), &Outcome::Refuse("why".into()));
+        assert_eq!(lookup(&path, &input()), Some(Outcome::Refuse("why".into())));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
