@@ -32,7 +32,7 @@ gcc -O2 -pthread -o "$B/sud_floor" bench/sud_floor.c
 gcc -O2 -static -pthread -o "$B/thread_churn" bench/thread_churn.c
 CORES=$(nproc)
 for os in linux freebsd; do
-    (cd bench/go && GOCACHE="$PWD/../../$B/go-cache" GOOS=$os GOARCH=amd64 CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+    (cd bench/go && export GOCACHE="$PWD/../../$B/go-cache" GOOS=$os GOARCH=amd64 CGO_ENABLED=0 GOFLAGS=-buildvcs=false &&
         go build -o "../../$B/getppid-$os" ./getppid && go build -o "../../$B/clock-$os" ./clock)
 done
 
