@@ -67,7 +67,9 @@ fn site_analyses_are_kept_across_runs() {
     let (sites, cached) = run(&dir);
     assert!(sites >= 1 && cached == 0, "{sites} sites, {cached} cached");
     let file = files(&dir).pop().expect("a cache file");
-    assert_eq!(run(&dir), (sites, sites));
+    // Every site decided from the file (refused ones too, if any).
+    let again = run(&dir);
+    assert!(again.0 == sites && again.1 >= sites, "{again:?} after {sites} sites");
     // Every record damaged: analysed again, and written again.
     let mut bytes = std::fs::read(&file).unwrap();
     for b in bytes.iter_mut().skip(20).step_by(16) {
@@ -75,7 +77,8 @@ fn site_analyses_are_kept_across_runs() {
     }
     std::fs::write(&file, &bytes).unwrap();
     assert_eq!(run(&dir), (sites, 0));
-    assert_eq!(run(&dir), (sites, sites));
+    let mended = run(&dir);
+    assert!(mended.0 == sites && mended.1 >= sites, "{mended:?} after {sites} sites");
     // None kept; and the default place under XDG_CACHE_HOME.
     let home = scratch("site-cache-home");
     let out = Run::new(guest("getppid_loop-glibc"))

@@ -97,14 +97,41 @@ impl<'a> GuestContext<'a> {
     /// 512-byte FXSAVE area). A state component the header's XSTATE_BV
     /// marks initial holds whatever bytes were there before in a frame of
     /// the fast entry, which saves with XSAVEOPT (`rewrite::entry`): copied
-    /// whole and restored by XRSTOR, as every user does, it is the initial
-    /// state; read field by field, it would not be.
+    /// whole and restored by XRSTOR, as emu does, it is the initial state;
+    /// read field by field, as a guest's handler does, it is not, and
+    /// `materialize_initial_legacy` writes the x87 and SSE parts out first.
     pub fn fpstate(&self) -> Option<(*mut u8, usize)> {
         let fp = self.uc.uc_mcontext.fpregs as *mut u8;
         if fp.is_null() {
             return None;
         }
         Some((fp, self.xsave_area().map_or(512, |a| a.size as usize + 4)))
+    }
+
+    /// Writes the x87 and SSE registers of the saved FPU state out as
+    /// XSAVE writes them where XSTATE_BV marks them initial: a frame the
+    /// fast entry saved with XSAVEOPT left stale bytes there, which a
+    /// guest reads as its registers from the signal frame made from this
+    /// one (`fpregs`, FreeBSD's `mc_fpstate`). Nothing changes for XRSTOR.
+    pub fn materialize_initial_legacy(&mut self) {
+        let Some((fp, size)) = self.fpstate() else { return };
+        if size <= 512 + 64 {
+            return;
+        }
+        // SAFETY: the fpstate of this frame, `size` bytes: the FXSAVE area
+        // and the XSAVE header at 512.
+        let area = unsafe { std::slice::from_raw_parts_mut(fp, size) };
+        let initial = !area[512];
+        if initial & 1 != 0 {
+            // FCW 0x37f; FSW, abridged FTW (all empty), FOP, FIP, FDP 0;
+            // ST0 to ST7 0. MXCSR (24) is saved whatever XSTATE_BV says.
+            area[..24].fill(0);
+            area[..2].copy_from_slice(&0x37fu16.to_le_bytes());
+            area[32..160].fill(0);
+        }
+        if initial & 2 != 0 {
+            area[160..416].fill(0);
+        }
     }
 
     /// Makes the saved FPU state the initial one (a signal handler starts so).
@@ -138,4 +165,44 @@ pub const USER_SEGMENTS: u64 = 0x33 | (0x2b << 48);
 pub struct XsaveArea {
     pub size: u32,
     pub features: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame's XSAVE area, as the kernel lays it out (the software
+    /// words at 464, MAGIC2 after it), 1,024 bytes.
+    #[repr(C, align(64))]
+    struct Area([u8; 1028]);
+
+    fn frame(xstate_bv: u8) -> Box<Area> {
+        let mut a = Box::new(Area([0xaa; 1028]));
+        let size = 1024u32;
+        a.0[464..468].copy_from_slice(&0x4650_5853u32.to_le_bytes());
+        a.0[468..472].copy_from_slice(&(size + 4).to_le_bytes());
+        a.0[472..480].copy_from_slice(&7u64.to_le_bytes());
+        a.0[480..484].copy_from_slice(&size.to_le_bytes());
+        a.0[1024..1028].copy_from_slice(&0x4650_5845u32.to_le_bytes());
+        a.0[512..576].fill(0);
+        a.0[512] = xstate_bv;
+        a
+    }
+
+    #[test]
+    fn initial_legacy_state_is_written_out() {
+        for (bv, x87_written, sse_written) in [(0, true, true), (1, false, true), (2, true, false), (3, false, false)] {
+            let mut area = frame(bv);
+            // SAFETY: an all-zero ucontext is a valid value of the type.
+            let mut uc: ucontext_t = unsafe { std::mem::zeroed() };
+            uc.uc_mcontext.fpregs = area.0.as_mut_ptr().cast();
+            GuestContext::new(&mut uc).materialize_initial_legacy();
+            let a = &area.0;
+            assert_eq!(a[..2] == [0x7f, 3] && a[2..24].iter().all(|&b| b == 0), x87_written, "{bv}");
+            assert_eq!(a[32..160].iter().all(|&b| b == 0), x87_written, "{bv}");
+            assert_eq!(a[160..416].iter().all(|&b| b == 0), sse_written, "{bv}");
+            // MXCSR, the software words and the other components as they were.
+            assert!(a[24..28].iter().all(|&b| b == 0xaa) && a[576..1024].iter().all(|&b| b == 0xaa), "{bv}");
+        }
+    }
 }

@@ -117,6 +117,70 @@ pub fn make_private(fd: i32) -> Result<i32, Errno> {
     Ok(high)
 }
 
+/// emu's private descriptors held where they are: a guest's dup2 onto one
+/// of their numbers (`evacuate`) waits until this is dropped.
+pub struct Held(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+pub fn hold() -> Held {
+    Held(EVACUATION.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// A file emu opens for a moment (the guest's memory, the site cache):
+/// moved to a private number at once, which stays its own while `Held`
+/// (no guest thread's dup2, close_range or open can make it one of the
+/// guest's files meanwhile), and closed on drop. It is the file at `path`
+/// (same device and inode) when `open_private` returns.
+pub struct PrivateFile<'h> {
+    file: std::mem::ManuallyDrop<std::fs::File>,
+    _held: std::marker::PhantomData<&'h Held>,
+}
+
+impl std::ops::Deref for PrivateFile<'_> {
+    type Target = std::fs::File;
+    fn deref(&self) -> &std::fs::File {
+        &self.file
+    }
+}
+
+impl Drop for PrivateFile<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        release(self.file.as_raw_fd());
+    }
+}
+
+/// Opens `path` (flags as open(2)'s, O_CLOEXEC added) as a `PrivateFile`.
+pub fn open_private<'h>(
+    _held: &'h Held,
+    path: &std::path::Path,
+    flags: i32,
+    mode: u32,
+) -> Result<PrivateFile<'h>, Errno> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: a NUL-terminated path of ours.
+    let low = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
+    if low < 0 {
+        return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)));
+    }
+    let high = make_private(low);
+    // SAFETY: the low number is ours until this close (the race the move
+    // shortens; the identity check below catches its loss).
+    unsafe { libc::close(low) };
+    let high = high?;
+    // SAFETY: a descriptor emu just made and owns.
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(high) });
+    let file = PrivateFile { file, _held: std::marker::PhantomData };
+    let opened = file.metadata().map_err(|_| Errno(libc::EIO))?;
+    let named = if flags & libc::O_NOFOLLOW != 0 { std::fs::symlink_metadata(path) } else { std::fs::metadata(path) };
+    match named {
+        Ok(n) if (n.dev(), n.ino()) == (opened.dev(), opened.ino()) => Ok(file),
+        _ => Err(Errno(libc::EIO)),
+    }
+}
+
 pub fn register(fd: i32) {
     for slot in &PRIVATE {
         if slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok() {

@@ -85,28 +85,26 @@ int main(int argc, char **argv) {
     uint32_t mxcsr = GUEST_MXCSR;
     uint64_t pattern = PATTERN;
     __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr));
-    if (x87) {
+    if (x87)
         __asm__ volatile("fldpi");
+    if (!sse_init)
         __asm__ volatile("movq %0, %%xmm8" ::"r"(pattern) : "xmm8");
-    } else {
-        /* XRSTOR of a header that marks the x87 (and SSE) state initial:
-         * the CPU then tracks it as not in use. MXCSR comes from the area. */
-        static _Alignas(64) uint8_t area[576];
-        memcpy(area + 24, &mxcsr, 4);
-        if (!sse_init)
-            __asm__ volatile("movq %0, %%xmm8" ::"r"(pattern) : "xmm8");
-        uint32_t features = sse_init ? 3 : 1;
-        __asm__ volatile("xrstor64 %0" ::"m"(area), "a"(features), "d"(0) : "memory");
-    }
+    /* An XRSTOR of a header that marks the x87 (and SSE) state initial, so
+     * that the CPU tracks it as not in use: before every call, since every
+     * signal's return loads a frame that marks it in use. With the SSE
+     * state, it loads MXCSR from the area too. */
+    static _Alignas(64) uint8_t area[576];
+    memcpy(area + 24, &mxcsr, 4);
+    uint32_t features = sse_init ? 3 : x87 ? 0 : 1;
     atomic_store(&ready, 1);
     while (!atomic_load(&stop)) {
         long r;
         uint64_t xmm8;
         uint32_t now;
         /* The glibc shape, which emu rewrites after a few traps. */
-        __asm__ volatile("mov %3, %%eax\n\tsyscall\n\tmovq %%xmm8, %1\n\tstmxcsr %2"
+        __asm__ volatile("xrstor64 %4\n\tmov %3, %%eax\n\tsyscall\n\tmovq %%xmm8, %1\n\tstmxcsr %2"
                          : "=a"(r), "=r"(xmm8), "=m"(now)
-                         : "i"(SYS_close), "D"(-1L)
+                         : "i"(SYS_close), "m"(area), "D"(-1L), "a"(features), "d"(0)
                          : "rcx", "r11", "memory");
         calls++;
         lost_xmm8 += xmm8 != (sse_init ? 0 : PATTERN);

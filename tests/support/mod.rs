@@ -234,6 +234,10 @@ impl Run {
         c.env_remove("EMU_LOG");
         // The harness's own switch (see `trap_path_only`), not the guest's.
         c.env_remove("EMU_TEST_NO_REWRITE");
+        // Site analyses kept across runs (emulator/src/rewrite/cache.rs):
+        // the suite's own, so that what the user's cache holds changes
+        // nothing here (a test may name another).
+        c.env("EMU_CACHE_DIR", profile_dir().parent().unwrap().join("test-site-cache"));
         if self.clear_env {
             c.env_clear();
         }

@@ -302,6 +302,7 @@ pub fn deliver(
 ) -> Result<(), Errno> {
     let site = delivery::frame_site(thread, ctx, action);
     let mut top = site.top;
+    ctx.materialize_initial_legacy();
     let (fp_host, fp_size) = ctx.fpstate().unwrap_or((std::ptr::null_mut(), 0));
     // SAFETY: the kernel's fpstate of this frame is fp_size bytes long.
     let fp = if fp_host.is_null() { &[][..] } else { unsafe { std::slice::from_raw_parts(fp_host, fp_size) } };

@@ -194,6 +194,7 @@ pub fn deliver(
     let mut top = site.top;
     // The FPU state goes above the frame, 64-byte aligned, and the frame
     // points at it.
+    ctx.materialize_initial_legacy();
     let (fp_host, fp_size) = ctx.fpstate().unwrap_or((std::ptr::null_mut(), 0));
     let mut fp_guest = 0;
     if !fp_host.is_null() {

@@ -18,19 +18,29 @@
 //! records), then its slot is pointed at it (a concurrent run may drop
 //! the other's from the chain: a site analysed again, nothing worse). A
 //! torn, damaged or foreign record is skipped, never trusted, and what one
-//! claims is checked against the code (`checked_shape`). VERSION is a hash
-//! of the analysis's source and of this format, so that another emu's
-//! answers are never read (a new version's file replaces the old ones).
-//! The file starts over once it has grown to `MAX_FILE`.
+//! claims is checked against the code (`checked_shape`); a file another
+//! user could have written is not used at all (`open`). VERSION is a hash
+//! of the analysis's source, of this format and of the dependencies'
+//! versions, so that another emu's answers are never read; other
+//! versions' files go once they are a week old. The file starts over once
+//! it has grown to `MAX_FILE`.
 
 use super::decode::{self, Shape};
-use std::fs::{File, OpenOptions};
+use crate::fds::{Held, PrivateFile};
+use std::fs::File;
 use std::io::{Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::PathBuf;
 
-/// Changes with the analysis's code and with this file's format.
-const VERSION: u64 = fnv1a(include_bytes!("decode.rs"), fnv1a(include_bytes!("cache.rs"), FNV_OFFSET));
+/// Changes with the analysis's code, this file's format, and the
+/// dependencies' versions (iced-x86's decoding).
+const VERSION: u64 = fnv1a(
+    include_bytes!("decode.rs"),
+    fnv1a(include_bytes!("cache.rs"), fnv1a(include_bytes!("../../../Cargo.lock"), FNV_OFFSET)),
+);
+/// Other versions' files are removed once this old (another emu may be in
+/// use beside this one: bench/compare.py runs two).
+const OLD: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// The file starts over at this size.
 const MAX_FILE: u64 = 4 << 20;
 const FILE_MAGIC: [u8; 8] = *b"emuSITES";
@@ -81,13 +91,17 @@ impl Input {
 }
 
 pub struct SiteCache {
-    /// None until the first site; then the file, if there is one.
-    path: Option<Option<PathBuf>>,
+    /// The file, absolute; None when none is kept, or once it turned out
+    /// to be unusable.
+    path: Option<PathBuf>,
 }
 
 impl SiteCache {
-    pub const fn new() -> Self {
-        SiteCache { path: None }
+    /// Where the environment says, resolved before the guest runs (its
+    /// chdir is the process's).
+    pub fn from_environment() -> Self {
+        let path = location().and_then(|p| std::path::absolute(p).ok());
+        SiteCache { path }
     }
 
     /// The analysis of the site whose `syscall` is at `at`, from the file
@@ -95,8 +109,7 @@ impl SiteCache {
     /// `syscall`.
     pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8]) -> Result<Shape, String> {
         let input = Input { line_offset: (at % 16) as u8, before: before.to_vec(), after: after.to_vec() };
-        let path = self.path.get_or_insert_with(location).as_ref();
-        if let Some(outcome) = path.and_then(|p| lookup(p, &input)) {
+        if let Some(outcome) = self.path.as_ref().and_then(|p| lookup(p, &input)) {
             log::debug!("site {at:#x}: analysis from the cache");
             return checked_shape(at, before, outcome);
         }
@@ -104,8 +117,11 @@ impl SiteCache {
             Ok(s) => Outcome::Rewrite { moved: (at - s.start) as usize, number: s.number },
             Err(why) => Outcome::Refuse(why.to_string()),
         };
-        if let Some(path) = path {
-            insert(path, &input, &outcome);
+        if let Some(path) = &self.path {
+            if !insert(path, &input, &outcome) {
+                log::debug!("site analyses are not kept: {} cannot be written", path.display());
+                self.path = None;
+            }
         }
         checked_shape(at, before, outcome)
     }
@@ -125,17 +141,30 @@ fn checked_shape(at: u64, before: &[u8], outcome: Outcome) -> Result<Shape, Stri
     }
 }
 
-/// The file, or None when the user keeps none (or has no home).
+/// The file, or None when the user keeps none (or has no home). A
+/// relative XDG_CACHE_HOME is ignored, as the XDG specification says.
 fn location() -> Option<PathBuf> {
     let dir = match std::env::var_os("EMU_CACHE_DIR") {
         Some(d) if d.is_empty() => return None,
         Some(d) => PathBuf::from(d),
-        None => match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-            Some(d) => PathBuf::from(d).join("emu"),
+        None => match std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|d| d.is_absolute()) {
+            Some(d) => d.join("emu"),
             None => PathBuf::from(std::env::var_os("HOME").filter(|d| !d.is_empty())?).join(".cache/emu"),
         },
     };
     Some(dir.join(format!("sites-{VERSION:016x}")))
+}
+
+/// Opens the file (never through a symbolic link), if it is one this user
+/// alone can have written: a cache in a shared directory, or one root left
+/// in a user's home, is not read or written.
+fn open<'h>(held: &'h Held, path: &std::path::Path, flags: i32) -> Option<PrivateFile<'h>> {
+    use std::os::unix::fs::MetadataExt;
+    let file = crate::fds::open_private(held, path, flags | libc::O_NOFOLLOW, 0o600).ok()?;
+    let m = file.metadata().ok()?;
+    // SAFETY: no arguments.
+    let euid = unsafe { libc::geteuid() };
+    (m.file_type().is_file() && m.uid() == euid && m.mode() & 0o022 == 0).then_some(file)
 }
 
 /// Whether the file's header is this version's.
@@ -153,8 +182,9 @@ fn read_u32(file: &File, at: u64) -> Option<u32> {
 }
 
 /// The outcome the file keeps for `input`, if a sound record has it.
-fn lookup(path: &PathBuf, input: &Input) -> Option<Outcome> {
-    let file = File::open(path).ok()?;
+fn lookup(path: &std::path::Path, input: &Input) -> Option<Outcome> {
+    let held = crate::fds::hold();
+    let file = open(&held, path, libc::O_RDONLY)?;
     if !header_sound(&file) {
         return None;
     }
@@ -174,31 +204,23 @@ fn lookup(path: &PathBuf, input: &Input) -> Option<Outcome> {
     None
 }
 
-/// Adds a record for `input` and points its slot at it. Nothing if the
-/// file cannot be had: a cache is never worth an error.
-fn insert(path: &PathBuf, input: &Input, outcome: &Outcome) {
-    let Some(dir) = path.parent() else { return };
+/// Adds a record for `input` and points its slot at it; false when the
+/// file cannot be had (a cache is never worth an error).
+fn insert(path: &std::path::Path, input: &Input, outcome: &Outcome) -> bool {
+    let Some(dir) = path.parent() else { return false };
     if !path.exists() {
         let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
-        for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if old.file_name().to_string_lossy().starts_with("sites-") && old.path() != *path {
-                let _ = std::fs::remove_file(old.path());
-            }
-        }
+        remove_old_versions(dir, path);
     }
     // Records through O_APPEND, the table through a descriptor without it
     // (Linux's pwrite to an O_APPEND one appends).
-    let open = |append: bool| {
-        OpenOptions::new()
-            .read(true)
-            .write(!append)
-            .append(append)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
+    let flags = libc::O_CREAT;
+    let held = crate::fds::hold();
+    let (Some(table), Some(records)) =
+        (open(&held, path, flags | libc::O_RDWR), open(&held, path, flags | libc::O_WRONLY | libc::O_APPEND))
+    else {
+        return false;
     };
-    let (Ok(table), Ok(mut records)) = (open(false), open(true)) else { return };
     let size = table.metadata().map_or(0, |m| m.len());
     if !(RECORDS..MAX_FILE).contains(&size) || !header_sound(&table) {
         // A new table (a run doing the same meanwhile makes the same one).
@@ -206,7 +228,7 @@ fn insert(path: &PathBuf, input: &Input, outcome: &Outcome) {
         empty[..8].copy_from_slice(&FILE_MAGIC);
         empty[8..16].copy_from_slice(&VERSION.to_le_bytes());
         if table.set_len(0).is_err() || table.write_all_at(&empty, 0).is_err() {
-            return;
+            return false;
         }
     }
     let slot = HEADER + 4 * input.slot();
@@ -214,10 +236,32 @@ fn insert(path: &PathBuf, input: &Input, outcome: &Outcome) {
     let record = record(input, outcome, prev);
     // The record lands whole at the end, and this descriptor's offset then
     // says where.
-    let Ok(()) = records.write_all(&record) else { return };
-    let Ok(end) = records.stream_position() else { return };
-    let Ok(at) = u32::try_from(end - record.len() as u64) else { return };
-    let _ = table.write_all_at(&at.to_le_bytes(), slot);
+    let mut appender: &File = &records;
+    let Ok(()) = appender.write_all(&record) else { return false };
+    let Ok(end) = appender.stream_position() else { return false };
+    let Ok(at) = u32::try_from(end - record.len() as u64) else { return false };
+    table.write_all_at(&at.to_le_bytes(), slot).is_ok()
+}
+
+/// Removes other versions' files (`sites-` and 16 hex digits) not written
+/// to for `OLD`.
+fn remove_old_versions(dir: &std::path::Path, path: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let versioned = name
+            .strip_prefix("sites-")
+            .is_some_and(|v| v.len() == 16 && v.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let old = entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > OLD);
+        if versioned && old && entry.path() != path {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A record: RECORD_MAGIC, its length (u32), the previous record of its
@@ -361,6 +405,56 @@ mod tests {
         // The oldest have dropped out of the chain: analysed again, and found.
         insert(&path, &input(), &Outcome::Refuse("why".into()));
         assert_eq!(lookup(&path, &input()), Some(Outcome::Refuse("why".into())));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writers at once lose entries at worst, never answer wrongly; a
+    /// file that is not a table (or another version's) is made one again.
+    #[test]
+    fn concurrent_writers_and_a_foreign_file() {
+        let dir = std::env::temp_dir().join(format!("emu-site-cache-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join(format!("sites-{VERSION:016x}"));
+        let numbered =
+            |i: u32| Input { line_offset: 1, before: [&i.to_le_bytes()[..], &[0x0f, 0x05]].concat(), after: vec![] };
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let (path, numbered) = (&path, &numbered);
+                s.spawn(move || {
+                    for i in (t * 100)..(t * 100 + 100) {
+                        insert(path, &numbered(i), &Outcome::Rewrite { moved: 5, number: Some(i) });
+                    }
+                });
+            }
+        });
+        let found = (0..400).filter(|&i| {
+            let got = lookup(&path, &numbered(i));
+            assert!(got.is_none() || got == Some(Outcome::Rewrite { moved: 5, number: Some(i) }), "{i}: {got:?}");
+            got.is_some()
+        });
+        assert!(found.count() > 300);
+        std::fs::write(&path, b"not a table").unwrap();
+        assert_eq!(lookup(&path, &numbered(1)), None);
+        assert!(insert(&path, &numbered(1), &Outcome::Refuse("again".into())));
+        assert_eq!(lookup(&path, &numbered(1)), Some(Outcome::Refuse("again".into())));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file others could have written, or a symbolic link, is not used.
+    #[test]
+    fn only_the_users_own_file_is_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("emu-site-cache-trust-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join(format!("sites-{VERSION:016x}"));
+        assert!(insert(&path, &input(), &Outcome::Refuse("why".into())));
+        assert!(lookup(&path, &input()).is_some());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+        assert!(lookup(&path, &input()).is_none() && !insert(&path, &input(), &Outcome::Refuse("why".into())));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(lookup(&link, &input()).is_none() && !insert(&link, &input(), &Outcome::Refuse("why".into())));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -83,6 +83,9 @@ const PASS_CARRY: u32 = 1 << 17;
 /// Its first argument is a clock id (`EMU_FAST_CLOCKS`), its second 16
 /// bytes in the guest's arena.
 const PASS_CLOCK: u32 = 1 << 18;
+/// It is clock_gettime, and the host's vDSO reads the clock
+/// (`EMU_VDSO_CLOCK_GETTIME`).
+const PASS_VDSO: u32 = 1 << 19;
 
 /// The guest's errno of each host errno, for `PASS_CARRY` calls.
 #[no_mangle]
@@ -110,6 +113,18 @@ const MXCSR_DEFAULT: u32 = 0x1f80;
 /// the state components in their initial state (on this project's
 /// machines, the AVX-512 registers of a guest that does not use them:
 /// 1.6 of 2.7 KB), and an emulated call costs about 40 ns less.
+///
+/// It also leaves out a component not modified since the last XRSTOR from
+/// the same address (the direct way back's, from this very area), trusting
+/// the bytes there to be the ones restored. They are: the kernel runs an
+/// XRSTOR(S) of its own at every signal delivery, sigreturn and context
+/// switch, which ends that trust, and nothing else writes the area between
+/// two calls (the pass-through needs no frame, and the vDSO clock path
+/// runs its C functions below the area).
+///
+/// A component XSAVEOPT marks initial keeps whatever bytes were in the
+/// area; a guest's signal frame made from this one gets them written as
+/// XSAVE would (`context::materialize_initial_legacy`).
 #[no_mangle]
 static EMU_XSAVEOPT: AtomicU8 = AtomicU8::new(0);
 
@@ -122,17 +137,38 @@ pub fn set_passthrough(number: u64, how: PassThrough) {
             for (slot, clock) in EMU_FAST_CLOCKS.iter().zip(clocks) {
                 slot.store(clock.unwrap_or(-1), Ordering::Relaxed);
             }
-            if let Some(vdso) = super::vdso::clock_gettime() {
+            let vdso = (host == libc::SYS_clock_gettime as u64).then(super::vdso::clock_gettime).flatten();
+            if let Some(vdso) = &vdso {
                 VDSO_START.store(vdso.mapping.start, Ordering::Relaxed);
                 VDSO_END.store(vdso.mapping.end, Ordering::Relaxed);
                 EMU_VDSO_CLOCK_GETTIME.store(vdso.function, Ordering::Relaxed);
             }
-            (host, PASS | PASS_CARRY | PASS_CLOCK)
+            (host, PASS | PASS_CARRY | PASS_CLOCK | if vdso.is_some() { PASS_VDSO } else { 0 })
         }
     };
     if number < PASSTHROUGH_LIMIT && host <= 0xffff {
         EMU_FAST_CALLS[number as usize].store(bits | host as u32, Ordering::Relaxed);
     }
+}
+
+/// The entry gives emu's code a signal handler's FPU state, FNINIT's and
+/// the default MXCSR (its sticky exception flags aside), but skips the
+/// instructions where the guest's state is that already: checked in debug
+/// builds, which the tests run, on every call.
+#[cfg(debug_assertions)]
+fn emu_fpu_state_is_default() {
+    #[repr(C, align(16))]
+    struct Fxsave([u8; 512]);
+    let mut area = Fxsave([0; 512]);
+    // SAFETY: FXSAVE stores 512 bytes into a 16-byte aligned buffer of ours.
+    unsafe { std::arch::asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
+    let word = |at: usize| u16::from_le_bytes([area.0[at], area.0[at + 1]]);
+    let mxcsr = u32::from_le_bytes(area.0[24..28].try_into().unwrap());
+    let (fcw, fsw, ftw) = (word(0), word(2), area.0[4]);
+    assert!(
+        fcw == 0x37f && fsw == 0 && ftw == 0 && mxcsr & !0x3f == MXCSR_DEFAULT,
+        "the fast entry left emu a guest FPU state: FCW {fcw:#x}, FSW {fsw:#x}, FTW {ftw:#x}, MXCSR {mxcsr:#x}"
+    );
 }
 
 /// Fills the table of guest errnos `PASS_CARRY` calls use.
@@ -274,6 +310,8 @@ const NOT_RUN: u64 = 2;
 /// Returns 1 when the entry may go back without rt_sigreturn (see the
 /// module's comment), 0 when it must not.
 extern "C" fn fast_call(thread: &'static ThreadState, uc: *mut libc::ucontext_t, kind: u64) -> u64 {
+    #[cfg(debug_assertions)]
+    emu_fpu_state_is_default();
     // SAFETY: the entry's frame, alive until its rt_sigreturn.
     let uc = unsafe { &mut *uc };
     // What the kernel's SIGSYS frame would hold: the thread's mask and
@@ -425,8 +463,8 @@ core::arch::global_asm!(
     "    mov edi, [r11 + rdi * 4]",
     "    test edi, edi",
     "    js 19f",
-    "    cmp qword ptr [rip + EMU_VDSO_CLOCK_GETTIME], 0",
-    "    jne 30f",
+    "    test ecx, {pass_vdso}",
+    "    jnz 30f",
     "2:",
     "    movzx eax, cx",                         // the host's number
     ".globl emu_fast_check",
@@ -476,8 +514,9 @@ core::arch::global_asm!(
     // A clock read through the host's vDSO instead of the host call: the
     // same look at `held` first ("not run"), then a C function, which may
     // change the registers a call may (RSI, RDX, R8 to R10 are the guest's
-    // and kept; RDI waits in its slot) and needs DF and AC clear (the
-    // guest's flags wait in theirs). It writes to emu's stack, and the 16
+    // and kept; RDI waits in its slot; the vector registers are not saved:
+    // the kernel builds its vDSO without SSE) and needs DF and AC clear
+    // (the guest's flags wait in theirs). It writes to emu's stack, and the 16
     // bytes are copied to the guest's with `emu_guest_copy`, whose fault is
     // EFAULT, as the host call's would be. A signal that arrives from here
     // on is held (the vDSO counts as the entry's code: `in_fast_entry`),
@@ -489,8 +528,16 @@ core::arch::global_asm!(
     "    push rdx",
     "    push r8",
     "    push r9",
-    "    push r10",
-    "    sub rsp, 16",                           // the timespec; RSP 16-aligned
+    "    push r10",                              // RSP: top - 80
+    // The C functions run below where a frame's XSAVE area lies, so that
+    // they never write over the one the last direct way back restored
+    // from (see EMU_XSAVEOPT).
+    "    mov r11, rsp",
+    "    sub rsp, [rip + EMU_XSAVE_SIZE]",
+    "    sub rsp, {below_frame}",
+    "    and rsp, -16",
+    "    push r11",
+    "    sub rsp, 24",                           // the timespec; RSP 16-aligned
     "    pushfq",
     "    and qword ptr [rsp], {emu_flags_mask}",
     "    popfq",
@@ -499,7 +546,8 @@ core::arch::global_asm!(
     "    movsxd rax, eax",                       // an int: 0 or -errno
     "    test rax, rax",
     "    jnz 32f",
-    "    mov rdi, [rsp + 48]",                   // the guest's timespec
+    "    mov rdi, [rsp + 24]",
+    "    mov rdi, [rdi + 32]",                   // the guest's RSI: its timespec
     "    mov rsi, rsp",
     "    mov edx, 16",
     "    call emu_guest_copy",
@@ -507,7 +555,7 @@ core::arch::global_asm!(
     "    jz 32f",
     "    mov rax, {minus_efault}",
     "32:",
-    "    add rsp, 16",
+    "    mov rsp, [rsp + 24]",
     "    pop r10",
     "    pop r9",
     "    pop r8",
@@ -610,7 +658,9 @@ core::arch::global_asm!(
     "27:",
     "    fninit",
     "28:",
-    "    cmp dword ptr [rsp + 24], {mxcsr_default}",
+    "    mov eax, [rsp + 24]",
+    "    and eax, -64",                          // the sticky exception flags aside
+    "    cmp eax, {mxcsr_default}",
     "    je 29f",
     "    ldmxcsr [rip + EMU_MXCSR_DEFAULT]",
     "29:",
@@ -688,6 +738,8 @@ core::arch::global_asm!(
     pass = const PASS,
     pass_carry = const PASS_CARRY,
     pass_clock = const PASS_CLOCK,
+    pass_vdso = const PASS_VDSO,
+    below_frame = const UC_ROOM + 128,
     minus_efault = const -(libc::EFAULT as i64),
     mxcsr_default = const MXCSR_DEFAULT,
     clock_ids = const CLOCK_IDS,

@@ -108,7 +108,7 @@ pub fn enable(passthrough: impl Iterator<Item = (u64, PassThrough)>, errno_to_gu
         by_syscall: HashMap::new(),
         written_at: HashMap::new(),
         stubs: patch::Stubs::new(),
-        analyses: cache::SiteCache::new(),
+        analyses: cache::SiteCache::from_environment(),
         xsave_learnt: false,
     });
     ENABLED.store(true, Ordering::Release);

@@ -135,7 +135,8 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
         *prot = mapping.prot;
     }
     let pages = if first_page == last_page { &pages[..1] } else { &pages[..] };
-    let code = CodeWriter::new(at, pages)?;
+    let held = crate::fds::hold();
+    let code = CodeWriter::new(at, pages, &held)?;
     let first = code.read(at)?;
     code.write(at, &[0xcc])?;
     if sync_cores().is_err() {
@@ -169,21 +170,28 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
 /// each in this project's VMs, against 2 for a write to the file). A kernel
 /// that refuses such writes (proc_mem.force_override=never, a security
 /// module) gets the mprotect way. thread-self: /proc/self/mem has no memory
-/// once the thread-group leader has exited.
+/// once the thread-group leader has exited. The descriptor is private
+/// (`fds::open_private`): no guest file can take its place while emu writes.
 enum CodeWriter<'a> {
-    Memory(std::fs::File),
+    Memory(crate::fds::PrivateFile<'a>),
     /// The pages, with their protection, made writable until the drop.
     Protection(&'a [(u64, i32)]),
 }
 
 impl<'a> CodeWriter<'a> {
-    fn new(at: u64, pages: &'a [(u64, i32)]) -> Result<Self, &'static str> {
+    fn new(at: u64, pages: &'a [(u64, i32)], held: &'a crate::fds::Held) -> Result<Self, &'static str> {
         use std::os::unix::fs::FileExt;
-        // Writing the byte that is there copies the page, or says at once
-        // that the kernel refuses.
-        if let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open("/proc/thread-self/mem") {
+        let path = std::path::Path::new("/proc/thread-self/mem");
+        if let Ok(file) = crate::fds::open_private(held, path, libc::O_RDWR, 0) {
+            // Writing back the byte that is there, on each page the site
+            // touches, copies the page or says at once that the kernel
+            // refuses: no write after the int3 can then fail.
             let mut byte = [0u8];
-            if file.read_exact_at(&mut byte, at).is_ok() && file.write_all_at(&byte, at).is_ok() {
+            let forced = pages.iter().all(|&(page, _)| {
+                let one = page.max(at);
+                file.read_exact_at(&mut byte, one).is_ok() && file.write_all_at(&byte, one).is_ok()
+            });
+            if forced {
                 return Ok(CodeWriter::Memory(file));
             }
         }
