@@ -43,8 +43,8 @@ fn rewritten_sites_behave_as_native() {
 /// Site analyses are kept across runs (emulator/src/rewrite/cache.rs): a
 /// second run takes its sites' from the file and rewrites as many; a
 /// damaged file is read around (records are checked, never trusted) and
-/// mended by the run; `EMU_CACHE_DIR=` keeps none; XDG_CACHE_HOME is where
-/// the file goes otherwise.
+/// mended by the run; runs at once share a new file; `EMU_CACHE_DIR=` keeps
+/// none; XDG_CACHE_HOME is where the file goes otherwise.
 #[test]
 fn site_analyses_are_kept_across_runs() {
     if trap_path_only() {
@@ -88,6 +88,16 @@ fn site_analyses_are_kept_across_runs() {
         .env("XDG_CACHE_HOME", home.to_str().unwrap())
         .under_emu();
     assert_eq!((out.status, files(&home).len()), (0, 0), "{}", out.stderr);
+    // Four runs at once on a new file: each rewrites as many sites, and a
+    // run after them finds every one.
+    let shared = scratch("site-cache-shared");
+    let runs: Vec<(u64, u64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| run(&shared))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(runs.iter().all(|&(n, _)| n == sites), "{runs:?}");
+    let after = run(&shared);
+    assert!(after.0 == sites && after.1 >= sites, "{after:?} after {sites} sites");
     let mut c = std::process::Command::new(emu());
     c.args([guest("getppid_loop-glibc").as_os_str(), "2000".as_ref()]).env_remove("EMU_CACHE_DIR");
     assert!(c.env("XDG_CACHE_HOME", &home).status().unwrap().success());
