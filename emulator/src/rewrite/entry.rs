@@ -516,9 +516,9 @@ core::arch::global_asm!(
     // change the registers a call may (RSI, RDX, R8 to R10 are the guest's
     // and kept; RDI waits in its slot; the vector registers are not saved:
     // the kernel builds its vDSO without SSE) and needs DF and AC clear
-    // (the guest's flags wait in theirs). It writes to emu's stack, and the 16
-    // bytes are copied to the guest's with `emu_guest_copy`, whose fault is
-    // EFAULT, as the host call's would be. A signal that arrives from here
+    // (the guest's flags wait in theirs). It writes to emu's stack, and the
+    // 16 bytes are copied to the guest's with `emu_guest_copy`, whose fault
+    // is EFAULT, as the host call's would be. A signal that arrives from here
     // on is held (the vDSO counts as the entry's code: `in_fast_entry`),
     // and the way back at 4 sees it.
     "30:",
@@ -645,10 +645,10 @@ core::arch::global_asm!(
     "    mov [rbx + {fpregs}], rsp",
     // emu's own FPU state, as a signal handler starts with it: default
     // control words and an empty x87 stack (set only where the guest's
-    // differ: FNINIT and LDMXCSR are slow; an x87 state XSAVE marks initial
-    // is FNINIT's), and the AVX
-    // registers' upper halves clean (left dirty by a guest's AVX code, they
-    // would slow every SSE instruction of emu's on Intel CPUs).
+    // differ: FNINIT and LDMXCSR are slow; an x87 state XSAVE marks
+    // initial is FNINIT's), and the AVX registers' upper halves clean (left
+    // dirty by a guest's AVX code, they would slow every SSE instruction of
+    // emu's on Intel CPUs).
     "    test byte ptr [rsp + 512], 1",
     "    jz 28f",
     "    cmp dword ptr [rsp], 0x37f",           // FCW the default, FSW clear
