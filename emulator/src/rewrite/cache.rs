@@ -19,7 +19,8 @@
 //! the other's from the chain: a site analysed again, nothing worse). A
 //! torn, damaged or foreign record is skipped, never trusted, and what one
 //! claims is checked against the code (`checked_shape`); a file another
-//! user could have written is not used at all (`open`). VERSION is a hash
+//! user could have written is not used at all (`open`), and none is made
+//! in a directory of another user's (`owned_place`). VERSION is a hash
 //! of the analysis's source, of this format and of the dependencies'
 //! versions, so that another emu's answers are never read; other
 //! versions' files go once they are a week old. The file starts over once
@@ -209,6 +210,9 @@ fn lookup(path: &std::path::Path, input: &Input) -> Option<Outcome> {
 fn insert(path: &std::path::Path, input: &Input, outcome: &Outcome) -> bool {
     let Some(dir) = path.parent() else { return false };
     if !path.exists() {
+        if !owned_place(dir) {
+            return false;
+        }
         let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
         remove_old_versions(dir, path);
     }
@@ -241,6 +245,16 @@ fn insert(path: &std::path::Path, input: &Input, outcome: &Outcome) -> bool {
     let Ok(end) = appender.stream_position() else { return false };
     let Ok(at) = u32::try_from(end - record.len() as u64) else { return false };
     table.write_all_at(&at.to_le_bytes(), slot).is_ok()
+}
+
+/// Whether the nearest existing directory of `dir` (itself, or where it
+/// would be made) is this user's: root under sudo with the user's HOME
+/// makes no file or directory there that the user could not use after.
+fn owned_place(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: no arguments.
+    let euid = unsafe { libc::geteuid() };
+    dir.ancestors().find_map(|d| std::fs::metadata(d).ok()).is_some_and(|m| m.uid() == euid)
 }
 
 /// Removes other versions' files (`sites-` and 16 hex digits) not written
@@ -375,8 +389,21 @@ mod tests {
     fn scratch(name: &str) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("emu-site-cache-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        // The test's own (the temporary directory may be root's).
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("sites-{VERSION:016x}"));
         (dir, path)
+    }
+
+    #[test]
+    fn no_file_in_a_directory_of_another_users() {
+        // SAFETY: no arguments.
+        let root = unsafe { libc::geteuid() } == 0;
+        // The nearest existing directory is /, root's.
+        assert_eq!(owned_place(std::path::Path::new("/emu-no-such-directory/emu")), root);
+        let (dir, _) = scratch("owned");
+        assert!(owned_place(&dir.join("a/b")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
