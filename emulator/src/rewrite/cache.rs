@@ -31,7 +31,7 @@ use crate::fds::{Held, PrivateFile};
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Changes with the analysis's code, this file's format, and the
 /// dependencies' versions (iced-x86's decoding).
@@ -62,7 +62,7 @@ const CHAIN: usize = 8;
 /// bytes before the `syscall` (the number they load, if they load one), or
 /// leave it to the trap path, for this reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+enum Outcome {
     Rewrite { moved: usize, number: Option<u32> },
     Refuse(String),
 }
@@ -159,13 +159,11 @@ fn location() -> Option<PathBuf> {
 /// Opens the file (never through a symbolic link), if it is one this user
 /// alone can have written: a cache in a shared directory, or one root left
 /// in a user's home, is not read or written.
-fn open<'h>(held: &'h Held, path: &std::path::Path, flags: i32) -> Option<PrivateFile<'h>> {
+fn open<'h>(held: &'h Held, path: &Path, flags: i32) -> Option<PrivateFile<'h>> {
     use std::os::unix::fs::MetadataExt;
     let file = crate::fds::open_private(held, path, flags | libc::O_NOFOLLOW, 0o600).ok()?;
     let m = file.metadata().ok()?;
-    // SAFETY: no arguments.
-    let euid = unsafe { libc::geteuid() };
-    (m.file_type().is_file() && m.uid() == euid && m.mode() & 0o022 == 0).then_some(file)
+    (m.file_type().is_file() && m.uid() == euid() && m.mode() & 0o022 == 0).then_some(file)
 }
 
 /// Whether the file's header is this version's.
@@ -183,7 +181,7 @@ fn read_u32(file: &File, at: u64) -> Option<u32> {
 }
 
 /// The outcome the file keeps for `input`, if a sound record has it.
-fn lookup(path: &std::path::Path, input: &Input) -> Option<Outcome> {
+fn lookup(path: &Path, input: &Input) -> Option<Outcome> {
     let held = crate::fds::hold();
     let file = open(&held, path, libc::O_RDONLY)?;
     if !header_sound(&file) {
@@ -207,7 +205,7 @@ fn lookup(path: &std::path::Path, input: &Input) -> Option<Outcome> {
 
 /// Adds a record for `input` and points its slot at it; false when the
 /// file cannot be had (a cache is never worth an error).
-fn insert(path: &std::path::Path, input: &Input, outcome: &Outcome) -> bool {
+fn insert(path: &Path, input: &Input, outcome: &Outcome) -> bool {
     let Some(dir) = path.parent() else { return false };
     if !path.exists() {
         if !owned_place(dir) {
@@ -250,16 +248,19 @@ fn insert(path: &std::path::Path, input: &Input, outcome: &Outcome) -> bool {
 /// Whether the nearest existing directory of `dir` (itself, or where it
 /// would be made) is this user's: root under sudo with the user's HOME
 /// makes no file or directory there that the user could not use after.
-fn owned_place(dir: &std::path::Path) -> bool {
+fn owned_place(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: no arguments.
-    let euid = unsafe { libc::geteuid() };
-    dir.ancestors().find_map(|d| std::fs::metadata(d).ok()).is_some_and(|m| m.uid() == euid)
+    dir.ancestors().find_map(|d| std::fs::metadata(d).ok()).is_some_and(|m| m.uid() == euid())
+}
+
+fn euid() -> u32 {
+    // SAFETY: no arguments, no effects.
+    unsafe { libc::geteuid() }
 }
 
 /// Removes other versions' files (`sites-` and 16 hex digits) not written
 /// to for `OLD`.
-fn remove_old_versions(dir: &std::path::Path, path: &std::path::Path) {
+fn remove_old_versions(dir: &Path, path: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -397,10 +398,8 @@ mod tests {
 
     #[test]
     fn no_file_in_a_directory_of_another_users() {
-        // SAFETY: no arguments.
-        let root = unsafe { libc::geteuid() } == 0;
         // The nearest existing directory is /, root's.
-        assert_eq!(owned_place(std::path::Path::new("/emu-no-such-directory/emu")), root);
+        assert_eq!(owned_place(Path::new("/emu-no-such-directory/emu")), euid() == 0);
         let (dir, _) = scratch("owned");
         assert!(owned_place(&dir.join("a/b")));
         let _ = std::fs::remove_dir_all(&dir);
