@@ -13,8 +13,8 @@ mod render;
 
 pub use classes::{class, select, Classes, CLASSES};
 pub use format::{
-    parse, parse_number, Arg, ArgKind, List, ParseError, Release, RetKind, SetId, SetKind, ShownIf, Support, Syscall,
-    Table, Text, Value, ValueSet, MAX_ARGS, MAX_NUMBER, NO_CALL,
+    parse, parse_number, Arg, ArgKind, List, ParseError, Pooled, Release, RetKind, SetId, SetKind, ShownIf, Support,
+    Syscall, Table, Text, Value, ValueSet, MAX_ARGS, MAX_NUMBER, NO_CALL,
 };
 pub use render::{c_header, matrix, MatrixStyle};
 
@@ -27,6 +27,12 @@ mod generated {
 }
 
 pub use generated::{BUILTIN, FREEBSD_AMD64, LINUX_X86_64};
+
+/// The arrays the built-in tables' text and lists are ranges of
+/// (`format/pooled.rs`).
+mod built {
+    pub(crate) use super::generated::{ARGS, CALLS, INDEXES, SETS, TEXT, VALUES};
+}
 
 /// A built-in table by name (`linux-x86_64`), or by a short alias (`linux`).
 pub fn builtin(name: &str) -> Option<&'static Table> {

@@ -204,3 +204,17 @@ fn header_defines_every_call() {
     assert!(h.contains("#define SYS_exit_group"));
     assert!(h.lines().filter(|l| l.starts_with("#define SYS_")).count() == builtin("linux").unwrap().calls.len());
 }
+
+/// The generated statics (ranges of shared arrays, `format/pooled.rs`) say
+/// exactly what parsing the files says: every text and list of both
+/// built-in tables is compared, through `Debug`, which reads them all.
+#[test]
+fn builtin_tables_are_their_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (file, table) in [("linux-x86_64", &LINUX_X86_64), ("freebsd-amd64", &FREEBSD_AMD64)] {
+        let parsed = load(&dir.join(file).to_string_lossy()).expect("the built-in file parses");
+        let parsed = Table { source: "built-in".into(), ..parsed };
+        assert_eq!(format!("{parsed:?}"), format!("{table:?}"), "{file}");
+        assert!(matches!(table.calls, List::Built { .. }) && matches!(table.name, Text::Built { .. }));
+    }
+}

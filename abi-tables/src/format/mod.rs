@@ -2,21 +2,18 @@
 //!
 //! This module is compiled twice: into the library, and into `build.rs` (with
 //! `#[path]`), which parses the built-in tables and prints them as Rust
-//! statics of these same types. That is why it depends on nothing but `std`,
-//! and why every string and list is a `Cow`: `Borrowed` in generated statics,
-//! `Owned` in a table parsed at run time.
+//! statics of these same types. That is why it depends on nothing but `std`
+//! (and `crate::built`, which both define), and why every string and list is
+//! a [`Text`] or a [`List`]: `Built` in generated statics, `Owned` in a table
+//! parsed at run time.
 
 mod parse;
+mod pooled;
 
 pub use parse::{parse, parse_number};
+pub use pooled::{List, Pooled, Text};
 
-use std::borrow::Cow;
 use std::fmt;
-
-/// Text in a table: `&'static str` when generated, `String` when parsed.
-pub type Text = Cow<'static, str>;
-/// A list in a table: a static slice when generated, a `Vec` when parsed.
-pub type List<T> = Cow<'static, [T]>;
 
 /// Calls are numbered below this; it bounds the number-to-call index.
 pub const MAX_NUMBER: u32 = 4096;
