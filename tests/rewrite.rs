@@ -22,11 +22,22 @@ fn rewritten(stats: &str) -> Option<(u64, u64)> {
     Some((number("syscall sites: ")?, number("calls: ")?))
 }
 
+/// The calls that trapped, from the same line.
+fn trapped(stats: &str) -> Option<u64> {
+    let line = stats.lines().find(|l| l.starts_with("syscall sites: "))?;
+    line.rsplit_once(", ")?.1.split_whitespace().next()?.parse().ok()
+}
+
+/// Each mode runs with no site cache (`EMU_CACHE_DIR=`), so that its sites
+/// are rewritten as its threads run them, and again with a cache that
+/// knows them from the run before, so that they are rewritten at the first
+/// trap (emulator/src/rewrite/mod.rs, `rewrite_known`).
 #[test]
 fn rewritten_sites_behave_as_native() {
     let program = guest("rewrite_sites-glibc");
+    let known = scratch("known-sites-modes");
     for mode in MODES {
-        let run = Run::new(&program).args([mode]);
+        let run = Run::new(&program).args([mode]).env("EMU_CACHE_DIR", "");
         let out = assert_like_native(&run);
         let off = run.clone().emu_options(["--no-rewrite"]).under_emu();
         assert_eq!((off.status, &off.stdout), (out.status, &out.stdout), "{mode} with --no-rewrite");
@@ -37,7 +48,53 @@ fn rewritten_sites_behave_as_native() {
         assert_eq!(counted.stdout, out.stdout, "{mode} with --stats");
         let (sites, calls) = rewritten(&counted.stderr).unwrap_or_else(|| panic!("{mode}: {}", counted.stderr));
         assert!(sites >= 1 && calls >= 50, "{mode}: {sites} sites, {calls} calls through them\n{}", counted.stderr);
+        let warm = run.clone().env("EMU_CACHE_DIR", known.to_str().unwrap()).emu_options(["--stats"]);
+        let learnt = warm.under_emu();
+        assert_eq!((learnt.status, &learnt.stdout), (out.status, &out.stdout), "{mode}: {}", learnt.stderr);
+        let again = warm.under_emu();
+        assert_eq!((again.status, &again.stdout), (out.status, &out.stdout), "{mode} again: {}", again.stderr);
+        assert!(again.stderr.contains(" at the first call, as an earlier run had)"), "{mode}: {}", again.stderr);
     }
+}
+
+/// Sites of the program that a run rewrote are rewritten at the next run's
+/// first trap: the traps each took before its rewrite are gone. A program
+/// file changed since (its times, here), or another file, starts afresh.
+#[test]
+fn sites_an_earlier_run_rewrote_are_rewritten_at_the_first_trap() {
+    if trap_path_only() {
+        return;
+    }
+    let dir = scratch("known-sites");
+    let cache = dir.join("cache");
+    let program = dir.join("getppid_loop");
+    std::fs::copy(guest("getppid_loop-glibc"), &program).unwrap();
+    let run = |program: &std::path::Path| {
+        let run = Run::new(program).args(["2000"]).env("EMU_CACHE_DIR", cache.to_str().unwrap());
+        let out = run.emu_options(["--stats"]).under_emu();
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        let sites = rewritten(&out.stderr).unwrap_or_else(|| panic!("{}", out.stderr)).0;
+        let known =
+            out.stderr.contains(&format!("{sites} rewritten ({sites} at the first call, as an earlier run had)"));
+        (sites, known, trapped(&out.stderr).unwrap(), out.stdout)
+    };
+    let native = Run::new(&program).args(["2000"]).native();
+    let first = run(&program);
+    assert!(first.0 >= 1 && !first.1 && first.3 == native.stdout, "{first:?}");
+    let second = run(&program);
+    assert!(second.0 == first.0 && second.1 && second.3 == native.stdout, "{second:?} after {first:?}");
+    // At least the 15 traps before each site's rewrite are gone.
+    assert!(second.2 + 15 * first.0 <= first.2, "{second:?} after {first:?}");
+    // The file changed (its times): not known; then known again.
+    let f = std::fs::File::options().append(true).open(&program).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    drop(f);
+    assert!(!run(&program).1);
+    assert!(run(&program).1);
+    // The same bytes in another file: not known.
+    let copy = dir.join("copy");
+    std::fs::copy(&program, &copy).unwrap();
+    assert!(!run(&copy).1);
 }
 
 /// Site analyses are kept across runs (emulator/src/rewrite/cache.rs): a
@@ -132,7 +189,11 @@ fn a_guest_that_sets_gs_gets_its_sites_back() {
 /// in three before).
 #[test]
 fn fork_races_rewriting_without_deadlock() {
-    let run = Run::new(guest("fork_race-glibc")).args(["300"]).hang_after(std::time::Duration::from_secs(60));
+    // No site cache: known sites would be rewritten before the race.
+    let run = Run::new(guest("fork_race-glibc"))
+        .args(["300"])
+        .env("EMU_CACHE_DIR", "")
+        .hang_after(std::time::Duration::from_secs(60));
     let out = run.under_emu();
     assert_eq!(out.hung, None, "{out:?}");
     assert_eq!((out.status, out.stdout.as_str()), (0, "300 forks, 0 children failed\n"), "{}", out.stderr);

@@ -27,8 +27,8 @@ use std::path::PathBuf;
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Environment: EMU_LOG=error|warn|info|debug|trace sets the log level (like --log-level). \
-                  EMU_CACHE_DIR=DIR keeps the analyses of rewritten syscall sites in DIR across runs (default: \
-                  $XDG_CACHE_HOME/emu or ~/.cache/emu; empty: none kept)."
+                  EMU_CACHE_DIR=DIR keeps the analyses of syscall sites, and which sites of a program were \
+                  rewritten, in DIR across runs (default: $XDG_CACHE_HOME/emu or ~/.cache/emu; empty: none kept)."
 )]
 struct Cli {
     #[command(subcommand)]

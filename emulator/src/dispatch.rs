@@ -102,12 +102,13 @@ pub fn on_trap(thread: &'static ThreadState, info: &libc::siginfo_t, ctx: &mut G
         int80(p, ctx);
         return;
     }
-    let rewritten = crate::rewrite::consider(ctx);
+    let decided = crate::rewrite::consider(ctx);
     if let Some(s) = &p.stats {
         s.record_path(false);
-        if let Some(r) = rewritten {
+        if let Some(r) = decided.site {
             s.record_site(r);
         }
+        s.record_known_sites(decided.known);
     }
     run_call(p, thread, ctx);
 }

@@ -39,9 +39,12 @@ struct Header {
     /// Sites rewritten, and sites left to the trap path (`rewrite`).
     sites_rewritten: AtomicU64,
     sites_refused: AtomicU64,
+    /// Of `sites_rewritten`, those rewritten at the first trap because an
+    /// earlier run had rewritten them (`rewrite::consider`).
+    sites_known: AtomicU64,
 }
 
-const MAGIC: u64 = u64::from_le_bytes(*b"emustat3");
+const MAGIC: u64 = u64::from_le_bytes(*b"emustat4");
 
 pub struct Stats {
     fd: AtomicI32,
@@ -180,6 +183,14 @@ impl Stats {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sites that earlier runs rewrote were rewritten at the first trap.
+    pub fn record_known_sites(&self, count: u32) {
+        if count > 0 {
+            self.header.sites_rewritten.fetch_add(count as u64, Ordering::Relaxed);
+            self.header.sites_known.fetch_add(count as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Prints the table if this is the process emu was started as.
     pub fn report_if_owner(&self, p: &Process) {
         if sys::getpid() != self.owner {
@@ -271,10 +282,14 @@ impl Stats {
         }
         let h = &self.header;
         let (rewritten, refused) = (h.sites_rewritten.load(Ordering::Relaxed), h.sites_refused.load(Ordering::Relaxed));
+        let known = match h.sites_known.load(Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!(" ({n} at the first call, as an earlier run had)"),
+        };
         if rewritten + refused > 0 {
             let _ = writeln!(
                 out,
-                "syscall sites: {rewritten} rewritten, {refused} left to the trap path; calls: {} through rewritten sites, {} trapped",
+                "syscall sites: {rewritten} rewritten{known}, {refused} left to the trap path; calls: {} through rewritten sites, {} trapped",
                 h.fast.load(Ordering::Relaxed),
                 h.trapped.load(Ordering::Relaxed)
             );

@@ -9,11 +9,20 @@
 //! `$XDG_CACHE_HOME/emu` or `~/.cache/emu`; `EMU_CACHE_DIR=` (empty)
 //! keeps nothing. A run whose sites are all there never builds the tables.
 //!
+//! The file also keeps, for each image emu loaded (the program, its
+//! interpreter; known by device, inode, size and times), where the sites
+//! an earlier run rewrote are in it: those are rewritten at the next run's
+//! first trap (`rewrite::consider`), while the guest has one thread, so a
+//! rewrite costs neither the 16 traps nor the IPIs of membarrier and of the
+//! page's first write to the other CPUs (about 70 us a site otherwise).
+//!
 //! The file is a hash table: a header, `SLOTS` offsets, then records, each
-//! holding the whole input it answers for, the outcome, a checksum, and
+//! holding the whole key it answers for (a site's input, an image's
+//! identity), the answer, a checksum, and
 //! the offset of the record that was in its slot before (a chain). A lookup
 //! reads the header, a slot and the records of its chain (a few `pread`s,
-//! not the file: it may hold thousands of sites); a new site's record is
+//! not the file: it may hold thousands of sites); a new
+//! record is
 //! appended in one `write` (O_APPEND: concurrent runs do not mix their
 //! records), then its slot is pointed at it (a concurrent run may drop
 //! the other's from the chain: a site analysed again, nothing worse). A
@@ -53,8 +62,18 @@ const RECORDS: u64 = HEADER + 4 * SLOTS;
 /// A record's fixed part: RECORD_MAGIC, its length (u32), the previous
 /// record of its slot (u32), the checksum of the rest (u64).
 const RECORD_HEAD: usize = 20;
-/// No record is longer (the input is at most 64 + 2 + 256 bytes).
+/// No record is longer (a site's input is at most 1 + 64 + 2 + 256 bytes,
+/// an image's sites 2 + 4 * `MAX_IMAGE_SITES`).
 const RECORD_MAX: usize = 1024;
+/// An image's sites are remembered up to this many.
+pub const MAX_IMAGE_SITES: usize = 200;
+const _: () = assert!(RECORD_HEAD + 2 + IMAGE_KEY + 2 + 4 * MAX_IMAGE_SITES <= RECORD_MAX);
+/// What a record's key is: a site's analysis input, or an image's identity.
+const SITE: u8 = 0;
+const IMAGE: u8 = 1;
+/// An image key's length: IMAGE, then device, inode, size, mtime and ctime
+/// (seconds and nanoseconds), 8 bytes each.
+const IMAGE_KEY: usize = 1 + 7 * 8;
 /// Chains are followed this far.
 const CHAIN: usize = 8;
 
@@ -77,18 +96,30 @@ struct Input {
 }
 
 impl Input {
-    fn bytes(&self) -> Vec<u8> {
-        let mut b = vec![self.line_offset];
+    /// The input as a record's key.
+    fn key(&self) -> Vec<u8> {
+        let mut b = vec![SITE, self.line_offset];
         for part in [&self.before, &self.after] {
             b.extend_from_slice(&(part.len() as u16).to_le_bytes());
             b.extend_from_slice(part);
         }
         b
     }
+}
 
-    fn slot(&self) -> u64 {
-        fnv1a(&self.bytes(), FNV_OFFSET) % SLOTS
+/// An image's identity as a record's key: a file changed in any way since
+/// (a new build, even of the same size) has another.
+fn image_key(stamp: &loader::FileStamp) -> Vec<u8> {
+    let mut b = vec![IMAGE];
+    let (mtime, ctime) = (stamp.mtime, stamp.ctime);
+    for word in [stamp.dev, stamp.ino, stamp.size, mtime.0 as u64, mtime.1 as u64, ctime.0 as u64, ctime.1 as u64] {
+        b.extend_from_slice(&word.to_le_bytes());
     }
+    b
+}
+
+fn slot(key: &[u8]) -> u64 {
+    fnv1a(key, FNV_OFFSET) % SLOTS
 }
 
 pub struct SiteCache {
@@ -110,7 +141,8 @@ impl SiteCache {
     /// `syscall`.
     pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8]) -> Result<Shape, String> {
         let input = Input { line_offset: (at % 16) as u8, before: before.to_vec(), after: after.to_vec() };
-        if let Some(outcome) = self.path.as_ref().and_then(|p| lookup(p, &input)) {
+        let key = input.key();
+        if let Some(outcome) = self.path.as_ref().and_then(|p| lookup(p, &key)).and_then(|v| Outcome::decode(&v)) {
             log::debug!("site {at:#x}: analysis from the cache");
             return checked_shape(at, before, outcome);
         }
@@ -118,13 +150,88 @@ impl SiteCache {
             Ok(s) => Outcome::Rewrite { moved: (at - s.start) as usize, number: s.number },
             Err(why) => Outcome::Refuse(why.to_string()),
         };
+        self.insert(&key, &outcome.encode());
+        checked_shape(at, before, outcome)
+    }
+
+    /// Where the sites an earlier run rewrote are in the image (offsets
+    /// from its load bias).
+    pub fn image_sites(&self, image: &loader::FileStamp) -> Vec<u32> {
+        let value = self.path.as_ref().and_then(|p| lookup(p, &image_key(image)));
+        value.and_then(|v| decode_offsets(&v)).unwrap_or_default()
+    }
+
+    /// Keeps `sites` (at most `MAX_IMAGE_SITES`) as the image's.
+    pub fn remember_image_sites(&mut self, image: &loader::FileStamp, sites: &[u32]) {
+        let sites = &sites[..sites.len().min(MAX_IMAGE_SITES)];
+        let mut value = (sites.len() as u16).to_le_bytes().to_vec();
+        for offset in sites {
+            value.extend_from_slice(&offset.to_le_bytes());
+        }
+        self.insert(&image_key(image), &value);
+    }
+
+    fn insert(&mut self, key: &[u8], value: &[u8]) {
         if let Some(path) = &self.path {
-            if !insert(path, &input, &outcome) {
+            if !insert(path, key, value) {
                 log::debug!("site analyses are not kept: {} cannot be written", path.display());
                 self.path = None;
             }
         }
-        checked_shape(at, before, outcome)
+    }
+}
+
+/// An image's sites as `remember_image_sites` wrote them.
+fn decode_offsets(value: &[u8]) -> Option<Vec<u32>> {
+    let count = u16::from_le_bytes(value.get(..2)?.try_into().ok()?) as usize;
+    let words = value.get(2..)?;
+    (count <= MAX_IMAGE_SITES && words.len() == 4 * count)
+        .then(|| words.chunks_exact(4).map(|w| u32::from_le_bytes(w.try_into().unwrap())).collect())
+}
+
+impl Outcome {
+    /// 1, the moved length (u8), 1 and the number (u32) or 0; or 0, the
+    /// reason's length (u8) and text.
+    fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        match self {
+            Outcome::Rewrite { moved, number } => {
+                body.extend_from_slice(&[1, *moved as u8]);
+                match number {
+                    Some(n) => {
+                        body.push(1);
+                        body.extend_from_slice(&n.to_le_bytes());
+                    }
+                    None => body.push(0),
+                }
+            }
+            Outcome::Refuse(why) => {
+                let why = &why.as_bytes()[..why.len().min(255)];
+                body.extend_from_slice(&[0, why.len() as u8]);
+                body.extend_from_slice(why);
+            }
+        }
+        body
+    }
+
+    /// None unless `value` is exactly one encoded outcome.
+    fn decode(value: &[u8]) -> Option<Outcome> {
+        let mut r = Reader(value);
+        let outcome = match r.bytes(1)?[0] {
+            1 => {
+                let moved = r.bytes(1)?[0] as usize;
+                let number = match r.bytes(1)?[0] {
+                    1 => Some(u32::from_le_bytes(r.bytes(4)?.try_into().ok()?)),
+                    _ => None,
+                };
+                Outcome::Rewrite { moved, number }
+            }
+            _ => {
+                let n = r.bytes(1)?[0] as usize;
+                Outcome::Refuse(String::from_utf8_lossy(r.bytes(n)?).into_owned())
+            }
+        };
+        r.0.is_empty().then_some(outcome)
     }
 }
 
@@ -180,32 +287,32 @@ fn read_u32(file: &File, at: u64) -> Option<u32> {
     Some(u32::from_le_bytes(b))
 }
 
-/// The outcome the file keeps for `input`, if a sound record has it.
-fn lookup(path: &Path, input: &Input) -> Option<Outcome> {
+/// What the file keeps for `key`, if a sound record has it.
+fn lookup(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
     let held = crate::fds::hold();
     let file = open(&held, path, libc::O_RDONLY)?;
     if !header_sound(&file) {
         return None;
     }
-    let mut at = read_u32(&file, HEADER + 4 * input.slot())? as u64;
+    let mut at = read_u32(&file, HEADER + 4 * slot(key))? as u64;
     let mut buf = [0u8; RECORD_MAX];
     for _ in 0..CHAIN {
         if at < RECORDS {
             return None;
         }
         let n = file.read_at(&mut buf, at).ok()?;
-        let (found, outcome, prev) = parse(&buf[..n])?;
-        if found == *input {
-            return Some(outcome);
+        let (found, value, prev) = parse(&buf[..n])?;
+        if found == key {
+            return Some(value.to_vec());
         }
         at = prev as u64;
     }
     None
 }
 
-/// Adds a record for `input` and points its slot at it; false when the
+/// Adds a record for `key` and points its slot at it; false when the
 /// file cannot be had (a cache is never worth an error).
-fn insert(path: &Path, input: &Input, outcome: &Outcome) -> bool {
+fn insert(path: &Path, key: &[u8], value: &[u8]) -> bool {
     let Some(dir) = path.parent() else { return false };
     if !path.exists() {
         if !owned_place(dir) {
@@ -233,9 +340,9 @@ fn insert(path: &Path, input: &Input, outcome: &Outcome) -> bool {
             return false;
         }
     }
-    let slot = HEADER + 4 * input.slot();
+    let slot = HEADER + 4 * slot(key);
     let prev = read_u32(&table, slot).unwrap_or(0);
-    let record = record(input, outcome, prev);
+    let record = record(key, value, prev);
     // The record lands whole at the end, and this descriptor's offset then
     // says where.
     let mut appender: &File = &records;
@@ -280,28 +387,12 @@ fn remove_old_versions(dir: &Path, path: &Path) {
 }
 
 /// A record: RECORD_MAGIC, its length (u32), the previous record of its
-/// slot (u32), the checksum of what follows (u64), the input (`Input::
-/// bytes`), then the outcome: 1, the moved length (u8), 1 and the number
-/// (u32) or 0; or 0, the reason's length (u8) and text.
-fn record(input: &Input, outcome: &Outcome, prev: u32) -> Vec<u8> {
-    let mut body = input.bytes();
-    match outcome {
-        Outcome::Rewrite { moved, number } => {
-            body.extend_from_slice(&[1, *moved as u8]);
-            match number {
-                Some(n) => {
-                    body.push(1);
-                    body.extend_from_slice(&n.to_le_bytes());
-                }
-                None => body.push(0),
-            }
-        }
-        Outcome::Refuse(why) => {
-            let why = &why.as_bytes()[..why.len().min(255)];
-            body.extend_from_slice(&[0, why.len() as u8]);
-            body.extend_from_slice(why);
-        }
-    }
+/// slot (u32), the checksum of what follows (u64), the key's length (u16),
+/// the key, the value.
+fn record(key: &[u8], value: &[u8], prev: u32) -> Vec<u8> {
+    let mut body = (key.len() as u16).to_le_bytes().to_vec();
+    body.extend_from_slice(key);
+    body.extend_from_slice(value);
     let mut r = RECORD_MAGIC.to_vec();
     r.extend_from_slice(&((RECORD_HEAD + body.len()) as u32).to_le_bytes());
     r.extend_from_slice(&prev.to_le_bytes());
@@ -310,9 +401,9 @@ fn record(input: &Input, outcome: &Outcome, prev: u32) -> Vec<u8> {
     r
 }
 
-/// The record at the start of `data`: its input, outcome and previous
-/// record; None unless whole and sound.
-fn parse(data: &[u8]) -> Option<(Input, Outcome, u32)> {
+/// The record at the start of `data`: its key, value and previous record;
+/// None unless whole and sound.
+fn parse(data: &[u8]) -> Option<(&[u8], &[u8], u32)> {
     if data.get(..4)? != RECORD_MAGIC {
         return None;
     }
@@ -324,30 +415,9 @@ fn parse(data: &[u8]) -> Option<(Input, Outcome, u32)> {
         return None;
     }
     let mut r = Reader(body);
-    let line_offset = r.bytes(1)?[0];
-    let before_len = u16::from_le_bytes(r.bytes(2)?.try_into().ok()?) as usize;
-    let before = r.bytes(before_len)?.to_vec();
-    let after_len = u16::from_le_bytes(r.bytes(2)?.try_into().ok()?) as usize;
-    let after = r.bytes(after_len)?.to_vec();
-    let outcome = match r.bytes(1)?[0] {
-        1 => {
-            let moved = r.bytes(1)?[0] as usize;
-            let number = match r.bytes(1)?[0] {
-                1 => Some(u32::from_le_bytes(r.bytes(4)?.try_into().ok()?)),
-                _ => None,
-            };
-            Outcome::Rewrite { moved, number }
-        }
-        _ => {
-            let n = r.bytes(1)?[0] as usize;
-            Outcome::Refuse(String::from_utf8_lossy(r.bytes(n)?).into_owned())
-        }
-    };
-    (line_offset < 16 && before.ends_with(&[0x0f, 0x05])).then_some((
-        Input { line_offset, before, after },
-        outcome,
-        prev,
-    ))
+    let key_len = u16::from_le_bytes(r.bytes(2)?.try_into().ok()?) as usize;
+    let key = r.bytes(key_len)?;
+    Some((key, r.0, prev))
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -382,6 +452,14 @@ mod tests {
         Input { line_offset: 3, before: vec![0x90, 0xb8, 1, 0, 0, 0, 0x0f, 0x05], after: vec![0xc3] }
     }
 
+    fn put(path: &Path, input: &Input, outcome: &Outcome) -> bool {
+        insert(path, &input.key(), &outcome.encode())
+    }
+
+    fn get(path: &Path, input: &Input) -> Option<Outcome> {
+        lookup(path, &input.key()).and_then(|v| Outcome::decode(&v))
+    }
+
     fn numbered(line_offset: u8, i: u32) -> Input {
         Input { line_offset, before: [&i.to_le_bytes()[..], &[0x0f, 0x05]].concat(), after: vec![] }
     }
@@ -409,16 +487,43 @@ mod tests {
     fn records_read_back_and_damage_is_skipped() {
         let outcomes = [Outcome::Rewrite { moved: 5, number: Some(1) }, Outcome::Refuse("a reason".into())];
         for outcome in outcomes {
-            let r = record(&input(), &outcome, 77);
-            let (back, o, prev) = parse(&r).unwrap();
-            assert!(back == input() && o == outcome && prev == 77);
+            let (key, value) = (input().key(), outcome.encode());
+            assert_eq!(Outcome::decode(&value), Some(outcome.clone()));
+            let r = record(&key, &value, 77);
+            assert_eq!(parse(&r), Some((&key[..], &value[..], 77)));
             for i in 0..r.len() {
                 let mut damaged = r.clone();
                 damaged[i] ^= 0x40;
-                assert!(parse(&damaged).is_none_or(|(b, o, p)| b == input() && o == outcome && p == 77), "byte {i}");
+                assert!(parse(&damaged).is_none_or(|p| p == (&key[..], &value[..], 77)), "byte {i}");
             }
             assert!(parse(&r[..r.len() - 1]).is_none());
+            assert_eq!(Outcome::decode(&value[..value.len() - 1]), None);
+            assert_eq!(Outcome::decode(&[&value[..], &[0]].concat()), None);
         }
+    }
+
+    /// An image's sites read back; another image, or the same file changed
+    /// in any way, has none.
+    #[test]
+    fn images_keep_their_sites() {
+        let (dir, path) = scratch("images");
+        let mut cache = SiteCache { path: Some(path.clone()) };
+        let stamp = loader::FileStamp { dev: 1, ino: 2, size: 3, mtime: (4, 5), ctime: (6, 7) };
+        assert_eq!(cache.image_sites(&stamp), Vec::<u32>::new());
+        cache.remember_image_sites(&stamp, &[0x1234, 0x48ee84]);
+        assert_eq!(cache.image_sites(&stamp), vec![0x1234, 0x48ee84]);
+        let changed = [
+            loader::FileStamp { ino: 9, ..stamp },
+            loader::FileStamp { size: 9, ..stamp },
+            loader::FileStamp { mtime: (4, 9), ..stamp },
+            loader::FileStamp { ctime: (9, 7), ..stamp },
+        ];
+        assert!(changed.iter().all(|c| cache.image_sites(c).is_empty()));
+        let many: Vec<u32> = (0..300).collect();
+        cache.remember_image_sites(&stamp, &many);
+        assert_eq!(cache.image_sites(&stamp), many[..MAX_IMAGE_SITES]);
+        assert_eq!(decode_offsets(&[1, 0, 1, 2, 3]), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -426,20 +531,21 @@ mod tests {
         let (dir, path) = scratch("chain");
         let numbered = |i| numbered(0, i);
         // Ten inputs that share input()'s slot: a chain longer than is followed.
-        let same_slot: Vec<Input> = (0..).map(numbered).filter(|i| i.slot() == input().slot()).take(10).collect();
-        assert_eq!(lookup(&path, &input()), None);
-        insert(&path, &input(), &Outcome::Refuse("why".into()));
+        let same_slot: Vec<Input> =
+            (0..).map(numbered).filter(|i| slot(&i.key()) == slot(&input().key())).take(10).collect();
+        assert_eq!(get(&path, &input()), None);
+        put(&path, &input(), &Outcome::Refuse("why".into()));
         for (n, i) in same_slot.iter().enumerate() {
-            insert(&path, i, &Outcome::Rewrite { moved: 5, number: Some(n as u32) });
+            put(&path, i, &Outcome::Rewrite { moved: 5, number: Some(n as u32) });
         }
         for (n, i) in same_slot.iter().enumerate() {
-            let found = lookup(&path, i);
+            let found = get(&path, i);
             let kept = n >= same_slot.len() - CHAIN;
             assert_eq!(found, kept.then_some(Outcome::Rewrite { moved: 5, number: Some(n as u32) }), "{n}");
         }
         // The oldest have dropped out of the chain: analysed again, and found.
-        insert(&path, &input(), &Outcome::Refuse("why".into()));
-        assert_eq!(lookup(&path, &input()), Some(Outcome::Refuse("why".into())));
+        put(&path, &input(), &Outcome::Refuse("why".into()));
+        assert_eq!(get(&path, &input()), Some(Outcome::Refuse("why".into())));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -456,21 +562,21 @@ mod tests {
                 let (path, numbered) = (&path, &numbered);
                 s.spawn(move || {
                     for i in (t * 100)..(t * 100 + 100) {
-                        insert(path, &numbered(i), &Outcome::Rewrite { moved: 5, number: Some(i) });
+                        put(path, &numbered(i), &Outcome::Rewrite { moved: 5, number: Some(i) });
                     }
                 });
             }
         });
         let found = (0..400).filter(|&i| {
-            let got = lookup(&path, &numbered(i));
+            let got = get(&path, &numbered(i));
             assert!(got.is_none() || got == Some(Outcome::Rewrite { moved: 5, number: Some(i) }), "{i}: {got:?}");
             got.is_some()
         });
         assert_eq!(found.count(), 400);
         std::fs::write(&path, b"not a table").unwrap();
-        assert_eq!(lookup(&path, &numbered(1)), None);
-        assert!(insert(&path, &numbered(1), &Outcome::Refuse("again".into())));
-        assert_eq!(lookup(&path, &numbered(1)), Some(Outcome::Refuse("again".into())));
+        assert_eq!(get(&path, &numbered(1)), None);
+        assert!(put(&path, &numbered(1), &Outcome::Refuse("again".into())));
+        assert_eq!(get(&path, &numbered(1)), Some(Outcome::Refuse("again".into())));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -479,14 +585,14 @@ mod tests {
     fn only_the_users_own_file_is_used() {
         use std::os::unix::fs::PermissionsExt;
         let (dir, path) = scratch("trust");
-        assert!(insert(&path, &input(), &Outcome::Refuse("why".into())));
-        assert!(lookup(&path, &input()).is_some());
+        assert!(put(&path, &input(), &Outcome::Refuse("why".into())));
+        assert!(get(&path, &input()).is_some());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
-        assert!(lookup(&path, &input()).is_none() && !insert(&path, &input(), &Outcome::Refuse("why".into())));
+        assert!(get(&path, &input()).is_none() && !put(&path, &input(), &Outcome::Refuse("why".into())));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let link = dir.join("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(lookup(&link, &input()).is_none() && !insert(&link, &input(), &Outcome::Refuse("why".into())));
+        assert!(get(&link, &input()).is_none() && !put(&link, &input(), &Outcome::Refuse("why".into())));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -49,8 +49,33 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// A site is looked at on its this-many-th trap. Most sites a program runs
 /// a few times (start-up, exit) are not worth the decoding, which costs
 /// about a hundred traps the first time (iced-x86's tables are paged in:
-/// half a megabyte) and a few dozen after.
+/// half a megabyte) and a few dozen after. Sites of the images emu loaded
+/// that an earlier run rewrote do not wait (`rewrite_known`).
 const TRAPS_BEFORE_REWRITE: u8 = 16;
+
+/// An image emu loaded (the program, its interpreter): the file it came
+/// from, its load bias, and the addresses its segments span.
+pub struct LoadedImage {
+    pub stamp: loader::FileStamp,
+    pub bias: u64,
+    pub span: std::ops::Range<u64>,
+}
+
+/// A loaded image and the offsets (from its bias) of its sites that were
+/// rewritten, in earlier runs (read at the first trap) and in this one.
+struct KnownImage {
+    image: LoadedImage,
+    sites: Vec<u32>,
+}
+
+/// What a trap's `consider` did: to the trapping site (rewritten, left to
+/// the trap path, or nothing yet), and how many sites known from earlier
+/// runs it rewrote (at the first trap).
+#[derive(Default)]
+pub struct Decided {
+    pub site: Option<bool>,
+    pub known: u32,
+}
 
 enum Site {
     /// Trapped this many times, fewer than `TRAPS_BEFORE_REWRITE`.
@@ -73,6 +98,10 @@ struct Sites {
     analyses: cache::SiteCache,
     /// Whether `entry::learn_xsave` has read a kernel frame.
     xsave_learnt: bool,
+    images: Vec<KnownImage>,
+    /// Whether a guest thread has trapped yet (the first trap rewrites
+    /// the known sites).
+    trapped_once: bool,
 }
 
 static SITES: Mutex<Option<Sites>> = Mutex::new(None);
@@ -110,12 +139,22 @@ pub fn enable(passthrough: impl Iterator<Item = (u64, PassThrough)>, errno_to_gu
         stubs: patch::Stubs::new(),
         analyses: cache::SiteCache::from_environment(),
         xsave_learnt: false,
+        images: Vec::new(),
+        trapped_once: false,
     });
     ENABLED.store(true, Ordering::Release);
 }
 
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)
+}
+
+/// The images emu loaded, before the guest runs: their sites that earlier
+/// runs rewrote are rewritten at its first trap.
+pub fn images_loaded(images: Vec<LoadedImage>) {
+    if let Some(sites) = sites().as_mut() {
+        sites.images = images.into_iter().map(|image| KnownImage { image, sites: Vec::new() }).collect();
+    }
 }
 
 /// Points GS at the calling thread's state, for the entry. Every thread
@@ -131,60 +170,125 @@ pub fn set_thread_gs(state: &ThreadState) {
 }
 
 /// A trap at the `syscall` ending at `ctx.rip()`: rewrite its site if it
-/// can be. Whether a site was rewritten (or left to the trap path) now.
-pub fn consider(ctx: &GuestContext) -> Option<bool> {
+/// can be, and at the first trap, the sites known from earlier runs.
+pub fn consider(ctx: &GuestContext) -> Decided {
+    let mut decided = Decided::default();
     if !enabled() {
-        return None;
+        return decided;
     }
     let at = ctx.rip() - 2;
     let mut guard = sites();
-    let sites = guard.as_mut()?;
+    let Some(sites) = guard.as_mut() else { return decided };
+    if !sites.trapped_once {
+        sites.trapped_once = true;
+        decided.known = rewrite_known(sites, ctx);
+    }
     match sites.by_syscall.get_mut(&at) {
         None => {
             sites.by_syscall.insert(at, Site::Trapped(1));
-            return None;
+            return decided;
         }
         Some(Site::Trapped(n)) if *n + 1 < TRAPS_BEFORE_REWRITE => {
             *n += 1;
-            return None;
+            return decided;
         }
         Some(Site::Trapped(_)) => {}
-        Some(Site::Refused) => return None,
-        // Another thread that trapped here too has rewritten it meanwhile.
-        Some(Site::Rewritten { start, written, .. }) if still_written(*start, written) => return None,
+        Some(Site::Refused) => return decided,
+        // Another thread that trapped here too has rewritten it meanwhile
+        // (or this is the first trap, and an earlier run had rewritten it).
+        Some(Site::Rewritten { start, written, .. }) if still_written(*start, written) => return decided,
         // A `syscall` trapped where a site was rewritten: the code was
         // replaced since (a library unmapped and another mapped there).
         Some(Site::Rewritten { .. }) => {}
     }
     // The first rewrite learns the layout of the frames the entry builds
     // from the kernel's frame of this trap.
-    if !sites.xsave_learnt {
-        if !entry::learn_xsave(ctx.xsave_area()) {
-            drop(guard);
-            stop("the kernel's signal frames have no usable XSAVE layout");
-            return Some(false);
-        }
-        sites.xsave_learnt = true;
+    if !learn_xsave(sites, ctx) {
+        drop(guard);
+        stop("the kernel's signal frames have no usable XSAVE layout");
+        decided.site = Some(false);
+        return decided;
     }
-    let outcome = rewrite(sites, at, ctx.rax());
+    let outcome = rewrite(sites, at, Some(ctx.rax()));
+    decided.site = Some(outcome.is_ok());
     match outcome {
         Ok(site) => {
             sites.by_syscall.insert(at, site);
-            Some(true)
+            remember(sites, at);
         }
         Err(why) => {
             log::debug!("site {at:#x} stays on the trap path: {why}");
             sites.by_syscall.insert(at, Site::Refused);
-            Some(false)
         }
     }
+    decided
 }
 
-fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, String> {
+fn learn_xsave(sites: &mut Sites, ctx: &GuestContext) -> bool {
+    if !sites.xsave_learnt {
+        sites.xsave_learnt = entry::learn_xsave(ctx.xsave_area());
+    }
+    sites.xsave_learnt
+}
+
+/// Rewrites the sites of the loaded images that earlier runs rewrote
+/// (kept in the cache file, `cache::SiteCache::image_sites`), as the
+/// guest's first trap finds them: returns how many. The guest has one
+/// thread then, so each costs a few microseconds, where a rewrite while
+/// other threads run costs some 70 (`patch::poke`'s membarriers, and the
+/// TLB shootdown of the page's first write), after 16 traps. Each site's
+/// code is analysed as at a trap (from the cache), and checked against
+/// what the analysis says; only the check of the trap's number against a
+/// `mov eax, imm32` is left out (there is no trap: the run that rewrote
+/// it made that check on the same bytes of the same file).
+fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
+    let mut known = Vec::new();
+    for image in sites.images.iter_mut() {
+        image.sites = sites.analyses.image_sites(&image.image.stamp);
+        let (bias, span) = (image.image.bias, &image.image.span);
+        known.extend(image.sites.iter().map(|&offset| bias.wrapping_add(offset as u64)).filter(|at| span.contains(at)));
+    }
+    if known.is_empty() || !learn_xsave(sites, ctx) {
+        return 0;
+    }
+    let mut rewritten = 0;
+    for at in known {
+        if sites.by_syscall.contains_key(&at) {
+            continue;
+        }
+        match rewrite(sites, at, None) {
+            Ok(site) => {
+                sites.by_syscall.insert(at, site);
+                rewritten += 1;
+            }
+            Err(why) => log::debug!("site {at:#x}, which an earlier run rewrote, is not rewritten now: {why}"),
+        }
+    }
+    rewritten
+}
+
+/// Adds a site just rewritten to its image's, in the cache file.
+fn remember(sites: &mut Sites, at: u64) {
+    let Some(image) = sites.images.iter_mut().find(|i| i.image.span.contains(&at)) else { return };
+    let Ok(offset) = u32::try_from(at.wrapping_sub(image.image.bias)) else { return };
+    if image.sites.contains(&offset) || image.sites.len() >= cache::MAX_IMAGE_SITES {
+        return;
+    }
+    image.sites.push(offset);
+    sites.analyses.remember_image_sites(&image.image.stamp, &image.sites);
+}
+
+/// Rewrites the site whose `syscall` is at `at`; `rax`, the number its
+/// trap saw (none for a site known from an earlier run).
+fn rewrite(sites: &mut Sites, at: u64, rax: Option<u64>) -> Result<Site, String> {
     let (bytes, after) = read_site(at).ok_or("its code cannot be read")?;
+    // A known site must still be a `syscall` (a trap's is).
+    if !bytes.ends_with(&[0x0f, 0x05]) {
+        return Err("no `syscall` there".into());
+    }
     let shape = sites.analyses.analyse(at, &bytes, &after)?;
     // The number the trap saw must be the one a `mov eax, imm32` loads.
-    if shape.number.is_some_and(|n| n as u64 != rax) {
+    if shape.number.zip(rax).is_some_and(|(n, rax)| n as u64 != rax) {
         return Err("the instruction before it did not load the call's number".into());
     }
     let end = at + 2;
