@@ -139,12 +139,18 @@ impl SiteCache {
     /// The analysis of the site whose `syscall` is at `at`, from the file
     /// or made now (and added to the file). `before` ends with the
     /// `syscall`.
-    pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8]) -> Result<Shape, String> {
+    /// `known_only`: only from the file (a site known from an earlier
+    /// run, not seen to trap in this one: if its code is not code that
+    /// trapped in some run, it is not taken for a site).
+    pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8], known_only: bool) -> Result<Shape, String> {
         let input = Input { line_offset: (at % 16) as u8, before: before.to_vec(), after: after.to_vec() };
         let key = input.key();
         if let Some(outcome) = self.path.as_ref().and_then(|p| lookup(p, &key)).and_then(|v| Outcome::decode(&v)) {
             log::debug!("site {at:#x}: analysis from the cache");
             return checked_shape(at, before, outcome);
+        }
+        if known_only {
+            return Err("its code is not in the cache".into());
         }
         let outcome = match decode::analyse(at, before, after) {
             Ok(s) => Outcome::Rewrite { moved: (at - s.start) as usize, number: s.number },
@@ -500,6 +506,20 @@ mod tests {
             assert_eq!(Outcome::decode(&value[..value.len() - 1]), None);
             assert_eq!(Outcome::decode(&[&value[..], &[0]].concat()), None);
         }
+    }
+
+    /// A site known from an earlier run is taken only if its code is code
+    /// the file has an analysis of.
+    #[test]
+    fn known_sites_need_known_code() {
+        let (dir, path) = scratch("known-only");
+        let mut cache = SiteCache { path: Some(path) };
+        let (at, i) = (0x1006, input());
+        let unknown = cache.analyse(at, &i.before, &i.after, true);
+        assert_eq!(unknown.map(|s| s.start), Err("its code is not in the cache".to_string()));
+        let analysed = cache.analyse(at, &i.before, &i.after, false).map(|s| (s.start, s.moved));
+        assert_eq!(cache.analyse(at, &i.before, &i.after, true).map(|s| (s.start, s.moved)), analysed);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// An image's sites read back; another image, or the same file changed

@@ -237,10 +237,11 @@ fn learn_xsave(sites: &mut Sites, ctx: &GuestContext) -> bool {
 /// thread then, so each costs a few microseconds, where a rewrite while
 /// other threads run costs some 70 (`patch::poke`'s membarriers, and the
 /// TLB shootdown of the page's first write), after 16 traps. Each site's
-/// code is analysed as at a trap (from the cache), and checked against
-/// what the analysis says; only the check of the trap's number against a
-/// `mov eax, imm32` is left out (there is no trap: the run that rewrote
-/// it made that check on the same bytes of the same file).
+/// code must be code the cache has an analysis of (code that trapped in
+/// an earlier run), and is checked against what the analysis says; only
+/// the check of the trap's number against a `mov eax, imm32` is left out
+/// (there is no trap: the run that rewrote it made that check on the same
+/// bytes of the same file).
 fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
     let mut known = Vec::new();
     for image in sites.images.iter_mut() {
@@ -282,11 +283,13 @@ fn remember(sites: &mut Sites, at: u64) {
 /// trap saw (none for a site known from an earlier run).
 fn rewrite(sites: &mut Sites, at: u64, rax: Option<u64>) -> Result<Site, String> {
     let (bytes, after) = read_site(at).ok_or("its code cannot be read")?;
-    // A known site must still be a `syscall` (a trap's is).
+    // A known site must still be a `syscall` (a trap's is), and its code
+    // one that trapped in an earlier run: a program that unpacks itself
+    // (UPX) may have other bytes there at its first trap.
     if !bytes.ends_with(&[0x0f, 0x05]) {
         return Err("no `syscall` there".into());
     }
-    let shape = sites.analyses.analyse(at, &bytes, &after)?;
+    let shape = sites.analyses.analyse(at, &bytes, &after, rax.is_none())?;
     // The number the trap saw must be the one a `mov eax, imm32` loads.
     if shape.number.zip(rax).is_some_and(|(n, rax)| n as u64 != rax) {
         return Err("the instruction before it did not load the call's number".into());
