@@ -26,6 +26,11 @@ pub struct CallSlot {
     pub call: &'static Syscall,
     /// Position in the table (and in the statistics).
     pub index: u16,
+    /// `call.args.len()`, here because every FreeBSD call needs it
+    /// (`syscall_args`), and the table's entry is a cache miss away (in
+    /// perf profiles of esbuild, `syscall_args` went from 0.15% to 0.09%
+    /// of the samples, most of it that load).
+    pub arg_count: u8,
     pub action: Action,
     /// Shown by `--trace`.
     pub traced: bool,
@@ -47,7 +52,8 @@ pub enum Action {
 
 impl CallSlot {
     pub fn new(call: &'static Syscall, index: u16, action: Action, traced: bool) -> Self {
-        CallSlot { call, index, action, traced, reported: AtomicBool::new(false) }
+        let arg_count = call.args.len().min(u8::MAX as usize) as u8;
+        CallSlot { call, index, arg_count, action, traced, reported: AtomicBool::new(false) }
     }
 
     pub fn name(&self) -> &'static str {

@@ -273,7 +273,7 @@ impl Personality for FreeBsd {
         };
         let mut args = [0u64; MAX_ARGS];
         args[..regs.len()].copy_from_slice(regs);
-        let wanted = process().slot(number).map_or(0, |s| s.call.args.len());
+        let wanted = process().slot(number).map_or(0, |s| s.arg_count as usize);
         for (i, arg) in args.iter_mut().enumerate().take(wanted).skip(regs.len()) {
             let at = ctx.rsp().wrapping_add(8 * (1 + i - regs.len()) as u64);
             match guest::read_val(at) {
@@ -307,7 +307,7 @@ impl Personality for FreeBsd {
     /// gives stack arguments.
     fn pass_through(&self, slot: &CallSlot) -> Option<PassThrough> {
         let number = slot.call.number as u64;
-        if number == SYS_SYSCALL || number == SYS___SYSCALL || slot.call.args.len() > 6 {
+        if number == SYS_SYSCALL || number == SYS___SYSCALL || slot.arg_count > 6 {
             return None;
         }
         match slot.action {
