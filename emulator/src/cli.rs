@@ -220,6 +220,50 @@ enum AbiCommand {
     },
 }
 
+/// The names clap takes as a subcommand (and its `help`) where a program
+/// could be named.
+const SUBCOMMANDS: [&str; 5] = ["abi", "compat", "completions", "binfmt", "help"];
+
+/// `emu PROGRAM [ARGS...]`, no option before PROGRAM, as emu is mostly run
+/// (a binfmt_misc handler's line too), parsed without clap: building clap's
+/// command tree (every subcommand's arguments) and matching it took about
+/// 100 us of every start (uprobes on `cli::run` and
+/// `Command::try_get_matches_from`: 59 and 42 us). The defaults are
+/// clap's; a test compares the two on such lines.
+fn plain_run(argv: &[OsString]) -> Option<Cli> {
+    use std::os::unix::ffi::OsStrExt;
+    let first = argv.get(1)?.as_bytes();
+    if first.is_empty() || first.starts_with(b"-") || SUBCOMMANDS.iter().any(|c| c.as_bytes() == first) {
+        return None;
+    }
+    Some(Cli {
+        command: None,
+        trace: None,
+        inject: Vec::new(),
+        trace_format: "strace".into(),
+        linux_version: None,
+        freebsd_version: None,
+        hook: Vec::new(),
+        no_rewrite: false,
+        output: None,
+        stats: false,
+        string_limit: 32,
+        abi_table: None,
+        list_abis: false,
+        log_level: None,
+        argv0: None,
+        log_fd: None,
+        trace_fd: None,
+        trace_pids: false,
+        stats_fd: None,
+        stats_owner: None,
+        exec_fd: None,
+        guest_stack_limit: None,
+        guest_mask: None,
+        program: argv[1..].to_vec(),
+    })
+}
+
 /// Prints `emu: message` on stderr and gives back `status`.
 fn fail(status: i32, message: impl std::fmt::Display) -> i32 {
     eprintln!("emu: {message}");
@@ -232,7 +276,8 @@ pub fn run(mut hooks: Vec<Box<dyn Hook>>) -> i32 {
     // A panic is reported in one line from the start (the level is set below).
     crate::log::init(log::LevelFilter::Warn);
     install_panic_hook();
-    let cli = match Cli::try_parse_from(crate::binfmt::argv_from_kernel(std::env::args_os().collect())) {
+    let argv = crate::binfmt::argv_from_kernel(std::env::args_os().collect());
+    let cli = match plain_run(&argv).map_or_else(|| Cli::try_parse_from(argv), Ok) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -529,4 +574,40 @@ fn install_panic_hook() {
         // SAFETY: ends the process.
         unsafe { libc::_exit(70) };
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn line(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("emu").chain(args.iter().copied()).map(OsString::from).collect()
+    }
+
+    /// What `plain_run` gives is what clap gives, and it leaves clap every
+    /// line with an option or a subcommand first.
+    #[test]
+    fn plain_lines_parse_as_clap_parses_them() {
+        for args in [
+            &["./prog"][..],
+            &["prog", "a", "--trace", "-c", "--", "-x"],
+            &["/bin/true", "--help"],
+            &["abi-like", "list"],
+        ] {
+            let argv = line(args);
+            let plain = plain_run(&argv).expect("a plain line");
+            let clap = Cli::try_parse_from(&argv).unwrap();
+            assert_eq!(format!("{plain:?}"), format!("{clap:?}"), "{args:?}");
+        }
+        for args in [&["--trace", "prog"][..], &["-c", "prog"], &["abi", "list"], &["help"], &[""], &[]] {
+            assert!(plain_run(&line(args)).is_none(), "{args:?}");
+        }
+        let mut names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .flat_map(|c| std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(String::from)))
+            .collect();
+        names.push("help".into());
+        assert_eq!(names, SUBCOMMANDS);
+    }
 }
