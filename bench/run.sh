@@ -188,7 +188,7 @@ import os
 emu_trap = int(os.environ["EMU_TRAP"])
 print("| runner | ns per call | vs native | vs bare SUD floor |")
 print("| --- | ---: | ---: | ---: |")
-rows = [("native", native), ("bare SUD floor (bench/sud_floor.c)", floor), ("emu (the site rewritten after its first trap)", emu),
+rows = [("native", native), ("bare SUD floor (bench/sud_floor.c)", floor), ("emu (the site rewritten)", emu),
         ("emu --no-rewrite (every call trapped)", emu_trap), ("strace -f", strace)]
 if qemu:
     rows.append(("qemu-x86_64", int(qemu)))

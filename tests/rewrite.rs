@@ -35,7 +35,6 @@ fn trapped(stats: &str) -> Option<u64> {
 #[test]
 fn rewritten_sites_behave_as_native() {
     let program = guest("rewrite_sites-glibc");
-    let known = scratch("known-sites-modes");
     for mode in MODES {
         let run = Run::new(&program).args([mode]).env("EMU_CACHE_DIR", "");
         let out = assert_like_native(&run);
@@ -48,12 +47,18 @@ fn rewritten_sites_behave_as_native() {
         assert_eq!(counted.stdout, out.stdout, "{mode} with --stats");
         let (sites, calls) = rewritten(&counted.stderr).unwrap_or_else(|| panic!("{mode}: {}", counted.stderr));
         assert!(sites >= 1 && calls >= 50, "{mode}: {sites} sites, {calls} calls through them\n{}", counted.stderr);
+        // A cache of this mode's own: what another mode's runs rewrote
+        // would be known too.
+        let known = scratch(&format!("known-sites-{mode}"));
         let warm = run.clone().env("EMU_CACHE_DIR", known.to_str().unwrap()).emu_options(["--stats"]);
         let learnt = warm.under_emu();
         assert_eq!((learnt.status, &learnt.stdout), (out.status, &out.stdout), "{mode}: {}", learnt.stderr);
         let again = warm.under_emu();
         assert_eq!((again.status, &again.stdout), (out.status, &out.stdout), "{mode} again: {}", again.stderr);
-        assert!(again.stderr.contains(" at the first call, as an earlier run had)"), "{mode}: {}", again.stderr);
+        // split's one site is in memory the guest mapped itself, not in
+        // the program: none is known there.
+        let known = again.stderr.contains(" at the first call, as an earlier run had)");
+        assert_eq!(known, mode != "split", "{mode}: {}", again.stderr);
     }
 }
 

@@ -224,8 +224,9 @@ enum AbiCommand {
 /// could be named.
 const SUBCOMMANDS: [&str; 5] = ["abi", "compat", "completions", "binfmt", "help"];
 
-/// `emu PROGRAM [ARGS...]`, no option before PROGRAM, as emu is mostly run
-/// (a binfmt_misc handler's line too), parsed without clap: building clap's
+/// `emu PROGRAM [ARGS...]`, no option before PROGRAM, as emu is mostly run,
+/// parsed without clap (a binfmt_misc handler's line, `--argv0 X -- PROGRAM`
+/// where the kernel gives argv[0], goes through clap): building clap's
 /// command tree (every subcommand's arguments) and matching it took about
 /// 100 us of every start (uprobes on `cli::run` and
 /// `Command::try_get_matches_from`: 59 and 42 us). The defaults are
@@ -594,6 +595,10 @@ mod tests {
             &["prog", "a", "--trace", "-c", "--", "-x"],
             &["/bin/true", "--help"],
             &["abi-like", "list"],
+            // Not subcommands: clap takes no prefix of one.
+            &["ab"],
+            &["compa", "x"],
+            &["Abi"],
         ] {
             let argv = line(args);
             let plain = plain_run(&argv).expect("a plain line");

@@ -215,7 +215,7 @@ fn prepare(opts: &mut StartOptions) -> Result<(Resume, &'static ThreadState), St
     let stack =
         loader::map_stack(&mut space, opts.stack_limit, contents.size(), exec.program.image.exec_stack, &program)?;
     let loaded = loader::map_exec(&exec, &mut space, Layout { program_base })?;
-    crate::rewrite::images_loaded(loaded_images(&exec, &loaded));
+    crate::rewrite::images_loaded(&exec, &loaded);
     personality.prepare_address_space(&mut space).map_err(|m| StartError::new(126, m))?;
     let auxv = personality.initial_auxv(&loaded);
     (contents.blobs, contents.auxv) = (&auxv.blobs, &auxv.entries);
@@ -304,27 +304,6 @@ fn prepare(opts: &mut StartOptions) -> Result<(Resume, &'static ThreadState), St
     );
     let registers = personality.entry_registers(sp);
     Ok((Resume::process_start(loaded.start, &registers, thread.signals.guest_blocked()), thread))
-}
-
-/// The program and its interpreter, as the rewriting of known sites needs
-/// them (`rewrite::images_loaded`).
-fn loaded_images(exec: &loader::Exec, loaded: &Loaded) -> Vec<crate::rewrite::LoadedImage> {
-    let image = |file: &loader::Loadable, bias: u64| {
-        let segments = &file.image.segments;
-        let low = segments.iter().map(|s| s.vaddr).min().unwrap_or(0);
-        let high = segments.iter().map(|s| s.vaddr.saturating_add(s.memsz)).max().unwrap_or(0);
-        crate::rewrite::LoadedImage {
-            stamp: file.file.stamp,
-            bias,
-            span: bias.wrapping_add(low)..bias.wrapping_add(high),
-        }
-    };
-    let mut images = vec![image(&exec.program, loaded.bias)];
-    if let Some(interpreter) = &exec.interpreter {
-        // AT_BASE is the interpreter's bias (0 for an ET_EXEC one).
-        images.push(image(interpreter, loaded.interpreter_base));
-    }
-    images
 }
 
 /// The guest arena below the boundary: from the kernel's mmap_min_addr for

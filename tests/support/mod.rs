@@ -30,6 +30,23 @@ pub fn profile_dir() -> PathBuf {
     emu().parent().unwrap().to_path_buf()
 }
 
+/// The site cache of this test binary's runs, emptied as it starts: what
+/// earlier suite runs left there (sites rewritten at a guest's first trap,
+/// as an earlier run had) must not change what these runs test, so a
+/// fresh clone and a used tree test the same (within a test binary, a
+/// guest's later runs find what its earlier ones left, as a user's do).
+pub fn site_cache() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap();
+        let dir = profile_dir().parent().unwrap().join("test-site-cache").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// Builds every guest (make is incremental; a file lock keeps concurrent
 /// test binaries from building at once) and returns their directory.
 pub fn guests() -> &'static Path {
@@ -237,7 +254,7 @@ impl Run {
         // Site analyses kept across runs (emulator/src/rewrite/cache.rs):
         // the suite's own, so that what the user's cache holds changes
         // nothing here (a test may name another).
-        c.env("EMU_CACHE_DIR", profile_dir().parent().unwrap().join("test-site-cache"));
+        c.env("EMU_CACHE_DIR", site_cache());
         if self.clear_env {
             c.env_clear();
         }

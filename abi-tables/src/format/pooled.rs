@@ -35,7 +35,7 @@ impl Deref for Text {
             // In bounds and on character boundaries by construction: the
             // build script made both the range and the text (tested for
             // every built-in text in `tests.rs`).
-            Text::Built { start, len } => &crate::built::TEXT[*start as usize..(*start + *len) as usize],
+            Text::Built { start, len } => &crate::built::TEXT[*start as usize..*start as usize + *len as usize],
             Text::Owned(s) => s,
         }
     }
@@ -147,7 +147,7 @@ impl<T: Pooled> Deref for List<T> {
     fn deref(&self) -> &[T] {
         match self {
             // In bounds by construction, as `Text::Built`.
-            List::Built { start, len } => &T::pool()[*start as usize..(*start + *len) as usize],
+            List::Built { start, len } => &T::pool()[*start as usize..*start as usize + *len as usize],
             List::Owned(v) => v,
         }
     }

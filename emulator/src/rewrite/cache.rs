@@ -42,11 +42,15 @@ use std::io::{Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
 
-/// Changes with the analysis's code, this file's format, and the
-/// dependencies' versions (iced-x86's decoding).
+/// Changes with the analysis's code, this file's format, what an image's
+/// site offsets are (`mod.rs`), and the dependencies' versions (iced-x86's
+/// decoding).
 const VERSION: u64 = fnv1a(
     include_bytes!("decode.rs"),
-    fnv1a(include_bytes!("cache.rs"), fnv1a(include_bytes!("../../../Cargo.lock"), FNV_OFFSET)),
+    fnv1a(
+        include_bytes!("cache.rs"),
+        fnv1a(include_bytes!("mod.rs"), fnv1a(include_bytes!("../../../Cargo.lock"), FNV_OFFSET)),
+    ),
 );
 /// Other versions' files are removed once this old (another emu may be in
 /// use beside this one: bench/compare.py runs two).

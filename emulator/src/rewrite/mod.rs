@@ -54,11 +54,37 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 const TRAPS_BEFORE_REWRITE: u8 = 16;
 
 /// An image emu loaded (the program, its interpreter): the file it came
-/// from, its load bias, and the addresses its segments span.
-pub struct LoadedImage {
-    pub stamp: loader::FileStamp,
-    pub bias: u64,
-    pub span: std::ops::Range<u64>,
+/// from, its load bias, and the addresses its segments span. Its sites are
+/// kept as offsets from the bias, which a position-independent image's
+/// next run may place elsewhere.
+struct LoadedImage {
+    stamp: loader::FileStamp,
+    bias: u64,
+    span: std::ops::Range<u64>,
+}
+
+impl LoadedImage {
+    fn new(file: &loader::Loadable, bias: u64) -> LoadedImage {
+        LoadedImage { stamp: file.file.stamp, bias, span: span(&file.image.segments, bias) }
+    }
+
+    /// The address of the site at `offset`, if it is in the image.
+    fn address(&self, offset: u32) -> Option<u64> {
+        let at = self.bias.wrapping_add(offset as u64);
+        self.span.contains(&at).then_some(at)
+    }
+
+    /// The offset of the site at `at`, if it is in the image.
+    fn offset(&self, at: u64) -> Option<u32> {
+        self.span.contains(&at).then(|| u32::try_from(at.wrapping_sub(self.bias)).ok())?
+    }
+}
+
+/// The addresses an image's segments span once loaded with `bias`.
+fn span(segments: &[loader::Segment], bias: u64) -> std::ops::Range<u64> {
+    let low = segments.iter().map(|s| s.vaddr).min().unwrap_or(0);
+    let high = segments.iter().map(|s| s.vaddr.saturating_add(s.memsz)).max().unwrap_or(0);
+    bias.wrapping_add(low)..bias.wrapping_add(high)
 }
 
 /// A loaded image and the offsets (from its bias) of its sites that were
@@ -149,9 +175,14 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)
 }
 
-/// The images emu loaded, before the guest runs: their sites that earlier
-/// runs rewrote are rewritten at its first trap.
-pub fn images_loaded(images: Vec<LoadedImage>) {
+/// The images emu loaded (the program, and its interpreter at AT_BASE,
+/// which is 0 for an ET_EXEC one), before the guest runs: their sites
+/// that earlier runs rewrote are rewritten at its first trap.
+pub fn images_loaded(exec: &loader::Exec, loaded: &loader::Loaded) {
+    let mut images = vec![LoadedImage::new(&exec.program, loaded.bias)];
+    if let Some(interpreter) = &exec.interpreter {
+        images.push(LoadedImage::new(interpreter, loaded.interpreter_base));
+    }
     if let Some(sites) = sites().as_mut() {
         sites.images = images.into_iter().map(|image| KnownImage { image, sites: Vec::new() }).collect();
     }
@@ -246,8 +277,7 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
     let mut known = Vec::new();
     for image in sites.images.iter_mut() {
         image.sites = sites.analyses.image_sites(&image.image.stamp);
-        let (bias, span) = (image.image.bias, &image.image.span);
-        known.extend(image.sites.iter().map(|&offset| bias.wrapping_add(offset as u64)).filter(|at| span.contains(at)));
+        known.extend(image.sites.iter().filter_map(|&offset| image.image.address(offset)));
     }
     if known.is_empty() || !learn_xsave(sites, ctx) {
         return 0;
@@ -270,8 +300,7 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
 
 /// Adds a site just rewritten to its image's, in the cache file.
 fn remember(sites: &mut Sites, at: u64) {
-    let Some(image) = sites.images.iter_mut().find(|i| i.image.span.contains(&at)) else { return };
-    let Ok(offset) = u32::try_from(at.wrapping_sub(image.image.bias)) else { return };
+    let Some((offset, image)) = sites.images.iter_mut().find_map(|i| Some((i.image.offset(at)?, i))) else { return };
     if image.sites.contains(&offset) || image.sites.len() >= cache::MAX_IMAGE_SITES {
         return;
     }
@@ -415,4 +444,29 @@ fn stop(why: &str) {
 /// locked by a thread it does not have).
 pub fn lock_for_fork() -> impl std::any::Any {
     sites()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A site's offset is from the image's bias, and maps back to its
+    /// address wherever the image is loaded; nothing outside the image has one.
+    #[test]
+    fn sites_are_kept_relative_to_their_image() {
+        let segment = |vaddr, memsz| loader::Segment { vaddr, memsz, offset: 0, filesz: memsz, flags: 5, align: 4096 };
+        let segments = [segment(0x1000, 0x3000), segment(0x0, 0x800), segment(0x5000, 0x100)];
+        let stamp = loader::FileStamp { dev: 1, ino: 2, size: 3, mtime: (4, 5), ctime: (6, 7) };
+        for bias in [0, 0x5555_5555_4000, 0x7fff_0000_0000] {
+            let image = LoadedImage { stamp, bias, span: span(&segments, bias) };
+            assert_eq!(image.span, bias..bias + 0x5100);
+            assert_eq!(image.offset(bias + 0x1234), Some(0x1234));
+            assert_eq!(image.address(0x1234), Some(bias + 0x1234));
+            assert_eq!((image.offset(bias + 0x5100), image.address(0x5100)), (None, None));
+            assert_eq!(image.offset(bias.wrapping_sub(1)), None);
+        }
+        // An image over 4 GiB: sites beyond a u32 offset are not kept.
+        let huge = LoadedImage { stamp, bias: 0x1000, span: 0x1000..0x2_0000_1000 };
+        assert_eq!(huge.offset(0x1_0000_1000), None);
+    }
 }
