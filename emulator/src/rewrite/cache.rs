@@ -18,22 +18,21 @@
 //!
 //! The file is a hash table: a header, `SLOTS` offsets, then records, each
 //! holding the whole key it answers for (a site's input, an image's
-//! identity), the answer, a checksum, and
-//! the offset of the record that was in its slot before (a chain). A lookup
-//! reads the header, a slot and the records of its chain (a few `pread`s,
-//! not the file: it may hold thousands of sites); a new
-//! record is
-//! appended in one `write` (O_APPEND: concurrent runs do not mix their
-//! records), then its slot is pointed at it (a concurrent run may drop
-//! the other's from the chain: a site analysed again, nothing worse). A
-//! torn, damaged or foreign record is skipped, never trusted, and what one
-//! claims is checked against the code (`checked_shape`); a file another
-//! user could have written is not used at all (`open`), and none is made
-//! in a directory of another user's (`owned_place`). VERSION is a hash
-//! of the analysis's source, of this format and of the dependencies'
-//! versions, so that another emu's answers are never read; other
-//! versions' files go once they are a week old. The file starts over once
-//! it has grown to `MAX_FILE`.
+//! identity), the answer, a checksum, and the offset of the record that
+//! was in its slot before (a chain). A lookup reads the header, a slot and
+//! the records of its chain (a few `pread`s, not the file: it may hold
+//! thousands of sites); a new record is appended in one `write` (O_APPEND:
+//! concurrent runs do not mix their records), then its slot is pointed at
+//! it (a concurrent run may drop the other's from the chain: a site
+//! analysed again, nothing worse). A torn, damaged or foreign record is
+//! skipped, never trusted, and what one claims is checked against the
+//! code (`checked_shape`; a known site's code must have an analysis here);
+//! a file another user could have written is not used at all (`open`),
+//! and none is made in a directory of another user's (`owned_place`).
+//! VERSION is a hash of the analysis's source, of this format, of what an
+//! image's offsets are, and of the dependencies' versions, so that another
+//! emu's answers are never read; other versions' files go once they are a
+//! week old. The file starts over once it has grown to `MAX_FILE`.
 
 use super::decode::{self, Shape};
 use crate::fds::{Held, PrivateFile};
