@@ -1,5 +1,6 @@
-//! Lazy syscall-site rewriting: after a site has trapped once, it enters
-//! emu directly, without the SIGSYS round trip.
+//! Lazy syscall-site rewriting: once a site has trapped 16 times (or at the
+//! process's first trap, when an earlier run of the same file rewrote it),
+//! it enters emu directly, without the SIGSYS round trip.
 //!
 //! On a trap, `consider` decodes the site (`decode`); if the instruction
 //! before the `syscall` can be moved, it writes a stub that runs it and
