@@ -25,7 +25,7 @@ static BOUNDARY: AtomicU64 = AtomicU64::new(0);
 /// Picks the boundary: below the lowest mapping of emu itself.
 pub fn choose_boundary() -> Result<u64, String> {
     let mut maps = Maps::open().map_err(|e| format!("cannot open /proc/thread-self/maps: {e}"))?;
-    let lowest = maps.at_or_after(0).ok_or("no mappings in /proc/self/maps")?.start;
+    let lowest = maps.at_or_after(0).ok_or("no mappings in /proc/thread-self/maps")?.start;
     // Round down to a 4 GiB line, so that the guest's view does not move with ASLR.
     let boundary = PREFERRED_BOUNDARY.min(lowest & !((1 << 32) - 1));
     if boundary < MIN_BOUNDARY {

@@ -39,11 +39,7 @@ pub fn site_cache() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
-        let name = exe.file_name().unwrap();
-        let dir = profile_dir().parent().unwrap().join("test-site-cache").join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        scratch(&format!("site-cache-{}", exe.file_name().unwrap().to_string_lossy()))
     })
 }
 

@@ -165,33 +165,16 @@ impl<T: Pooled + fmt::Debug> fmt::Debug for List<T> {
     }
 }
 
-impl Pooled for super::Arg {
-    fn pool() -> &'static [Self] {
-        &crate::built::ARGS
-    }
+/// Each kind's generated array (the u16s: the number-to-call and
+/// name-order indexes).
+macro_rules! pooled {
+    ($($kind:ty => $array:ident),* $(,)?) => {
+        $(impl Pooled for $kind {
+            fn pool() -> &'static [Self] {
+                &crate::built::$array
+            }
+        })*
+    };
 }
 
-impl Pooled for super::Value {
-    fn pool() -> &'static [Self] {
-        &crate::built::VALUES
-    }
-}
-
-impl Pooled for super::ValueSet {
-    fn pool() -> &'static [Self] {
-        &crate::built::SETS
-    }
-}
-
-impl Pooled for super::Syscall {
-    fn pool() -> &'static [Self] {
-        &crate::built::CALLS
-    }
-}
-
-/// The number-to-call and name-order indexes.
-impl Pooled for u16 {
-    fn pool() -> &'static [Self] {
-        &crate::built::INDEXES
-    }
-}
+pooled!(super::Arg => ARGS, super::Value => VALUES, super::ValueSet => SETS, super::Syscall => CALLS, u16 => INDEXES);

@@ -266,9 +266,10 @@ fn learn_xsave(sites: &mut Sites, ctx: &GuestContext) -> bool {
 /// Rewrites the sites of the loaded images that earlier runs rewrote
 /// (kept in the cache file, `cache::SiteCache::image_sites`), as the
 /// guest's first trap finds them: returns how many. The guest has one
-/// thread then, so each costs a few microseconds, where a rewrite while
-/// other threads run costs some 70 (`patch::poke`'s membarriers, and the
-/// TLB shootdown of the page's first write), after 16 traps. Each site's
+/// thread then, so each write costs about 10 us (median, uprobes on
+/// `patch::poke` in esbuild), where one while other threads run costs 40
+/// or more (`patch::poke`'s membarriers, and the TLB shootdown of the
+/// page's first write), after 16 traps. Each site's
 /// code must be code the cache has an analysis of (code that trapped in
 /// an earlier run), and is checked against what the analysis says; only
 /// the check of the trap's number against a `mov eax, imm32` is left out

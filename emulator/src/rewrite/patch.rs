@@ -13,8 +13,10 @@
 //! rewrite (it needs the sites' lock, which the writer holds) and sends it
 //! back to the first byte. A thread stopped between the moved instruction
 //! and the `syscall` finds a `ud2` there, which is carried out as the call.
-//! The page's protection is put back as it was; a site in a shared mapping
-//! is never written (it would change the file).
+//! The bytes go through /proc/thread-self/mem, so the page's protection
+//! never changes (`CodeWriter`; where the kernel refuses such writes, the
+//! page is made writable and put back as it was); a site in a shared
+//! mapping is never written (it would change the file).
 
 use crate::memory::guest;
 use crate::memory::maps::Maps;
