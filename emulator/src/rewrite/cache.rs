@@ -99,6 +99,10 @@ struct Input {
 }
 
 impl Input {
+    fn new(at: u64, before: &[u8], after: &[u8]) -> Input {
+        Input { line_offset: (at % 16) as u8, before: before.to_vec(), after: after.to_vec() }
+    }
+
     /// The input as a record's key.
     fn key(&self) -> Vec<u8> {
         let mut b = vec![SITE, self.line_offset];
@@ -142,20 +146,14 @@ impl SiteCache {
     /// The analysis of the site whose `syscall` is at `at`, from the file
     /// or made now (and added to the file). `before` ends with the
     /// `syscall`.
-    ///
-    /// `known_only`: only from the file (a site known from an earlier
-    /// run, not seen to trap in this one: if its code is not code that
-    /// trapped in some run, it is not taken for a site).
-    pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8], known_only: bool) -> Result<Shape, String> {
-        let input = Input { line_offset: (at % 16) as u8, before: before.to_vec(), after: after.to_vec() };
+    pub fn analyse(&mut self, at: u64, before: &[u8], after: &[u8]) -> Result<Shape, String> {
+        let input = Input::new(at, before, after);
         let key = input.key();
         if let Some(outcome) = self.path.as_ref().and_then(|p| lookup(p, &key)).and_then(|v| Outcome::decode(&v)) {
             log::debug!("site {at:#x}: analysis from the cache");
             return checked_shape(at, before, outcome);
         }
-        if known_only {
-            return Err("its code is not in the cache".into());
-        }
+        log::debug!("site {at:#x}: decoded (its analysis is not in the cache)");
         let outcome = match decode::analyse(at, before, after) {
             Ok(s) => Outcome::Rewrite { moved: (at - s.start) as usize, number: s.number },
             Err(why) => Outcome::Refuse(why.to_string()),
@@ -164,11 +162,12 @@ impl SiteCache {
         checked_shape(at, before, outcome)
     }
 
-    /// Where the sites an earlier run rewrote are in the image (offsets
-    /// from its load bias).
-    pub fn image_sites(&self, image: &loader::FileStamp) -> Vec<u32> {
-        let value = self.path.as_ref().and_then(|p| lookup(p, &image_key(image)));
-        value.and_then(|v| decode_offsets(&v)).unwrap_or_default()
+    /// The file, open for the lookups of one moment (the first trap's, of
+    /// the known sites: one open, where each lookup would make its own and
+    /// check it, six host calls).
+    pub fn reading<'h>(&self, held: &'h Held) -> Reading<'h> {
+        let file = self.path.as_ref().and_then(|p| open(held, p, libc::O_RDONLY));
+        Reading(file.filter(|f| header_sound(f)))
     }
 
     /// Keeps `sites` (at most `MAX_IMAGE_SITES`) as the image's.
@@ -188,6 +187,33 @@ impl SiteCache {
                 self.path = None;
             }
         }
+    }
+}
+
+/// The file open for reading (`SiteCache::reading`), or nothing to read.
+pub struct Reading<'h>(Option<PrivateFile<'h>>);
+
+impl Reading<'_> {
+    /// The analysis of a site known from an earlier run, which has not
+    /// trapped in this one: only from the file. If its code is not code
+    /// that trapped in some run, it is not taken for a site (a program that
+    /// unpacks itself may have other bytes there at its first trap).
+    pub fn known_shape(&self, at: u64, before: &[u8], after: &[u8]) -> Result<Shape, String> {
+        let key = Input::new(at, before, after).key();
+        match self.lookup(&key).and_then(|v| Outcome::decode(&v)) {
+            Some(outcome) => checked_shape(at, before, outcome),
+            None => Err("its code is not in the cache".into()),
+        }
+    }
+
+    /// Where the sites an earlier run rewrote, or saw trap often, are in
+    /// the image (offsets from its load bias).
+    pub fn image_sites(&self, image: &loader::FileStamp) -> Vec<u32> {
+        self.lookup(&image_key(image)).and_then(|v| decode_offsets(&v)).unwrap_or_default()
+    }
+
+    fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
+        find(self.0.as_ref()?, key)
     }
 }
 
@@ -301,10 +327,12 @@ fn read_u32(file: &File, at: u64) -> Option<u32> {
 fn lookup(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
     let held = crate::fds::hold();
     let file = open(&held, path, libc::O_RDONLY)?;
-    if !header_sound(&file) {
-        return None;
-    }
-    let mut at = read_u32(&file, HEADER + 4 * slot(key))? as u64;
+    header_sound(&file).then(|| find(&file, key))?
+}
+
+/// The value of `key`'s record in a file whose header is sound.
+fn find(file: &File, key: &[u8]) -> Option<Vec<u8>> {
+    let mut at = read_u32(file, HEADER + 4 * slot(key))? as u64;
     let mut buf = [0u8; RECORD_MAX];
     for _ in 0..CHAIN {
         if at < RECORDS {
@@ -519,10 +547,17 @@ mod tests {
         let (dir, path) = scratch("known-only");
         let mut cache = SiteCache { path: Some(path) };
         let (at, i) = (0x1006, input());
-        let unknown = cache.analyse(at, &i.before, &i.after, true);
-        assert_eq!(unknown.map(|s| s.start), Err("its code is not in the cache".to_string()));
-        let analysed = cache.analyse(at, &i.before, &i.after, false).map(|s| (s.start, s.moved));
-        assert_eq!(cache.analyse(at, &i.before, &i.after, true).map(|s| (s.start, s.moved)), analysed);
+        let known = |cache: &SiteCache| {
+            let held = crate::fds::hold();
+            let shape = cache.reading(&held).known_shape(at, &i.before, &i.after);
+            shape.map(|s| (s.start, s.moved))
+        };
+        assert_eq!(known(&cache), Err("its code is not in the cache".to_string()));
+        let analysed = cache.analyse(at, &i.before, &i.after).map(|s| (s.start, s.moved));
+        assert_eq!(known(&cache), analysed);
+        // Another address in its line of 16 bytes is other input.
+        let elsewhere = crate::fds::hold();
+        assert!(cache.reading(&elsewhere).known_shape(at + 1, &i.before, &i.after).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -532,20 +567,25 @@ mod tests {
     fn images_keep_their_sites() {
         let (dir, path) = scratch("images");
         let mut cache = SiteCache { path: Some(path.clone()) };
+        let sites_of = |cache: &SiteCache, stamp: &loader::FileStamp| {
+            let held = crate::fds::hold();
+            let sites = cache.reading(&held).image_sites(stamp);
+            sites
+        };
         let stamp = loader::FileStamp { dev: 1, ino: 2, size: 3, mtime: (4, 5), ctime: (6, 7) };
-        assert_eq!(cache.image_sites(&stamp), Vec::<u32>::new());
+        assert_eq!(sites_of(&cache, &stamp), Vec::<u32>::new());
         cache.remember_image_sites(&stamp, &[0x1234, 0x48ee84]);
-        assert_eq!(cache.image_sites(&stamp), vec![0x1234, 0x48ee84]);
+        assert_eq!(sites_of(&cache, &stamp), vec![0x1234, 0x48ee84]);
         let changed = [
             loader::FileStamp { ino: 9, ..stamp },
             loader::FileStamp { size: 9, ..stamp },
             loader::FileStamp { mtime: (4, 9), ..stamp },
             loader::FileStamp { ctime: (9, 7), ..stamp },
         ];
-        assert!(changed.iter().all(|c| cache.image_sites(c).is_empty()));
+        assert!(changed.iter().all(|c| sites_of(&cache, c).is_empty()));
         let many: Vec<u32> = (0..300).collect();
         cache.remember_image_sites(&stamp, &many);
-        assert_eq!(cache.image_sites(&stamp), many[..MAX_IMAGE_SITES]);
+        assert_eq!(sites_of(&cache, &stamp), many[..MAX_IMAGE_SITES]);
         assert_eq!(decode_offsets(&[1, 0, 1, 2, 3]), None);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -53,6 +53,11 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// half a megabyte) and a few dozen after. Sites of the images emu loaded
 /// that an earlier run rewrote do not wait (`rewrite_known`).
 const TRAPS_BEFORE_REWRITE: u8 = 16;
+/// A site of an image emu loaded that traps this many times is kept for
+/// the next run of the same file (`keep_for_next_run`), which rewrites it
+/// at its first trap for less than this many traps cost (rewriting there
+/// costs a few microseconds: one thread, no membarrier).
+const TRAPS_BEFORE_KEEPING: u8 = 4;
 
 /// An image emu loaded (the program, its interpreter): the file it came
 /// from, its load bias, and the addresses its segments span. Its sites are
@@ -222,6 +227,9 @@ pub fn consider(ctx: &GuestContext) -> Decided {
         }
         Some(Site::Trapped(n)) if *n + 1 < TRAPS_BEFORE_REWRITE => {
             *n += 1;
+            if *n == TRAPS_BEFORE_KEEPING {
+                keep_for_next_run(sites, at, ctx.rax());
+            }
             return decided;
         }
         Some(Site::Trapped(_)) => {}
@@ -241,7 +249,7 @@ pub fn consider(ctx: &GuestContext) -> Decided {
         decided.site = Some(false);
         return decided;
     }
-    let outcome = rewrite(sites, at, Some(ctx.rax()));
+    let outcome = rewrite(sites, at, ctx.rax());
     decided.site = Some(outcome.is_ok());
     match outcome {
         Ok(site) => {
@@ -263,44 +271,93 @@ fn learn_xsave(sites: &mut Sites, ctx: &GuestContext) -> bool {
     sites.xsave_learnt
 }
 
-/// Rewrites the sites of the loaded images that earlier runs rewrote
-/// (kept in the cache file, `cache::SiteCache::image_sites`), as the
-/// guest's first trap finds them: returns how many. The guest has one
-/// thread then, so each write costs about 10 us (median, uprobes on
-/// `patch::poke` in esbuild), where one while other threads run costs 40
-/// or more (`patch::poke`'s membarriers, and the TLB shootdown of the
-/// page's first write), after 16 traps. Each site's
-/// code must be code the cache has an analysis of (code that trapped in
-/// an earlier run), and is checked against what the analysis says; only
-/// the check of the trap's number against a `mov eax, imm32` is left out
-/// (there is no trap: the run that rewrote it made that check on the same
-/// bytes of the same file).
+/// Rewrites the sites of the loaded images that earlier runs rewrote or
+/// saw trap often (kept in the cache file, `cache::Reading::image_sites`),
+/// as the guest's first trap finds them: returns how many. The guest has
+/// one thread then, so the sites are written plainly (`patch::Alone`),
+/// where one written while other threads run costs 40 us or more
+/// (`patch::poke`'s membarriers, and the TLB shootdown of the page's first
+/// write), after 16 traps. Each site's code must be code the cache has an
+/// analysis of (code that trapped in an earlier run), and is checked
+/// against what the analysis says; only the check of the trap's number
+/// against a `mov eax, imm32` is left out (there is no trap: the run that
+/// kept the site made that check on the same bytes of the same file).
 fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
-    let mut known = Vec::new();
-    for image in sites.images.iter_mut() {
-        image.sites = sites.analyses.image_sites(&image.image.stamp);
-        known.extend(image.sites.iter().filter_map(|&offset| image.image.address(offset)));
+    // One open of the cache for every lookup.
+    let mut shapes = Vec::new();
+    {
+        let held = crate::fds::hold();
+        let cache = sites.analyses.reading(&held);
+        for image in sites.images.iter_mut() {
+            image.sites = cache.image_sites(&image.image.stamp);
+            for at in image.sites.iter().filter_map(|&offset| image.image.address(offset)) {
+                let shape = read_site(&sites.by_syscall, at)
+                    .ok_or_else(|| "its code cannot be read".to_string())
+                    .and_then(|(bytes, after)| cache.known_shape(at, &bytes, &after).map(|shape| (bytes, shape)));
+                match shape {
+                    Ok((bytes, shape)) => shapes.push((at, bytes, shape)),
+                    Err(why) => log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}"),
+                }
+            }
+        }
     }
-    if known.is_empty() || !learn_xsave(sites, ctx) {
+    if shapes.is_empty() || !learn_xsave(sites, ctx) {
         return 0;
     }
-    let mut rewritten = 0;
-    for at in known {
+    // Stubs first (they take the memory map's lock), then the writes. A
+    // planned site is in the table at once: the next must not overlap it.
+    let mut planned = Vec::new();
+    for (at, bytes, shape) in shapes {
         if sites.by_syscall.contains_key(&at) {
             continue;
         }
-        match rewrite(sites, at, None) {
-            Ok(site) => {
-                sites.by_syscall.insert(at, site);
-                rewritten += 1;
+        match plan(sites, at, &bytes, shape) {
+            Ok(Planned { start, original, written }) => {
+                planned.push((at, start, written.clone()));
+                sites.by_syscall.insert(at, Site::Rewritten { start, original, written });
             }
-            Err(why) => log::debug!("site {at:#x}, which an earlier run rewrote, is not rewritten now: {why}"),
+            Err(why) => log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}"),
+        }
+    }
+    let held = crate::fds::hold();
+    let mut writer = patch::Alone::new(&held);
+    let mut rewritten = 0;
+    for (at, start, written) in planned {
+        sites.written_at.insert(start, at);
+        match writer.write(start, &written) {
+            Ok(()) => rewritten += 1,
+            Err(why) => {
+                log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}");
+                sites.by_syscall.remove(&at);
+            }
         }
     }
     rewritten
 }
 
-/// Adds a site just rewritten to its image's, in the cache file.
+/// A site seen to trap `TRAPS_BEFORE_KEEPING` times, in an image emu
+/// loaded: if it can be rewritten, it is kept for the next run's first
+/// trap, where rewriting it costs less than this many traps. It is
+/// rewritten in this run too if it reaches `TRAPS_BEFORE_REWRITE`.
+fn keep_for_next_run(sites: &mut Sites, at: u64, rax: u64) {
+    if !sites.images.iter().any(|i| i.image.offset(at).is_some()) {
+        return;
+    }
+    match read_site(&sites.by_syscall, at).ok_or_else(|| "its code cannot be read".to_string()).and_then(
+        |(bytes, after)| {
+            let shape = sites.analyses.analyse(at, &bytes, &after)?;
+            number_checked(shape, rax)
+        },
+    ) {
+        Ok(_) => remember(sites, at),
+        Err(why) => {
+            log::debug!("site {at:#x} stays on the trap path: {why}");
+            sites.by_syscall.insert(at, Site::Refused);
+        }
+    }
+}
+
+/// Adds a site to its image's, in the cache file.
 fn remember(sites: &mut Sites, at: u64) {
     let Some((offset, image)) = sites.images.iter_mut().find_map(|i| Some((i.image.offset(at)?, i))) else { return };
     if image.sites.contains(&offset) || image.sites.len() >= cache::MAX_IMAGE_SITES {
@@ -310,20 +367,38 @@ fn remember(sites: &mut Sites, at: u64) {
     sites.analyses.remember_image_sites(&image.image.stamp, &image.sites);
 }
 
-/// Rewrites the site whose `syscall` is at `at`; `rax`, the number its
-/// trap saw (none for a site known from an earlier run).
-fn rewrite(sites: &mut Sites, at: u64, rax: Option<u64>) -> Result<Site, String> {
-    let (bytes, after) = read_site(at).ok_or("its code cannot be read")?;
-    // A known site must still be a `syscall` (a trap's is), and its code
-    // one that trapped in an earlier run: a program that unpacks itself
-    // (UPX) may have other bytes there at its first trap.
+/// The number the trap saw must be the one a `mov eax, imm32` loads.
+fn number_checked(shape: decode::Shape, rax: u64) -> Result<decode::Shape, String> {
+    match shape.number {
+        Some(n) if n as u64 != rax => Err("the instruction before it did not load the call's number".into()),
+        _ => Ok(shape),
+    }
+}
+
+/// Rewrites the site whose `syscall` is at `at`, which trapped with `rax`.
+fn rewrite(sites: &mut Sites, at: u64, rax: u64) -> Result<Site, String> {
+    let (bytes, after) = read_site(&sites.by_syscall, at).ok_or("its code cannot be read")?;
+    let shape = number_checked(sites.analyses.analyse(at, &bytes, &after)?, rax)?;
+    let Planned { start, original, written } = plan(sites, at, &bytes, shape)?;
+    sites.written_at.insert(start, at);
+    patch::poke(start, &written)?;
+    Ok(Site::Rewritten { start, original, written })
+}
+
+/// A rewrite, its stub made: `written` goes over `original` at `start`.
+struct Planned {
+    start: u64,
+    original: Vec<u8>,
+    written: Vec<u8>,
+}
+
+/// Makes the stub of the site whose `syscall` is at `at` (`bytes`, the code
+/// before it, ends with the `syscall`), rewritten as `shape` says.
+fn plan(sites: &mut Sites, at: u64, bytes: &[u8], shape: decode::Shape) -> Result<Planned, String> {
+    // A site's code must still be a `syscall` (a trap's is; a known one may
+    // not be: a program that unpacks itself may have other bytes there).
     if !bytes.ends_with(&[0x0f, 0x05]) {
         return Err("no `syscall` there".into());
-    }
-    let shape = sites.analyses.analyse(at, &bytes, &after, rax.is_none())?;
-    // The number the trap saw must be the one a `mov eax, imm32` loads.
-    if shape.number.zip(rax).is_some_and(|(n, rax)| n as u64 != rax) {
-        return Err("the instruction before it did not load the call's number".into());
     }
     let end = at + 2;
     let original = bytes[bytes.len() - (end - shape.start) as usize..].to_vec();
@@ -335,14 +410,12 @@ fn rewrite(sites: &mut Sites, at: u64, rax: Option<u64>) -> Result<Site, String>
         return Err("it overlaps a rewritten site".into());
     }
     let stub = sites.stubs.make(&shape.moved, end, entry::emu_fast_entry as *const () as u64)?;
-    let mut new = vec![0xe9];
+    let mut written = vec![0xe9];
     let rel = stub as i64 - (shape.start as i64 + 5);
-    new.extend_from_slice(&(i32::try_from(rel).map_err(|_| "its stub is out of reach")?).to_le_bytes());
-    new.resize(original.len() - 2, 0xcc);
-    new.extend_from_slice(&[0x0f, 0x0b]); // ud2 where the syscall was
-    sites.written_at.insert(shape.start, at);
-    patch::poke(shape.start, &new)?;
-    Ok(Site::Rewritten { start: shape.start, original, written: new })
+    written.extend_from_slice(&(i32::try_from(rel).map_err(|_| "its stub is out of reach")?).to_le_bytes());
+    written.resize(original.len() - 2, 0xcc);
+    written.extend_from_slice(&[0x0f, 0x0b]); // ud2 where the syscall was
+    Ok(Planned { start: shape.start, original, written })
 }
 
 /// Whether the bytes emu wrote at `start` are all still there.
@@ -353,20 +426,44 @@ fn still_written(start: u64, written: &[u8]) -> bool {
 
 /// The site's code: up to `LOOK_BEHIND` bytes before the `syscall`, as
 /// far back as its page and the one before are readable, the `syscall`, and
-/// up to `LOOK_AHEAD` bytes after it, as far as they are readable.
-fn read_site(at: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+/// up to `LOOK_AHEAD` bytes after it, as far as they are readable; with the
+/// original bytes where emu rewrote another site. The analysis is of the
+/// program's own code, and is the same whatever was rewritten around it
+/// (its input is the key of its record in the cache: the first trap of the
+/// next run looks it up in code where nothing is rewritten yet).
+fn read_site(by_syscall: &HashMap<u64, Site>, at: u64) -> Option<(Vec<u8>, Vec<u8>)> {
     let page = |a: u64| a & !(loader::PAGE_SIZE - 1);
     let from = at.saturating_sub(decode::LOOK_BEHIND as u64);
     let before = [from, from.max(page(at))].into_iter().find_map(|start| {
         let mut buf = vec![0u8; (at + 2 - start) as usize];
-        guest::read(start, &mut buf).is_ok().then_some(buf)
+        guest::read(start, &mut buf).is_ok().then(|| unpatched(by_syscall, start, buf))
     })?;
     let end = at + 2 + decode::LOOK_AHEAD as u64;
     let after = [end, end.min(page(at + 2) + loader::PAGE_SIZE)].into_iter().find_map(|end| {
         let mut buf = vec![0u8; (end - at - 2) as usize];
-        guest::read(at + 2, &mut buf).is_ok().then_some(buf)
+        guest::read(at + 2, &mut buf).is_ok().then(|| unpatched(by_syscall, at + 2, buf))
     })?;
     Some((before, after))
+}
+
+/// `code`, read at `base`, with the original bytes of every rewritten
+/// site in it whose written bytes are there (those of a site only partly
+/// in it, compared on that part).
+fn unpatched(by_syscall: &HashMap<u64, Site>, base: u64, mut code: Vec<u8>) -> Vec<u8> {
+    let end = base + code.len() as u64;
+    for site in by_syscall.values() {
+        let Site::Rewritten { start, original, written } = site else { continue };
+        let (from, to) = ((*start).max(base), (*start + written.len() as u64).min(end));
+        if from >= to {
+            continue;
+        }
+        let there = &mut code[(from - base) as usize..(to - base) as usize];
+        let ours = (from - start) as usize..(to - start) as usize;
+        if there == &written[ours.clone()] {
+            there.copy_from_slice(&original[ours]);
+        }
+    }
+    code
 }
 
 /// A SIGILL or SIGTRAP in guest code: if a rewritten site raised it, deal
@@ -451,6 +548,29 @@ pub fn lock_for_fork() -> impl std::any::Any {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The code around a site is read with the original bytes where emu
+    /// rewrote another site (whole, or the part that lies in the window),
+    /// but not where other bytes have replaced a rewrite since.
+    #[test]
+    fn neighbours_are_read_as_they_were() {
+        let rewritten = |start, original: &[u8], written: &[u8]| Site::Rewritten {
+            start,
+            original: original.to_vec(),
+            written: written.to_vec(),
+        };
+        let mut by_syscall = HashMap::new();
+        by_syscall.insert(0x1005, rewritten(0x1000, &[1, 2, 3, 4, 5, 6, 7], &[0xe9, 9, 9, 9, 9, 0x0f, 0x0b]));
+        by_syscall.insert(0x2005, rewritten(0x2000, &[1, 2, 3, 4, 5, 6, 7], &[0xe9, 8, 8, 8, 8, 0x0f, 0x0b]));
+        by_syscall.insert(0x3000, Site::Refused);
+        // All of the first, the tail of the second (its head is before the window).
+        let code = vec![0xe9, 9, 9, 9, 9, 0x0f, 0x0b, 0x90];
+        assert_eq!(unpatched(&by_syscall, 0x1000, code), [1, 2, 3, 4, 5, 6, 7, 0x90]);
+        assert_eq!(unpatched(&by_syscall, 0x2003, vec![8, 8, 0x0f, 0x0b, 0xc3]), [4, 5, 6, 7, 0xc3]);
+        // Bytes that are not emu's any more stay as they are.
+        let replaced = vec![0xe9, 9, 9, 0x90, 9, 0x0f, 0x0b];
+        assert_eq!(unpatched(&by_syscall, 0x1000, replaced.clone()), replaced);
+    }
 
     /// A site's offset is from the image's bias, and maps back to its
     /// address wherever the image is loaded; nothing outside the image has one.

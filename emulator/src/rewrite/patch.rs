@@ -13,6 +13,8 @@
 //! rewrite (it needs the sites' lock, which the writer holds) and sends it
 //! back to the first byte. A thread stopped between the moved instruction
 //! and the `syscall` finds a `ud2` there, which is carried out as the call.
+//! At the first trap, while the guest has one thread, the sites known from
+//! earlier runs are written plainly, each at once (`Alone`).
 //! The bytes go through /proc/thread-self/mem, so the page's protection
 //! never changes (`CodeWriter`; where the kernel refuses such writes, the
 //! page is made writable and put back as it was); a site in a shared
@@ -118,27 +120,11 @@ pub fn can_sync_cores() -> bool {
 /// head. The caller holds the sites' lock (which a thread that traps on the
 /// `int3` waits for).
 pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
-    let end = at + new.len() as u64;
-    // The site's pages (two at most: a site is under a page long), each
-    // with the protection of the mapping that holds it, which may differ
-    // (the guest may have split its code since the site was written).
-    let first_page = at & !(loader::PAGE_SIZE - 1);
-    let last_page = (end - 1) & !(loader::PAGE_SIZE - 1);
     let mut maps = Maps::open().map_err(|_| "cannot open /proc/thread-self/maps")?;
-    let mut pages = [(first_page, 0), (last_page, 0)];
-    for (page, prot) in pages.iter_mut() {
-        let mapping = maps.covering((*page).max(at)).ok_or("not mapped")?;
-        if mapping.shared {
-            return Err("in a shared mapping (writing would change the file)");
-        }
-        if mapping.prot & libc::PROT_EXEC == 0 {
-            return Err("not executable");
-        }
-        *prot = mapping.prot;
-    }
-    let pages = if first_page == last_page { &pages[..1] } else { &pages[..] };
+    let pages = site_pages(&mut maps, at, new.len())?;
     let held = crate::fds::hold();
-    let code = CodeWriter::new(at, pages, &held)?;
+    let mem = open_memory(&held);
+    let code = CodeWriter::new(at, pages.as_slice(), mem.as_deref())?;
     let first = code.read(at)?;
     code.write(at, &[0xcc])?;
     if sync_cores().is_err() {
@@ -162,6 +148,71 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Writes sites while the guest has a single thread, the one stopped in
+/// emu that asks (its first trap: no guest thread can have been started
+/// without a call, and every call before it trapped or was none): no other
+/// instruction stream can be in the bytes, so each site is written at once,
+/// without the `int3` and the membarriers of `poke`. One maps file and one
+/// memory file serve every site: a site costs one or two host calls, where
+/// `poke` makes about fifteen.
+pub struct Alone<'h> {
+    maps: Option<Maps>,
+    mem: Option<crate::fds::PrivateFile<'h>>,
+}
+
+impl<'h> Alone<'h> {
+    pub fn new(held: &'h crate::fds::Held) -> Self {
+        Alone { maps: Maps::open().ok(), mem: open_memory(held) }
+    }
+
+    /// Replaces the bytes at `at` with `new` (the same length as what is there).
+    pub fn write(&mut self, at: u64, new: &[u8]) -> Result<(), &'static str> {
+        let maps = self.maps.as_mut().ok_or("cannot open /proc/thread-self/maps")?;
+        let pages = site_pages(maps, at, new.len())?;
+        let code = CodeWriter::new(at, pages.as_slice(), self.mem.as_deref())?;
+        code.write(at, new)
+    }
+}
+
+/// The pages of the site of `len` bytes at `at` (two at most: a site is
+/// under a page long), each with the protection of the mapping that holds
+/// it, which may differ (the guest may have split its code since the site
+/// was written); refused unless private and executable.
+fn site_pages(maps: &mut Maps, at: u64, len: usize) -> Result<SitePages, &'static str> {
+    let end = at + len as u64;
+    let first_page = at & !(loader::PAGE_SIZE - 1);
+    let last_page = (end - 1) & !(loader::PAGE_SIZE - 1);
+    let mut pages = [(first_page, 0), (last_page, 0)];
+    for (page, prot) in pages.iter_mut() {
+        let mapping = maps.covering((*page).max(at)).ok_or("not mapped")?;
+        if mapping.shared {
+            return Err("in a shared mapping (writing would change the file)");
+        }
+        if mapping.prot & libc::PROT_EXEC == 0 {
+            return Err("not executable");
+        }
+        *prot = mapping.prot;
+    }
+    Ok(SitePages { pages, count: if first_page == last_page { 1 } else { 2 } })
+}
+
+/// A site's one or two pages, with their protections.
+struct SitePages {
+    pages: [(u64, i32); 2],
+    count: usize,
+}
+
+impl SitePages {
+    fn as_slice(&self) -> &[(u64, i32)] {
+        &self.pages[..self.count]
+    }
+}
+
+/// /proc/thread-self/mem, private while `held`; None where it cannot be opened.
+fn open_memory(held: &crate::fds::Held) -> Option<crate::fds::PrivateFile<'_>> {
+    crate::fds::open_private(held, std::path::Path::new("/proc/thread-self/mem"), libc::O_RDWR, 0).ok()
+}
+
 /// How emu writes to the guest's read-only code.
 ///
 /// Through /proc/thread-self/mem, whose writes the kernel lets through a
@@ -175,16 +226,17 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
 /// once the thread-group leader has exited. The descriptor is private
 /// (`fds::open_private`): no guest file can take its place while emu writes.
 enum CodeWriter<'a> {
-    Memory(crate::fds::PrivateFile<'a>),
+    Memory(&'a std::fs::File),
     /// The pages, with their protection, made writable until the drop.
     Protection(&'a [(u64, i32)]),
 }
 
 impl<'a> CodeWriter<'a> {
-    fn new(at: u64, pages: &'a [(u64, i32)], held: &'a crate::fds::Held) -> Result<Self, &'static str> {
+    /// Through `mem` (/proc/thread-self/mem) if it is open and the kernel
+    /// lets it write the site's pages.
+    fn new(at: u64, pages: &'a [(u64, i32)], mem: Option<&'a std::fs::File>) -> Result<Self, &'static str> {
         use std::os::unix::fs::FileExt;
-        let path = std::path::Path::new("/proc/thread-self/mem");
-        if let Ok(file) = crate::fds::open_private(held, path, libc::O_RDWR, 0) {
+        if let Some(file) = mem {
             // Writing back the byte that is there, on each page the site
             // touches, copies the page or says at once that the kernel
             // refuses: no write after the int3 can then fail.
