@@ -11,11 +11,12 @@
 //!
 //! The file also keeps, for each image emu loaded (the program, its
 //! interpreter; known by device, inode, size and times), where the sites
-//! an earlier run rewrote are in it: those are rewritten at the next run's
-//! first trap (`rewrite::consider`), while the guest has one thread, so a
-//! rewrite costs neither the 16 traps nor the IPIs of membarrier and of the
-//! page's first write to the other CPUs (a write took 10 us there, median,
-//! against 40 once esbuild's threads ran: uprobes on `patch::poke`).
+//! an earlier run rewrote, or saw trap 4 times, are in it: those are
+//! rewritten at the next run's first trap (`rewrite::consider`), while the
+//! guest has one thread, so a rewrite costs neither the traps nor the IPIs
+//! of membarrier and of the page's first write to the other CPUs (a write
+//! takes 2 us there, median, against 40 once esbuild's threads run:
+//! uprobes on `patch::Alone::write` and `patch::poke`).
 //!
 //! The file is a hash table: a header, `SLOTS` offsets, then records, each
 //! holding the whole key it answers for (a site's input, an image's
@@ -141,6 +142,11 @@ impl SiteCache {
     pub fn from_environment() -> Self {
         let path = location().and_then(|p| std::path::absolute(p).ok());
         SiteCache { path }
+    }
+
+    /// Whether analyses and sites are kept for later runs.
+    pub fn keeps(&self) -> bool {
+        self.path.is_some()
     }
 
     /// The analysis of the site whose `syscall` is at `at`, from the file

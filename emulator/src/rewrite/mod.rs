@@ -1,6 +1,7 @@
 //! Lazy syscall-site rewriting: once a site has trapped 16 times (or at the
-//! process's first trap, when an earlier run of the same file rewrote it),
-//! it enters emu directly, without the SIGSYS round trip.
+//! process's first trap, when an earlier run of the same file rewrote it
+//! or saw it trap 4 times), it enters emu directly, without the SIGSYS
+//! round trip.
 //!
 //! On a trap, `consider` decodes the site (`decode`); if the instruction
 //! before the `syscall` can be moved, it writes a stub that runs it and
@@ -51,7 +52,8 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// a few times (start-up, exit) are not worth the decoding, which costs
 /// about a hundred traps the first time (iced-x86's tables are paged in:
 /// half a megabyte) and a few dozen after. Sites of the images emu loaded
-/// that an earlier run rewrote do not wait (`rewrite_known`).
+/// that an earlier run rewrote or kept (`keep_for_next_run`) do not wait
+/// (`rewrite_known`).
 const TRAPS_BEFORE_REWRITE: u8 = 16;
 /// A site of an image emu loaded that traps this many times is kept for
 /// the next run of the same file (`keep_for_next_run`), which rewrites it
@@ -338,9 +340,11 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
 /// A site seen to trap `TRAPS_BEFORE_KEEPING` times, in an image emu
 /// loaded: if it can be rewritten, it is kept for the next run's first
 /// trap, where rewriting it costs less than this many traps. It is
-/// rewritten in this run too if it reaches `TRAPS_BEFORE_REWRITE`.
+/// rewritten in this run too if it reaches `TRAPS_BEFORE_REWRITE`. The
+/// analysis is made now (in the first run of the code: later ones find it
+/// in the file), so without a cache file nothing is done.
 fn keep_for_next_run(sites: &mut Sites, at: u64, rax: u64) {
-    if !sites.images.iter().any(|i| i.image.offset(at).is_some()) {
+    if !sites.analyses.keeps() || !sites.images.iter().any(|i| i.image.offset(at).is_some()) {
         return;
     }
     match read_site(&sites.by_syscall, at).ok_or_else(|| "its code cannot be read".to_string()).and_then(
