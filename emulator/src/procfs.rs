@@ -20,6 +20,7 @@ use crate::fds;
 use crate::memory::{arena, guest};
 use crate::process::process;
 use crate::sys::{self, Errno, SysResult};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// What the guest started with, read back from its initial stack.
@@ -95,13 +96,7 @@ pub fn guest_started(sp: u64, top: u64, execfn: &[u8]) {
 /// reads them no more); the rest is NUL. (PR_SET_MM would point the kernel
 /// elsewhere but needs CAP_SYS_RESOURCE.)
 fn show_command_line(cmdline: &[u8]) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
-    // Fields after the command name's closing parenthesis start at field 3;
-    // arg_start and arg_end are fields 48 and 49.
-    let Some((_, rest)) = stat.rsplit_once(") ") else { return };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-    let (Some(start), Some(end)) = (field(48), field(49)) else { return };
+    let (start, end) = (ARGUMENTS[0].load(Ordering::Relaxed), ARGUMENTS[1].load(Ordering::Relaxed));
     if end <= start || end - start > 1 << 20 {
         return;
     }
@@ -116,6 +111,36 @@ fn show_command_line(cmdline: &[u8]) {
         area[n..].fill(0);
         area[room - 1] = 0;
     }
+}
+
+/// Where the kernel put emu's own argument strings, `[start, end)`: its
+/// arg_start and arg_end, which /proc/self/stat shows (reading that took
+/// about 15 us of every start). The strings lie there one after another,
+/// each with its NUL, so the area runs from the first to the end of the
+/// last.
+static ARGUMENTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// glibc calls the functions of `.init_array` with `main`'s arguments (as
+/// Rust's standard library takes them); this one notes where emu's own
+/// argument strings are.
+#[used]
+#[link_section = ".init_array"]
+static NOTE_ARGUMENTS: extern "C" fn(libc::c_int, *const *const libc::c_char, *const *const libc::c_char) =
+    note_arguments;
+
+extern "C" fn note_arguments(argc: libc::c_int, argv: *const *const libc::c_char, _: *const *const libc::c_char) {
+    if argc < 1 || argv.is_null() {
+        return;
+    }
+    // SAFETY: the kernel's argument vector: argc pointers to NUL-terminated strings.
+    let (first, last) = unsafe { (*argv, *argv.add(argc as usize - 1)) };
+    if first.is_null() || last.is_null() {
+        return;
+    }
+    // SAFETY: as above.
+    let end = last as u64 + unsafe { libc::strlen(last) } as u64 + 1;
+    ARGUMENTS[0].store(first as u64, Ordering::Relaxed);
+    ARGUMENTS[1].store(end, Ordering::Relaxed);
 }
 
 /// The entry a path names below this process's (or one of its threads')

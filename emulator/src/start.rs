@@ -269,7 +269,7 @@ fn prepare(opts: &mut StartOptions) -> Result<(Resume, &'static ThreadState), St
     if let Some(t) = process.tracer.as_ref().filter(|t| t.is_json()) {
         t.json_image(&process.exe);
     }
-    let execve_traced = process.calls.iter().any(|s| s.name() == "execve" && s.traced);
+    let execve_traced = process.calls.iter().any(|s| s.traced && s.name() == "execve");
     if let (Some(t), true, true) = (&process.tracer, first_image, execve_traced) {
         t.initial_exec(&execfn, &guest_argv, sp + 8 * (guest_argv.len() as u64 + 2), envp.len());
     }
