@@ -191,17 +191,36 @@ pub fn set_errno_map(errno_to_guest: impl Fn(Errno) -> i32) {
 /// the AVX registers' upper halves would be lost on every rt_sigreturn. A
 /// guest that asks for more stops rewriting (`rewrite::stop`). Asking
 /// CPUID for each component's size instead cost 60 to 75 us at every start
-/// (a CPUID is a VM exit: 7 us here). One CPUID is asked, once: whether
-/// there is XSAVEOPT.
+/// (a CPUID is a VM exit: 7 us here). Whether there is XSAVEOPT is what
+/// glibc read at its start (`has_xsaveopt`).
 pub fn learn_xsave(area: Option<XsaveArea>) -> bool {
     let Some(XsaveArea { size, features }) = area else { return false };
     log::debug!("the kernel's signal frames hold {size} bytes of XSAVE state, features {features:#x}");
     EMU_XSAVE_SIZE.store(size as u64, Ordering::Relaxed);
     EMU_XFEATURES.store(features, Ordering::Relaxed);
-    // Leaf 0xD exists where the kernel writes XSAVE frames.
-    let xsaveopt = std::arch::x86_64::__cpuid_count(0xd, 1).eax & 1;
-    EMU_XSAVEOPT.store(xsaveopt as u8, Ordering::Relaxed);
+    EMU_XSAVEOPT.store(has_xsaveopt() as u8, Ordering::Relaxed);
     true
+}
+
+/// CPUID leaf 0xD, sub-leaf 1, EAX bit 0, as glibc read it before `main`
+/// (`__x86_get_cpuid_feature_leaf`, glibc 2.33 and later): a CPUID of
+/// emu's own is a VM exit, 6 to 7 us at the guest's first trap.
+fn has_xsaveopt() -> bool {
+    /// glibc's `struct cpuid_feature`: the registers CPUID gave, then the
+    /// bits glibc uses.
+    #[repr(C)]
+    struct CpuidFeature {
+        cpuid: [u32; 4],
+        active: [u32; 4],
+    }
+    extern "C" {
+        fn __x86_get_cpuid_feature_leaf(index: u32) -> *const CpuidFeature;
+    }
+    /// `CPUID_INDEX_D_ECX_1` of <bits/platform/x86.h>.
+    const LEAF_D_SUBLEAF_1: u32 = 3;
+    // SAFETY: glibc's pointer to its copy of the leaf (a zeroed one for an
+    // index it does not know), valid for the life of the process.
+    unsafe { __x86_get_cpuid_feature_leaf(LEAF_D_SUBLEAF_1).as_ref() }.is_some_and(|leaf| leaf.cpuid[0] & 1 != 0)
 }
 
 /// Whether `rip` is in the fast entry (emu's code, not the guest's), or in
@@ -779,3 +798,13 @@ core::arch::global_asm!(
     fast_call = sym fast_call,
     sys_rt_sigreturn = const libc::SYS_rt_sigreturn,
 );
+
+#[cfg(test)]
+mod tests {
+    /// glibc's copy of the leaf says what CPUID says.
+    #[test]
+    fn xsaveopt_as_cpuid_says() {
+        let cpuid = std::arch::x86_64::__cpuid_count(0xd, 1).eax & 1 != 0;
+        assert_eq!(super::has_xsaveopt(), cpuid);
+    }
+}
