@@ -57,7 +57,7 @@ fn rewritten_sites_behave_as_native() {
         assert_eq!((again.status, &again.stdout), (out.status, &out.stdout), "{mode} again: {}", again.stderr);
         // split's one site is in memory the guest mapped itself, not in
         // the program: none is known there.
-        let known = again.stderr.contains(" at the first call, as an earlier run had)");
+        let known = again.stderr.contains(" at the first call, known from earlier runs)");
         assert_eq!(known, mode != "split", "{mode}: {}", again.stderr);
     }
 }
@@ -80,7 +80,7 @@ fn sites_an_earlier_run_rewrote_are_rewritten_at_the_first_trap() {
         assert_eq!(out.status, 0, "{}", out.stderr);
         let sites = rewritten(&out.stderr).unwrap_or_else(|| panic!("{}", out.stderr)).0;
         let known =
-            out.stderr.contains(&format!("{sites} rewritten ({sites} at the first call, as an earlier run had)"));
+            out.stderr.contains(&format!("{sites} rewritten ({sites} at the first call, known from earlier runs)"));
         (sites, known, trapped(&out.stderr).unwrap(), out.stdout)
     };
     let native = Run::new(&program).args(["2000"]).native();
@@ -128,6 +128,41 @@ fn sites_that_trapped_a_few_times_are_rewritten_at_the_next_first_trap() {
     assert!(sites >= 1 && calls >= 4, "{sites} sites, {calls} calls through them");
     let (_, more_calls, _) = run("10").expect("the loop's site rewritten");
     assert!(more_calls >= calls + 6, "{more_calls} calls after {calls}");
+}
+
+/// A site kept at its 4th trap that its 16th then refuses (the `syscall`
+/// reached by a jump with another number than the `mov eax` before it
+/// loads) is taken out of the cache file: the next run does not rewrite it
+/// at its first trap, but refuses it again at its 16th. A refusal at the
+/// 4th trap is counted by `--stats` as a site left to the trap path.
+#[test]
+fn a_kept_site_that_is_refused_later_is_forgotten() {
+    if trap_path_only() {
+        return;
+    }
+    let cache = scratch("kept-then-refused");
+    let run = Run::new(guest("rewrite_sites-glibc"))
+        .args(["kept_then_jumped"])
+        .env("EMU_CACHE_DIR", cache.to_str().unwrap())
+        .emu_options(["--stats", "--log-level=debug"]);
+    let native = run.native();
+    let refusal = "the instruction before it did not load the call's number";
+    for n in 0..2 {
+        let out = run.under_emu();
+        assert_eq!((out.status, &out.stdout), (0, &native.stdout), "run {n}: {}", out.stderr);
+        assert!(out.stderr.contains(refusal), "run {n} refuses the site at its 16th trap: {}", out.stderr);
+    }
+    // A site its 4th trap refuses (a jump with another number, there) is
+    // counted as left to the trap path.
+    let at_fourth = Run::new(guest("rewrite_sites-glibc"))
+        .args(["jumped_at_fourth"])
+        .env("EMU_CACHE_DIR", scratch("refused-at-fourth").to_str().unwrap());
+    let native = at_fourth.native();
+    let out = at_fourth.emu_options(["--stats"]).under_emu();
+    assert_eq!((out.status, &out.stdout), (0, &native.stdout), "{}", out.stderr);
+    let line = out.stderr.lines().find(|l| l.starts_with("syscall sites: ")).expect(&out.stderr);
+    let refused: u64 = line.split(", ").nth(1).and_then(|p| p.split_whitespace().next()?.parse().ok()).expect(line);
+    assert!(refused >= 1, "{line}");
 }
 
 /// Site analyses are kept across runs (emulator/src/rewrite/cache.rs): a

@@ -26,17 +26,25 @@ mod entry {
 
     /// As Rust's runtime: descriptors 0, 1 and 2 that are closed are opened on
     /// /dev/null, so that no file emu opens for itself takes their numbers.
+    /// poll says which in one call; where it fails (interrupted, or refused
+    /// by a sandbox), each descriptor is asked with fcntl.
     fn standard_descriptors_open() {
         let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
-        // SAFETY: polls three descriptors of ours without waiting.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
-            return;
-        }
-        for fd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        let closed: [bool; 3] = loop {
+            // SAFETY: polls three descriptors of ours without waiting.
+            if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0 {
+                break fds.map(|p| p.revents & libc::POLLNVAL != 0);
+            }
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                // SAFETY: F_GETFD only asks whether the descriptor is open.
+                break [0, 1, 2].map(|fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1);
+            }
+        };
+        for fd in (0..3).filter(|&fd| closed[fd as usize]) {
             // SAFETY: a NUL-terminated path; the lowest free number is `fd`,
             // the lower ones being open.
             let opened = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-            if opened != fd.fd {
+            if opened != fd {
                 std::process::abort();
             }
         }

@@ -39,8 +39,8 @@ struct Header {
     /// Sites rewritten, and sites left to the trap path (`rewrite`).
     sites_rewritten: AtomicU64,
     sites_refused: AtomicU64,
-    /// Of `sites_rewritten`, those rewritten at the first trap because an
-    /// earlier run had rewritten them (`rewrite::consider`).
+    /// Of `sites_rewritten`, those rewritten at the first trap because
+    /// earlier runs had rewritten or kept them (`rewrite::consider`).
     sites_known: AtomicU64,
 }
 
@@ -183,7 +183,7 @@ impl Stats {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Sites that earlier runs rewrote were rewritten at the first trap.
+    /// Sites that earlier runs rewrote or kept were rewritten at the first trap.
     pub fn record_known_sites(&self, count: u32) {
         if count > 0 {
             self.header.sites_rewritten.fetch_add(count as u64, Ordering::Relaxed);
@@ -284,7 +284,7 @@ impl Stats {
         let (rewritten, refused) = (h.sites_rewritten.load(Ordering::Relaxed), h.sites_refused.load(Ordering::Relaxed));
         let known = match h.sites_known.load(Ordering::Relaxed) {
             0 => String::new(),
-            n => format!(" ({n} at the first call, as an earlier run had)"),
+            n => format!(" ({n} at the first call, known from earlier runs)"),
         };
         if rewritten + refused > 0 {
             let _ = writeln!(

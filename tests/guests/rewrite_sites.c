@@ -3,6 +3,10 @@
  *   threads  8 threads run the same fresh sites at once, while they are
  *            being rewritten, and check every result
  *   jump     a jump straight to a rewritten `syscall` (RAX set elsewhere)
+ *   kept_then_jumped  a site called 4 times, then its `syscall` reached 20
+ *            times by a jump with another number
+ *   jumped_at_fourth  the same site called 3 times, then reached by such a
+ *            jump, then called 5 times
  *   signals  signals flood threads that sit in rewritten calls (blocking
  *            reads, and a getppid loop)
  *   prompt   signals sent one at a time to threads that loop on a call emu
@@ -104,6 +108,34 @@ static int jump(void) {
     printf("jumping to its syscall with getppid's number: %s\n", jump_to_site(SYS_getppid) == ppid ? "getppid" : "wrong");
     printf("and again with getpid's: %s\n", jump_to_site(SYS_getpid) == pid ? "getpid" : "wrong");
     printf("the site again: %s\n", site_getpid() == pid ? "getpid" : "wrong");
+    return 0;
+}
+
+/* The getpid site 4 times (a run keeps it for the next), then its syscall
+ * 20 times by a jump with getppid's number (the 16th trap refuses it: the
+ * instruction before it did not load the number). */
+static int kept_then_jumped(void) {
+    long pid = getpid(), ppid = getppid();
+    int ok = 1;
+    for (int i = 0; i < 4; i++)
+        ok &= site_getpid() == pid;
+    for (int i = 0; i < 20; i++)
+        ok &= jump_to_site(SYS_getppid) == ppid;
+    printf("4 calls of the site, 20 jumps to its syscall: %s\n", ok ? "right" : "wrong");
+    return 0;
+}
+
+/* The getpid site 3 times, then its syscall by a jump with getppid's
+ * number: its 4th trap, where it would be kept, refuses it. */
+static int jumped_at_fourth(void) {
+    long pid = getpid(), ppid = getppid();
+    int ok = 1;
+    for (int i = 0; i < 3; i++)
+        ok &= site_getpid() == pid;
+    ok &= jump_to_site(SYS_getppid) == ppid;
+    for (int i = 0; i < 5; i++)
+        ok &= site_getpid() == pid;
+    printf("3 calls, a jump, 5 calls: %s\n", ok ? "right" : "wrong");
     return 0;
 }
 
@@ -410,6 +442,10 @@ int main(int argc, char **argv) {
         return threads();
     if (!strcmp(mode, "jump"))
         return jump();
+    if (!strcmp(mode, "kept_then_jumped"))
+        return kept_then_jumped();
+    if (!strcmp(mode, "jumped_at_fourth"))
+        return jumped_at_fourth();
     if (!strcmp(mode, "signals"))
         return signals();
     if (!strcmp(mode, "prompt"))
@@ -430,6 +466,6 @@ int main(int argc, char **argv) {
         return split();
     if (!strcmp(mode, "jit"))
         return jit();
-    fprintf(stderr, "usage: %s threads|jump|signals|prompt|prompt_segv|vector|fork|gs|jit|step\n", argv[0]);
+    fprintf(stderr, "usage: %s threads|jump|kept_then_jumped|jumped_at_fourth|signals|prompt|prompt_segv|vector|fork|gs|jit|step\n", argv[0]);
     return 2;
 }

@@ -32,7 +32,7 @@ pub fn profile_dir() -> PathBuf {
 
 /// The site cache of this test binary's runs, emptied as it starts: what
 /// earlier suite runs left there (sites rewritten at a guest's first trap,
-/// as an earlier run had) must not change what these runs test, so a
+/// known from earlier runs) must not change what these runs test, so a
 /// fresh clone and a used tree test the same (within a test binary, a
 /// guest's later runs find what its earlier ones left, as a user's do).
 pub fn site_cache() -> &'static Path {

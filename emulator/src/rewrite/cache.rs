@@ -176,14 +176,33 @@ impl SiteCache {
         Reading(file.filter(|f| header_sound(f)))
     }
 
-    /// Keeps `sites` (at most `MAX_IMAGE_SITES`) as the image's.
-    pub fn remember_image_sites(&mut self, image: &loader::FileStamp, sites: &[u32]) {
-        let sites = &sites[..sites.len().min(MAX_IMAGE_SITES)];
-        let mut value = (sites.len() as u16).to_le_bytes().to_vec();
-        for offset in sites {
-            value.extend_from_slice(&offset.to_le_bytes());
+    /// Adds a site to the image's (while they are fewer than
+    /// `MAX_IMAGE_SITES`), or takes one out, in the list the file has now
+    /// (another run of the same file may have added to it since this one
+    /// read it); returns that list, or None when no file is kept.
+    pub fn change_image_sites(&mut self, image: &loader::FileStamp, change: SiteChange) -> Option<Vec<u32>> {
+        let path = self.path.as_ref()?;
+        let key = image_key(image);
+        let mut sites = lookup(path, &key).and_then(|v| decode_offsets(&v)).unwrap_or_default();
+        let changed = match change {
+            SiteChange::Add(offset) if !sites.contains(&offset) && sites.len() < MAX_IMAGE_SITES => {
+                sites.push(offset);
+                true
+            }
+            SiteChange::Remove(offset) if sites.contains(&offset) => {
+                sites.retain(|&s| s != offset);
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            let mut value = (sites.len() as u16).to_le_bytes().to_vec();
+            for offset in &sites {
+                value.extend_from_slice(&offset.to_le_bytes());
+            }
+            self.insert(&key, &value);
         }
-        self.insert(&image_key(image), &value);
+        Some(sites)
     }
 
     fn insert(&mut self, key: &[u8], value: &[u8]) {
@@ -194,6 +213,13 @@ impl SiteCache {
             }
         }
     }
+}
+
+/// A change to an image's sites (`SiteCache::change_image_sites`), by
+/// offset from its load bias.
+pub enum SiteChange {
+    Add(u32),
+    Remove(u32),
 }
 
 /// The file open for reading (`SiteCache::reading`), or nothing to read.
@@ -223,7 +249,7 @@ impl Reading<'_> {
     }
 }
 
-/// An image's sites as `remember_image_sites` wrote them.
+/// An image's sites as `change_image_sites` wrote them.
 fn decode_offsets(value: &[u8]) -> Option<Vec<u32>> {
     let count = u16::from_le_bytes(value.get(..2)?.try_into().ok()?) as usize;
     let words = value.get(2..)?;
@@ -568,7 +594,8 @@ mod tests {
     }
 
     /// An image's sites read back; another image, or the same file changed
-    /// in any way, has none.
+    /// in any way, has none; a change merges with what another run added
+    /// meanwhile; the list is capped.
     #[test]
     fn images_keep_their_sites() {
         let (dir, path) = scratch("images");
@@ -580,7 +607,11 @@ mod tests {
         };
         let stamp = loader::FileStamp { dev: 1, ino: 2, size: 3, mtime: (4, 5), ctime: (6, 7) };
         assert_eq!(sites_of(&cache, &stamp), Vec::<u32>::new());
-        cache.remember_image_sites(&stamp, &[0x1234, 0x48ee84]);
+        assert_eq!(cache.change_image_sites(&stamp, SiteChange::Add(0x1234)), Some(vec![0x1234]));
+        // Another run of the same file adds one: this run's next change keeps it.
+        let mut other = SiteCache { path: Some(path.clone()) };
+        other.change_image_sites(&stamp, SiteChange::Add(0x48ee84));
+        assert_eq!(cache.change_image_sites(&stamp, SiteChange::Add(0x1234)), Some(vec![0x1234, 0x48ee84]));
         assert_eq!(sites_of(&cache, &stamp), vec![0x1234, 0x48ee84]);
         let changed = [
             loader::FileStamp { ino: 9, ..stamp },
@@ -589,9 +620,15 @@ mod tests {
             loader::FileStamp { ctime: (9, 7), ..stamp },
         ];
         assert!(changed.iter().all(|c| sites_of(&cache, c).is_empty()));
-        let many: Vec<u32> = (0..300).collect();
-        cache.remember_image_sites(&stamp, &many);
-        assert_eq!(sites_of(&cache, &stamp), many[..MAX_IMAGE_SITES]);
+        assert_eq!(cache.change_image_sites(&stamp, SiteChange::Remove(0x1234)), Some(vec![0x48ee84]));
+        assert_eq!(sites_of(&cache, &stamp), vec![0x48ee84]);
+        for offset in 0..300 {
+            cache.change_image_sites(&stamp, SiteChange::Add(offset));
+        }
+        let capped: Vec<u32> = [0x48ee84].into_iter().chain(0..MAX_IMAGE_SITES as u32 - 1).collect();
+        assert_eq!(sites_of(&cache, &stamp), capped);
+        let mut none = SiteCache { path: None };
+        assert_eq!(none.change_image_sites(&stamp, SiteChange::Add(1)), None);
         assert_eq!(decode_offsets(&[1, 0, 1, 2, 3]), None);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -203,9 +203,16 @@ pub fn learn_xsave(area: Option<XsaveArea>) -> bool {
 }
 
 /// CPUID leaf 0xD, sub-leaf 1, EAX bit 0, as glibc read it before `main`
-/// (`__x86_get_cpuid_feature_leaf`, glibc 2.33 and later): a CPUID of
-/// emu's own is a VM exit, 6 to 7 us at the guest's first trap.
+/// (`glibc_leaf_d1`): a CPUID of emu's own is a VM exit, 6 to 7 us at the
+/// guest's first trap.
 fn has_xsaveopt() -> bool {
+    glibc_leaf_d1().is_some_and(|[eax, ..]| eax & 1 != 0)
+}
+
+/// EAX, EBX, ECX and EDX of CPUID leaf 0xD, sub-leaf 1, as glibc read them
+/// before `main`: `__x86_get_cpuid_feature_leaf` of <sys/platform/x86.h>,
+/// glibc 2.33 and later (emu links against glibc; Debian 12 has 2.36).
+fn glibc_leaf_d1() -> Option<[u32; 4]> {
     /// glibc's `struct cpuid_feature`: the registers CPUID gave, then the
     /// bits glibc uses.
     #[repr(C)]
@@ -220,7 +227,7 @@ fn has_xsaveopt() -> bool {
     const LEAF_D_SUBLEAF_1: u32 = 3;
     // SAFETY: glibc's pointer to its copy of the leaf (a zeroed one for an
     // index it does not know), valid for the life of the process.
-    unsafe { __x86_get_cpuid_feature_leaf(LEAF_D_SUBLEAF_1).as_ref() }.is_some_and(|leaf| leaf.cpuid[0] & 1 != 0)
+    unsafe { __x86_get_cpuid_feature_leaf(LEAF_D_SUBLEAF_1).as_ref() }.map(|leaf| leaf.cpuid)
 }
 
 /// Whether `rip` is in the fast entry (emu's code, not the guest's), or in
@@ -801,10 +808,11 @@ core::arch::global_asm!(
 
 #[cfg(test)]
 mod tests {
-    /// glibc's copy of the leaf says what CPUID says.
+    /// glibc's copy of the leaf is the leaf: all four registers.
     #[test]
     fn xsaveopt_as_cpuid_says() {
-        let cpuid = std::arch::x86_64::__cpuid_count(0xd, 1).eax & 1 != 0;
-        assert_eq!(super::has_xsaveopt(), cpuid);
+        let r = std::arch::x86_64::__cpuid_count(0xd, 1);
+        assert_eq!(super::glibc_leaf_d1(), Some([r.eax, r.ebx, r.ecx, r.edx]));
+        assert_eq!(super::has_xsaveopt(), r.eax & 1 != 0);
     }
 }

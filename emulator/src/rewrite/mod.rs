@@ -96,7 +96,8 @@ fn span(segments: &[loader::Segment], bias: u64) -> std::ops::Range<u64> {
 }
 
 /// A loaded image and the offsets (from its bias) of its sites that were
-/// rewritten, in earlier runs (read at the first trap) and in this one.
+/// rewritten or kept, in earlier runs (read at the first trap) and in this
+/// one.
 struct KnownImage {
     image: LoadedImage,
     sites: Vec<u32>,
@@ -185,7 +186,7 @@ pub fn enabled() -> bool {
 
 /// The images emu loaded (the program, and its interpreter at AT_BASE,
 /// which is 0 for an ET_EXEC one), before the guest runs: their sites
-/// that earlier runs rewrote are rewritten at its first trap.
+/// that earlier runs rewrote or kept are rewritten at its first trap.
 pub fn images_loaded(exec: &loader::Exec, loaded: &loader::Loaded) {
     let mut images = vec![LoadedImage::new(&exec.program, loaded.bias)];
     if let Some(interpreter) = &exec.interpreter {
@@ -229,8 +230,8 @@ pub fn consider(ctx: &GuestContext) -> Decided {
         }
         Some(Site::Trapped(n)) if *n + 1 < TRAPS_BEFORE_REWRITE => {
             *n += 1;
-            if *n == TRAPS_BEFORE_KEEPING {
-                keep_for_next_run(sites, at, ctx.rax());
+            if *n == TRAPS_BEFORE_KEEPING && keep_for_next_run(sites, at, ctx.rax()) {
+                decided.site = Some(false);
             }
             return decided;
         }
@@ -261,6 +262,8 @@ pub fn consider(ctx: &GuestContext) -> Decided {
         Err(why) => {
             log::debug!("site {at:#x} stays on the trap path: {why}");
             sites.by_syscall.insert(at, Site::Refused);
+            // This run's evidence outweighs the run that kept it.
+            forget(sites, at);
         }
     }
     decided
@@ -283,10 +286,12 @@ fn learn_xsave(sites: &mut Sites, ctx: &GuestContext) -> bool {
 /// analysis of (code that trapped in an earlier run), and is checked
 /// against what the analysis says; only the check of the trap's number
 /// against a `mov eax, imm32` is left out (there is no trap: the run that
-/// kept the site made that check on the same bytes of the same file).
+/// kept the site made that check on the same bytes of the same file, and a
+/// run that later finds a trap's number against it takes the site out of
+/// the file, `forget`).
 fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
     // One open of the cache for every lookup.
-    let mut shapes = Vec::new();
+    let (mut shapes, mut refused) = (Vec::new(), Vec::new());
     {
         let held = crate::fds::hold();
         let cache = sites.analyses.reading(&held);
@@ -298,10 +303,18 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
                     .and_then(|(bytes, after)| cache.known_shape(at, &bytes, &after).map(|shape| (bytes, shape)));
                 match shape {
                     Ok((bytes, shape)) => shapes.push((at, bytes, shape)),
-                    Err(why) => log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}"),
+                    Err(why) => {
+                        log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}");
+                        refused.push(at);
+                    }
                 }
             }
         }
+    }
+    // A site refused now is taken out of the file: it is tried again once
+    // it has been kept again.
+    for at in std::mem::take(&mut refused) {
+        forget(sites, at);
     }
     if shapes.is_empty() || !learn_xsave(sites, ctx) {
         return 0;
@@ -318,8 +331,17 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
                 planned.push((at, start, written.clone()));
                 sites.by_syscall.insert(at, Site::Rewritten { start, original, written });
             }
-            Err(why) => log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}"),
+            Err(why) => {
+                log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}");
+                refused.push(at);
+            }
         }
+    }
+    for at in std::mem::take(&mut refused) {
+        forget(sites, at);
+    }
+    if planned.is_empty() {
+        return 0;
     }
     let held = crate::fds::hold();
     let mut writer = patch::Alone::new(&held);
@@ -343,9 +365,11 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
 /// rewritten in this run too if it reaches `TRAPS_BEFORE_REWRITE`. The
 /// analysis is made now (in the first run of the code: later ones find it
 /// in the file), so without a cache file nothing is done.
-fn keep_for_next_run(sites: &mut Sites, at: u64, rax: u64) {
+/// Returns true if it found the site cannot be rewritten (it stays on the
+/// trap path from now on, and is counted so).
+fn keep_for_next_run(sites: &mut Sites, at: u64, rax: u64) -> bool {
     if !sites.analyses.keeps() || !sites.images.iter().any(|i| i.image.offset(at).is_some()) {
-        return;
+        return false;
     }
     match read_site(&sites.by_syscall, at).ok_or_else(|| "its code cannot be read".to_string()).and_then(
         |(bytes, after)| {
@@ -353,22 +377,41 @@ fn keep_for_next_run(sites: &mut Sites, at: u64, rax: u64) {
             number_checked(shape, rax)
         },
     ) {
-        Ok(_) => remember(sites, at),
+        Ok(_) => {
+            remember(sites, at);
+            false
+        }
         Err(why) => {
             log::debug!("site {at:#x} stays on the trap path: {why}");
             sites.by_syscall.insert(at, Site::Refused);
+            forget(sites, at);
+            true
         }
     }
 }
 
 /// Adds a site to its image's, in the cache file.
 fn remember(sites: &mut Sites, at: u64) {
+    change_image_sites(sites, at, true);
+}
+
+/// Takes a site out of its image's, in the cache file: it was refused
+/// (its trap's number did not match, say) after it had been kept.
+fn forget(sites: &mut Sites, at: u64) {
+    change_image_sites(sites, at, false);
+}
+
+fn change_image_sites(sites: &mut Sites, at: u64, add: bool) {
     let Some((offset, image)) = sites.images.iter_mut().find_map(|i| Some((i.image.offset(at)?, i))) else { return };
-    if image.sites.contains(&offset) || image.sites.len() >= cache::MAX_IMAGE_SITES {
+    if image.sites.contains(&offset) == add || (add && image.sites.len() >= cache::MAX_IMAGE_SITES) {
         return;
     }
-    image.sites.push(offset);
-    sites.analyses.remember_image_sites(&image.image.stamp, &image.sites);
+    let change = if add { cache::SiteChange::Add(offset) } else { cache::SiteChange::Remove(offset) };
+    match sites.analyses.change_image_sites(&image.image.stamp, change) {
+        Some(now) => image.sites = now,
+        None if add => image.sites.push(offset),
+        None => image.sites.retain(|&s| s != offset),
+    }
 }
 
 /// The number the trap saw must be the one a `mov eax, imm32` loads.
@@ -440,20 +483,25 @@ fn read_site(by_syscall: &HashMap<u64, Site>, at: u64) -> Option<(Vec<u8>, Vec<u
     let from = at.saturating_sub(decode::LOOK_BEHIND as u64);
     let before = [from, from.max(page(at))].into_iter().find_map(|start| {
         let mut buf = vec![0u8; (at + 2 - start) as usize];
-        guest::read(start, &mut buf).is_ok().then(|| unpatched(by_syscall, start, buf))
+        guest::read(start, &mut buf).is_ok().then(|| unpatched(by_syscall, start, buf, still_written))
     })?;
     let end = at + 2 + decode::LOOK_AHEAD as u64;
     let after = [end, end.min(page(at + 2) + loader::PAGE_SIZE)].into_iter().find_map(|end| {
         let mut buf = vec![0u8; (end - at - 2) as usize];
-        guest::read(at + 2, &mut buf).is_ok().then(|| unpatched(by_syscall, at + 2, buf))
+        guest::read(at + 2, &mut buf).is_ok().then(|| unpatched(by_syscall, at + 2, buf, still_written))
     })?;
     Some((before, after))
 }
 
 /// `code`, read at `base`, with the original bytes of every rewritten
-/// site in it whose written bytes are there (those of a site only partly
-/// in it, compared on that part).
-fn unpatched(by_syscall: &HashMap<u64, Site>, base: u64, mut code: Vec<u8>) -> Vec<u8> {
+/// site in it whose written bytes are there (a site only partly in it, if
+/// `whole_there` finds all of its written bytes in memory).
+fn unpatched(
+    by_syscall: &HashMap<u64, Site>,
+    base: u64,
+    mut code: Vec<u8>,
+    whole_there: impl Fn(u64, &[u8]) -> bool,
+) -> Vec<u8> {
     let end = base + code.len() as u64;
     for site in by_syscall.values() {
         let Site::Rewritten { start, original, written } = site else { continue };
@@ -463,7 +511,10 @@ fn unpatched(by_syscall: &HashMap<u64, Site>, base: u64, mut code: Vec<u8>) -> V
         }
         let there = &mut code[(from - base) as usize..(to - base) as usize];
         let ours = (from - start) as usize..(to - start) as usize;
-        if there == &written[ours.clone()] {
+        // A site cut by the window's edge must be emu's whole (a byte or
+        // two that match could be anything's).
+        let whole = ours.len() == written.len();
+        if there == &written[ours.clone()] && (whole || whole_there(*start, written)) {
             there.copy_from_slice(&original[ours]);
         }
     }
@@ -567,13 +618,18 @@ mod tests {
         by_syscall.insert(0x1005, rewritten(0x1000, &[1, 2, 3, 4, 5, 6, 7], &[0xe9, 9, 9, 9, 9, 0x0f, 0x0b]));
         by_syscall.insert(0x2005, rewritten(0x2000, &[1, 2, 3, 4, 5, 6, 7], &[0xe9, 8, 8, 8, 8, 0x0f, 0x0b]));
         by_syscall.insert(0x3000, Site::Refused);
-        // All of the first, the tail of the second (its head is before the window).
+        // Memory where every rewrite is still whole, and where none is.
+        let (whole, changed) = (|_: u64, _: &[u8]| true, |_: u64, _: &[u8]| false);
+        // All of the first, the tail of the second (its head is before the
+        // window: checked whole in memory).
         let code = vec![0xe9, 9, 9, 9, 9, 0x0f, 0x0b, 0x90];
-        assert_eq!(unpatched(&by_syscall, 0x1000, code), [1, 2, 3, 4, 5, 6, 7, 0x90]);
-        assert_eq!(unpatched(&by_syscall, 0x2003, vec![8, 8, 0x0f, 0x0b, 0xc3]), [4, 5, 6, 7, 0xc3]);
-        // Bytes that are not emu's any more stay as they are.
+        assert_eq!(unpatched(&by_syscall, 0x1000, code.clone(), changed), [1, 2, 3, 4, 5, 6, 7, 0x90]);
+        let tail = vec![8, 8, 0x0f, 0x0b, 0xc3];
+        assert_eq!(unpatched(&by_syscall, 0x2003, tail.clone(), whole), [4, 5, 6, 7, 0xc3]);
+        assert_eq!(unpatched(&by_syscall, 0x2003, tail.clone(), changed), tail);
+        // Bytes in the window that are not emu's any more stay as they are.
         let replaced = vec![0xe9, 9, 9, 0x90, 9, 0x0f, 0x0b];
-        assert_eq!(unpatched(&by_syscall, 0x1000, replaced.clone()), replaced);
+        assert_eq!(unpatched(&by_syscall, 0x1000, replaced.clone(), whole), replaced);
     }
 
     /// A site's offset is from the image's bias, and maps back to its

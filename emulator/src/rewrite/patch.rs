@@ -124,7 +124,7 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
     let pages = site_pages(&mut maps, at, new.len())?;
     let held = crate::fds::hold();
     let mem = open_memory(&held);
-    let code = CodeWriter::new(at, pages.as_slice(), mem.as_deref())?;
+    let code = CodeWriter::new(at, pages.as_slice(), mem.as_deref(), &[])?;
     let first = code.read(at)?;
     code.write(at, &[0xcc])?;
     if sync_cores().is_err() {
@@ -153,24 +153,31 @@ pub fn poke(at: u64, new: &[u8]) -> Result<(), &'static str> {
 /// without a call, and every call before it trapped or was none): no other
 /// instruction stream can be in the bytes, so each site is written at once,
 /// without the `int3` and the membarriers of `poke`. One maps file and one
-/// memory file serve every site: a site costs one or two host calls, where
-/// `poke` makes about fifteen.
+/// memory file serve every site, and a page is probed once: a site costs
+/// two host calls (the mapping's query, the write), three or four on a
+/// page not seen before, where `poke` makes about fifteen.
 pub struct Alone<'h> {
     maps: Option<Maps>,
     mem: Option<crate::fds::PrivateFile<'h>>,
+    /// Pages the memory file has written to already.
+    probed: Vec<u64>,
 }
 
 impl<'h> Alone<'h> {
     pub fn new(held: &'h crate::fds::Held) -> Self {
-        Alone { maps: Maps::open().ok(), mem: open_memory(held) }
+        Alone { maps: Maps::open().ok(), mem: open_memory(held), probed: Vec::new() }
     }
 
     /// Replaces the bytes at `at` with `new` (the same length as what is there).
     pub fn write(&mut self, at: u64, new: &[u8]) -> Result<(), &'static str> {
         let maps = self.maps.as_mut().ok_or("cannot open /proc/thread-self/maps")?;
         let pages = site_pages(maps, at, new.len())?;
-        let code = CodeWriter::new(at, pages.as_slice(), self.mem.as_deref())?;
-        code.write(at, new)
+        let code = CodeWriter::new(at, pages.as_slice(), self.mem.as_deref(), &self.probed)?;
+        code.write(at, new)?;
+        if let CodeWriter::Memory(_) = code {
+            self.probed.extend(pages.as_slice().iter().map(|&(page, _)| page));
+        }
+        Ok(())
     }
 }
 
@@ -183,7 +190,8 @@ fn site_pages(maps: &mut Maps, at: u64, len: usize) -> Result<SitePages, &'stati
     let first_page = at & !(loader::PAGE_SIZE - 1);
     let last_page = (end - 1) & !(loader::PAGE_SIZE - 1);
     let mut pages = [(first_page, 0), (last_page, 0)];
-    for (page, prot) in pages.iter_mut() {
+    let count = if first_page == last_page { 1 } else { 2 };
+    for (page, prot) in pages[..count].iter_mut() {
         let mapping = maps.covering((*page).max(at)).ok_or("not mapped")?;
         if mapping.shared {
             return Err("in a shared mapping (writing would change the file)");
@@ -193,7 +201,7 @@ fn site_pages(maps: &mut Maps, at: u64, len: usize) -> Result<SitePages, &'stati
         }
         *prot = mapping.prot;
     }
-    Ok(SitePages { pages, count: if first_page == last_page { 1 } else { 2 } })
+    Ok(SitePages { pages, count })
 }
 
 /// A site's one or two pages, with their protections.
@@ -233,15 +241,20 @@ enum CodeWriter<'a> {
 
 impl<'a> CodeWriter<'a> {
     /// Through `mem` (/proc/thread-self/mem) if it is open and the kernel
-    /// lets it write the site's pages.
-    fn new(at: u64, pages: &'a [(u64, i32)], mem: Option<&'a std::fs::File>) -> Result<Self, &'static str> {
+    /// lets it write the site's pages (those in `probed` it has written).
+    fn new(
+        at: u64,
+        pages: &'a [(u64, i32)],
+        mem: Option<&'a std::fs::File>,
+        probed: &[u64],
+    ) -> Result<Self, &'static str> {
         use std::os::unix::fs::FileExt;
         if let Some(file) = mem {
             // Writing back the byte that is there, on each page the site
             // touches, copies the page or says at once that the kernel
             // refuses: no write after the int3 can then fail.
             let mut byte = [0u8];
-            let forced = pages.iter().all(|&(page, _)| {
+            let forced = pages.iter().filter(|(page, _)| !probed.contains(page)).all(|&(page, _)| {
                 let one = page.max(at);
                 file.read_exact_at(&mut byte, one).is_ok() && file.write_all_at(&byte, one).is_ok()
             });
