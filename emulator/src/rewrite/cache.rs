@@ -172,8 +172,7 @@ impl SiteCache {
     /// the known sites: one open, where each lookup would make its own and
     /// check it, six host calls).
     pub fn reading<'h>(&self, held: &'h Held) -> Reading<'h> {
-        let file = self.path.as_ref().and_then(|p| open(held, p, libc::O_RDONLY));
-        Reading(file.filter(|f| header_sound(f)))
+        Reading::open(held, self.path.as_deref())
     }
 
     /// Adds a site to the image's (while they are fewer than
@@ -225,7 +224,12 @@ pub enum SiteChange {
 /// The file open for reading (`SiteCache::reading`), or nothing to read.
 pub struct Reading<'h>(Option<PrivateFile<'h>>);
 
-impl Reading<'_> {
+impl<'h> Reading<'h> {
+    /// The file at `path` if it is one to read (`open`) and of this version.
+    fn open(held: &'h Held, path: Option<&Path>) -> Self {
+        Reading(path.and_then(|p| open(held, p, libc::O_RDONLY)).filter(|f| header_sound(f)))
+    }
+
     /// The analysis of a site known from an earlier run, which has not
     /// trapped in this one: only from the file. If its code is not code
     /// that trapped in some run, it is not taken for a site (a program that
@@ -358,8 +362,8 @@ fn read_u32(file: &File, at: u64) -> Option<u32> {
 /// What the file keeps for `key`, if a sound record has it.
 fn lookup(path: &Path, key: &[u8]) -> Option<Vec<u8>> {
     let held = crate::fds::hold();
-    let file = open(&held, path, libc::O_RDONLY)?;
-    header_sound(&file).then(|| find(&file, key))?
+    let file = Reading::open(&held, Some(path));
+    file.lookup(key)
 }
 
 /// The value of `key`'s record in a file whose header is sound.

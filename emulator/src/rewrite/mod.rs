@@ -311,33 +311,29 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
             }
         }
     }
-    // A site refused now is taken out of the file: it is tried again once
-    // it has been kept again.
-    for at in std::mem::take(&mut refused) {
-        forget(sites, at);
-    }
-    if shapes.is_empty() || !learn_xsave(sites, ctx) {
-        return 0;
-    }
     // Stubs first (they take the memory map's lock), then the writes. A
     // planned site is in the table at once: the next must not overlap it.
     let mut planned = Vec::new();
-    for (at, bytes, shape) in shapes {
-        if sites.by_syscall.contains_key(&at) {
-            continue;
-        }
-        match plan(sites, at, &bytes, shape) {
-            Ok(Planned { start, original, written }) => {
-                planned.push((at, start, written.clone()));
-                sites.by_syscall.insert(at, Site::Rewritten { start, original, written });
+    if !shapes.is_empty() && learn_xsave(sites, ctx) {
+        for (at, bytes, shape) in shapes {
+            if sites.by_syscall.contains_key(&at) {
+                continue;
             }
-            Err(why) => {
-                log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}");
-                refused.push(at);
+            match plan(sites, at, &bytes, shape) {
+                Ok(Planned { start, original, written }) => {
+                    planned.push((at, start, written.clone()));
+                    sites.by_syscall.insert(at, Site::Rewritten { start, original, written });
+                }
+                Err(why) => {
+                    log::debug!("site {at:#x}, known from an earlier run, is not rewritten now: {why}");
+                    refused.push(at);
+                }
             }
         }
     }
-    for at in std::mem::take(&mut refused) {
+    // A site refused now is taken out of the file: it is tried again once
+    // it has been kept again.
+    for at in refused {
         forget(sites, at);
     }
     if planned.is_empty() {
@@ -365,6 +361,7 @@ fn rewrite_known(sites: &mut Sites, ctx: &GuestContext) -> u32 {
 /// rewritten in this run too if it reaches `TRAPS_BEFORE_REWRITE`. The
 /// analysis is made now (in the first run of the code: later ones find it
 /// in the file), so without a cache file nothing is done.
+///
 /// Returns true if it found the site cannot be rewritten (it stays on the
 /// trap path from now on, and is counted so).
 fn keep_for_next_run(sites: &mut Sites, at: u64, rax: u64) -> bool {
